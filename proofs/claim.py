@@ -1,0 +1,141 @@
+"""The public claim model: a `Claim` is a statement plus up to three independent checks.
+
+A check is a function ``Context -> LayerResult``. Which statuses a layer may return is fixed by the soundness
+rules of design.md:
+
+* symbolic: PROVED (every residual reduced to 0) or REFUTED (a non-zero residual with a witness point);
+* numeric:  CONSISTENT (max error over K instances <= tol) or VIOLATED (seed, instance, error);
+* smt:      PROVED (negation UNSAT under a sound over-approximation) or COUNTEREXAMPLE (a solver model that
+            survived re-checking on a float64 torch model);
+* any:      UNKNOWN (timeout, solver ``unknown``, a model that failed re-checking) or ERROR (the check raised).
+
+The overall verdict compares the layers with the claim's ``expected`` outcome (see `verdict`).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional
+
+Expected = Optional[Literal["holds", "fails"]]
+LAYERS: tuple[str, ...] = ("symbolic", "numeric", "smt")
+
+
+class Status(str, enum.Enum):
+    PROVED = "PROVED"
+    REFUTED = "REFUTED"
+    CONSISTENT = "CONSISTENT"
+    VIOLATED = "VIOLATED"
+    COUNTEREXAMPLE = "COUNTEREXAMPLE"
+    UNKNOWN = "UNKNOWN"
+    ERROR = "ERROR"
+
+    @property
+    def supports(self) -> Optional[str]:
+        """'holds' or 'fails' if this status is evidence for that outcome, None if inconclusive."""
+        if self in (Status.PROVED, Status.CONSISTENT):
+            return "holds"
+        if self in (Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE):
+            return "fails"
+        return None
+
+
+@dataclass
+class LayerResult:
+    """What one layer found. ``detail`` is one human line; the other fields go to the JSON report when set."""
+
+    status: Status
+    detail: str = ""
+    seconds: float = 0.0
+    max_error: Optional[float] = None
+    instances: Optional[int] = None
+    abstraction: Optional[str] = None
+    witness: Optional[dict[str, Any]] = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status.value, "seconds": round(self.seconds, 6), "detail": self.detail}
+        for key in ("max_error", "instances", "abstraction", "witness"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """Run settings every check receives. All randomness derives from ``seed``."""
+
+    seed: int = 0
+    timeout: float = 30.0
+    instances: int = 1000
+    tol: float = 1e-10
+
+    def child_seed(self, label: str) -> int:
+        """A stable per-check seed: ``seed`` mixed with a label by a fixed (unsalted) hash."""
+        import zlib
+
+        return (self.seed * 1_000_003 + zlib.crc32(label.encode())) % (2**31 - 1)
+
+
+Check = Callable[[Context], LayerResult]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A checkable statement about attention with prompts, prefixes or fine-tuning.
+
+    id:          stable identifier, e.g. ``prefix.single.closed_form`` (see design.md)
+    title:       one-line statement in words
+    paper_ref:   where the paper (or paper-notes.md) states or implies it
+    statement:   the statement in LaTeX
+    assumptions: the conditions under which it is claimed
+    expected:    "holds", "fails" (pinned false: ok means a validated refutation), or None (just report)
+    symbolic, numeric, smt: the checks; None means the layer does not apply
+    derivation:  builds the `theory.derivation.Derivation` shown by ``prefixcheck show`` (optional)
+    section:     catalogue section, for listing
+    """
+
+    id: str
+    title: str
+    paper_ref: str
+    statement: str
+    assumptions: tuple[str, ...] = ()
+    expected: Expected = "holds"
+    symbolic: Optional[Check] = None
+    numeric: Optional[Check] = None
+    smt: Optional[Check] = None
+    derivation: Optional[Callable[[], Any]] = None
+    section: str = ""
+    source: str = field(default="catalogue", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id or any(c.isspace() for c in self.id):
+            raise ValueError(f"claim id must be a non-empty word, got {self.id!r}")
+        if self.expected not in ("holds", "fails", None):
+            raise ValueError(f"claim {self.id}: expected must be 'holds', 'fails' or None, got {self.expected!r}")
+        if not self.checks():
+            raise ValueError(f"claim {self.id}: needs at least one of symbolic / numeric / smt checks")
+
+    def checks(self) -> dict[str, Check]:
+        """The layers that apply, in the fixed order symbolic, numeric, smt."""
+        return {name: fn for name in LAYERS if (fn := getattr(self, name)) is not None}
+
+
+def verdict(expected: Expected, layers: dict[str, LayerResult]) -> tuple[str, str]:
+    """Combine layer results into (verdict, outcome).
+
+    outcome: "holds" / "fails" if every decisive layer agrees, "conflict" if they disagree, else "unknown".
+    verdict: "mismatch" if any decisive layer contradicts ``expected`` (or, with no expectation, if the layers
+    contradict each other); "inconclusive" if no contradiction but some layer is UNKNOWN/ERROR or none is
+    decisive; "ok" otherwise.
+    """
+    support = {r.status.supports for r in layers.values()} - {None}
+    outcome = "conflict" if len(support) > 1 else (support.pop() if support else "unknown")
+    undecided = any(r.status.supports is None for r in layers.values())
+    if expected is None:
+        if outcome == "conflict":
+            return "mismatch", outcome
+        return ("inconclusive" if undecided or outcome == "unknown" else "ok"), outcome
+    if outcome == "conflict" or outcome not in (expected, "unknown"):
+        return "mismatch", outcome
+    return ("inconclusive" if undecided or outcome == "unknown" else "ok"), outcome

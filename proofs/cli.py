@@ -1,0 +1,186 @@
+"""Command line: ``prefixcheck list | show ID | check [ID ...]`` plus commands contributed by `proofs.commands`.
+
+Heavy libraries (torch, sympy, z3) are imported only inside checks, so ``prefixcheck list`` is instant.
+Exit status: 0 all ok, 1 a mismatch, 3 inconclusive only, 2 usage error (design.md).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.console import Console
+
+from proofs.claim import LAYERS, Context
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def parse_layers(text: str) -> tuple[str, ...]:
+    layers = tuple(part.strip() for part in text.split(",") if part.strip())
+    bad = [name for name in layers if name not in LAYERS]
+    if bad or not layers:
+        raise argparse.ArgumentTypeError(f"unknown layer(s) {', '.join(bad) or '(none)'}; choose from {','.join(LAYERS)}")
+    return layers
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
+    return value
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs checks."""
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in reports)")
+    p.add_argument("--timeout", type=non_negative_float, default=30.0, help="per-solver-query timeout in seconds")
+    p.add_argument("--instances", type=positive_int, default=1000, help="random instances per numeric check")
+
+
+def load_claims(args: argparse.Namespace):
+    """The catalogue claims."""
+    from proofs.registry import catalogue
+
+    return catalogue()
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    t = Table(title="prefixcheck claims")
+    for col in ("id", "section", "expected", "layers", "title"):
+        t.add_column(col, style="cyan" if col == "id" else None)
+    for c in load_claims(args):
+        t.add_row(c.id, c.section, c.expected or "—", ",".join(c.checks()), c.title)
+    console.print(t)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    from proofs.registry import select
+
+    (claim,) = select(load_claims(args), [args.id])
+    console.print(f"[bold cyan]{claim.id}[/bold cyan]  ({claim.section}; {claim.paper_ref})")
+    console.print(f"[bold]{claim.title}[/bold]", highlight=False)
+    console.print(f"statement: {claim.statement}", highlight=False, soft_wrap=True)
+    console.print(f"expected:  {claim.expected or 'not pinned'}")
+    console.print(f"layers:    {', '.join(claim.checks())}")
+    if claim.assumptions:
+        console.print("assumptions:")
+        for a in claim.assumptions:
+            console.print(f"  - {a}", highlight=False)
+    if claim.derivation is not None:
+        derivation = claim.derivation()
+        console.print("derivation:")
+        console.print(derivation.as_text(), highlight=False, soft_wrap=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from proofs import report
+    from proofs.registry import select
+    from proofs.runner import run
+
+    claims = [c for c in select(load_claims(args), args.ids) if set(c.checks()) & set(args.layers)]
+    if not claims:
+        raise UsageError(f"no selected claim has a {'/'.join(args.layers)} check")
+    ctx = Context(seed=args.seed, timeout=args.timeout, instances=args.instances)
+    start = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("checking", total=len(claims))
+        results = run(claims, ctx, args.layers,
+                      on_done=lambda r: progress.update(task, advance=1, description=f"checked {r.claim.id}"))
+    seconds = time.perf_counter() - start
+    report.print_report(console, results, seconds, verbose=args.verbose)
+    if args.json:
+        report.write_json(Path(args.json), results, seconds, args.seed)
+        console.print(f"JSON report written to {args.json}")
+    return report.exit_code(results)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prefixcheck",
+        description="Check the theory of prompting / soft prompting / prefix-tuning three ways: sympy, torch, z3.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the claims")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="show a claim: statement, assumptions, derivation")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("check", help="check claims (all by default) and print a table")
+    p.add_argument("ids", nargs="*", metavar="ID", help="claim ids, or prefixes ending in '.' or '*'")
+    p.add_argument("--layers", type=parse_layers, default=LAYERS, help="comma list of symbolic,numeric,smt")
+    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every layer's detail line")
+    add_run_options(p)
+    p.set_defaults(func=cmd_check)
+
+    import proofs.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub, parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from proofs.registry import UnknownClaim
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    err = Console(stderr=True)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, console) or 0)
+    except UsageError as exc:
+        err.print(f"prefixcheck: error: {exc}", highlight=False, markup=False)
+        return 2
+    except UnknownClaim as exc:
+        err.print(f"prefixcheck: error: {exc}", highlight=False, markup=False)
+        return 2
+    except ModuleNotFoundError as exc:
+        err.print(f"prefixcheck: error: missing optional dependency {exc.name!r}; "
+                  f"install it with `pip install prefixcheck[hf,smt,latex]` (or `make check`)",
+                  highlight=False, markup=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

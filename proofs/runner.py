@@ -1,0 +1,68 @@
+"""Run claims: every applicable layer, timed, exceptions contained per layer."""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    layers: dict[str, LayerResult]
+    verdict: str
+    outcome: str
+
+    def to_json(self) -> dict:
+        c = self.claim
+        return {
+            "id": c.id,
+            "title": c.title,
+            "paper_ref": c.paper_ref,
+            "expected": c.expected,
+            "verdict": self.verdict,
+            "outcome": self.outcome,
+            "layers": {name: r.to_json() for name, r in self.layers.items()},
+        }
+
+
+def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
+    """Run one check; an exception becomes ERROR with a one-line reason (the check's file and line)."""
+    check = claim.checks()[layer]
+    start = time.perf_counter()
+    try:
+        result = check(ctx)
+        if not isinstance(result, LayerResult):
+            raise TypeError(f"check returned {type(result).__name__}, expected LayerResult")
+    except Exception as exc:  # a failing check must not stop the other claims
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{frame.filename}:{frame.lineno}"
+        result = LayerResult(Status.ERROR, f"{type(exc).__name__}: {exc} ({where})")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def run_claim(claim: Claim, ctx: Context, layers: Iterable[str] = LAYERS) -> ClaimResult:
+    wanted = set(layers)
+    results = {name: run_layer(claim, name, ctx) for name in claim.checks() if name in wanted}
+    v, outcome = verdict(claim.expected, results)
+    return ClaimResult(claim, results, v, outcome)
+
+
+def run(
+    claims: list[Claim],
+    ctx: Context,
+    layers: Iterable[str] = LAYERS,
+    on_done: Optional[Callable[[ClaimResult], None]] = None,
+) -> list[ClaimResult]:
+    layers = tuple(layers)
+    out = []
+    for claim in claims:
+        result = run_claim(claim, ctx, layers)
+        out.append(result)
+        if on_done is not None:
+            on_done(result)
+    return out

@@ -1,0 +1,1 @@
+"""prefixcheck: the exact mathematics (sympy derivations, symbolic heads, z3 encodings). Never imports torch."""

@@ -1,0 +1,260 @@
+"""z3 encodings of prefixed heads, and the query helpers every smt check uses.
+
+Soundness (design.md rule 1): the encodings replace each softmax weight ``exp(l)`` by a fresh positive real.
+That is an over-approximation: every real head gives weights that satisfy the encoding, so UNSAT of a negated
+claim proves the claim for every softmax head. A SAT model is only a candidate; the caller must realise it as a
+concrete float64 torch head (`numeric.realize`) and re-check before calling it a counterexample.
+
+The exponential lemmas (positivity; injectivity and monotonicity, ``l_a < l_b <=> e_a < e_b``) are added where a
+query mentions logits; tangent-line bounds ``exp(x) >= 1 + x`` are available for encodings that need them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import z3
+
+from theory.head import WeightedView
+
+ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content positions other than the ones named "
+               "are aggregated into one position of positive weight); every real head satisfies the encoding, "
+               "so UNSAT holds for all softmax heads of any length")
+
+
+def raw(x: Any) -> Any:
+    """The z3 term inside a `Scalar` (anything else unchanged)."""
+    return x.term if isinstance(x, Scalar) else x
+
+
+class Scalar:
+    """A z3 arithmetic term that also multiplies `Vec` from the left (z3's own ``*`` raises on unknown types)."""
+
+    def __init__(self, term: Any) -> None:
+        self.term = term
+
+    def _op(self, other: Any, f: Callable[[Any, Any], Any]) -> Any:
+        if isinstance(other, Vec):
+            return NotImplemented
+        return Scalar(f(self.term, raw(other)))
+
+    def __add__(self, o: Any) -> Any: return self._op(o, lambda a, b: a + b)
+    def __radd__(self, o: Any) -> Any: return self._op(o, lambda a, b: b + a)
+    def __sub__(self, o: Any) -> Any: return self._op(o, lambda a, b: a - b)
+    def __rsub__(self, o: Any) -> Any: return self._op(o, lambda a, b: b - a)
+    def __truediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: a / b)
+    def __rtruediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: b / a)
+    def __neg__(self) -> "Scalar": return Scalar(-self.term)
+    def __lt__(self, o: Any) -> Any: return self.term < raw(o)
+    def __le__(self, o: Any) -> Any: return self.term <= raw(o)
+    def __gt__(self, o: Any) -> Any: return self.term > raw(o)
+    def __ge__(self, o: Any) -> Any: return self.term >= raw(o)
+
+    def __mul__(self, o: Any) -> Any:
+        if isinstance(o, Vec):
+            return o * self.term
+        return self._op(o, lambda a, b: a * b)
+
+    __rmul__ = __mul__
+
+
+class Vec:
+    """A small vector of z3 terms supporting + - and scalar * /, indexable, so `WeightedView` works on z3."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = [raw(x) for x in items]
+
+    def __add__(self, other: "Vec") -> "Vec":
+        return Vec(a + b for a, b in zip(self.items, other.items, strict=True))
+
+    def __sub__(self, other: "Vec") -> "Vec":
+        return Vec(a - b for a, b in zip(self.items, other.items, strict=True))
+
+    def __mul__(self, scalar: Any) -> "Vec":
+        return Vec(a * raw(scalar) for a in self.items)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scalar: Any) -> "Vec":
+        return Vec(a / raw(scalar) for a in self.items)
+
+    def __neg__(self) -> "Vec":
+        return Vec(-a for a in self.items)
+
+    def __rsub__(self, other: Any) -> "Vec":
+        if isinstance(other, (int, float)) and other == 0:
+            return -self
+        return NotImplemented
+
+    def __getitem__(self, i: int) -> Any:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def components(x: Any) -> list[Any]:
+    return list(x.items) if isinstance(x, Vec) else [raw(x)]
+
+
+class Z3Helpers:
+    @staticmethod
+    def sigmoid(x: Any) -> Any:
+        raise ValueError("sigmoid is not encodable in z3 without exp; this claim has no smt layer")
+
+    @staticmethod
+    def minors(a: Vec, b: Vec) -> Vec:
+        d = len(a)
+        return Vec(a[r] * b[c] - a[c] * b[r] for r in range(d) for c in range(r + 1, d))
+
+    @staticmethod
+    def matvec(M: Sequence[Sequence[Any]], v: Vec) -> Vec:
+        """M v for a list-of-rows matrix of z3 terms."""
+        return Vec(sum((row[c] * v[c] for c in range(len(v))), z3.RealVal(0)) for row in M)
+
+
+class Z3View(Z3Helpers, WeightedView):
+    """`WeightedView` over z3 reals."""
+
+
+@dataclass
+class Z3Head:
+    """A prefixed head at one query position: n content and n_S prefix weights (fresh positive reals) and
+    d-dimensional values (free reals). ``constraints`` holds positivity; ``view`` the named quantities."""
+
+    n: int
+    n_S: int
+    d: int
+    tag: str = ""
+    constraints: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        R = z3.Real
+        self.w = [R(f"w{self.tag}_{j}") for j in range(self.n)]
+        self.p = [R(f"p{self.tag}_{m}") for m in range(self.n_S)]
+        self.v = [Vec(R(f"v{self.tag}_{j}_{c}") for c in range(self.d)) for j in range(self.n)]
+        self.u = [Vec(R(f"u{self.tag}_{m}_{c}") for c in range(self.d)) for m in range(self.n_S)]
+        self.constraints += [x > 0 for x in [*self.w, *self.p]]
+        self.view = self._make_view()
+
+    def _make_view(self) -> "Z3View":
+        return Z3View([Scalar(x) for x in self.w], self.v, [Scalar(x) for x in self.p], self.u,
+                      Vec([z3.RealVal(0)] * self.d))
+
+    def with_shared_prefix(self, other: "Z3Head") -> "Z3Head":
+        """Use ``other``'s prefix values (same prefix, different input): only the weights differ."""
+        self.u = other.u
+        self.view = self._make_view()
+        return self
+
+    def numbers(self, model: z3.ModelRef) -> dict[str, Any]:
+        """The model as plain floats: content weights/values, prefix weights/values."""
+        return {
+            "w": [value(model, x) for x in self.w],
+            "v": [[value(model, x) for x in vec.items] for vec in self.v],
+            "p": [value(model, x) for x in self.p],
+            "u": [[value(model, x) for x in vec.items] for vec in self.u],
+        }
+
+
+def value(model: z3.ModelRef, term: Any) -> float:
+    """A model value as a float (rationals exactly converted, algebraic numbers to 20 digits)."""
+    v = model.eval(term, model_completion=True)
+    if z3.is_rational_value(v):
+        return float(Fraction(v.numerator_as_long(), v.denominator_as_long()))
+    if z3.is_algebraic_value(v):
+        return float(v.approx(20).as_fraction())
+    raise ValueError(f"non-numeric model value {v}")
+
+
+@dataclass
+class Query:
+    """Result of one solver call: 'unsat', 'sat' (with model) or 'unknown' (with reason)."""
+
+    result: str
+    model: Optional[z3.ModelRef] = None
+    reason: str = ""
+    seconds: float = 0.0
+
+
+def solve(constraints: Sequence[Any], timeout: float) -> Query:
+    """Check satisfiability of the conjunction with a timeout in seconds; timeouts are 'unknown'."""
+    import time
+
+    solver = z3.SolverFor("QF_NRA")
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*constraints)
+    start = time.perf_counter()
+    r = solver.check()
+    seconds = time.perf_counter() - start
+    if r == z3.unsat:
+        return Query("unsat", seconds=seconds)
+    if r == z3.sat:
+        return Query("sat", solver.model(), seconds=seconds)
+    return Query("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
+
+
+def differs(lhs: Any, rhs: Any) -> Any:
+    """The negation of ``lhs == rhs`` (componentwise for vectors)."""
+    pairs = list(zip(components(lhs), components(rhs), strict=True))
+    return z3.Or([a != b for a, b in pairs]) if len(pairs) > 1 else pairs[0][0] != pairs[0][1]
+
+
+def refute_equality(build: Callable[[], tuple[list[Any], Any, Any]], timeout: float) -> Query:
+    """Search for a model of ``constraints and lhs != rhs``; 'unsat' proves the equality under the encoding."""
+    constraints, lhs, rhs = build()
+    return solve([*constraints, differs(lhs, rhs)], timeout)
+
+
+def exp_lemmas(logits: Sequence[Any], weights: Sequence[Any]) -> list[Any]:
+    """Sound facts about e = exp(l): e > 0; l_a < l_b <=> e_a < e_b (so also injectivity); e >= 1 + l."""
+    facts = [e > 0 for e in weights] + [e >= 1 + l for l, e in zip(logits, weights)]
+    for a in range(len(logits)):
+        for b in range(a + 1, len(logits)):
+            facts.append((logits[a] < logits[b]) == (weights[a] < weights[b]))
+            facts.append((logits[a] == logits[b]) == (weights[a] == weights[b]))
+    return facts
+
+
+class Z3Env:
+    """`theory.head.Env` over z3: a `Z3Head` per (input, head); inputs share each head's prefix values;
+    ``W_O(h)`` is a d x d matrix of free reals. ``constraints`` collects positivity of every weight."""
+
+    def __init__(self, shape: Any, n: int, d: int) -> None:
+        from theory.head import Env
+
+        self.shape, self.n, self.d = shape, n, d
+        self.heads = [[Z3Head(n, shape.n_S, d, tag=f"r{r}h{h}") for h in range(shape.heads)]
+                      for r in range(shape.inputs)]
+        for r in range(1, shape.inputs):
+            for h in range(shape.heads):
+                self.heads[r][h].with_shared_prefix(self.heads[0][h])
+        self._W_O = [[[z3.Real(f"o{h}_{a}_{b}") for b in range(d)] for a in range(d)] for h in range(shape.heads)]
+        self.total = Env.total
+
+    @property
+    def constraints(self) -> list[Any]:
+        return [c for row in self.heads for head in row for c in head.constraints]
+
+    def view(self, r: int = 0, head: int = 0) -> Z3View:
+        return self.heads[r][head].view
+
+    @property
+    def h(self) -> Z3View:
+        return self.view(0, 0)
+
+    def W_O(self, head: int) -> list[list[Any]]:
+        return self._W_O[head]
+
+    @property
+    def n_heads(self) -> int:
+        return self.shape.heads
+
+    def numbers(self, model: z3.ModelRef) -> dict[str, Any]:
+        """The model as plain numbers: per head, per input weights and values; per head W_O."""
+        return {
+            "heads": [[self.heads[r][h].numbers(model) for r in range(self.shape.inputs)]
+                      for h in range(self.shape.heads)],
+            "W_O": [[[value(model, x) for x in row] for row in M] for M in self._W_O],
+        }
