@@ -164,22 +164,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from proofs.registry import UnknownClaim
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    err = Console(stderr=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, console) or 0)
-    except UsageError as exc:
-        err.print(f"prefixcheck: error: {exc}", highlight=False, markup=False)
-        return 2
-    except UnknownClaim as exc:
-        err.print(f"prefixcheck: error: {exc}", highlight=False, markup=False)
-        return 2
+    except (UsageError, UnknownClaim) as exc:
+        return error(str(exc))
     except ModuleNotFoundError as exc:
-        err.print(f"prefixcheck: error: missing optional dependency {exc.name!r}; "
-                  f"install it with `pip install prefixcheck[hf,smt,latex]` (or `make check`)",
-                  highlight=False, markup=False)
-        return 2
+        return error(f"missing optional dependency {exc.name!r}; install it with "
+                     f"`pip install 'prefixcheck[hf,smt,latex]'` (or run `make check`)")
+
+
+def error(message: str) -> int:
+    """Print a one-line error (never wrapped) and return the usage-error exit status 2."""
+    print(f"prefixcheck: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
