@@ -69,12 +69,13 @@ class Context:
     timeout: float = 30.0
     instances: int = 1000
     tol: float = 1e-10
+    claim_id: str = ""
 
     def child_seed(self, label: str) -> int:
-        """A stable per-check seed: ``seed`` mixed with a label by a fixed (unsalted) hash."""
+        """A stable per-check seed: ``seed`` mixed with the claim id and a label by a fixed (unsalted) hash."""
         import zlib
 
-        return (self.seed * 1_000_003 + zlib.crc32(label.encode())) % (2**31 - 1)
+        return (self.seed * 1_000_003 + zlib.crc32(f"{self.claim_id}/{label}".encode())) % (2**31 - 1)
 
 
 Check = Callable[[Context], LayerResult]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
@@ -47,6 +47,7 @@ def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
 
 def run_claim(claim: Claim, ctx: Context, layers: Iterable[str] = LAYERS) -> ClaimResult:
     wanted = set(layers)
+    ctx = replace(ctx, claim_id=claim.id)
     results = {name: run_layer(claim, name, ctx) for name in claim.checks() if name in wanted}
     v, outcome = verdict(claim.expected, results)
     return ClaimResult(claim, results, v, outcome)

@@ -115,3 +115,17 @@ def test_realized_witness_reproduces_solver_weights():
     assert torch.allclose(h.A_full[0, -1], weights / weights.sum(), atol=1e-14)
     assert torch.allclose(h.t_pt[0, -1], (weights[:, None] * torch.tensor([[2.0, -1], [1, 0], [0, 1], [1, 1]],
                                           dtype=torch.float64)).sum(0) / weights.sum(), atol=1e-14)
+
+
+def test_closed_form_with_raw_key_value_prefix():
+    """The peft form (raw key/value vectors instead of W_K s, W_V s) obeys the same identity with u = v_0."""
+    from proofs.checks import numeric_identity
+
+    result = numeric_identity(s4.single_closed_form, prefix="kv")(Context(instances=100))
+    assert result.status is Status.CONSISTENT and result.max_error < 1e-12
+
+
+def test_seeds_differ_per_claim_but_are_reproducible():
+    a, b = Context(seed=1, claim_id="x"), Context(seed=1, claim_id="y")
+    assert a.child_seed("numeric") != b.child_seed("numeric")
+    assert a.child_seed("numeric") == Context(seed=1, claim_id="x").child_seed("numeric")
