@@ -155,7 +155,8 @@ def test_alibi_bias_formula() -> None:
     cfg = Config(d=8, n_layers=1, n_heads=4, pos="alibi", norm="none", causal=True)
     model = Transformer(cfg, seed=0)
     x = torch.randn(1, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    tr = model(embeds=x, trace=True).layers[0]
+    with torch.no_grad():
+        tr = model(embeds=x, trace=True).layers[0]
     for h in range(4):
         q, k = tr.q[h][0], tr.k[h][0]
         for i in range(5):
