@@ -127,24 +127,30 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
 
     def check(ctx: Context) -> LayerResult:
         from theory.head import Shape
-        from theory.smt import ABSTRACTION, Z3Env, differs, solve
+        from theory.smt import ABSTRACTION, Z3Env, describe, differs, solve
 
-        env = Z3Env(shape or Shape(), n=n, d=d)
+        sh = shape or Shape()
+        env = Z3Env(sh, n=n, d=d)
         lhs, rhs = statement(env)
-        q = solve([*env.constraints, differs(lhs, rhs)], ctx.timeout)
+        assertions = [*env.constraints, differs(lhs, rhs)]
+        query = (f"exists positive weights w_1..w_{n}, p_1..p_{sh.n_S} and real values v_j, u_m in R^{d} "
+                 f"({sh.inputs} input(s), {sh.heads} head(s)) with lhs != rhs in some component; "
+                 f"{describe(assertions)}")
+        q = solve(assertions, ctx.timeout)
         if q.result == "unsat":
             return LayerResult(Status.PROVED, f"negation UNSAT in {q.seconds:.3f}s (n={n}, d={d})",
-                               abstraction=ABSTRACTION)
+                               abstraction=ABSTRACTION, query=query)
         if q.result == "unknown":
-            return LayerResult(Status.UNKNOWN, f"z3 returned unknown ({q.reason})", abstraction=ABSTRACTION)
+            return LayerResult(Status.UNKNOWN, f"z3 returned unknown ({q.reason})", abstraction=ABSTRACTION,
+                               query=query)
         numbers = env.numbers(q.model)
         violated, error, _ = recheck_on_torch(statement, numbers, max(ctx.tol, 1e-9))
         if not violated:
             return LayerResult(Status.UNKNOWN, f"z3 model did not survive re-checking on torch (error {_fmt(error)})",
-                               abstraction=ABSTRACTION, witness=numbers)
+                               abstraction=ABSTRACTION, witness=numbers, query=query)
         return LayerResult(Status.COUNTEREXAMPLE,
                            f"z3 model realised as a float64 torch head: |lhs - rhs| = {_fmt(error)}",
-                           abstraction=ABSTRACTION, witness={**numbers, "error": error})
+                           abstraction=ABSTRACTION, witness={**numbers, "error": error}, query=query)
 
     return check
 
@@ -227,11 +233,14 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
     def check(ctx: Context) -> LayerResult:
         import time
 
-        from theory.smt import ABSTRACTION, Z3Head, solve
+        from theory.smt import ABSTRACTION, Z3Head, describe, solve
 
         head = Z3Head(n, n_S, d=1)
         view = head.view
         A, F = view.A, attn_pt(view)
+        query = (f"for each of the {n * (n - 1)} ordered pairs (j, k) of {n} content positions, one query: exists "
+                 f"positive weights w_1..w_{n}, p_1..p_{n_S} with A_ij < A_ik and A^pt_ij >= A^pt_ik; "
+                 f"{describe([*head.constraints, A[0] < A[1], F[0] >= F[1]])} each")
         start = time.perf_counter()
         for j in range(n):
             for k in range(n):
@@ -239,20 +248,22 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
                     continue
                 remaining = ctx.timeout - (time.perf_counter() - start)
                 if remaining <= 0:
-                    return LayerResult(Status.UNKNOWN, "timeout before all pairs were decided", abstraction=ABSTRACTION)
+                    return LayerResult(Status.UNKNOWN, "timeout before all pairs were decided",
+                                       abstraction=ABSTRACTION, query=query)
                 q = solve([*head.constraints, A[j] < A[k], F[j] >= F[k]], remaining)
                 if q.result == "unknown":
-                    return LayerResult(Status.UNKNOWN, f"pair ({j},{k}): z3 {q.reason}", abstraction=ABSTRACTION)
+                    return LayerResult(Status.UNKNOWN, f"pair ({j},{k}): z3 {q.reason}", abstraction=ABSTRACTION,
+                                       query=query)
                 if q.result == "sat":
                     numbers = head.numbers(q.model)
                     ok, detail = _recheck_order(attn_pt, numbers, j, k)
                     if not ok:
                         return LayerResult(Status.UNKNOWN, f"pair ({j},{k}): z3 model did not survive re-checking "
-                                           f"({detail})", abstraction=ABSTRACTION, witness=numbers)
+                                           f"({detail})", abstraction=ABSTRACTION, witness=numbers, query=query)
                     return LayerResult(Status.COUNTEREXAMPLE, f"pair ({j},{k}): {detail}", abstraction=ABSTRACTION,
-                                       witness={**numbers, "pair": [j, k]})
+                                       witness={**numbers, "pair": [j, k]}, query=query)
         return LayerResult(Status.PROVED, f"all {n * (n - 1)} per-pair queries UNSAT (n={n}, n_S={n_S}) in "
-                           f"{time.perf_counter() - start:.2f}s", abstraction=ABSTRACTION)
+                           f"{time.perf_counter() - start:.2f}s", abstraction=ABSTRACTION, query=query)
 
     return check
 

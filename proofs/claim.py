@@ -42,7 +42,8 @@ class Status(str, enum.Enum):
 
 @dataclass
 class LayerResult:
-    """What one layer found. ``detail`` is one human line; the other fields go to the JSON report when set."""
+    """What one layer found. ``detail`` is one human line; the other fields go to the JSON report when set
+    (``query``: what a solver was asked, in one line, for the LaTeX report)."""
 
     status: Status
     detail: str = ""
@@ -51,10 +52,11 @@ class LayerResult:
     instances: Optional[int] = None
     abstraction: Optional[str] = None
     witness: Optional[dict[str, Any]] = None
+    query: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value, "seconds": round(self.seconds, 6), "detail": self.detail}
-        for key in ("max_error", "instances", "abstraction", "witness"):
+        for key in ("max_error", "instances", "abstraction", "witness", "query"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -1,8 +1,9 @@
 """Derivations as checked chains of equalities, in the spirit of Lean's ``calc``.
 
 A `Derivation` is ``e_0 = e_1 = ... = e_m``; each step carries a justification. Expressions may use display
-symbols (``alpha_i``, ``t_i``, ...) whose meaning is given by ``definitions``; checking unfolds every definition
-and reduces ``e_{k-1} - e_k`` to zero. The fast zero test is ``together`` + expanding the numerator
+symbols (`TexSymbol`: ``\\alpha_i``, ``t_i``, ``W_V s_1``, ...) whose meaning is given by ``definitions``, and
+`Notation` functions (``sigma``) that print by name; checking unfolds every definition and notation and
+reduces ``e_{k-1} - e_k`` to zero. The fast zero test is ``together`` + expanding the numerator
 (design.md); `simplify` is a fallback. A residual that is not zero is evaluated at random rational points:
 a non-zero value there is a witness that the step is false (REFUTED), otherwise the result is UNKNOWN.
 """
@@ -10,17 +11,97 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 Expr = sp.Basic
 
 
+class TexSymbol(sp.Symbol):
+    """A display symbol whose name is its LaTeX (``W_V s_1``, ``t^{pt}_i``, ``\\alpha_i``): printed verbatim
+    instead of sympy's splitting of names at ``_`` and ``^``."""
+
+    def _latex(self, printer: object) -> str:
+        return self.name
+
+
+class Notation(sp.Function):
+    """A function the paper writes by name (e.g. sigma). Subclasses give ``tex`` and ``meaning``; `unfold`
+    replaces every occurrence by its meaning before a step is checked."""
+
+    tex: str = ""
+
+    @classmethod
+    def meaning(cls, *args: Expr) -> Expr:
+        raise NotImplementedError
+
+    def _latex(self, printer: object, exp: object = None) -> str:
+        inner = ", ".join(printer._print(a) for a in self.args)  # type: ignore[attr-defined]
+        head = f"{self.tex}^{{{exp}}}" if exp else self.tex
+        return f"{head}\\left({inner}\\right)"
+
+
+class sigma(Notation):
+    """The logistic function sigma(x) = 1 / (1 + e^{-x})."""
+
+    tex = r"\sigma"
+
+    @classmethod
+    def meaning(cls, x: Expr) -> Expr:  # type: ignore[override]
+        return 1 / (1 + sp.exp(-x))
+
+
+class _Printer(LatexPrinter):
+    """sympy's LaTeX printer keeping sums and products in the order written; a product with a denominator is
+    printed as a fraction (sympy's canonical order), which the written order would split into ``1/x`` factors."""
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        if any(f.is_Pow and f.exp.is_negative for f in expr.args):
+            order, self._settings["order"] = self._settings["order"], None
+            try:
+                return super()._print_Mul(expr)
+            finally:
+                self._settings["order"] = order
+        return super()._print_Mul(expr)
+
+
+def tex(expr: Expr) -> str:
+    """The one LaTeX printer of the project: sympy's, keeping the order in which a formula was written."""
+    return _Printer({"order": "none"}).doprint(expr)
+
+
+def text(expr: Expr) -> str:
+    """Plain-text form of an expression (``sstr``), in the order it was written; equations as ``a = b``."""
+    if isinstance(expr, sp.Equality):
+        return f"{text(expr.lhs)} = {text(expr.rhs)}"
+    return sp.sstr(expr, order="none")
+
+
+Why = Union[str, Sequence[Union[str, Expr]]]
+
+
+def why_parts(why: Why) -> list[Union[str, Expr]]:
+    """A justification as alternating prose (str) and formulas (sympy objects, printed by the same printer)."""
+    return [why] if isinstance(why, str) else list(why)
+
+
+def why_text(why: Why) -> str:
+    return "".join(p if isinstance(p, str) else text(p) for p in why_parts(why))
+
+
 @dataclass(frozen=True)
 class Step:
+    """One ``= expr`` of a chain. ``why`` is prose, or a sequence of prose and sympy formulas such as
+    ``("divide by ", e_i0)`` or ``(sp.Eq(alpha_i, e_i0 / (e_i0 + Z_i), evaluate=False),)``."""
+
     expr: Expr
-    why: str
+    why: Why
+
+    @property
+    def why_text(self) -> str:
+        return why_text(self.why)
 
 
 @dataclass
@@ -88,11 +169,13 @@ def zero_test(expr: Expr, seed: int = 0) -> ZeroTest:
 
 
 def unfold(expr: Expr, definitions: dict[sp.Symbol, Expr]) -> Expr:
-    """Replace display symbols by their definitions until none is left (definitions may nest)."""
-    for _ in range(len(definitions) + 1):
+    """Replace display symbols by their definitions and `Notation` by its meaning until none is left
+    (definitions may nest); unevaluated operations written for display are evaluated."""
+    for _ in range(len(definitions) + 2):
         new = expr.xreplace(definitions) if definitions else expr
+        new = new.replace(lambda e: isinstance(e, Notation), lambda e: e.meaning(*e.args))
         if new == expr:
-            return expr
+            return expr.doit(deep=True) if isinstance(expr, sp.Basic) else expr
         expr = new
     raise ValueError("cyclic definitions in derivation")
 
@@ -138,33 +221,104 @@ class Derivation:
         exprs = [unfold(e, self.definitions) for e in self.exprs]
         for k, step in enumerate(self.steps, start=1):
             residual = exprs[k - 1] - exprs[k]
-            checks.append(StepCheck(k, step.why, zero_test(residual, seed)))
+            checks.append(StepCheck(k, step.why_text, zero_test(residual, seed)))
         return DerivationCheck(all(c.test.status == "zero" for c in checks), checks)
 
+    def used_definitions(self) -> list[tuple[sp.Symbol, Expr]]:
+        """The definitions a reader needs: display symbols that occur in the chain (or in the definitions of
+        those), excluding pure renamings of the underlying head's symbols (e.g. ``Z_i := Z``)."""
+        wanted: list[sp.Symbol] = []
+        todo = [s for e in self.exprs for s in _display_symbols(e)]
+        for p in (p for s in self.steps for p in why_parts(s.why) if not isinstance(p, str)):
+            todo.extend(_display_symbols(p))
+        while todo:
+            sym = todo.pop(0)
+            if sym in wanted or sym not in self.definitions:
+                continue
+            wanted.append(sym)
+            todo.extend(_display_symbols(self.definitions[sym]))
+        order = list(self.definitions)
+        return [(s, self.definitions[s]) for s in sorted(wanted, key=order.index)
+                if _display_symbols(self.definitions[s])]
+
     def as_text(self) -> str:
-        lines = [f"  {self.title}", f"      {sp.sstr(self.start)}"]
+        lines = [f"  {self.title}", f"      {text(self.start)}"]
         for s in self.steps:
-            lines.append(f"    = {sp.sstr(s.expr)}    [{s.why}]")
-        if self.definitions:
-            defs = "; ".join(f"{sp.sstr(k)} := {sp.sstr(v)}" for k, v in self.definitions.items())
-            lines.append(f"  where {defs}")
+            lines.append(f"    = {text(s.expr)}    [{s.why_text}]")
+        if defs := self.used_definitions():
+            lines.append("  where " + "; ".join(f"{text(k)} := {text(v)}" for k, v in defs))
         if self.abstraction:
             lines.append(f"  abstraction: {self.abstraction}")
         return "\n".join(lines)
 
     def as_latex(self) -> str:
-        """An ``align*`` body: one line per step with its justification as ``\\text``."""
-        rows = [f"{sp.latex(self.start)} &= {sp.latex(self.steps[0].expr)} && \\text{{{_tex_text(self.steps[0].why)}}}"]
+        """An ``align*`` body: one line per step, its justification in ``\\text`` (formulas in it printed by
+        the same printer), then the definitions used."""
+        rows = [f"{tex(self.start)} &= {tex(self.steps[0].expr)} && {_why_latex(self.steps[0].why)}"]
         for s in self.steps[1:]:
-            rows.append(f"&= {sp.latex(s.expr)} && \\text{{{_tex_text(s.why)}}}")
+            rows.append(f"&= {tex(s.expr)} && {_why_latex(s.why)}")
         return " \\\\\n".join(rows)
 
+    def definitions_latex(self) -> list[str]:
+        """``symbol \\coloneqq definition`` for every definition the chain uses (`used_definitions`)."""
+        return [f"{tex(k)} := {tex(v)}" for k, v in self.used_definitions()]
 
-def _tex_text(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        text = text.replace(a, b)
-    return text
+
+def _display_symbols(expr: Expr) -> list[sp.Symbol]:
+    if not isinstance(expr, sp.Basic):
+        return []
+    return sorted((s for s in expr.free_symbols if isinstance(s, TexSymbol)), key=lambda s: s.name)
+
+
+def _why_latex(why: Why) -> str:
+    out = []
+    for part in why_parts(why):
+        out.append(tex_escape(part) if isinstance(part, str) else f"\\({tex(part)}\\)")
+    return "\\text{" + "".join(out) + "}"
+
+
+UNICODE_TEX = {
+    "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\varepsilon", "ζ": r"\zeta",
+    "η": r"\eta", "θ": r"\theta", "κ": r"\kappa", "λ": r"\lambda", "μ": r"\mu", "ν": r"\nu", "ξ": r"\xi",
+    "π": r"\pi", "ρ": r"\rho", "σ": r"\sigma", "τ": r"\tau", "φ": r"\varphi", "χ": r"\chi", "ψ": r"\psi",
+    "ω": r"\omega", "Γ": r"\Gamma", "Δ": r"\Delta", "Θ": r"\Theta", "Λ": r"\Lambda", "Π": r"\Pi",
+    "Σ": r"\Sigma", "Φ": r"\Phi", "Ψ": r"\Psi", "Ω": r"\Omega", "∑": r"\sum", "∏": r"\prod",
+    "≤": r"\le", "≥": r"\ge", "≠": r"\ne", "≈": r"\approx", "≡": r"\equiv", "·": r"\cdot", "×": r"\times",
+    "→": r"\to", "←": r"\leftarrow", "↦": r"\mapsto", "⇒": r"\Rightarrow", "⇔": r"\Leftrightarrow",
+    "∈": r"\in", "∉": r"\notin", "⊂": r"\subset", "⊆": r"\subseteq", "∪": r"\cup", "∩": r"\cap",
+    "∀": r"\forall", "∃": r"\exists", "∞": r"\infty", "∂": r"\partial", "∇": r"\nabla", "√": r"\surd",
+    "∥": r"\parallel", "⊥": r"\perp", "⊤": r"\top", "−": "-", "±": r"\pm", "∘": r"\circ", "ℓ": r"\ell",
+    "ℝ": r"\mathbb{R}", "⟨": r"\langle", "⟩": r"\rangle", "′": "'", "∼": r"\sim", "≪": r"\ll", "≫": r"\gg",
+}
+_TEXT_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "\"": "''",
+                 "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}",
+                 "\u00a0": "~"}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text (titles, justifications, detail lines) as LaTeX text: specials escaped, mathematical unicode
+    (α, Σ, ≤, ...) as inline math, any other non-ASCII character spelled out so pdflatex never stops on it."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        if ch in _TEXT_SPECIAL:
+            out.append(_TEXT_SPECIAL[ch])
+        elif ch in UNICODE_TEX:
+            out.append(f"\\ensuremath{{{UNICODE_TEX[ch]}}}")
+        elif ord(ch) < 128:
+            out.append(ch if ch.isprintable() or ch in "\n\t" else " ")
+        else:
+            plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            out.append(tex_escape(plain) if plain else f"[U+{ord(ch):04X}]")
+    return "".join(out)
+
+
+def tex_math_unicode(math: str) -> str:
+    """LaTeX math written by hand (a claim's statement) with mathematical unicode replaced by commands."""
+    return "".join(f"{UNICODE_TEX[ch]} " if ch in UNICODE_TEX else ch for ch in math)
 
 
 def equal(lhs: Expr, rhs: Expr, definitions: Optional[dict[sp.Symbol, Expr]] = None, seed: int = 0) -> ZeroTest:
@@ -173,6 +327,6 @@ def equal(lhs: Expr, rhs: Expr, definitions: Optional[dict[sp.Symbol, Expr]] = N
     return zero_test(unfold(lhs, defs) - unfold(rhs, defs), seed)
 
 
-def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, str]], definitions=None, abstraction: str = "") -> Derivation:
+def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]], definitions=None, abstraction: str = "") -> Derivation:
     """Convenience constructor: ``chain("t", e0, [(e1, "why"), (e2, "why")], defs)``."""
     return Derivation(title, start, [Step(e, w) for e, w in steps], dict(definitions or {}), abstraction)

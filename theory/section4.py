@@ -1,37 +1,69 @@
 """Section 4 derivations (paper-notes 2.2), written with the paper's symbols and checked step by step.
 
-Display symbols (``alpha_i``, ``t_i``, ``t^pt_i``, ...) are defined in terms of the symbols of
-`theory.head.GeneralHead` (``Z, T, p, u`` for one prefix position; ``P, U, p_m, u_m`` for general n_S), so the
-checker can unfold them and each derivation's two ends can be tied to the claim's statement.
+Display symbols (`TexSymbol`: ``\\alpha_i``, ``t_i``, ``t^{pt}_i``, ``W_V s_1``, ...) are defined in terms of the
+symbols of `theory.head.GeneralHead` (``Z, T, p, u`` for one prefix position; ``P, U, p_m, u_m`` for general n_S),
+so the checker can unfold them and each derivation's two ends can be tied to the claim's statement. Justifications
+are prose plus sympy formulas, so the LaTeX report prints every formula with the same printer as the chain.
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from theory.derivation import Derivation, chain
+from theory.derivation import Derivation, TexSymbol, chain, sigma
 from theory.head import GeneralHead
 
 ABSTRACTION = ("Z_i = sum_{j<=i} e^{l_ij} and T_i = sum_j e^{l_ij} W_V x_j are symbols (any n); vectors are "
                "taken componentwise; weights are positive reals, so the identity holds for softmax in particular")
 
-# Display symbols.
-alpha_i = sp.Symbol(r"\alpha_i")
-t_i = sp.Symbol("t_i")
-t_pt = sp.Symbol(r"t^{pt}_i")
-A_ij = sp.Symbol("A_{ij}")
-A_pt_ij = sp.Symbol(r"A^{pt}_{ij}")
-Z_i = sp.Symbol("Z_i", positive=True)
-T_i = sp.Symbol("T_i")
-e_i0 = sp.Symbol(r"e^{\ell_{i0}}", positive=True)
-e_ij = sp.Symbol(r"e^{\ell_{ij}}", positive=True)
-Wvs = sp.Symbol("W_V s_1")
-l_i0 = sp.Symbol(r"\ell_{i0}", real=True)
-P_i = sp.Symbol("P_i", positive=True)
-U_i = sp.Symbol("U_i")
-e_im = sp.Symbol(r"e^{\ell_{i,-m}}", positive=True)
-Wvs_m = sp.Symbol("W_V s_m")
-alpha_im = sp.Symbol(r"\alpha_{im}")
-bias_i = sp.Symbol(r"b_i")
+# Display symbols (the paper's: H = W_Q^T W_K, logits l_ij = tau x_i^T H x_j, prefix position s_1 / s_m).
+alpha_i = TexSymbol(r"\alpha_i")
+t_i = TexSymbol("t_i")
+t_pt = TexSymbol(r"t^{pt}_i")
+A_ij = TexSymbol("A_{ij}")
+A_pt_ij = TexSymbol(r"A^{pt}_{ij}")
+Z_i = TexSymbol("Z_i", positive=True)
+T_i = TexSymbol("T_i")
+e_i0 = TexSymbol(r"e^{\ell_{i0}}", positive=True)
+e_ij = TexSymbol(r"e^{\ell_{ij}}", positive=True)
+e_ir = TexSymbol(r"e^{\ell_{ir}}", positive=True)
+Wvs = TexSymbol("W_V s_1")
+Wvx = TexSymbol("W_V x_r")
+l_i0 = TexSymbol(r"\ell_{i0}", real=True)
+P_i = TexSymbol("P_i", positive=True)
+U_i = TexSymbol("U_i")
+e_im = TexSymbol(r"e^{\ell_{i,-m}}", positive=True)
+Wvs_m = TexSymbol("W_V s_m")
+alpha_im = TexSymbol(r"\alpha_{im}")
+bias_i = TexSymbol(r"b_i")
+mass_pt = TexSymbol(r"\textstyle\sum_j A^{pt}_{ij}")
+r, m, i, n_S = sp.symbols("r m i n_S", integer=True, positive=True)
+x = sp.Symbol("x", real=True)
+
+
+def _sum_r(term: sp.Expr) -> sp.Sum:
+    return sp.Sum(term, (r, 1, i))
+
+
+def _sum_m(term: sp.Expr) -> sp.Sum:
+    return sp.Sum(term, (m, 1, n_S))
+
+
+def _eq(a: sp.Expr, b: sp.Expr) -> sp.Eq:
+    return sp.Eq(a, b, evaluate=False)
+
+
+def _add(*terms: sp.Expr) -> sp.Expr:
+    """A sum printed in the order written."""
+    return sp.Add(*terms, evaluate=False)
+
+
+def _mul(*factors: sp.Expr) -> sp.Expr:
+    """A product printed in the order written."""
+    return sp.Mul(*factors, evaluate=False)
+
+
+Z_MEANING = _eq(Z_i, _sum_r(e_ir))
+T_MEANING = _eq(T_i, _sum_r(_mul(e_ir, Wvx)))
 
 
 def _single() -> tuple[GeneralHead, dict]:
@@ -54,10 +86,11 @@ def alpha_sigmoid() -> Derivation:
     _, defs = _single()
     return chain(
         "prefix attention is a sigmoid of the logit gap", alpha_i,
-        [(e_i0 / (e_i0 + Z_i), "definition: softmax weight of the prefix key"),
-         (1 / (1 + Z_i / e_i0), "divide numerator and denominator by e^{l_i0}"),
-         (1 / (1 + sp.exp(sp.log(Z_i) - l_i0)), "Z/e^{l_i0} = exp(log Z - l_i0)"),
-         (1 / (1 + sp.exp(-(l_i0 - sp.log(Z_i)))), "sigma(x) = 1/(1+e^{-x}) with x = l_i0 - log Z_i")],
+        [(e_i0 / _add(e_i0, Z_i), ("definition: the softmax weight of the prefix key, ", Z_MEANING)),
+         (1 / _add(1, Z_i / e_i0), ("divide numerator and denominator by ", e_i0)),
+         (1 / _add(1, sp.exp(_add(sp.log(Z_i), -l_i0), evaluate=False)),
+          (_eq(Z_i / e_i0, sp.exp(_add(sp.log(Z_i), -l_i0), evaluate=False)),)),
+         (sigma(_add(l_i0, -sp.log(Z_i))), (_eq(sigma(x), 1 / _add(1, sp.exp(-x))),))],
         defs, ABSTRACTION)
 
 
@@ -65,19 +98,20 @@ def single_closed_form() -> Derivation:
     _, defs = _single()
     return chain(
         "head output with one prefix position", t_pt,
-        [((e_i0 * Wvs + T_i) / (e_i0 + Z_i), "softmax over the prefix key and the content keys; split the sum"),
-         (sp.Add(sp.Mul(e_i0 / (e_i0 + Z_i), Wvs, evaluate=False),
-                 sp.Mul(Z_i / (e_i0 + Z_i), T_i / Z_i, evaluate=False), evaluate=False), "factor the two summands"),
-         (alpha_i * Wvs + (1 - alpha_i) * t_i, "alpha_i = e^{l_i0}/(e^{l_i0}+Z_i), 1 - alpha_i = Z_i/(e^{l_i0}+Z_i), t_i = T_i/Z_i")],
+        [(_add(_mul(e_i0, Wvs), T_i) / _add(e_i0, Z_i),
+          ("softmax over the prefix key and the content keys; ", T_MEANING)),
+         (_add(_mul(e_i0 / _add(e_i0, Z_i), Wvs), _mul(Z_i / _add(e_i0, Z_i), T_i / Z_i)), "split the sum"),
+         (_add(_mul(_add(1, -alpha_i), t_i), _mul(alpha_i, Wvs)),
+          ("by the definitions of ", alpha_i, " and ", t_i, "; ", _eq(1 - alpha_i, Z_i / (e_i0 + Z_i))))],
         defs, ABSTRACTION)
 
 
 def contraction() -> Derivation:
     _, defs = _single()
     return chain(
-        "the prefix contracts the output toward W_V s_1", t_pt - Wvs,
-        [(alpha_i * Wvs + (1 - alpha_i) * t_i - Wvs, "single-prefix closed form"),
-         ((1 - alpha_i) * (t_i - Wvs), "collect the W_V s_1 terms")],
+        "the prefix contracts the output toward W_V s_1", _add(t_pt, -Wvs),
+        [(_add(_mul(_add(1, -alpha_i), t_i), _mul(alpha_i, Wvs), -Wvs), "single-prefix closed form"),
+         (_mul(_add(1, -alpha_i), _add(t_i, -Wvs)), ("collect the ", Wvs, " terms"))],
         defs, ABSTRACTION)
 
 
@@ -85,9 +119,9 @@ def relative_attention() -> Derivation:
     _, defs = _single()
     return chain(
         "the prefix scales content attention uniformly", A_pt_ij,
-        [(e_ij / (e_i0 + Z_i), "definition: softmax over the prefix key and the content keys"),
-         (sp.Mul(Z_i / (e_i0 + Z_i), e_ij / Z_i, evaluate=False), "multiply and divide by Z_i"),
-         ((1 - alpha_i) * A_ij, "1 - alpha_i = Z_i/(e^{l_i0}+Z_i), A_ij = e^{l_ij}/Z_i")],
+        [(e_ij / _add(e_i0, Z_i), "definition: softmax over the prefix key and the content keys"),
+         (_mul(Z_i / _add(e_i0, Z_i), e_ij / Z_i), ("multiply and divide by ", Z_i)),
+         (_mul(_add(1, -alpha_i), A_ij), ("by the definitions of ", alpha_i, " and ", A_ij))],
         defs, ABSTRACTION)
 
 
@@ -95,10 +129,12 @@ def multi_closed_form() -> Derivation:
     _, defs = _multi()
     return chain(
         "head output with n_S prefix positions", t_pt,
-        [((U_i + T_i) / (P_i + Z_i), "softmax over prefix and content keys, P_i = sum_m e^{l_i,-m}, U_i = sum_m e^{l_i,-m} W_V s_m"),
-         (sp.Add(sp.Mul(Z_i / (P_i + Z_i), T_i / Z_i, evaluate=False), U_i / (P_i + Z_i), evaluate=False),
-          "split the sum"),
-         ((1 - alpha_i) * t_i + bias_i, "alpha_i = P_i/(P_i+Z_i) = sum_m alpha_im; b_i = sum_m alpha_im W_V s_m")],
+        [(_add(U_i, T_i) / _add(P_i, Z_i),
+          ("softmax over prefix and content keys, ", _eq(P_i, _sum_m(e_im)), ", ",
+           _eq(U_i, _sum_m(_mul(e_im, Wvs_m))))),
+         (_add(_mul(Z_i / _add(P_i, Z_i), T_i / Z_i), U_i / _add(P_i, Z_i)), "split the sum"),
+         (_add(_mul(_add(1, -alpha_i), t_i), bias_i),
+          (_eq(alpha_i, _sum_m(alpha_im)), ", ", _eq(bias_i, _sum_m(_mul(alpha_im, Wvs_m)))))],
         defs, ABSTRACTION + "; P_i, U_i likewise for any n_S")
 
 
@@ -106,16 +142,16 @@ def mixture_softmax() -> Derivation:
     _, defs = _multi()
     return chain(
         "mixture weights over prefix positions depend on the query only", alpha_im / alpha_i,
-        [((e_im / (P_i + Z_i)) / (P_i / (P_i + Z_i)), "definitions"),
-         (e_im / P_i, "cancel P_i + Z_i: a softmax over the prefix logits alone, no content key appears")],
+        [(_mul(e_im / (P_i + Z_i), (P_i + Z_i) / P_i), ("by the definitions of ", alpha_im, " and ", alpha_i)),
+         (e_im / P_i, ("cancel ", _add(P_i, Z_i), ": a softmax over the prefix logits alone, no content key"))],
         defs, ABSTRACTION)
 
 
 def content_mass() -> Derivation:
     _, defs = _multi()
     return chain(
-        "content attention mass", sp.Symbol(r"\sum_j A^{pt}_{ij}"),
-        [(Z_i / (P_i + Z_i), "sum_j e^{l_ij} = Z_i"),
-         (1 - P_i / (P_i + Z_i), "algebra"),
-         (1 - alpha_i, "alpha_i = sum_m alpha_im = P_i/(P_i+Z_i)")],
-        {**defs, sp.Symbol(r"\sum_j A^{pt}_{ij}"): Z_i / (P_i + Z_i)}, ABSTRACTION)
+        "content attention mass", mass_pt,
+        [(Z_i / _add(P_i, Z_i), (_eq(_sum_r(e_ir), Z_i),)),
+         (_add(1, -P_i / _add(P_i, Z_i)), "algebra"),
+         (_add(1, -alpha_i), (_eq(alpha_i, _sum_m(alpha_im)), " = ", P_i / _add(P_i, Z_i)))],
+        {**defs, mass_pt: Z_i / (P_i + Z_i)}, ABSTRACTION)

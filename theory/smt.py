@@ -195,6 +195,19 @@ def solve(constraints: Sequence[Any], timeout: float) -> Query:
     return Query("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
 
 
+def describe(constraints: Sequence[Any]) -> str:
+    """Size of a query: its logic, unknowns and assertions."""
+    seen: dict[str, Any] = {}
+    todo = [raw(c) for c in constraints]
+    while todo:
+        e = todo.pop()
+        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            seen[str(e)] = e
+        else:
+            todo.extend(e.children())
+    return f"QF_NRA, {len(seen)} real unknowns, {len(constraints)} assertions"
+
+
 def differs(lhs: Any, rhs: Any) -> Any:
     """The negation of ``lhs == rhs`` (componentwise for vectors)."""
     pairs = list(zip(components(lhs), components(rhs), strict=True))
