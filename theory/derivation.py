@@ -251,17 +251,22 @@ class Derivation:
             lines.append(f"  abstraction: {self.abstraction}")
         return "\n".join(lines)
 
-    def as_latex(self) -> str:
-        """An ``align*`` body: one line per step, its justification in ``\\text`` (formulas in it printed by
-        the same printer), then the definitions used."""
-        rows = [f"{tex(self.start)} &= {tex(self.steps[0].expr)} && {_why_latex(self.steps[0].why)}"]
-        for s in self.steps[1:]:
-            rows.append(f"&= {tex(s.expr)} && {_why_latex(s.why)}")
+    def as_latex(self, marks: Optional[dict[int, bool]] = None) -> str:
+        """An ``align*`` body: one line per step, its justification in a ``\\parbox`` (formulas in it printed by
+        the same printer). ``marks`` (step index -> checked) prefixes a justification with a check or a cross."""
+
+        def note(k: int, why: Why) -> str:
+            mark = "" if marks is None or k not in marks else ("\\checkmark\\; " if marks[k] else "\\times\\; ")
+            return mark + _why_latex(why)
+
+        rows = [f"{tex(self.start)} &= {tex(self.steps[0].expr)} && {note(1, self.steps[0].why)}"]
+        for k, s in enumerate(self.steps[1:], start=2):
+            rows.append(f"&= {tex(s.expr)} && {note(k, s.why)}")
         return " \\\\\n".join(rows)
 
-    def definitions_latex(self) -> list[str]:
-        """``symbol \\coloneqq definition`` for every definition the chain uses (`used_definitions`)."""
-        return [f"{tex(k)} := {tex(v)}" for k, v in self.used_definitions()]
+    def definitions_latex(self) -> list[tuple[str, str]]:
+        """(symbol, definition) in LaTeX for every definition the chain uses (`used_definitions`)."""
+        return [(tex(k), tex(v)) for k, v in self.used_definitions()]
 
 
 def _display_symbols(expr: Expr) -> list[sp.Symbol]:
@@ -274,7 +279,7 @@ def _why_latex(why: Why) -> str:
     out = []
     for part in why_parts(why):
         out.append(tex_escape(part) if isinstance(part, str) else f"\\({tex(part)}\\)")
-    return "\\text{" + "".join(out) + "}"
+    return "\\parbox[t]{0.34\\linewidth}{\\raggedright\\footnotesize " + "".join(out) + "}"
 
 
 UNICODE_TEX = {

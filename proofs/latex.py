@@ -1,0 +1,422 @@
+"""The LaTeX report: a complete document (or one fragment per claim) built from claim results.
+
+Per claim: the statement (the claim's LaTeX) and assumptions; the derivation as an ``align*`` chain printed by
+sympy's printer from the very objects the symbolic layer checks (`theory.derivation.Derivation.as_latex`), each
+step re-checked and marked; the solver query, its result and the abstraction; a table of every layer's result
+(status, time, max error, instances); the validated witness where a layer found one (always shown for claims
+pinned false); figures (`proofs.figures`) for the claims they illustrate. Claims without a derivation or without
+some layer get the sections that apply, so the document covers any catalogue.
+
+All text goes through `theory.derivation.tex_escape`; numbers are formatted here. `compile_pdf` runs latexmk
+(or pdflatex twice) and turns every failure into a one-line `LatexError`.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from proofs.claim import LAYERS, Status
+from proofs.runner import ClaimResult
+
+DEBIAN_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-latex-extra latexmk"
+PACKAGES = ("amsmath", "amssymb", "graphicx", "booktabs", "longtable", "array", "geometry", "hyperref")
+PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
+\usepackage[margin=2.2cm]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{graphicx}
+\usepackage{booktabs,longtable,array}
+\usepackage[hidelinks]{hyperref}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.5em}
+\allowdisplaybreaks
+"""
+STATUS_TEX = {
+    Status.PROVED: r"\textbf{PROVED}", Status.REFUTED: r"\textbf{REFUTED}", Status.CONSISTENT: "CONSISTENT",
+    Status.VIOLATED: "VIOLATED", Status.COUNTEREXAMPLE: r"\textbf{COUNTEREXAMPLE}", Status.UNKNOWN: r"\emph{UNKNOWN}",
+    Status.ERROR: r"\emph{ERROR}",
+}
+LAYER_ENGINE = {"symbolic": "sympy", "numeric": "torch float64", "smt": "z3"}
+WITNESS_ROWS = 40
+
+
+class LatexError(Exception):
+    """LaTeX is missing or the document did not compile: one line for the user."""
+
+
+def esc(text: Any) -> str:
+    from theory.derivation import tex_escape
+
+    return tex_escape(str(text))
+
+
+def tt(text: Any) -> str:
+    """Text for a typewriter context: the font's own underscore glyph, so ids copy out of the PDF intact."""
+    return esc(text).replace(r"\_", r"\symbol{95}")
+
+
+def num(x: Any) -> str:
+    """A number for a table cell (text mode)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return esc(x)
+    if isinstance(x, int):
+        return str(x)
+    if math.isnan(x) or math.isinf(x):
+        return esc(str(x))
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e5:
+        return f"{x:.6g}"
+    mantissa, exponent = f"{x:.3e}".split("e")
+    return f"\\ensuremath{{{float(mantissa):g}\\times 10^{{{int(exponent)}}}}}"
+
+
+def label(claim_id: str) -> str:
+    return "claim:" + re.sub(r"[^A-Za-z0-9.:-]", "-", claim_id)
+
+
+def snippet_name(claim_id: str) -> str:
+    """A file stem safe for ``\\input`` (no dots or underscores)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", claim_id).strip("-")
+
+
+def _id_tex(claim_id: str) -> str:
+    return f"\\texorpdfstring{{\\texttt{{{tt(claim_id)}}}}}{{{esc(claim_id)}}}"
+
+
+# ---- per-claim parts ------------------------------------------------------------------------------------------
+
+def statement_block(result: ClaimResult) -> str:
+    from theory.derivation import tex_math_unicode
+
+    c = result.claim
+    expected = {"holds": "the claim is expected to hold",
+                "fails": "the claim is \\textbf{pinned false}: a validated refutation is the expected outcome",
+                None: "no outcome is pinned"}[c.expected]
+    lines = [f"\\textbf{{{esc(c.title)}}}\\\\", f"\\emph{{Source:}} {esc(c.paper_ref)}"
+             + (f"; \\emph{{section:}} {esc(c.section)}" if c.section else "") + f"; {expected}.",
+             "", "\\paragraph{Statement.}", f"\\[ {tex_math_unicode(c.statement)} \\]"]
+    if c.assumptions:
+        lines += ["\\paragraph{Assumptions.}", "\\begin{itemize}"]
+        lines += [f"  \\item {esc(a)}" for a in c.assumptions]
+        lines.append("\\end{itemize}")
+    return "\n".join(lines)
+
+
+def verdict_line(result: ClaimResult) -> str:
+    layers = ", ".join(f"{name} {STATUS_TEX[r.status]}" for name, r in result.layers.items())
+    return (f"\\paragraph{{Verdict.}} \\textbf{{{esc(result.verdict)}}} (outcome: {esc(result.outcome)}; "
+            f"{layers or 'no layer run'}).")
+
+
+def derivation_block(result: ClaimResult, seed: int) -> str:
+    """The chain as ``align*``, every step re-checked here (the same `Derivation` object the symbolic layer
+    checks), then the definitions it uses and its abstraction."""
+    c = result.claim
+    if c.derivation is None:
+        return ("\\paragraph{Derivation.} This claim has no step-by-step derivation; its evidence is the layer "
+                "results below.")
+    deriv = c.derivation()
+    check = deriv.check(seed)
+    marks = {s.index: s.test for s in check.steps}
+    lines = [f"\\paragraph{{Derivation}} ({esc(deriv.title)}). Each step's residual "
+             "$e_{k-1}-e_k$, with every definition unfolded, is reduced to $0$ by sympy "
+             "(\\checkmark) or refuted at a rational point ($\\times$).",
+             "{\\small", "\\begin{align*}", deriv.as_latex(marks={k: t.status == "zero" for k, t in marks.items()}),
+             "\\end{align*}", "}"]
+    failed = [s for s in check.steps if s.test.status != "zero"]
+    for s in failed:
+        where = f" at {esc(s.test.witness)} (value {esc(s.test.value)})" if s.test.witness else ""
+        lines.append(f"Step {s.index} does \\emph{{not}} reduce to 0 ({esc(s.test.status)}){where}.")
+    if not failed:
+        methods = sorted({s.test.method for s in check.steps})
+        lines.append(f"All {len(check.steps)} steps checked ({esc('; '.join(methods))}).")
+    defs = deriv.definitions_latex()
+    if defs:
+        lines += ["where", "{\\small", "\\begin{align*}", " \\\\\n".join(f"{k} &:= {v}" for k, v in defs),
+                  "\\end{align*}", "}"]
+    if deriv.abstraction:
+        lines.append(f"\\emph{{Abstraction:}} {esc(deriv.abstraction)}.")
+    return "\n".join(lines)
+
+
+def layer_table(result: ClaimResult) -> str:
+    if not result.layers:
+        return ""
+    rows = []
+    for name, r in result.layers.items():
+        err = num(r.max_error) if r.max_error is not None else "--"
+        inst = num(r.instances) if r.instances is not None else "--"
+        rows.append(f"{esc(name)} & {esc(LAYER_ENGINE.get(name, ''))} & {STATUS_TEX[r.status]} & "
+                    f"{r.seconds:.3f} & {err} & {inst} \\\\")
+    details = [f"  \\item[{esc(name)}] {esc(r.detail)}" for name, r in result.layers.items() if r.detail]
+    return "\n".join([
+        "\\paragraph{Layer results and numeric cross-check errors.}", "\\begin{center}\\small",
+        "\\begin{tabular}{@{}llllrr@{}}", "\\toprule",
+        "layer & engine & status & time (s) & max error & instances \\\\", "\\midrule", *rows,
+        "\\bottomrule", "\\end{tabular}", "\\end{center}",
+        *(["\\begin{description}\\small", *details, "\\end{description}"] if details else [])])
+
+
+def smt_block(result: ClaimResult) -> str:
+    r = result.layers.get("smt")
+    if r is None:
+        if result.claim.smt is None:
+            return "\\paragraph{Solver.} No solver query applies to this claim."
+        return "\\paragraph{Solver.} The solver layer was not run."
+    query = esc(r.query) if r.query else "(the check did not record its query; see the detail line)"
+    lines = ["\\paragraph{Solver query.} "
+             f"z3 was asked for a model of the \\emph{{negation}} of the statement: {query}. "
+             f"Result: {STATUS_TEX[r.status]} --- {esc(r.detail)}."]
+    if r.abstraction:
+        lines.append(f"\\emph{{Abstraction:}} {esc(r.abstraction)}.")
+    if r.status is Status.PROVED:
+        lines.append("UNSAT on this over-approximating encoding means no head of any length violates the statement.")
+    return "\n".join(lines)
+
+
+def _value_tex(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(_value_tex(x) for x in v) + ")"
+    if isinstance(v, float):
+        return num(v)
+    return esc(v)
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+    """Witness dicts become (path, leaf) rows; lists of numbers stay one row."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in value) \
+            and not all(isinstance(x, (list, tuple)) and all(isinstance(y, (int, float)) for y in x) for x in value):
+        for i, v in enumerate(value):
+            _flatten(f"{prefix}[{i}]", v, out)
+    else:
+        out.append((prefix, value))
+
+
+def witness_block(result: ClaimResult) -> str:
+    """The witnesses of the layers that found one (a counterexample re-checked on torch, a refuting point, the
+    seed and instance of a numeric violation). Always present for claims pinned false."""
+    layers = [(name, r) for name, r in result.layers.items() if r.witness and r.status.supports == "fails"]
+    if not layers:
+        if result.claim.expected == "fails":
+            return ("\\paragraph{Counterexample.} No layer produced a witness in this run, so the pinned-false "
+                    "claim is not refuted here (see the verdict).")
+        return ""
+    lines = ["\\paragraph{Counterexample witness.} Every solver model below was realised as a concrete float64 "
+             "torch head and re-checked before being reported."]
+    for name, r in layers:
+        rows: list[tuple[str, Any]] = []
+        _flatten("", r.witness, rows)
+        shown = rows[:WITNESS_ROWS]
+        lines += [f"\\par\\emph{{{esc(name)} layer ({STATUS_TEX[r.status]}):}}", "\\begin{center}\\small",
+                  "\\begin{longtable}{@{}>{\\ttfamily}l p{0.68\\linewidth}@{}}", "\\toprule",
+                  "\\normalfont quantity & value \\\\", "\\midrule"]
+        lines += [f"{tt(k)} & \\raggedright {_value_tex(v)} \\tabularnewline" for k, v in shown]
+        if len(rows) > len(shown):
+            lines.append(f"\\multicolumn{{2}}{{@{{}}l}}{{\\emph{{{len(rows) - len(shown)} more entries in the "
+                         "JSON report}}}} \\tabularnewline")
+        lines += ["\\bottomrule", "\\end{longtable}", "\\end{center}"]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure as the document sees it: stem, caption, PDF path relative to the document, claims."""
+
+    name: str
+    caption: str
+    path: str
+    claims: tuple[str, ...]
+    note: str = ""
+
+    def environment(self, label_suffix: str = "") -> str:
+        note = f" Measured: {esc(self.note)}." if self.note else ""
+        return "\n".join(["\\begin{figure}[htbp]", "\\centering",
+                          f"\\includegraphics[width=0.95\\linewidth]{{{self.path}}}",
+                          f"\\caption{{{esc(self.caption)}{note}}}",
+                          f"\\label{{fig:{self.name}{label_suffix}}}", "\\end{figure}"])
+
+
+def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = (), placed: Optional[set] = None,
+                  standalone: bool = False) -> str:
+    """One claim, starting on a new page. ``placed`` collects the figures already placed in the document (a
+    figure goes into the first section it illustrates; later sections refer to it); a standalone fragment
+    carries its own copies of its figures."""
+    c = result.claim
+    parts = ["\\clearpage", f"\\section{{{_id_tex(c.id)}}}\\label{{{label(c.id)}}}", statement_block(result),
+             verdict_line(result), derivation_block(result, seed), smt_block(result), layer_table(result),
+             witness_block(result)]
+    for fig in figures:
+        if c.id not in fig.claims:
+            continue
+        if standalone:
+            parts.append(fig.environment(label_suffix=":" + snippet_name(c.id)))
+        elif placed is not None and fig.name in placed:
+            parts.append(f"Figure~\\ref{{fig:{fig.name}}} illustrates this claim.")
+        else:
+            parts.append(fig.environment())
+            if placed is not None:
+                placed.add(fig.name)
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+# ---- the document ---------------------------------------------------------------------------------------------
+
+ENV_NAMES = (("prefixcheck", "prefixcheck"), ("python", "Python"), ("torch", "PyTorch"), ("sympy", "SymPy"),
+             ("z3", "z3-solver"), ("cvc5", "cvc5"), ("transformers", "transformers"), ("peft", "peft"),
+             ("matplotlib", "matplotlib"))
+
+
+def title_page(environment: dict[str, Any], settings: dict[str, Any], results: Sequence[ClaimResult]) -> str:
+    versions = [f"{esc(title)} & \\texttt{{{tt(environment[key])}}} \\\\" for key, title in ENV_NAMES
+                if environment.get(key) is not None]
+    run = [f"{esc(k)} & \\texttt{{{tt(v)}}} \\\\" for k, v in settings.items()]
+    counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "mismatch", "inconclusive")}
+    return "\n".join([
+        "\\begin{titlepage}", "\\centering", "\\vspace*{2cm}",
+        "{\\LARGE\\bfseries prefixcheck: machine-checked claims about prompting, soft prompting and "
+        "prefix-tuning\\par}", "\\vspace{1em}",
+        "{\\large Claims of Petrov, Torr and Bibi, ``When Do Prompting and Prefix-Tuning Work? A Theory of "
+        "Capabilities and Limitations'' (arXiv:2310.19698, ICLR 2024)\\par}", "\\vspace{2em}",
+        f"{len(results)} claims: {counts['ok']} ok, {counts['mismatch']} mismatch, "
+        f"{counts['inconclusive']} inconclusive\\par", "\\vspace{2em}",
+        "\\begin{tabular}{@{}ll@{}}", "\\toprule", "\\multicolumn{2}{@{}l}{\\textbf{Tools and libraries}} \\\\",
+        "\\midrule", *versions, "\\midrule", "\\multicolumn{2}{@{}l}{\\textbf{Run settings}} \\\\", "\\midrule",
+        *run, "\\bottomrule", "\\end{tabular}", "\\vfill",
+        "\\begin{minipage}{0.85\\linewidth}\\small",
+        "PROVED comes only from a sympy residual reduced to 0 or a solver UNSAT on a sound over-approximating "
+        "encoding (its abstraction is stated); numeric agreement is CONSISTENT, never a proof; every "
+        "counterexample was re-checked on a float64 torch model before it was reported; timeouts and solver "
+        "\\emph{unknown} are UNKNOWN. Every random draw derives from the seed above.",
+        "\\end{minipage}", "\\end{titlepage}"])
+
+
+def summary_table(results: Sequence[ClaimResult]) -> str:
+    rows = []
+    for r in results:
+        cells = [STATUS_TEX[r.layers[layer].status] if layer in r.layers else "--" for layer in LAYERS]
+        pinned = " (pinned false)" if r.claim.expected == "fails" else ""
+        rows.append(f"\\hyperref[{label(r.claim.id)}]{{\\texttt{{{tt(r.claim.id)}}}}}{pinned} & "
+                    + " & ".join(cells) + f" & \\textbf{{{esc(r.verdict)}}} \\\\")
+    return "\n".join([
+        "\\section*{Summary}", "\\begin{center}\\small",
+        "\\begin{longtable}{@{}lllll@{}}", "\\toprule", "claim & symbolic & numeric & smt & verdict \\\\",
+        "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}"])
+
+
+def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
+    """The architecture matrix (claim x variant) as a table, from a `prefixcheck matrix --json` object with
+    ``cells: [{claim, variant, status, ...}]``; absent if no matrix was given."""
+    if not matrix:
+        return ""
+    cells = matrix.get("cells", [])
+    claims = list(dict.fromkeys(c["claim"] for c in cells))
+    variants = list(dict.fromkeys(c["variant"] for c in cells))
+    by_key = {(c["claim"], c["variant"]): c for c in cells}
+    head = " & ".join(f"\\rotatebox{{90}}{{{esc(v)}}}" for v in variants)
+    rows = []
+    for claim in claims:
+        row = []
+        for v in variants:
+            cell = by_key.get((claim, v))
+            row.append(esc(cell.get("status", "--")) if cell else "--")
+        rows.append(f"\\texttt{{{tt(claim)}}} & " + " & ".join(row) + " \\\\")
+    return "\n".join(["\\clearpage", "\\section{Architecture matrix}",
+                      "Section~4 claims across architecture variants (from \\texttt{prefixcheck matrix}).",
+                      "\\begin{center}\\scriptsize", f"\\begin{{longtable}}{{@{{}}l{'c' * len(variants)}@{{}}}}",
+                      "\\toprule", f"claim & {head} \\\\", "\\midrule", "\\endhead", *rows, "\\bottomrule",
+                      "\\end{longtable}", "\\end{center}"])
+
+
+def document(results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
+             figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None) -> str:
+    placed: set[str] = set()
+    seed = int(environment.get("seed", 0))
+    sections = [claim_section(r, seed, figures, placed) for r in results]
+    return "\n".join([PREAMBLE, "\\begin{document}", title_page(environment, settings, results),
+                      "\\tableofcontents", summary_table(results), *sections, matrix_section(matrix),
+                      "\\end{document}", ""])
+
+
+def snippet(result: ClaimResult, seed: int, figures: Sequence[Figure] = ()) -> str:
+    header = (f"% prefixcheck: claim {result.claim.id} -- a fragment to \\input into a document that loads\n"
+              f"% {', '.join(PACKAGES)} (see the preamble of report.tex); figure paths are relative to it.\n")
+    return header + claim_section(result, seed, figures, standalone=True)
+
+
+@dataclass
+class Written:
+    tex: Path
+    snippets: list[Path]
+    figures: list[Path]
+
+
+def write(out_dir: Path, results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
+          figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None, snippets: bool = False,
+          name: str = "report") -> Written:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tex = out_dir / f"{name}.tex"
+    tex.write_text(document(results, environment, settings, figures, matrix))
+    written: list[Path] = []
+    if snippets:
+        seed = int(environment.get("seed", 0))
+        sdir = out_dir / "snippets"
+        sdir.mkdir(exist_ok=True)
+        for r in results:
+            path = sdir / f"{snippet_name(r.claim.id)}.tex"
+            path.write_text(snippet(r, seed, figures))
+            written.append(path)
+    return Written(tex, written, [out_dir / f.path for f in figures])
+
+
+# ---- compiling ------------------------------------------------------------------------------------------------
+
+def latex_engine(path: Optional[str] = None) -> list[str]:
+    """The compile command: latexmk if present, else pdflatex; `LatexError` naming the packages if neither."""
+    if shutil.which("latexmk", path=path) and shutil.which("pdflatex", path=path):
+        return ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
+    if shutil.which("pdflatex", path=path):
+        return ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
+    raise LatexError(f"--pdf needs pdflatex, which is not installed; on Debian/Ubuntu run "
+                     f"`apt-get install {DEBIAN_PACKAGES} poppler-utils`")
+
+
+def first_error(log: str) -> str:
+    """The first LaTeX error of a log, as one line."""
+    for line in log.splitlines():
+        if line.startswith("!") or re.match(r"^\S+\.tex:\d+: ", line):
+            return line.strip()
+    return "see the .log file"
+
+
+def compile_pdf(tex: Path, timeout: float = 240.0, path: Optional[str] = None) -> Path:
+    """Compile ``tex`` in its directory; the PDF path, or `LatexError` with the first error line."""
+    command = latex_engine(path)
+    runs = 1 if command[0] == "latexmk" else 2  # pdflatex twice: contents and references
+    for _ in range(runs):
+        try:
+            proc = subprocess.run([*command, tex.name], cwd=tex.parent, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise LatexError(f"LaTeX did not finish within {timeout:.0f}s on {tex}") from None
+        if proc.returncode != 0:
+            log_file = tex.with_suffix(".log")
+            log = log_file.read_text(errors="replace") if log_file.exists() else proc.stdout
+            raise LatexError(f"LaTeX failed on {tex}: {first_error(log)} (log: {log_file})")
+    pdf = tex.with_suffix(".pdf")
+    if not pdf.exists():
+        raise LatexError(f"LaTeX produced no PDF for {tex}")
+    return pdf
+
+
+def figures_for(files: Iterable[Any], out_dir: Path) -> list[Figure]:
+    """`proofs.figures.FigureFile` objects as document figures (PDF paths relative to ``out_dir``)."""
+    return [Figure(f.spec.name, f.spec.caption, f.pdf.relative_to(out_dir).as_posix(), f.spec.claims, f.note)
+            for f in files]

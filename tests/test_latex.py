@@ -1,0 +1,228 @@
+"""The LaTeX report: escaping, derivations printed from the checked sympy objects, the full document compiled to a
+PDF with a page per claim, a rendered page that is not blank, missing LaTeX, and bad input.
+
+LaTeX policy: tests that compile need ``pdflatex`` (+ latexmk) and ``pdftotext`` / ``pdftoppm`` / ``pdfinfo``
+(Debian: texlive-latex-base texlive-latex-recommended texlive-latex-extra latexmk poppler-utils; `.ci/run`
+installs them). If they are missing the tests FAIL, so CI can never pass without compiling; a developer without
+LaTeX may set ``PREFIXCHECK_ALLOW_NO_LATEX=1`` to skip them with that reason instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from proofs.cli import main
+from proofs.latex import LatexError, compile_pdf, label, latex_engine, snippet_name
+from proofs.registry import catalogue
+from theory.derivation import Step, tex, tex_escape
+
+TOOLS = ("pdflatex", "latexmk", "pdftotext", "pdftoppm", "pdfinfo")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def need_latex() -> None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if not missing:
+        return
+    message = (f"{', '.join(missing)} not installed (apt-get install texlive-latex-base texlive-latex-recommended "
+               f"texlive-latex-extra latexmk poppler-utils)")
+    if os.environ.get("PREFIXCHECK_ALLOW_NO_LATEX") == "1":
+        pytest.skip(message + "; skipped because PREFIXCHECK_ALLOW_NO_LATEX=1")
+    pytest.fail(message + "; set PREFIXCHECK_ALLOW_NO_LATEX=1 to skip locally (never in CI)")
+
+
+# ---- text and formulas ----------------------------------------------------------------------------------------
+
+def test_escape_specials_and_unicode() -> None:
+    out = tex_escape(r"50% of $x_1 & y#2 {a} ~ ^ \ <>| α_i ≤ Σ ∀ é ☃")
+    for raw, want in (("%", r"\%"), ("$", r"\$"), ("&", r"\&"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
+                      ("α", r"\ensuremath{\alpha}"), ("≤", r"\ensuremath{\le}"), ("Σ", r"\ensuremath{\Sigma}")):
+        assert want in out, raw
+    assert "e" in out and "[U+2603]" in out  # é decomposes to e; the snowman is spelled out
+    assert all(ord(c) < 128 for c in out)
+
+
+def test_latex_engine_missing_names_the_packages(tmp_path: Path) -> None:
+    with pytest.raises(LatexError) as err:
+        latex_engine(path=str(tmp_path))
+    message = str(err.value)
+    assert "\n" not in message and "texlive-latex-base" in message and "texlive-latex-recommended" in message
+
+
+def _derivation_claims() -> list:
+    claims = [c for c in catalogue() if c.derivation is not None]
+    assert claims, "the catalogue has derivations"
+    return claims
+
+
+def test_every_derivation_expression_is_printed_from_its_sympy_object() -> None:
+    from proofs.latex import derivation_block
+    from proofs.runner import ClaimResult
+
+    for claim in _derivation_claims():
+        deriv = claim.derivation()
+        block = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
+        for expr in deriv.exprs:
+            assert tex(expr) in block, (claim.id, expr)
+        for sym, value in deriv.used_definitions():
+            assert f"{tex(sym)} &:= {tex(value)}" in block
+        assert "\\times\\;" not in block and block.count("\\checkmark\\;") == len(deriv.steps)
+
+
+def test_changing_a_derivation_step_changes_the_latex() -> None:
+    import sympy as sp
+
+    from proofs.latex import derivation_block
+    from proofs.runner import ClaimResult
+
+    claim = next(c for c in catalogue() if c.id == "prefix.single.closed_form")
+    original = claim.derivation()
+    changed = original.steps[-1].expr * 2  # a wrong last step
+    wrong = dataclasses.replace(original, steps=[*original.steps[:-1], Step(changed, original.steps[-1].why)])
+    twin = dataclasses.replace(claim, derivation=lambda: wrong)
+    before = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
+    after = derivation_block(ClaimResult(twin, {}, "ok", "holds"), seed=0)
+    assert before != after
+    assert tex(changed) in after and tex(changed) not in before
+    assert "\\times\\;" in after and "does \\emph{not} reduce to 0" in after
+    assert isinstance(changed, sp.Basic)
+
+
+# ---- the full report ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need_latex()
+    out = tmp_path_factory.mktemp("report")
+    code = main(["latex", "-o", str(out), "--pdf", "--standalone-snippets", "--instances", "50"])
+    assert code == 0
+    return out
+
+
+def _pages(pdf: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return text.split("\f")
+
+
+def test_full_report_compiles_with_a_page_per_claim(report_dir: Path) -> None:
+    pdf = report_dir / "report.pdf"
+    log = (report_dir / "report.log").read_text(errors="replace")
+    assert not [line for line in log.splitlines() if line.startswith("!")], "LaTeX errors in the log"
+    assert "undefined references" not in log and "Reference `" not in log
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    claims = catalogue()
+    assert pages >= len(claims) + 2  # title page, contents/summary, one page (at least) per claim
+    texts = _pages(pdf)
+    starts = {}
+    for claim in claims:
+        heads = [k for k, page in enumerate(texts) if f". {claim.id}" in " ".join(page.split()[:3]) or
+                 page.split()[1:2] == [claim.id]]
+        assert heads, f"no page starts with the section of {claim.id}"
+        starts[claim.id] = heads[0]
+    assert len(set(starts.values())) == len(claims), "each claim section starts its own page"
+
+
+def test_report_contents_cover_each_claim(report_dir: Path) -> None:
+    tex_source = (report_dir / "report.tex").read_text()
+    for claim in catalogue():
+        assert f"\\label{{{label(claim.id)}}}" in tex_source
+        assert (report_dir / "snippets" / f"{snippet_name(claim.id)}.tex").exists()
+    assert "\\begin{align*}" in tex_source and "Solver query" in tex_source
+    assert "Counterexample witness" in tex_source  # the catalogue pins claims false; their witnesses are shown
+    for key in ("torch", "sympy", "z3-solver", "seed"):
+        assert key in tex_source
+    for fig in ("attention_heatmap", "reachable_segment"):
+        assert (report_dir / "figures" / f"{fig}.pdf").exists() and (report_dir / "figures" / f"{fig}.png").exists()
+
+
+def test_rendered_page_is_not_blank(report_dir: Path) -> None:
+    import numpy as np
+    from matplotlib.image import imread
+
+    texts = _pages(report_dir / "report.pdf")
+    page = next(k for k, t in enumerate(texts) if "Derivation" in t) + 1
+    prefix = report_dir / "page"
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", str(page), "-l", str(page), "-singlefile",
+                    str(report_dir / "report.pdf"), str(prefix)], check=True)
+    pixels = np.asarray(imread(str(prefix) + ".png"))[..., :3]
+    dark = (pixels.mean(axis=-1) < 0.5).mean()
+    assert 0.005 < dark < 0.5, f"page {page} looks blank or black (dark fraction {dark:.4f})"
+
+
+def test_snippet_compiles_inside_a_paper(report_dir: Path) -> None:
+    from proofs.latex import PREAMBLE
+
+    name = snippet_name("prefix.contraction")
+    paper = report_dir / "paper.tex"
+    paper.write_text(PREAMBLE + "\\begin{document}\nAppendix.\n\\input{snippets/" + name + "}\n\\end{document}\n")
+    pdf = compile_pdf(paper)
+    assert "prefix.contraction" in "".join(_pages(pdf))
+
+
+# ---- command line -----------------------------------------------------------------------------------------------
+
+def _run_cli(args: list[str], path: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "proofs", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_pdf_without_latex_is_one_line_and_keeps_the_tex(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    out = tmp_path / "rep"
+    proc = _run_cli(["latex", "prefix.contraction", "-o", str(out), "--pdf", "--no-figures"], path=str(empty))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "texlive-latex-base" in lines[0] and "Traceback" not in proc.stderr
+    assert (out / "report.tex").exists()
+
+
+def test_results_json_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    results = tmp_path / "r.json"
+    assert main(["check", "prefix.contraction", "prefix.bias_parallel_naive", "--instances", "20",
+                 "--json", str(results)]) == 0
+    out = tmp_path / "rep"
+    assert main(["latex", "--results", str(results), "-o", str(out), "--no-figures"]) == 0
+    source = (out / "report.tex").read_text()
+    for claim_id in ("prefix.contraction", "prefix.bias_parallel_naive"):
+        assert f"\\label{{{label(claim_id)}}}" in source
+    assert label("prefix.alpha_sigmoid") not in source  # only the claims with results
+    assert "Counterexample witness" in source
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "not found"),
+    ("{not json", "not readable JSON"),
+    ('{"claims": 3}', "not a prefixcheck check report"),
+    ('{"claims": [{"id": "prefix.contraction", "verdict": "ok", "layers": {"smt": {"status": "MAYBE"}}}]}',
+     "bad status"),
+    ('{"claims": [{"id": "no.such.claim", "verdict": "ok", "layers": {}}]}', "no results"),
+])
+def test_bad_results_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, content: str | None,
+                                             needle: str) -> None:
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["latex", "--results", str(path), "-o", str(tmp_path / "o"), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err
+
+
+def test_unknown_claim_and_bad_matrix_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["latex", "prefix.contractoin", "-o", str(tmp_path / "o")]) == 2
+    assert "closest: prefix.contraction" in capsys.readouterr().err
+    bad = tmp_path / "m.json"
+    bad.write_text(json.dumps({"cells": [{"variant": "rope"}]}))
+    assert main(["latex", "prefix.contraction", "--matrix", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert "matrix" in capsys.readouterr().err
