@@ -1,7 +1,55 @@
-"""prefixcheck's claim layer: the public API for writing and running claims.
+"""prefixcheck's claim layer: the public API for writing and running claims (docs/writing-claims.md).
 
-    from proofs import Claim, Context, LayerResult, Status
+    from proofs import Claim, Context, LayerResult, Status, identity_claim, Shape, chain
+
+Everything a claim file needs is importable from here. The claim model and the check builders are light; the
+names that live next to sympy, z3 or torch (`Shape`, `chain`, `solve`, `TorchEnv`, ...) are resolved on first
+use (PEP 562), so importing `proofs` (and ``prefixcheck list``) stays fast.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from proofs.checks import (numeric_identity, numeric_order, recheck_on_torch, smt_identity, smt_order,
+                           symbolic_identity, symbolic_order)
 from proofs.claim import LAYERS, Check, Claim, Context, Expected, LayerResult, Status, verdict
 
-__all__ = ["LAYERS", "Check", "Claim", "Context", "Expected", "LayerResult", "Status", "verdict"]
+# name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    # claim factories of the catalogue (a statement ``Env -> (lhs, rhs)`` checked by all three layers)
+    "identity_claim": "proofs.catalogue.section4",
+    "order_claim": "proofs.catalogue.section4",
+    # symbolic heads (sympy)
+    "Shape": "theory.head", "Env": "theory.head", "GeneralEnv": "theory.head", "GeneralHead": "theory.head",
+    "UnrolledEnv": "theory.head", "UnrolledHead": "theory.head",
+    # derivation chains (sympy)
+    "chain": "theory.derivation", "Derivation": "theory.derivation", "Step": "theory.derivation",
+    "equal": "theory.derivation", "zero_test": "theory.derivation",
+    # z3 helpers
+    "Z3Env": "theory.smt", "Z3Head": "theory.smt", "solve": "theory.smt", "differs": "theory.smt",
+    "exp_lemmas": "theory.smt", "ABSTRACTION": "theory.smt",
+    # numeric models (torch, float64)
+    "TorchEnv": "numeric.attention", "TorchHead": "numeric.attention", "random_instances": "numeric.attention",
+    "discrepancy": "numeric.attention", "causal_mask": "numeric.attention", "realize": "numeric.realize",
+    # running claims: user claim files, pytest helpers
+    "load_claim_file": "proofs.user_claims",
+    "assert_claim": "proofs.testing", "claim_tests": "proofs.testing",
+}
+
+__all__ = ["LAYERS", "Check", "Claim", "Context", "Expected", "LayerResult", "Status", "verdict",
+           "symbolic_identity", "numeric_identity", "smt_identity", "symbolic_order", "numeric_order", "smt_order",
+           "recheck_on_torch", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'proofs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

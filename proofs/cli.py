@@ -109,12 +109,25 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from proofs import report
+    from proofs import baseline, report
     from proofs.registry import select
     from proofs.runner import run
+    from proofs.user_claims import ClaimFileError, load_claim_files
 
-    claims = [c for c in select(load_claims(args), args.ids) if set(c.checks()) & set(args.layers)]
-    if not claims:
+    if args.slowdown is not None and not args.baseline:
+        raise UsageError("--slowdown applies to a comparison: give --baseline PATH as well")
+    try:
+        before = baseline.load(args.baseline) if args.baseline else None
+        catalogue = load_claims(args)
+        user = load_claim_files(args.claims, reserved=[c.id for c in catalogue]) if args.claims else None
+    except (ClaimFileError, baseline.BaselineError) as exc:
+        raise UsageError(str(exc)) from None
+    known = catalogue + (user.claims if user else [])
+    # with claim files and no ids, run the files' claims; ids select among catalogue and file claims
+    chosen = select(known, args.ids) if args.ids or not user else user.claims
+    claims = [c for c in chosen if set(c.checks()) & set(args.layers)]
+    errors = user.errors if user else None
+    if not claims and not errors:
         raise UsageError(f"no selected claim has a {'/'.join(args.layers)} check")
     ctx = Context(seed=args.seed, timeout=args.timeout, instances=args.instances)
     start = time.perf_counter()
@@ -124,11 +137,29 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
         results = run(claims, ctx, args.layers,
                       on_done=lambda r: progress.update(task, advance=1, description=f"checked {r.claim.id}"))
     seconds = time.perf_counter() - start
-    report.print_report(console, results, seconds, verbose=args.verbose)
+    report.print_report(console, results, seconds, verbose=args.verbose, errors=errors)
+    code = report.exit_code(results, errors or ())
+    extra = {}
+    if before is not None:
+        diff = baseline.compare(before, [r.to_json() for r in results], [c.id for c in known],
+                                factor=args.slowdown or 3.0)
+        baseline.print_diff(console, diff, args.baseline)
+        extra["baseline"] = {"path": args.baseline, **diff.to_json()}
+        code = 1 if diff.flips else code
     if args.json:
-        report.write_json(Path(args.json), results, seconds, args.seed)
+        report.write_json(Path(args.json), results, seconds, args.seed, errors, **extra)
         console.print(f"JSON report written to {args.json}")
-    return report.exit_code(results)
+    return code
+
+
+def slowdown_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite factor > 1, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=parse_layers, default=LAYERS, help="comma list of symbolic,numeric,smt")
     p.add_argument("--json", metavar="PATH", help="write the JSON report here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer's detail line")
+    p.add_argument("--claims", metavar="FILE", action="append",
+                   help="also load the claims of a Python file defining CLAIMS (repeatable); without ids, run only "
+                        "these (docs/writing-claims.md)")
+    p.add_argument("--baseline", metavar="PATH",
+                   help="compare with a previous --json report: verdict flips (exit 1), new/removed claims, "
+                        "slower layers")
+    p.add_argument("--slowdown", metavar="FACTOR", type=slowdown_factor,
+                   help="with --baseline: report layers now more than FACTOR times slower (default 3)")
     add_run_options(p)
     p.set_defaults(func=cmd_check)
 

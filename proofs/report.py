@@ -5,13 +5,17 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from proofs.claim import LAYERS, Status
+from proofs.claim import LAYERS, LayerResult, Status
 from proofs.runner import ClaimResult
+
+if TYPE_CHECKING:
+    from proofs.user_claims import LoadError
 
 STATUS_STYLE = {
     Status.PROVED: "bold green",
@@ -25,16 +29,18 @@ STATUS_STYLE = {
 VERDICT_STYLE = {"ok": "bold green", "mismatch": "bold red", "inconclusive": "bold yellow"}
 
 
-def exit_code(results: list[ClaimResult]) -> int:
-    """0 all ok, 1 any mismatch, 3 inconclusive but no mismatch (design.md)."""
+def exit_code(results: list[ClaimResult], errors: Sequence[LoadError] = ()) -> int:
+    """0 all ok, 1 any mismatch, 3 inconclusive (or a claim file that failed to load) but no mismatch."""
     verdicts = {r.verdict for r in results}
     if "mismatch" in verdicts:
         return 1
-    return 3 if "inconclusive" in verdicts else 0
+    return 3 if "inconclusive" in verdicts or errors else 0
 
 
-def summary(results: list[ClaimResult], seconds: float) -> dict[str, Any]:
+def summary(results: list[ClaimResult], seconds: float, errors: Optional[Sequence[LoadError]] = None) -> dict[str, Any]:
     counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "mismatch", "inconclusive")}
+    if errors is not None:
+        counts["errors"] = len(errors)
     return {**counts, "seconds": round(seconds, 3)}
 
 
@@ -54,17 +60,24 @@ def environment(seed: int) -> dict[str, Any]:
     return env
 
 
-def to_json(results: list[ClaimResult], seconds: float, seed: int) -> dict[str, Any]:
-    return {
+def to_json(results: list[ClaimResult], seconds: float, seed: int,
+            errors: Optional[Sequence[LoadError]] = None, **extra: Any) -> dict[str, Any]:
+    """The report of design.md; with user claim files also ``errors`` (files/claims that failed to load), and
+    any ``extra`` sections (e.g. ``baseline``)."""
+    out = {
         "claims": [r.to_json() for r in results],
-        "summary": summary(results, seconds),
+        "summary": summary(results, seconds, errors),
         "environment": environment(seed),
     }
+    if errors is not None:
+        out["errors"] = [e.to_json() for e in errors]
+    return {**out, **extra}
 
 
-def write_json(path: Path, results: list[ClaimResult], seconds: float, seed: int) -> None:
+def write_json(path: Path, results: list[ClaimResult], seconds: float, seed: int,
+               errors: Optional[Sequence[LoadError]] = None, **extra: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_json(results, seconds, seed), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(to_json(results, seconds, seed, errors, **extra), indent=2, default=str) + "\n")
 
 
 def _cell(result) -> str:
@@ -74,7 +87,7 @@ def _cell(result) -> str:
     return f"[{style}]{result.status.value}[/{style}] [dim]{result.seconds:.2f}s[/dim]"
 
 
-def table(results: list[ClaimResult], title: str = "prefixcheck") -> Table:
+def table(results: list[ClaimResult], title: str = "prefixcheck", errors: Sequence[LoadError] = ()) -> Table:
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("claim", style="cyan", no_wrap=True)
     t.add_column("statement", max_width=46)
@@ -82,21 +95,50 @@ def table(results: list[ClaimResult], title: str = "prefixcheck") -> Table:
         t.add_column(layer, no_wrap=True)
     t.add_column("verdict", no_wrap=True)
     for r in results:
-        expected = " [dim](pinned false)[/dim]" if r.claim.expected == "fails" else ""
-        style = VERDICT_STYLE[r.verdict]
-        t.add_row(r.claim.id, r.claim.title + expected, *(_cell(r.layers.get(layer)) for layer in LAYERS),
-                  f"[{style}]{r.verdict}[/{style}]")
+        note = {"fails": " [dim](pinned false)[/dim]", None: " [dim](no expectation)[/dim]"}.get(r.claim.expected, "")
+        t.add_row(r.claim.id, escape(r.claim.title) + note, *(_cell(r.layers.get(layer)) for layer in LAYERS),
+                  _verdict_cell(r))
+    for e in errors:
+        t.add_row(escape(e.claim_id or e.path), escape(f"could not load ({e.where})"), *("[dim]—[/dim]",) * len(LAYERS),
+                  f"[{STATUS_STYLE[Status.ERROR]}]error[/{STATUS_STYLE[Status.ERROR]}]")
     return t
 
 
-def print_report(console: Console, results: list[ClaimResult], seconds: float, verbose: bool = False) -> None:
-    console.print(table(results))
+def _verdict_cell(r: ClaimResult) -> str:
+    """The verdict; for a claim without an expectation, what the layers found: holds / fails / unknown."""
+    text = r.verdict
+    if r.claim.expected is None:
+        text = r.outcome if r.verdict == "ok" or r.outcome == "unknown" else f"{r.verdict} ({r.outcome})"
+    style = VERDICT_STYLE[r.verdict]
+    return f"[{style}]{text}[/{style}]"
+
+
+def _notable(r: ClaimResult, lr: LayerResult) -> bool:
+    """Whether a layer's detail line is printed under the table: undecided layers, refutations (the evidence of
+    a failure), and every layer of a mismatch."""
+    return lr.status.supports != "holds" or r.verdict == "mismatch"
+
+
+def _witness(witness: dict[str, Any], limit: int = 400) -> str:
+    text = json.dumps(witness, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[:limit] + " ... (full witness in the --json report)"
+
+
+def print_report(console: Console, results: list[ClaimResult], seconds: float, verbose: bool = False,
+                 errors: Optional[Sequence[LoadError]] = None) -> None:
+    console.print(table(results, errors=errors or ()))
     for r in results:
-        if verbose or r.verdict != "ok" or r.claim.expected == "fails":
-            for layer, lr in r.layers.items():
-                if verbose or lr.status.supports != "holds":
-                    console.print(f"  [cyan]{r.claim.id}[/cyan] {layer}: {lr.detail}", highlight=False, soft_wrap=True)
-    s = summary(results, seconds)
+        for layer, lr in r.layers.items():
+            if verbose or _notable(r, lr):
+                console.print(f"  [cyan]{escape(r.claim.id)}[/cyan] {layer}: {escape(lr.detail)}", highlight=False,
+                              soft_wrap=True)
+                if lr.witness is not None and (verbose or r.verdict == "mismatch"):
+                    console.print(f"    witness: {escape(_witness(lr.witness))}", highlight=False, soft_wrap=True)
+    for e in errors or ():
+        console.print(f"  [bold red]error[/bold red] {escape(e.where)}: {escape(e.message)}", highlight=False,
+                      soft_wrap=True)
+    s = summary(results, seconds, errors)
+    failed = f", [bold red]{s['errors']} load error(s)[/bold red]" if s.get("errors") else ""
     console.print(f"[bold]{len(results)} claims:[/bold] [green]{s['ok']} ok[/green], "
-                  f"[red]{s['mismatch']} mismatch[/red], [yellow]{s['inconclusive']} inconclusive[/yellow] "
+                  f"[red]{s['mismatch']} mismatch[/red], [yellow]{s['inconclusive']} inconclusive[/yellow]{failed} "
                   f"in {s['seconds']:.1f}s")

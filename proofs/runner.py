@@ -18,7 +18,7 @@ class ClaimResult:
 
     def to_json(self) -> dict:
         c = self.claim
-        return {
+        out = {
             "id": c.id,
             "title": c.title,
             "paper_ref": c.paper_ref,
@@ -27,6 +27,9 @@ class ClaimResult:
             "outcome": self.outcome,
             "layers": {name: r.to_json() for name, r in self.layers.items()},
         }
+        if c.source != "catalogue":
+            out["source"] = c.source
+        return out
 
 
 def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
