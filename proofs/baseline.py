@@ -94,10 +94,10 @@ def compare(baseline: dict[str, dict[str, Any]], current: Iterable[dict[str, Any
         verdict_moved = old["verdict"] != new["verdict"]
         outcome_moved = "outcome" in old and old.get("outcome") != new.get("outcome")
         if verdict_moved or outcome_moved:
-            text = f"verdict {old['verdict']} -> {new['verdict']}"
-            if outcome_moved:
-                text += f", outcome {old['outcome']} -> {new.get('outcome')}"
-            diff.changes.append(Change("flip", cid, text + (f" ({layer_moves})" if layer_moves else "")))
+            moves = [f"verdict {old['verdict']} -> {new['verdict']}"] if verdict_moved else []
+            moves += [f"outcome {old['outcome']} -> {new.get('outcome')}"] if outcome_moved else []
+            text = ", ".join(moves) + (f" ({layer_moves})" if layer_moves else "")
+            diff.changes.append(Change("flip", cid, text))
         elif layer_moves:
             diff.changes.append(Change("status", cid, layer_moves))
         for layer, result in new.get("layers", {}).items():
