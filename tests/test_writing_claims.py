@@ -6,8 +6,6 @@ import importlib.util
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -126,11 +124,22 @@ def test_assert_claim_by_id_in_a_file_and_load_errors(tmp_path):
         assert_claim("mine.x", claims=broken)
 
 
-def test_pytest_runs_the_example_test_module():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "docs/examples/test_prefix_claims.py", "-p",
-                           "no:cacheprovider", "-rA"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    for item in ("test_prefix_claims[example.prefix_shift]", "test_prefix_claims[example.constant_bias]",
-                 "test_prefix_claims[example.prefix_never_adds_attention]", "test_catalogue_claim_still_holds"):
-        assert f"PASSED docs/examples/test_prefix_claims.py::{item}" in proc.stdout
-    assert "5 passed" in proc.stdout
+def test_pytest_runs_the_example_test_module(monkeypatch):
+    class Outcomes:
+        def __init__(self) -> None:
+            self.passed: list[str] = []
+            self.failed: list[str] = []
+
+        def pytest_runtest_logreport(self, report) -> None:
+            if report.when == "call":
+                (self.passed if report.passed else self.failed).append(report.nodeid)
+
+    outcomes = Outcomes()
+    monkeypatch.chdir(ROOT)
+    code = pytest.main(["docs/examples/test_prefix_claims.py", "-p", "no:cacheprovider", "-q"], plugins=[outcomes])
+    assert code == 0 and not outcomes.failed
+    prefix = "docs/examples/test_prefix_claims.py::"
+    assert sorted(outcomes.passed) == sorted(prefix + item for item in (
+        "test_prefix_claims[example.prefix_shift]", "test_prefix_claims[example.prefix_never_adds_attention]",
+        "test_prefix_claims[example.constant_bias]", "test_catalogue_claim_still_holds",
+        "test_one_claim_of_the_file_with_more_instances"))
