@@ -45,7 +45,7 @@ def test_worked_example_passes_as_documented(tmp_path, monkeypatch, capsys):
     assert got == documented_table()
     assert len(got) == 3
     printed = capsys.readouterr().out
-    for line in ("example.constant_bias numeric: error 6.75 > 1e-10 at seed 1201773643, instance 156 of 1000",
+    for line in ("example.constant_bias numeric: error 6.59 > 1e-10 at seed 423586092, instance 342 of 1000",
                  "example.constant_bias smt: z3 model realised as a float64 torch head: |lhs - rhs| = 0.0833"):
         assert line in DOC and line in printed
     smt = report["claims"][1]["layers"]["smt"]
