@@ -1,0 +1,47 @@
+"""transformers + peft bridge benchmarks, measured in one run:
+
+1. import time of transformers + peft in a fresh process (the fixed cost of the impl claims);
+2. wall time of ``prefixcheck audit`` per family and method, in process (target: seconds per family);
+3. the measured deviations behind docs/implementations.md: per family, the worst layer-0 / deeper-layer / shift
+   / prompt / text numbers at seed 0.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+
+def import_seconds() -> float:
+    code = "import time; t=time.perf_counter(); import numeric.hf as h; h.require_hf(); print(time.perf_counter()-t)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def run(console: Console) -> dict:
+    from numeric.hf import FAMILIES, family
+    from numeric.hf_audit import Setup, audit
+
+    out: dict = {"import_seconds": import_seconds(), "audits": {}, "target_seconds_per_family": 5.0}
+    audit(family("gpt2"), "prefix", Setup())  # warm-up: first-call costs are not per family
+    t = Table(title="prefixcheck audit, seed 0")
+    for col in ("family", "method", "seconds", "rows", "unexpected", "worst row predicted to hold", "worst deviating row"):
+        t.add_column(col)
+    for name in FAMILIES:
+        for method, std in (("prefix", 1.0), ("prefix", 0.0), ("prompt", 1.0), ("text", 1.0)):
+            start = time.perf_counter()
+            a = audit(family(name), method, Setup(prefix_std=std))
+            seconds = time.perf_counter() - start
+            holds = max((m.worst for m in a.measures if m.expect == "holds"), default=0.0)
+            dev = max((m.worst for m in a.measures if m.expect == "deviates"), default=0.0)
+            key = f"{name}/{method}{'/zero' if std == 0 else ''}"
+            out["audits"][key] = {"seconds": seconds, "rows": len(a.measures), "unexpected": len(a.unexpected),
+                                  "worst_holding": holds, "worst_deviating": dev, "outputs": a.outputs}
+            t.add_row(name, key.split("/", 1)[1], f"{seconds:.2f}", str(len(a.measures)), str(len(a.unexpected)),
+                      f"{holds:.2e}", f"{dev:.3g}")
+    console.print(t)
+    console.print(f"transformers + peft import: {out['import_seconds']:.2f}s")
+    return out

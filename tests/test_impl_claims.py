@@ -1,0 +1,75 @@
+"""The transformers + peft claims: each is ok, and each checker can fail on a false twin."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+pytest.importorskip("peft")
+
+from proofs.catalogue import impl  # noqa: E402
+from proofs.claim import Context, Status  # noqa: E402
+from proofs.runner import run_claim  # noqa: E402
+
+CTX = Context(seed=3)
+IDS = {"impl.peft_prefix.relative_attention", "impl.peft_prefix.position_shift",
+       "impl.peft_prefix.zero_init_not_noop", "impl.peft_prompt.is_prefix", "impl.kv_from_text.equals_prompting"}
+
+
+def numeric(claim):
+    return claim.numeric(CTX)
+
+
+def test_catalogue_has_the_design_ids():
+    assert IDS <= {c.id for c in impl.CLAIMS}
+    assert all(set(c.checks()) == {"numeric"} for c in impl.CLAIMS)
+
+
+@pytest.mark.parametrize("claim", impl.CLAIMS, ids=lambda c: c.id)
+def test_claim_is_ok(claim):
+    result = run_claim(claim, CTX)
+    assert result.verdict == "ok", result.layers["numeric"].detail
+
+
+def test_position_shift_reports_rope_error_and_magnitude():
+    r = numeric(impl.position_shift_claim())
+    assert r.status is Status.VIOLATED and r.max_error > 0.05  # absolute positions: a large change
+    assert "llama (RoPE) instead holds up to" in r.detail and "float32" in r.detail
+
+
+def test_relative_attention_twin_against_shifted_base_is_violated():
+    r = numeric(impl.relative_attention_claim(families=("gpt2",), reference="shifted"))
+    assert r.status is Status.VIOLATED and r.witness["family"] == "gpt2"
+
+
+def test_position_shift_checker_can_find_no_shift_on_rope():
+    claim = impl.position_shift_claim(families=("llama",), with_rope_note=False)
+    result = run_claim(claim, CTX)
+    assert result.layers["numeric"].status is Status.CONSISTENT and result.verdict == "mismatch"
+
+
+def test_rope_shift_is_real_float32_rounding_not_zero():
+    r = numeric(impl.rope_shift_claim(tol=1e-12))
+    assert r.status is Status.VIOLATED and 1e-12 < r.max_error < 1e-5
+
+
+def test_zero_init_twin_with_wrong_count_is_violated():
+    r = numeric(impl.zero_init_claim(families=("gpt2", "bert"), count_offset=1))
+    assert r.status is Status.VIOLATED
+
+
+def test_prompt_is_prefix_fails_for_a_bidirectional_encoder():
+    r = numeric(impl.prompt_is_prefix_claim(families=("bert",)))
+    assert r.status is Status.VIOLATED and r.max_error > 1e-3
+
+
+def test_kv_from_text_twin_with_content_at_zero_is_violated():
+    for fam in ("gpt2", "llama"):
+        r = numeric(impl.kv_text_claim(families=(fam,), convention="zero"))
+        assert r.status is Status.VIOLATED, fam
+
+
+def test_missing_hf_extra_is_unknown(monkeypatch):
+    monkeypatch.setitem(sys.modules, "peft", None)
+    r = numeric(impl.zero_init_claim(families=("gpt2",)))
+    assert r.status is Status.UNKNOWN and "[hf] extra" in r.detail
