@@ -118,7 +118,6 @@ class Family:
     causal: bool
     task_type: str
     float32_parts: tuple[str, ...]
-    methods: tuple[str, ...] = METHODS
     has_lm_head: bool = True
 
 

@@ -51,6 +51,7 @@ def test_unexpected_rows_are_flagged():
     (["--arch", "llama", "--method", "prompt", "--init-std", "0"], "--method prefix only"),
     (["--arch", "gpt2", "--virtual-tokens", "40", "--tokens", "40"], "<= 60"),
     (["--arch", "gpt2", "--tol", "nan"], "--tol"),
+    (["--arch", "gpt2", "--tokens", "1"], ">= 2"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, needle, capsys):
     assert main(["audit", *argv]) == 2

@@ -28,10 +28,11 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def peft_check(label: str, measure: Measure, families: Sequence[str], *, instances: int = 2,
-               tol: Optional[float] = None, extra: Optional[Callable[[Any], str]] = None) -> Check:
-    """Numeric check over ``instances`` random setups per family: the worst ``measure`` error against the
-    family's tolerance (``tol`` overrides it). ``extra(ctx)`` may append an informational note."""
+def peft_check(label: str, measure: Measure, families: Sequence[str], *, tol: Optional[float] = None,
+               extra: Optional[Callable[[Any], str]] = None) -> Check:
+    """Numeric check over random setups per family (``ctx.instances // 500``, at least 1: 2 by default, more
+    behind ``--instances``): the worst ``measure`` error against the family's tolerance (``tol`` overrides
+    it). ``extra(ctx)`` may append an informational note."""
 
     def check(ctx: Context) -> LayerResult:
         try:
@@ -40,6 +41,7 @@ def peft_check(label: str, measure: Measure, families: Sequence[str], *, instanc
             return LayerResult(Status.UNKNOWN, f"cannot load the hf bridge: {exc}")
         from numeric.hf_audit import Setup, tolerance
 
+        instances = max(1, ctx.instances // 500)
         parts: list[str] = []
         worst: Optional[dict[str, Any]] = None
         failed: Optional[dict[str, Any]] = None
@@ -49,21 +51,24 @@ def peft_check(label: str, measure: Measure, families: Sequence[str], *, instanc
                 for name in families:
                     fam = family(name)
                     limit = tol if tol is not None else tolerance(fam, ctx.tol)
-                    errors = []
+                    errors, notes = [], []
                     for k in range(instances):
                         seed = base_seed + 10 * k
                         error, note = measure(fam, Setup(seed=seed))
                         errors.append(error)
+                        notes.append(note)
                         row = {"family": name, "seed": seed, "error": error, "tol": limit, "note": note}
                         if worst is None or error > worst["error"]:
                             worst = row
                         if error > limit and (failed is None or error > failed["error"]):
                             failed = row
-                    parts.append(f"{name} {_fmt(max(errors))} (tol {limit:g})")
+                    spread = f"{_fmt(min(errors))}..{_fmt(max(errors))}" if len(errors) > 1 else _fmt(errors[0])
+                    parts.append(f"{name} {spread} (tol {limit:g}){notes[errors.index(max(errors))]}")
                 note = extra(ctx) if extra is not None else ""
         except HFUnavailable as exc:
             return LayerResult(Status.UNKNOWN, str(exc))
-        summary = f"max error per family: {', '.join(parts)}; {instances} random inits each, seeds from {base_seed}"
+        summary = (f"error range per family: {', '.join(parts)}; {instances} random inits each, seeds from "
+                   f"{base_seed}")
         count = instances * len(families)
         if failed is not None:
             return LayerResult(Status.VIOLATED, f"{failed['family']}: error {_fmt(failed['error'])} > "
@@ -78,7 +83,8 @@ def peft_check(label: str, measure: Measure, families: Sequence[str], *, instanc
 # ---- measures -------------------------------------------------------------------------------------------------
 
 def relative_attention_measure(reference: str = "same") -> Measure:
-    """Layer 0: max over heads of |A^pt_ij - (1-alpha_i) A_ij| and |t^pt_i - (1-alpha_i) t_i - sum_m A^pt_im v_m|
+    """Layer 0: max over heads of |A^pt_ij - (1-alpha_i) A_ij|, of |A^pt_ij / sum_r A^pt_ir - A_ij| and of
+    |t^pt_i - (1-alpha_i) t_i - sum_m A^pt_im v_m|
     against the base model at the content positions peft used (``reference="shifted"``: at 0.., a false twin
     for absolute positions)."""
 
@@ -89,6 +95,7 @@ def relative_attention_measure(reference: str = "same") -> Measure:
         run = run_prefix(fam, setup)
         P, R = run.P.layers[0], getattr(run, reference).layers[0]
         return max(float(th.relative_attention(P, R, setup.n_S).max()),
+                   float(th.renormalised_attention(P, R, setup.n_S).max()),
                    float(th.head_output(P, R, setup.n_S, run.values[0]).max())), ""
 
     return measure
@@ -142,7 +149,9 @@ def zero_init_measure(count_offset: int = 0) -> Measure:
         gap = float((run.P.output - run.same.output).abs().max())
         if gap <= 1e-6:
             return float("inf"), f" (the zero prefix was a no-op: output change {_fmt(gap)})"
-        return max(err_alpha, err_out), ""
+        mass = th.prefix_mass(P, n_S)
+        return max(err_alpha, err_out), (f" [not a no-op: output moves by {_fmt(gap)}; alpha in "
+                                         f"{_fmt(float(mass.min()))}..{_fmt(float(mass.max()))}]")
 
     return measure
 

@@ -23,7 +23,7 @@ METHODS = {"prefix": "peft prefix-tuning (raw per-layer key/value prefix)",
            "prompt": "peft prompt tuning (soft prompt) vs the prefix of its virtual tokens",
            "text": "a prefix loaded from a hard prompt's key/value cache vs prompting"}
 UNSUPPORTED = {
-    "bert-cls": "BertForSequenceClassification: peft 0.21.2 prefix-tuning raises 'Model does not support past key "
+    "bert-cls": "BertForSequenceClassification (supported: gpt2, llama, bert): peft 0.21.2 prefix-tuning raises 'Model does not support past key "
                 "values' with transformers 5.24 (it looks for a `past_key_values` parameter, renamed `cache`); "
                 "use --arch bert (feature extraction)",
 }
@@ -45,7 +45,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help=f"architecture(s), comma separated: {', '.join(ARCHS)} or all")
     p.add_argument("--method", default="prefix", help=f"one of {', '.join(METHODS)} (default prefix)")
     p.add_argument("--virtual-tokens", type=positive_int, default=3, help="n_S, prefix / prompt length (default 3)")
-    p.add_argument("--tokens", type=positive_int, default=6, help="content length n (default 6)")
+    p.add_argument("--tokens", type=positive_int, default=6, help="content length n >= 2 (default 6)")
     p.add_argument("--init-std", type=non_negative_std, default=1.0,
                    help="prefix / prompt init N(0, X^2); 0 = peft's init_weights='zero' prefix (default 1.0)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the model, prefix and content draws")
@@ -55,7 +55,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def _archs(text: str) -> list[str]:
-    names = list(ARCHS) if text.strip() == "all" else [a.strip() for a in text.split(",") if a.strip()]
+    names = list(ARCHS) if text.strip() == "all" else list(dict.fromkeys(a.strip() for a in text.split(",")
+                                                                          if a.strip()))
     for name in names:
         if name in UNSUPPORTED:
             raise UsageError(f"--arch {name} is not supported: {UNSUPPORTED[name]}")
@@ -74,6 +75,9 @@ def _validate(args: argparse.Namespace) -> list[str]:
     if args.init_std == 0 and args.method != "prefix":
         raise UsageError("--init-std 0 means peft's zero-initialised prefix, which exists for --method prefix "
                          f"only; {args.method} needs --init-std > 0")
+    if args.tokens < 2:
+        raise UsageError("--tokens must be >= 2: with one content token every content attention is trivially 1, "
+                         "so no row could show a deviation")
     if not (math.isfinite(args.tol) and args.tol > 0):
         raise UsageError(f"--tol must be a positive finite number, got {args.tol}")
     if args.virtual_tokens + args.tokens > 60:
