@@ -25,7 +25,8 @@ _LAZY = {
     "UnrolledEnv": "theory.head", "UnrolledHead": "theory.head",
     # derivation chains (sympy)
     "chain": "theory.derivation", "Derivation": "theory.derivation", "Step": "theory.derivation",
-    "equal": "theory.derivation", "zero_test": "theory.derivation",
+    "TexSymbol": "theory.derivation", "sigma": "theory.derivation", "equal": "theory.derivation",
+    "zero_test": "theory.derivation",
     # z3 helpers
     "Z3Env": "theory.smt", "Z3Head": "theory.smt", "solve": "theory.smt", "differs": "theory.smt",
     "exp_lemmas": "theory.smt", "ABSTRACTION": "theory.smt",

@@ -68,10 +68,31 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def load_claims(args: argparse.Namespace):
-    """The catalogue claims."""
+    """The catalogue claims, then those of the ``--claims`` files if the command has that option (`check`
+    reports a file's load errors in its table; other commands stop at the first one)."""
     from proofs.registry import catalogue
 
-    return catalogue()
+    claims = catalogue()
+    if getattr(args, "claims", None):
+        user = load_user_claims(args.claims, claims)
+        if user.errors:
+            raise UsageError(f"{user.errors[0].where}: {user.errors[0].message}")
+        claims += user.claims
+    return claims
+
+
+def load_user_claims(paths: list[str], catalogue: list):
+    """The claims of user files (`proofs.user_claims`); bad input becomes a `UsageError`."""
+    from proofs.user_claims import ClaimFileError, load_claim_files
+
+    try:
+        return load_claim_files(paths, reserved=[c.id for c in catalogue])
+    except ClaimFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_claims_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--claims", metavar="FILE", action="append", help=help)
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -100,9 +121,14 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         for a in claim.assumptions:
             console.print(f"  - {a}", highlight=False)
     if claim.derivation is not None:
-        derivation = claim.derivation()
+        try:
+            derivation = claim.derivation()
+        except Exception as exc:
+            if claim.source == "catalogue":
+                raise
+            raise UsageError(f"{claim.source}: the derivation of {claim.id} raised {type(exc).__name__}: {exc}") from None
         console.print("derivation:")
-        console.print(derivation.as_text(), highlight=False, soft_wrap=True)
+        console.print(derivation.as_text(), highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
@@ -110,18 +136,17 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from proofs import baseline, report
-    from proofs.registry import select
+    from proofs.registry import catalogue as load_catalogue, select
     from proofs.runner import run
-    from proofs.user_claims import ClaimFileError, load_claim_files
 
     if args.slowdown is not None and not args.baseline:
         raise UsageError("--slowdown applies to a comparison: give --baseline PATH as well")
     try:
         before = baseline.load(args.baseline) if args.baseline else None
-        catalogue = load_claims(args)
-        user = load_claim_files(args.claims, reserved=[c.id for c in catalogue]) if args.claims else None
-    except (ClaimFileError, baseline.BaselineError) as exc:
+    except baseline.BaselineError as exc:
         raise UsageError(str(exc)) from None
+    catalogue = load_catalogue()
+    user = load_user_claims(args.claims, catalogue) if args.claims else None
     known = catalogue + (user.claims if user else [])
     # with claim files and no ids, run the files' claims; ids select among catalogue and file claims
     chosen = select(known, args.ids) if args.ids or not user else user.claims
@@ -170,10 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the claims")
+    add_claims_option(p, "also list the claims of this Python file (repeatable)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="show a claim: statement, assumptions, derivation")
     p.add_argument("id")
+    add_claims_option(p, "also look in the claims of this Python file (repeatable)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("check", help="check claims (all by default) and print a table")
@@ -181,9 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=parse_layers, default=LAYERS, help="comma list of symbolic,numeric,smt")
     p.add_argument("--json", metavar="PATH", help="write the JSON report here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer's detail line")
-    p.add_argument("--claims", metavar="FILE", action="append",
-                   help="also load the claims of a Python file defining CLAIMS (repeatable); without ids, run only "
-                        "these (docs/writing-claims.md)")
+    add_claims_option(p, "also load the claims of a Python file defining CLAIMS (repeatable); without ids, run "
+                         "only these (docs/writing-claims.md)")
     p.add_argument("--baseline", metavar="PATH",
                    help="compare with a previous --json report: verdict flips (exit 1), new/removed claims, "
                         "slower layers")

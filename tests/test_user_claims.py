@@ -230,3 +230,30 @@ def test_public_api_is_lazy_and_complete():
     assert proofs.Shape.__module__ == "theory.head" and proofs.solve.__module__ == "theory.smt"
     with pytest.raises(AttributeError):
         proofs.no_such_name
+
+
+def test_list_and_show_read_claim_files(capsys):
+    example = str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "prefix_claims.py")
+    assert main(["list", "--claims", example]) == 0
+    out = capsys.readouterr().out
+    assert "example.prefix_shift" in out and "prefix.ordering" in out
+    assert main(["show", "example.prefix_shift", "--claims", example]) == 0
+    out = capsys.readouterr().out
+    assert "[softmax over the prefix key and the content keys]" in out  # justifications are text, not markup
+    assert r"where \alpha_i := e^{\ell_{i0}}/(Z_i + e^{\ell_{i0}})" in out
+
+
+def test_list_and_show_stop_at_a_broken_file_or_derivation(tmp_path, capsys):
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("CLAIMS = [\n")
+    assert main(["list", "--claims", str(syntax)]) == 2
+    assert error_line(capsys).startswith(f"prefixcheck: error: {syntax}:1: SyntaxError")
+    path = claim_file(tmp_path, """
+        def derivation():
+            raise RuntimeError("not written yet")
+
+
+        CLAIMS = [Claim("mine.one", "t", "-", "-", numeric=consistent, derivation=derivation)]
+    """)
+    assert main(["show", "mine.one", "--claims", str(path)]) == 2
+    assert error_line(capsys).endswith("the derivation of mine.one raised RuntimeError: not written yet")

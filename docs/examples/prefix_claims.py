@@ -26,19 +26,20 @@ def prefix_shift(E: Any) -> tuple[Any, Any]:
 
 def prefix_shift_derivation() -> Any:
     """The same identity as a chain of equalities over the general-n view of a head (any number of tokens):
-    Z = sum_j e^{l_ij}, T = sum_j e^{l_ij} W_V x_j, p = e^{l_i0}, u = W_V s_1."""
-    import sympy as sp
-
-    from proofs import GeneralHead
+    Z_i = sum_j e^{l_ij}, T_i = sum_j e^{l_ij} W_V x_j, prefix weight e^{l_i0} and value W_V s_1."""
+    from proofs import GeneralHead, TexSymbol
 
     g = GeneralHead()
-    alpha, t, t_pt = sp.Symbol(r"\alpha_i"), sp.Symbol("t_i"), sp.Symbol(r"t^{pt}_i")
-    Z, T, p, u = g.Z, g.T, g.p_m, g.u_m
-    definitions = {alpha: p / (p + Z), t: T / Z, t_pt: (p * u + T) / (p + Z)}
+    # display symbols, printed as their LaTeX and unfolded into the head's symbols when the chain is checked
+    Z, T = TexSymbol("Z_i", positive=True), TexSymbol("T_i")
+    p, u = TexSymbol(r"e^{\ell_{i0}}", positive=True), TexSymbol("W_V s_1")
+    alpha, t, t_pt = TexSymbol(r"\alpha_i"), TexSymbol("t_i"), TexSymbol(r"t^{pt}_i")
+    definitions = {Z: g.Z, T: g.T, p: g.p_m, u: g.u_m,
+                   alpha: p / (p + Z), t: T / Z, t_pt: (p * u + T) / (p + Z)}
     return chain("what a prefix adds to the head output", t_pt - t, [
         ((p * u + T) / (p + Z) - T / Z, "softmax over the prefix key and the content keys"),
-        (p / (p + Z) * u + (Z / (p + Z) - 1) * T / Z, "split the first fraction; T/(p+Z) = (Z/(p+Z)) (T/Z)"),
-        (alpha * u - alpha * t, "Z/(p+Z) - 1 = -alpha_i"),
+        (p / (p + Z) * u + (Z / (p + Z) - 1) * T / Z, "split the first fraction; multiply T_i/Z_i by Z_i"),
+        (alpha * u - alpha * t, "Z_i/(e^{l_i0} + Z_i) - 1 = -alpha_i"),
         (alpha * (u - t), "factor alpha_i"),
     ], definitions, abstraction="sums over content as symbols Z, T (any n); weights positive reals")
 
