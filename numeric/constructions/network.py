@@ -142,7 +142,7 @@ class Network:
                 s = virtual[p]
                 if len(s) != self.d:
                     raise ValueError(f"{self.name}: a virtual token must have d={self.d} entries, got {len(s)}")
-                x = [Fraction(v) for v in s]
+                x = list(s)  # any number type (Fraction, or a symbol for `theory.capacity`)
             else:
                 y = tokens[p - len(virtual)]
                 if not 0 <= y < self.V:

@@ -14,19 +14,21 @@ block 1. The MLP then
 1. selects ``rho = sum_i ReLU(A_i + B_i - 1) = r_{x_1}`` and passes ``A`` (≈ onehot of the token) and the
    position through;
 2. extracts the digits with ``V`` levels: ``t_1 = V rho`` and, at level ``l``, ``t_l = d_l + tail`` with
-   ``tail in [0, 1 - g_l]``, ``g_l = V^{l - V}``. The digit ``d_l = sum_{k=1}^{V-1} s_k(t_l)`` uses the exact step
-   ``s_k(t) = ReLU(2(t - k + 3g/4)/g) - ReLU(2(t - k + g/4)/g)`` (0 for ``t <= k - 3g/4``, 1 for
-   ``t >= k - g/4``), so every input within ``g_l / 4`` of the grid gives the exact digit; then
-   ``t_{l+1} = V (t_l - d_l)``. An error ``eps`` in ``rho`` becomes ``V^l eps`` at level ``l``, so the digits are
-   exact iff ``eps < V^{-V} / 4`` at every level — the precision limit of this construction;
+   ``tail in [0, 1 - g_l]``, ``g_l = V^{l - V}``. The digit is ``d_l = sum_{k=1}^{V-1} s_k(t_l)`` with the step
+   ``s_k = 1 - ReLU(1 - ReLU(2 (t - k + 3g/4) / g))``: exactly 0 for ``t <= k - 3g/4`` and exactly 1 for
+   ``t >= k - g/4`` (two ReLU layers per level; the nested form never subtracts two large numbers, so away from
+   the thresholds it is exact in floating point too). Then ``t_{l+1} = V (t_l - d_l)``. An error ``eps`` in
+   ``rho`` becomes ``V^l eps`` at level ``l`` while the margin is ``g_l / 4``, so every digit is exact iff
+   ``eps < V^{-V} / 4``: the precision limit of this construction;
 3. outputs ``[m(x_1, 0)/V, ..., m(x_1, V-1)/V | A | position]``.
 
 Layer 2. Head ``back`` (query = position-2 indicator, key = position-1 indicator) copies the digit block of
 position 1 into block 0; head ``self`` copies ``A`` (≈ onehot(x_2) at position 2) into block 1.
 ``ReLU(X + Y - 1)`` keeps ``m(x_1, x_2)/V`` and the quadratic read-out returns ``m(x_1, x_2)``.
 
-Depth: the digit extractor needs ``V + 2`` affine maps of width ``4V + 2`` (a fixed, explicit network). A single
-hidden layer could not do it with few units: the map ``r -> digits`` is a step function with ``V^V`` pieces.
+Depth: the layer-1 MLP has ``2V + 2`` affine maps of width at most ``3V + 3`` (a fixed, explicit network; the
+notebook's ``float_to_seq`` is not needed). A shallow network would need many more units: ``r -> digits`` is a
+step function with ``V^V`` pieces.
 """
 from __future__ import annotations
 
@@ -41,13 +43,14 @@ N_POS = 3
 
 
 def _digit_mlp(V: int) -> tuple[Affine, ...]:
-    """Layer-1 MLP from ``h = [A | B | P]`` to ``[digits of r_{x} / V | A | P]`` (see the module docstring)."""
+    """Layer-1 MLP from ``h = [A | B | P]`` to ``[digits of r_x / V | A | P]`` (see the module docstring)."""
     d = 2 * V + N_POS
     P0 = 2 * V
-    # layout of the hidden levels: [u+ (V-1) | u- (V-1) | tau | D (V) | A (V) | P (3)]
-    UP, UM, TAU, D0 = 0, V - 1, 2 * V - 2, 2 * V - 1
-    A0, H0 = 3 * V - 1, 4 * V - 1
-    width = 4 * V + 2
+    # hidden layout of every level: [step units (V-1) | tau | D (V) | A (V) | P (3)]
+    S0, TAU, D0 = 0, V - 1, V
+    A0, H0 = 2 * V, 3 * V
+    width = 3 * V + 3
+    carry_AP = {A0 + i: A0 + i for i in range(V)} | {H0 + p: H0 + p for p in range(N_POS)}
 
     select = {(i, i): 1 for i in range(V)}
     select.update({(i, V + i): 1 for i in range(V)})
@@ -55,45 +58,50 @@ def _digit_mlp(V: int) -> tuple[Affine, ...]:
     select.update({(P0 + p, P0 + p): 1 for p in range(N_POS)})
     layers = [Affine(Sparse.build(d, d, select), tuple([Fraction(-1)] * V + [Fraction(0)] * (V + N_POS)))]
 
-    def digit_terms(scale: Fraction) -> dict[int, Fraction]:
-        """``scale * d_l`` as coefficients on the previous level's step units."""
-        terms = {UP + k: scale for k in range(V - 1)}
-        terms.update({UM + k: -scale for k in range(V - 1)})
-        return terms
-
+    # After sub-layer b the units hold w_k = ReLU(1 - v_k) = 1 - s_k, so d = (V - 1) - sum_k w_k.
+    digit = ({S0 + k: Fraction(-1) for k in range(V - 1)}, Fraction(V - 1))  # (coefficients, constant) of d
     for level in range(1, V + 1):
         g = Fraction(V) ** (level - V)
-        if level == 1:
-            t = {i: Fraction(V) for i in range(V)}  # t_1 = V rho = V sum_i sigma_i
-            carry = {A0 + i: V + i for i in range(V)} | {H0 + p: 2 * V + p for p in range(N_POS)}
-            digits: dict[int, dict[int, Fraction]] = {}
-        else:
-            t = {TAU: Fraction(V)} | {j: c for j, c in digit_terms(Fraction(-V)).items()}  # V (t - d)
-            carry = {A0 + i: A0 + i for i in range(V)} | {H0 + p: H0 + p for p in range(N_POS)}
-            digits = {D0 + j: {D0 + j: Fraction(1)} for j in range(level - 2)}
-            digits[D0 + level - 2] = digit_terms(Fraction(1, V))
+        if level == 1:  # t_1 = V rho = V sum_i sigma_i
+            t, t0 = {i: Fraction(V) for i in range(V)}, Fraction(0)
+            carry = {A0 + i: V + i for i in range(V)} | {H0 + p: P0 + p for p in range(N_POS)}
+            digits: dict[int, tuple[dict[int, Fraction], Fraction]] = {}
+        else:  # t_l = V (tau - d_{l-1})
+            t = {TAU: Fraction(V)} | {j: -V * c for j, c in digit[0].items()}
+            t0 = -V * digit[1]
+            carry = carry_AP
+            digits = {D0 + j: ({D0 + j: Fraction(1)}, Fraction(0)) for j in range(level - 2)}
+            digits[D0 + level - 2] = ({j: c / V for j, c in digit[0].items()}, digit[1] / V)
+        # sub-layer a: v_k = ReLU(2 (t - k + 3g/4) / g), tau = ReLU(t), digits so far, carries
         values: dict[tuple[int, int], Fraction | int] = {}
         bias = [Fraction(0)] * width
         for k in range(1, V):
-            for row, offset in ((UP + k - 1, Fraction(3, 2)), (UM + k - 1, Fraction(1, 2))):
-                for j, c in t.items():
-                    values[(row, j)] = 2 * c / g
-                bias[row] = offset - 2 * k / g
+            for j, c in t.items():
+                values[(S0 + k - 1, j)] = 2 * c / g
+            bias[S0 + k - 1] = 2 * (t0 - k) / g + Fraction(3, 2)
         for j, c in t.items():
             values[(TAU, j)] = c
+        bias[TAU] = t0
         for row, src in carry.items():
             values[(row, src)] = 1
-        for row, terms in digits.items():
+        for row, (terms, const) in digits.items():
             for j, c in terms.items():
                 values[(row, j)] = c
-        cols = d if level == 1 else width
-        layers.append(Affine(Sparse.build(width, cols, values), tuple(bias)))
+            bias[row] = const
+        layers.append(Affine(Sparse.build(width, d if level == 1 else width, values), tuple(bias)))
+        # sub-layer b: w_k = ReLU(1 - v_k) is exactly 0 or 1 away from the thresholds; everything else carried
+        flip = {(S0 + k, S0 + k): -1 for k in range(V - 1)}
+        flip.update({(j, j): 1 for j in range(TAU, width)})
+        layers.append(Affine(Sparse.build(width, width, flip),
+                             tuple([Fraction(1)] * (V - 1) + [Fraction(0)] * (width - V + 1))))
 
     out: dict[tuple[int, int], Fraction | int] = {(j, D0 + j): 1 for j in range(V - 1)}
-    out.update({(V - 1, j): c for j, c in digit_terms(Fraction(1, V)).items()})
+    out.update({(V - 1, j): c / V for j, c in digit[0].items()})
     out.update({(V + i, A0 + i): 1 for i in range(V)})
     out.update({(P0 + p, H0 + p): 1 for p in range(N_POS)})
-    layers.append(Affine(Sparse.build(d, width, out), tuple([Fraction(0)] * d)))
+    final_bias = [Fraction(0)] * d
+    final_bias[V - 1] = digit[1] / V
+    layers.append(Affine(Sparse.build(d, width, out), tuple(final_bias)))
     return tuple(layers)
 
 
