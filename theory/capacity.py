@@ -14,7 +14,7 @@ import sympy as sp
 from theory.derivation import Derivation, chain
 
 u, w, z = sp.symbols("u w z", real=True)
-Vp = sp.Symbol("V", positive=True)
+Vs = sp.Symbol("V", positive=True)
 L, E, Y = sp.symbols("L E Y", positive=True)
 
 
@@ -29,9 +29,9 @@ def decoder_identity() -> Derivation:
     """``f_u(z) = (z - 1/2)^2 - (z - u/V)^2``."""
     return chain(
         "read-out logit as a difference of squares",
-        readout(u, Vp, z),
-        [(z ** 2 - z + sp.Rational(1, 4) - (z ** 2 - 2 * u * z / Vp + u ** 2 / Vp ** 2), "expand (2u/V - 1) z"),
-         ((z - sp.Rational(1, 2)) ** 2 - (z - u / Vp) ** 2, "complete both squares")],
+        readout(u, Vs, z),
+        [(z ** 2 - z + sp.Rational(1, 4) - (z ** 2 - 2 * u * z / Vs + u ** 2 / Vs ** 2), "expand (2u/V - 1) z"),
+         ((z - sp.Rational(1, 2)) ** 2 - (z - u / Vs) ** 2, "complete both squares")],
         abstraction="V > 0, u and z real")
 
 
@@ -39,10 +39,10 @@ def decoder_gap() -> Derivation:
     """``f_u(z) - f_w(z) = (z - w/V)^2 - (z - u/V)^2``: token u beats token w iff ``u/V`` is nearer to z."""
     return chain(
         "logit gap between two tokens",
-        readout(u, Vp, z) - readout(w, Vp, z),
-        [(((z - sp.Rational(1, 2)) ** 2 - (z - u / Vp) ** 2) - ((z - sp.Rational(1, 2)) ** 2 - (z - w / Vp) ** 2),
+        readout(u, Vs, z) - readout(w, Vs, z),
+        [(((z - sp.Rational(1, 2)) ** 2 - (z - u / Vs) ** 2) - ((z - sp.Rational(1, 2)) ** 2 - (z - w / Vs) ** 2),
           "decoder identity for u and for w"),
-         ((z - w / Vp) ** 2 - (z - u / Vp) ** 2, "the (z - 1/2)^2 terms cancel")],
+         ((z - w / Vs) ** 2 - (z - u / Vs) ** 2, "the (z - 1/2)^2 terms cancel")],
         abstraction="V > 0, u, w, z real; the argmax is the u minimising |z - u/V| (ties only at midpoints)")
 
 
@@ -56,24 +56,24 @@ def head_weight() -> sp.Expr:
 def temperature_error() -> Derivation:
     """With both heads at weight a: ``z = a c - (1 - a)``, and the read-out error ``c - z``."""
     a = head_weight()
-    c = Y / Vp
+    c = Y / Vs
     return chain(
         "read-out error at position L - 1 (ReLU active)",
         c - (a * c - (1 - a)),
         [((1 - a) * (1 + c), "collect (1 - a)"),
-         ((L - 1) * (1 + Y / Vp) / (E + L - 1), "1 - a = (L - 1)/(E + L - 1)")],
+         ((L - 1) * (1 + Y / Vs) / (E + L - 1), "1 - a = (L - 1)/(E + L - 1)")],
         abstraction="E = e^{T/sqrt L} > 0, L >= 1, V > 0")
 
 
 def temperature_margin() -> Derivation:
     """``1/(2V) - (c - z) = (E - (2V + 2Y - 1)(L - 1)) / (2V (E + L - 1))``: decoding emits Y iff E exceeds
     ``(2V + 2Y - 1)(L - 1)`` (the denominator is positive)."""
-    err = (L - 1) * (1 + Y / Vp) / (E + L - 1)
+    err = (L - 1) * (1 + Y / Vs) / (E + L - 1)
     return chain(
         "distance to the decision boundary",
-        1 / (2 * Vp) - err,
-        [(((E + L - 1) - 2 * (Vp + Y) * (L - 1)) / (2 * Vp * (E + L - 1)), "common denominator"),
-         ((E - (2 * Vp + 2 * Y - 1) * (L - 1)) / (2 * Vp * (E + L - 1)), "collect L - 1")],
+        1 / (2 * Vs) - err,
+        [(((E + L - 1) - 2 * (Vs + Y) * (L - 1)) / (2 * Vs * (E + L - 1)), "common denominator"),
+         ((E - (2 * Vs + 2 * Y - 1) * (L - 1)) / (2 * Vs * (E + L - 1)), "collect L - 1")],
         abstraction="E > 0, L >= 1, V > 0")
 
 
@@ -83,8 +83,8 @@ def sufficient_gap() -> Derivation:
     ``E > (4V - 3)(L - 1)``."""
     return chain(
         "the paper's bound dominates the exact condition",
-        (4 * Vp - 1) * (L - 1) - (2 * Vp + 2 * Y - 1) * (L - 1),
-        [(2 * (Vp - Y) * (L - 1), "factor")],
+        (4 * Vs - 1) * (L - 1) - (2 * Vs + 2 * Y - 1) * (L - 1),
+        [(2 * (Vs - Y) * (L - 1), "factor")],
         abstraction="0 <= Y <= V - 1, L >= 1")
 
 

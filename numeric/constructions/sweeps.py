@@ -19,6 +19,7 @@ from numeric.constructions.network import Network
 from numeric.constructions.realize import generate, to_model
 
 Progress = Optional[Callable[[int], None]]
+Offset = Optional[tuple[int, int, float]]  # (virtual token index, coordinate, amount) added to every virtual token
 
 
 @dataclass
@@ -50,12 +51,14 @@ def random_tuples(V: int, n: int, count: int, seed: int) -> torch.Tensor:
 
 def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.Tensor, Optional[torch.Tensor],
          torch.Tensor]], steps: int, describe: Callable[[int, int], dict], progress: Progress,
-         sizes: dict[str, Any]) -> SweepResult:
+         sizes: dict[str, Any], offset: Offset) -> SweepResult:
     model = to_model(net, dtype)
     start = time.perf_counter()
     cases = failures = 0
     first = None
     for b, (virtual, tokens, want) in enumerate(batches):
+        if offset is not None:
+            virtual[:, offset[0], offset[1]] += offset[2]
         got = generate(model, virtual, tokens, steps)
         bad = (got != want).any(dim=1)
         if first is None and bool(bad.any()):
@@ -74,8 +77,8 @@ def _chunks(n: int, chunk: int) -> list[slice]:
 
 
 def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = unconditional.DEFAULT_T,
-                        dtype: torch.dtype = torch.float64, chunk: int = 2048, progress: Progress = None
-                        ) -> SweepResult:
+                        dtype: torch.dtype = torch.float64, chunk: int = 2048, progress: Progress = None,
+                        offset: Offset = None) -> SweepResult:
     """Each row of ``targets (B, N)`` must be generated from its virtual token ``s_1 = (Y/V; 0)``."""
     net = unconditional.build(V, N, T)
     batches = []
@@ -85,11 +88,12 @@ def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = uncondit
         s[:, 0, :N] = Y.to(torch.float64) / V
         batches.append((s, None, Y))
     return _run("single_virtual_token", net, dtype, batches, N,
-                lambda b, i: {"target": batches[b][2][i].tolist()}, progress, {"V": V, "N": N, "T": float(T)})
+                lambda b, i: {"target": batches[b][2][i].tolist()}, progress, {"V": V, "N": N, "T": float(T)},
+                offset)
 
 
 def sweep_map(V: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T, dtype: torch.dtype = torch.float64,
-              chunk: int = 1024, progress: Progress = None) -> SweepResult:
+              chunk: int = 1024, progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each row ``m (V,)`` of ``maps`` with every input ``x``: one virtual token ``r = m / V``, output ``m[x]``."""
     net = conditional.build_map(V, T)
     batches = []
@@ -101,11 +105,12 @@ def sweep_map(V: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T, dtype:
         batches.append((r.repeat_interleave(V, 0), x[:, None], M.reshape(-1, 1)))
     return _run("conditional_map", net, dtype, batches, 1,
                 lambda b, i: {"map": maps[b * chunk + i // V].tolist(), "input": i % V}, progress,
-                {"V": V, "T": float(T)})
+                {"V": V, "T": float(T)}, offset)
 
 
 def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T,
-                   dtype: torch.dtype = torch.float64, chunk: int = 512, progress: Progress = None) -> SweepResult:
+                   dtype: torch.dtype = torch.float64, chunk: int = 512, progress: Progress = None,
+                   offset: Offset = None) -> SweepResult:
     """Each ``m (V, N0)`` with every input x: ``N0`` virtual tokens ``vt_k = m[:, k] / V``, output ``m[x]``."""
     net = conditional.build_sequence(V, N0, T)
     batches = []
@@ -117,7 +122,7 @@ def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = conditional.DEF
         batches.append((vt.repeat_interleave(V, 0), x[:, None], M.reshape(-1, N0)))
     return _run("conditional_sequence", net, dtype, batches, N0,
                 lambda b, i: {"map": maps[b * chunk + i // V].tolist(), "input": i % V}, progress,
-                {"V": V, "N0": N0, "T": float(T)})
+                {"V": V, "N0": N0, "T": float(T)}, offset)
 
 
 def table_values(maps: torch.Tensor) -> torch.Tensor:
@@ -131,7 +136,7 @@ def table_values(maps: torch.Tensor) -> torch.Tensor:
 
 
 def sweep_two_token(V: int, maps: torch.Tensor, T: Any = two_token.DEFAULT_T, dtype: torch.dtype = torch.float64,
-                    chunk: int = 256, progress: Progress = None) -> SweepResult:
+                    chunk: int = 256, progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each table ``m (V, V)`` with every input pair: one virtual token ``r``, output ``m[x1, x2]``."""
     net = two_token.build(V, T)
     pairs = torch.tensor([(a, b) for a in range(V) for b in range(V)], dtype=torch.long)
@@ -143,4 +148,4 @@ def sweep_two_token(V: int, maps: torch.Tensor, T: Any = two_token.DEFAULT_T, dt
         batches.append((r.repeat_interleave(V * V, 0), pairs.repeat(len(M), 1), M.reshape(-1, 1)))
     return _run("two_token_map", net, dtype, batches, 1,
                 lambda b, i: {"map": maps[b * chunk + i // (V * V)].tolist(),
-                              "input": pairs[i % (V * V)].tolist()}, progress, {"V": V, "T": float(T)})
+                              "input": pairs[i % (V * V)].tolist()}, progress, {"V": V, "T": float(T)}, offset)

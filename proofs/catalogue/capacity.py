@@ -1,0 +1,611 @@
+"""Section 3 of the paper: soft prompting has exponentially more capacity than prompting (paper-notes 2.1, 3 and
+5 items 12, 15, 18-21). The constructions are the weights of the reference transformer (`numeric.model`), built in
+`numeric.constructions` as exact rationals.
+
+Layers: *symbolic* is exact — sympy identities (residual 0) for the read-out, the temperature condition and the
+head sums, and the exact interval evaluator (`theory.exact`) certifying every greedy step of a construction
+(the abstraction is stated: rational weights, ``exp`` and ``sqrt`` enclosed with proven error bounds); *numeric*
+runs the same weights in float64 on the reference model; *smt* is z3 over reals (a sound relaxation of integer
+tokens). The factories below take the piece a false twin changes (a virtual-token offset, a read-out, a bound).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Callable, Optional
+
+from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
+
+SECTION = "3 capacity"
+EXACT = ("exact rational weights and inputs; sqrt(L) and exp enclosed by outward-rounded fixed-point intervals "
+         "(Taylor bounds with remainder); a step counts only if one logit interval lies above all others")
+Offset = Optional[tuple[int, int, Fraction]]
+
+# default sizes (the larger sweeps are `prefixcheck construct sweep --exhaustive`)
+UNCOND_SMALL = (4, 4)          # every one of 4^4 = 256 targets
+UNCOND_LARGE = (94, 20)        # random samples (94 printable characters, 20 tokens)
+UNCOND_EXACT_SAMPLE = 20
+UNCOND_FLOAT_SAMPLE = 300
+
+
+def _fmt_case(case: Optional[dict[str, Any]]) -> str:
+    return "" if case is None else "; ".join(f"{k}={v}" for k, v in case.items())
+
+
+def _exact_result(sweeps: list[Any], what: str) -> LayerResult:
+    """PROVED if every case of every exact sweep is certified correct; REFUTED on a certified wrong output;
+    UNKNOWN if some step could not be certified."""
+    cases = sum(s.cases for s in sweeps)
+    for s in sweeps:
+        if s.failures:
+            return LayerResult(Status.REFUTED, f"{s.construction} {s.sizes}: {s.failures}/{s.cases} cases decode "
+                               f"wrongly in exact arithmetic; first: {_fmt_case(s.first_failure)}",
+                               instances=cases, witness=s.first_failure, abstraction=EXACT)
+    for s in sweeps:
+        if s.uncertified:
+            return LayerResult(Status.UNKNOWN, f"{s.construction} {s.sizes}: {s.uncertified} cases not certified; "
+                               f"first: {_fmt_case(s.first_uncertified)}", instances=cases, abstraction=EXACT)
+    return LayerResult(Status.PROVED, f"{what}: all {cases} cases certified exactly", instances=cases,
+                       abstraction=EXACT)
+
+
+def _float_result(sweeps: list[Any], what: str) -> LayerResult:
+    cases = sum(s.cases for s in sweeps)
+    for s in sweeps:
+        if s.failures:
+            return LayerResult(Status.VIOLATED, f"{s.construction} {s.sizes} ({s.dtype}): {s.failures}/{s.cases} "
+                               f"cases decode wrongly; first: {_fmt_case(s.first_failure)}", instances=cases,
+                               max_error=1.0, witness=s.first_failure)
+    return LayerResult(Status.CONSISTENT, f"{what}: all {cases} cases decode correctly on the float64 reference "
+                       f"model", instances=cases, max_error=0.0)
+
+
+# ---- capacity.single_virtual_token (Theorem 1) --------------------------------------------------------------------
+
+def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset = None,
+                       expected: Expected = "holds") -> Claim:
+    """Theorem 1; ``offset`` shifts one virtual-token coordinate (a false twin)."""
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import itertools
+
+        from proofs.constructions import exact_unconditional, random_rows
+
+        V, N = UNCOND_SMALL
+        small = exact_unconditional(V, N, list(itertools.product(range(V), repeat=N)), offset=offset)
+        V2, N2 = UNCOND_LARGE
+        seed = ctx.child_seed("single-virtual-token-exact")
+        large = exact_unconditional(V2, N2, random_rows(V2, N2, UNCOND_EXACT_SAMPLE, seed), offset=offset)
+        return _exact_result([small, large], f"every target at V={V}, N={N} and {UNCOND_EXACT_SAMPLE} random "
+                             f"targets at V={V2}, N={N2} (seed {seed})")
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_unconditional
+
+        V, N = UNCOND_SMALL
+        V2, N2 = UNCOND_LARGE
+        seed = ctx.child_seed("single-virtual-token-float")
+        off = None if offset is None else (offset[0], offset[1], float(offset[2]))
+        sweeps = [sweep_unconditional(V, N, all_tuples(V, N), offset=off),
+                  sweep_unconditional(V2, N2, random_tuples(V2, N2, UNCOND_FLOAT_SAMPLE, seed), offset=off)]
+        return _float_result(sweeps, f"every target at V={V}, N={N} and {UNCOND_FLOAT_SAMPLE} random targets at "
+                             f"V={V2}, N={N2} (seed {seed})")
+
+    return Claim(
+        id=id, title="one virtual token makes a fixed 1-layer 2-head model generate any Y in [V]^N",
+        paper_ref="paper-notes 2.1 Theorem 1, 3.1; 5 item 18",
+        statement=r"\forall Y\in[V]^N:\ \mathrm{greedy}(s_1)=Y,\quad s_1=\big(\tfrac{Y_1-1}{V},\dots,"
+                  r"\tfrac{Y_N-1}{V}\big)",
+        assumptions=("the construction of numeric/constructions/unconditional.py: width 2N (content + one-hot "
+                     "position), no LN/residual/mask/W_O, T = 50, logits T q.k / sqrt(L)", "greedy decoding"),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+
+# ---- capacity.conditional_map ------------------------------------------------------------------------------------
+
+MAP_SYMBOLIC_V = (2, 3, 4, 5)
+MAP_EXACT_V = 4                 # every one of 4^4 = 256 maps, every input
+MAP_FLOAT_V = (4, 5)            # every map (256 and 3125)
+MAP_LARGE = 94
+MAP_LARGE_SAMPLE = 100
+
+
+def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset = None,
+                          expected: Expected = "holds") -> Claim:
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import itertools
+
+        import sympy as sp
+
+        from numeric.constructions import conditional
+        from proofs.constructions import exact_map
+        from theory.capacity import head_sum
+        from theory.derivation import zero_test
+
+        E = sp.Symbol("E", positive=True)
+        for V in MAP_SYMBOLIC_V:
+            net = conditional.build_map(V)
+            r = sp.symbols(f"r0:{V}", nonnegative=True)
+            virtual = [list(r) + [0] * (net.d - V)]
+            if offset is not None:
+                virtual[offset[0]][offset[1]] += sp.Rational(offset[2].numerator, offset[2].denominator)
+            for x in range(V):
+                h = head_sum(net, net.inputs(virtual, [x]), E)
+                want = [r[i] + (1 if i == x else 0) for i in range(V)]
+                test = zero_test(sp.Matrix(h[:V]) - sp.Matrix(want))
+                if test.status != "zero":
+                    return LayerResult(Status.REFUTED, f"V={V}, x={x}: summed heads differ from r + onehot(x) "
+                                       f"(residual {test.value} at {test.witness})",
+                                       witness={"V": V, "x": x, "point": test.witness})
+        sweep = exact_map(MAP_EXACT_V, list(itertools.product(range(MAP_EXACT_V), repeat=MAP_EXACT_V)), offset=offset)
+        result = _exact_result([sweep], f"every map at V={MAP_EXACT_V} with every input")
+        if result.status is Status.PROVED:
+            result.detail = (f"sympy: at position 1 the summed heads are exactly r + onehot(x) for every T "
+                             f"(E = e^(T/sqrt 2) symbolic; V in {MAP_SYMBOLIC_V}), so ReLU(h-1) keeps r_x = m(x)/V; "
+                             f"exact: {result.detail}")
+        return result
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_map
+
+        seed = ctx.child_seed("conditional-map-float")
+        off = None if offset is None else (offset[0], offset[1], float(offset[2]))
+        sweeps = [sweep_map(V, all_tuples(V, V), offset=off) for V in MAP_FLOAT_V]
+        sweeps.append(sweep_map(MAP_LARGE, random_tuples(MAP_LARGE, MAP_LARGE, MAP_LARGE_SAMPLE, seed), offset=off))
+        return _float_result(sweeps, f"every map at V in {MAP_FLOAT_V} and {MAP_LARGE_SAMPLE} random maps at "
+                             f"V={MAP_LARGE} (seed {seed}), every input")
+
+    return Claim(
+        id=id, title="one virtual token realises any map [V] -> [V] in a fixed 1-layer 2-head model",
+        paper_ref="paper-notes 2.1 Theorem 2 (a), 3.2; 5 item 19",
+        statement=r"\forall m:[V]\to[V]\ \forall x:\ \mathrm{greedy}(r, x)=m(x),\quad r=\big(m(x)/V\big)_{x\in[V]}",
+        assumptions=("numeric/constructions/conditional.py build_map: width V + 2, E = one-hot content, T = 100",),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+
+# ---- capacity.conditional_sequence -------------------------------------------------------------------------------
+
+SEQ_SMALL = (3, 2)              # every one of (3^2)^3 = 729 maps, every input
+SEQ_LARGE = (94, 10)            # the notes' size
+SEQ_LARGE_EXACT_INPUTS = 1
+SEQ_LARGE_FLOAT_MAPS = 3
+
+
+def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset: Offset = None,
+                               expected: Expected = "holds") -> Claim:
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import itertools
+
+        from proofs.constructions import exact_sequence, random_tables
+
+        V, N0 = SEQ_SMALL
+        maps = [[list(flat[x * N0:(x + 1) * N0]) for x in range(V)]
+                for flat in itertools.product(range(V), repeat=V * N0)]
+        small = exact_sequence(V, N0, maps, offset=offset)
+        V2, N02 = SEQ_LARGE
+        seed = ctx.child_seed("conditional-sequence-exact")
+        large = exact_sequence(V2, N02, random_tables(V2, N02, 1, seed),
+                               inputs=list(range(SEQ_LARGE_EXACT_INPUTS)), offset=offset)
+        return _exact_result([small, large], f"every map at V={V}, N0={N0} with every input, and a random map at "
+                             f"V={V2}, N0={N02} (seed {seed}, {SEQ_LARGE_EXACT_INPUTS} inputs)")
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_sequence
+
+        V, N0 = SEQ_SMALL
+        V2, N02 = SEQ_LARGE
+        seed = ctx.child_seed("conditional-sequence-float")
+        off = None if offset is None else (offset[0], offset[1], float(offset[2]))
+        sweeps = [sweep_sequence(V, N0, all_tuples(V, V * N0).reshape(-1, V, N0), offset=off),
+                  sweep_sequence(V2, N02, random_tuples(V2, V2 * N02, SEQ_LARGE_FLOAT_MAPS, seed)
+                                 .reshape(-1, V2, N02), offset=off)]
+        return _float_result(sweeps, f"every map at V={V}, N0={N0} and {SEQ_LARGE_FLOAT_MAPS} random maps at "
+                             f"V={V2}, N0={N02} (seed {seed}), every input")
+
+    return Claim(
+        id=id, title="N0 virtual tokens realise any map [V] -> [V]^N0 in a fixed 1-layer 2-head model",
+        paper_ref="paper-notes 2.1 Theorem 2 (b), 3.3; 5 item 20",
+        statement=r"\forall m:[V]\to[V]^{N_0}\ \forall x:\ \mathrm{greedy}(vt_1..vt_{N_0}, x)=m(x),\quad "
+                  r"vt_k=\big(m(x)_k/V\big)_x",
+        assumptions=("numeric/constructions/conditional.py build_sequence: width V + 2 N0, T = 100",),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+
+# ---- capacity.two_token_map --------------------------------------------------------------------------------------
+
+TWO_SMALL = 2                   # every one of 2^4 = 16 tables
+TWO_MEDIUM, TWO_MEDIUM_EXACT, TWO_MEDIUM_FLOAT = 3, 40, 300
+TWO_LARGE, TWO_LARGE_EXACT_PAIRS, TWO_LARGE_FLOAT = 10, 20, 10
+
+
+def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, expected: Expected = "holds") -> Claim:
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import itertools
+        import random
+
+        from proofs.constructions import exact_two_token, random_tables
+
+        tables = [[list(flat[i * TWO_SMALL:(i + 1) * TWO_SMALL]) for i in range(TWO_SMALL)]
+                  for flat in itertools.product(range(TWO_SMALL), repeat=TWO_SMALL ** 2)]
+        seed = ctx.child_seed("two-token-exact")
+        rng = random.Random(seed)
+        pairs = [(rng.randrange(TWO_LARGE), rng.randrange(TWO_LARGE)) for _ in range(TWO_LARGE_EXACT_PAIRS)]
+        sweeps = [exact_two_token(TWO_SMALL, tables, offset=offset),
+                  exact_two_token(TWO_MEDIUM, random_tables(TWO_MEDIUM, TWO_MEDIUM, TWO_MEDIUM_EXACT, seed),
+                                  offset=offset),
+                  exact_two_token(TWO_LARGE, random_tables(TWO_LARGE, TWO_LARGE, 1, seed + 1), pairs=pairs,
+                                  offset=offset)]
+        return _exact_result(sweeps, f"every table at V={TWO_SMALL}, {TWO_MEDIUM_EXACT} random tables at "
+                             f"V={TWO_MEDIUM} (all 9 inputs) and {TWO_LARGE_EXACT_PAIRS} inputs of a random table "
+                             f"at V={TWO_LARGE} (seed {seed})")
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_two_token
+
+        seed = ctx.child_seed("two-token-float")
+        off = None if offset is None else (offset[0], offset[1], float(offset[2]))
+        sweeps = [sweep_two_token(TWO_SMALL, all_tuples(TWO_SMALL, TWO_SMALL ** 2).reshape(-1, TWO_SMALL, TWO_SMALL),
+                                  offset=off),
+                  sweep_two_token(TWO_MEDIUM, random_tuples(TWO_MEDIUM, TWO_MEDIUM ** 2, TWO_MEDIUM_FLOAT, seed)
+                                  .reshape(-1, TWO_MEDIUM, TWO_MEDIUM), offset=off),
+                  sweep_two_token(TWO_LARGE, random_tuples(TWO_LARGE, TWO_LARGE ** 2, TWO_LARGE_FLOAT, seed)
+                                  .reshape(-1, TWO_LARGE, TWO_LARGE), offset=off)]
+        return _float_result(sweeps, f"every table at V={TWO_SMALL}, {TWO_MEDIUM_FLOAT} random tables at "
+                             f"V={TWO_MEDIUM} and {TWO_LARGE_FLOAT} at V={TWO_LARGE} (seed {seed}), every input")
+
+    return Claim(
+        id=id, title="one virtual token realises any map [V]^2 -> [V] in a fixed 2-layer model (explicit decoder)",
+        paper_ref="paper-notes 2.1 Theorem 2 (c), 3.4; 5 item 21",
+        statement=r"\forall m:[V]^2\to[V]\ \forall x_1,x_2:\ \mathrm{greedy}(r, x_1, x_2)=m(x_1,x_2),\quad "
+                  r"r_i=\sum_j m(i,j)V^{-(j+1)}",
+        assumptions=("numeric/constructions/two_token.py: 2 layers, 2 heads each, the digit extraction is an explicit "
+                     "ReLU MLP (2V + 2 affine maps), T = 1000, no dummy prefix token",
+                     "float64 resolves the table only for V <= 13 (float32: V <= 7); exact arithmetic for any V"),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+
+# ---- capacity.decoder_identity -----------------------------------------------------------------------------------
+
+Readout = Callable[[Any, Any, Any], Any]  # (u, V, z) -> logit, for sympy and z3 alike
+Weights = Callable[[int, int], Any]       # (V, d) -> Sparse W_U reading z from coordinate 0, 1 from coordinate 1
+DECODER_V = (2, 3, 5, 10, 94)
+
+
+def _default_readout() -> Readout:
+    from theory.capacity import readout
+
+    return readout
+
+
+def _default_weights() -> Weights:
+    from numeric.constructions.network import decoder
+
+    return decoder
+
+
+def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Readout] = None,
+                  weights: Optional[Weights] = None, expected: Expected = "holds") -> Claim:
+    """``readout`` is the formula, ``weights`` builds the construction's ``W_U``; both default to the real ones."""
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import sympy as sp
+
+        from theory import capacity
+        from theory.derivation import zero_test
+
+        f = readout or _default_readout()
+        build = weights or _default_weights()
+        for d in (capacity.decoder_identity(), capacity.decoder_gap()):
+            check = d.check(ctx.seed)
+            if not check.ok:
+                return LayerResult(Status.UNKNOWN, f"derivation '{d.title}' step {check.failed.index} not reduced")
+        u, V, z = capacity.u, capacity.Vs, capacity.z
+        test = zero_test(f(u, V, z) - ((z - sp.Rational(1, 2)) ** 2 - (z - u / V) ** 2), ctx.seed)
+        if test.status != "zero":
+            return LayerResult(Status.REFUTED, f"f_u(z) - [(z-1/2)^2 - (z-u/V)^2] = {test.value} at {test.witness}",
+                               witness={"point": test.witness, "residual": test.value})
+        for Vn in DECODER_V:
+            W = build(Vn, 2).dense()
+            for un in range(Vn):
+                row = W[un][0] * z + W[un][1]
+                t = zero_test(sp.nsimplify(row) - f(sp.Integer(un), sp.Integer(Vn), z), ctx.seed)
+                if t.status != "zero":
+                    return LayerResult(Status.REFUTED, f"W_U row {un} at V={Vn} is {row}, not f_u(z)",
+                                       witness={"V": Vn, "u": un})
+        return LayerResult(Status.PROVED, "f_u(z) = (z-1/2)^2 - (z-u/V)^2 and f_u - f_w = (z-w/V)^2 - (z-u/V)^2 "
+                           f"(residual 0; argmax = nearest grid point); W_U rows equal f_u at V in {DECODER_V}",
+                           abstraction="u, z real, V > 0")
+
+    def numeric(ctx: Context) -> LayerResult:
+        import torch
+
+        from numeric.constructions.realize import dense
+
+        build = weights or _default_weights()
+        z = torch.linspace(-0.25, 1.25, 12001, dtype=torch.float64)
+        points = 0
+        for Vn in DECODER_V:
+            W = dense(build(Vn, 2))
+            logits = z[:, None] * W[:, 0] + W[:, 1]
+            grid = torch.arange(Vn, dtype=torch.float64) / Vn
+            dist = (z[:, None] - grid).abs()
+            nearest = dist.argmin(1)
+            top2 = dist.topk(2, dim=1, largest=False).values
+            clear = (top2[:, 1] - top2[:, 0]) > 1e-9
+            bad = (logits.argmax(1) != nearest) & clear
+            points += int(clear.sum())
+            if bool(bad.any()):
+                i = int(torch.nonzero(bad)[0])
+                return LayerResult(Status.VIOLATED, f"V={Vn}, z={float(z[i]):.6g}: argmax {int(logits[i].argmax())}, "
+                                   f"nearest grid point {int(nearest[i])}", instances=points, max_error=1.0,
+                                   witness={"V": Vn, "z": float(z[i])})
+        return LayerResult(Status.CONSISTENT, f"argmax_u f_u(z) is the nearest grid point at {points} values of z "
+                           f"(V in {DECODER_V}, float64)", instances=points, max_error=0.0)
+
+    def smt(ctx: Context) -> LayerResult:
+        import z3
+
+        from theory.smt import solve
+
+        f = readout or _default_readout()
+        u, w, z, V = z3.Reals("u w z V")
+        nearer = (z - u / V) * (z - u / V) < (z - w / V) * (z - w / V)
+        q = solve([V > 0, nearer, f(u, V, z) <= f(w, V, z)], ctx.timeout)
+        abstraction = "u, w, z, V real with V > 0 (a relaxation of integer tokens: UNSAT covers them)"
+        if q.result == "unsat":
+            return LayerResult(Status.PROVED, "no z, u, w with u/V strictly nearer to z but f_u(z) <= f_w(z) "
+                               f"(UNSAT in {q.seconds:.3f}s)", abstraction=abstraction)
+        if q.result == "unknown":
+            return LayerResult(Status.UNKNOWN, f"z3: {q.reason}", abstraction=abstraction)
+        vals = {str(k): str(q.model[k]) for k in q.model.decls()}
+        return _decoder_witness(f, weights or _default_weights(), vals, abstraction)
+
+    return Claim(
+        id=id, title="the construction read-out f_u(z) = (z-1/2)^2 - (z-u/V)^2 decodes to the nearest grid point",
+        paper_ref="paper-notes 3 (decoder); 5 item 12",
+        statement=r"f_u(z)=\big(\tfrac{2u}{V}-1\big)z+\tfrac14-\tfrac{u^2}{V^2}=(z-\tfrac12)^2-(z-\tfrac uV)^2,\quad "
+                  r"\arg\max_u f_u(z)=\arg\min_u|z-u/V|",
+        assumptions=("the logit of token u is W_U[u] . [z, 1] (numeric/constructions/network.py decoder)",),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt)
+
+
+def _decoder_witness(f: Readout, build: Weights, vals: dict[str, str], abstraction: str) -> LayerResult:
+    """A z3 model of a wrong read-out: search integer tokens at small V for a float64 witness on the real W_U."""
+    import torch
+
+    from numeric.constructions.realize import dense
+
+    for Vn in range(2, 11):
+        W = dense(build(Vn, 2))
+        z = torch.linspace(0, 1, 4001, dtype=torch.float64)
+        logits = z[:, None] * W[:, 0] + W[:, 1]
+        dist = (z[:, None] - torch.arange(Vn, dtype=torch.float64) / Vn).abs()
+        top2 = dist.topk(2, dim=1, largest=False).values
+        bad = (logits.argmax(1) != dist.argmin(1)) & ((top2[:, 1] - top2[:, 0]) > 1e-9)
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0])
+            return LayerResult(Status.COUNTEREXAMPLE, f"z3 model {vals}; re-checked on the float64 W_U: V={Vn}, "
+                               f"z={float(z[i]):.4g} decodes to {int(logits[i].argmax())}, nearest is "
+                               f"{int(dist[i].argmin())}", abstraction=abstraction,
+                               witness={"z3": vals, "V": Vn, "z": float(z[i])})
+    return LayerResult(Status.UNKNOWN, f"z3 model {vals} did not survive re-checking on the float64 W_U",
+                       abstraction=abstraction, witness={"z3": vals})
+
+
+# ---- capacity.temperature_condition ------------------------------------------------------------------------------
+
+Bound = Callable[[Any], Any]  # V -> the constant c(V) of the sufficient condition E > c(V) (L - 1)
+TEMP_SIZE = (94, 20)
+TEMP_SYMBOLIC = (5, 4)        # (V, N) of the head-sum tie to the real weights
+TEMP_REL = Fraction(1, 10 ** 6)
+
+
+def _paper_bound(V: Any) -> Any:
+    return 4 * V - 1
+
+
+def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound = _paper_bound,
+                      expected: Expected = "holds") -> Claim:
+    """Sufficient condition ``e^{T/sqrt L} > bound(V) (L - 1)`` for Theorem 1 (paper: ``bound = 4V - 1``)."""
+
+    def symbolic(ctx: Context) -> LayerResult:
+        import sympy as sp
+
+        from numeric.constructions import unconditional
+        from proofs.constructions import exact_unconditional
+        from theory import capacity
+        from theory.derivation import zero_test
+
+        for d in (capacity.temperature_error(), capacity.temperature_margin(), capacity.sufficient_gap()):
+            check = d.check(ctx.seed)
+            if not check.ok:
+                return LayerResult(Status.UNKNOWN, f"derivation '{d.title}' step {check.failed.index} not reduced")
+        # the construction's heads really produce a = E/(E+L-1): summed heads at every length L (V, N concrete)
+        Vn, Nn = TEMP_SYMBOLIC
+        net = unconditional.build(Vn, Nn)
+        c = sp.symbols(f"c0:{Nn}", nonnegative=True)
+        a, delta = capacity.head_weight(), 1 / (capacity.E + capacity.L - 1)
+        for Ln in range(1, Nn + 1):
+            h = capacity.head_sum(net, net.inputs([list(c) + [0] * Nn], [0] * (Ln - 1)), capacity.E)
+            want = [a * c[j] + (a if j == Ln - 1 else (delta if j < Ln else 0)) for j in range(Nn)]
+            test = zero_test((sp.Matrix(h[:Nn]) - sp.Matrix(want)).subs(capacity.L, Ln))
+            if test.status != "zero":
+                return LayerResult(Status.UNKNOWN, f"summed heads at L={Ln} differ from the model of the derivation")
+        # the bound must dominate the exact worst case (4V - 3)(L - 1) for every V >= 1
+        t = sp.Symbol("t", nonnegative=True)
+        slack = sp.expand(sp.sympify(bound(capacity.Vs)) - (4 * capacity.Vs - 3))
+        shifted = sp.Poly(sp.expand(slack.subs(capacity.Vs, 1 + t)), t)
+        if any(coef < 0 for coef in shifted.all_coeffs()):
+            V_bad = next(v for v in range(2, 10 ** 4) if slack.subs(capacity.Vs, v) < 0)
+            return LayerResult(Status.REFUTED, f"bound(V) = {sp.sympify(bound(capacity.Vs))} is below the exact "
+                               f"worst case 4V - 3 at V={V_bad}: E in (bound (L-1), (4V-3)(L-1)] fails for Y = V - 1",
+                               witness={"V": V_bad, "bound": str(slack + 4 * V_bad - 3)})
+        # exact confirmation of the threshold on the real weights (worst target, all V-1)
+        Vn, Nn = TEMP_SIZE
+        T_star = unconditional.threshold_T(Vn, Nn)
+        worst = [[Vn - 1] * Nn]
+        above = exact_unconditional(Vn, Nn, worst, T=Fraction(T_star) * (1 + TEMP_REL))
+        below = exact_unconditional(Vn, Nn, worst, T=Fraction(T_star) * (1 - TEMP_REL))
+        if not above.ok or below.failures != 1:
+            return LayerResult(Status.UNKNOWN, f"exact threshold check at V={Vn}, N={Nn} inconclusive "
+                               f"(above: {above.failures} failed / {above.uncertified} uncertified; below: "
+                               f"{below.failures} failed)")
+        return LayerResult(
+            Status.PROVED, "c - z = (L-1)(1+Y/V)/(E+L-1); Y decodes iff E > (2V+2Y-1)(L-1); bound(V)(L-1) >= "
+            f"(4V-3)(L-1) = worst case; heads of the real weights give a = E/(E+L-1) (N={TEMP_SYMBOLIC[1]}); exact: "
+            f"T* = sqrt(N) log((4V-3)(N-1)) = {T_star:.9g} at V={Vn}, N={Nn}: the all-(V-1) target is certified "
+            f"at T*(1+1e-6) and certified wrong at T*(1-1e-6) ({below.first_failure['generated'][-3:]}...)",
+            abstraction="E = e^{T/sqrt L} a positive symbol; V, L > 0; exact evaluator for the threshold")
+
+    def numeric(ctx: Context) -> LayerResult:
+        import math
+
+        import torch
+
+        from numeric.constructions import unconditional
+        from numeric.constructions.sweeps import random_tuples, sweep_unconditional
+
+        Vn, Nn = TEMP_SIZE
+        T_star = unconditional.threshold_T(Vn, Nn)
+        T_bound = math.sqrt(Nn) * math.log(float(bound(Vn)) * (Nn - 1))
+        worst = torch.full((1, Nn), Vn - 1, dtype=torch.long)
+        seed = ctx.child_seed("temperature-sample")
+        targets = torch.cat([worst, random_tuples(Vn, Nn, 200, seed)])
+        at_bound = sweep_unconditional(Vn, Nn, targets, T=Fraction(T_bound) * (1 + Fraction(1, 10 ** 9)))
+        if at_bound.failures:
+            return LayerResult(Status.VIOLATED, f"just above the bound (T = {T_bound:.6g}) {at_bound.failures} of "
+                               f"{at_bound.cases} targets fail; first: {_fmt_case(at_bound.first_failure)}",
+                               instances=at_bound.cases, max_error=1.0, witness=at_bound.first_failure)
+        lo, hi = T_star * 0.5, T_star * 2
+        for _ in range(26):  # bisection on the worst target: fails at lo, decodes at hi
+            mid = (lo + hi) / 2
+            if sweep_unconditional(Vn, Nn, worst, T=Fraction(mid)).failures:
+                lo = mid
+            else:
+                hi = mid
+        rel = abs(hi - T_star) / T_star
+        below = sweep_unconditional(Vn, Nn, worst, T=Fraction(T_star) * (1 - TEMP_REL))
+        if rel > 1e-6 or not below.failures:
+            return LayerResult(Status.VIOLATED, f"float64 threshold {hi:.9g} vs closed form {T_star:.9g} "
+                               f"(relative {rel:.2g}); below it the worst target {'fails' if below.failures else 'passes'}",
+                               instances=at_bound.cases, max_error=rel)
+        return LayerResult(Status.CONSISTENT, f"all {at_bound.cases} targets (worst + 200 random, seed {seed}) decode "
+                           f"just above the bound T = {T_bound:.6g}; bisected threshold {hi:.9g} = T* {T_star:.9g} "
+                           f"(relative {rel:.1g}); at T*(1-1e-6) the all-'{Vn - 1}' target generates "
+                           f"...{below.first_failure['generated'][-3:]}", instances=at_bound.cases, max_error=rel)
+
+    def smt(ctx: Context) -> LayerResult:
+        import z3
+
+        from theory.smt import solve
+
+        E, L, V, Y = z3.Reals("E L V Y")
+        a = E / (E + L - 1)
+        zz = a * Y / V - (1 - a)
+        wrong = z3.Or(zz <= 0, zz <= (Y - z3.RealVal("1/2")) / V)
+        q = solve([E > 0, L >= 1, V >= 1, Y >= 1, Y <= V - 1, E > bound(V) * (L - 1), wrong], ctx.timeout)
+        abstraction = "E = e^{T/sqrt L} > 0, L, V, Y real (relaxing integers) with 1 <= Y <= V - 1; Y = 0 always decodes"
+        if q.result == "unsat":
+            return LayerResult(Status.PROVED, f"E > bound(V)(L-1) and a wrong decision is UNSAT ({q.seconds:.3f}s)",
+                               abstraction=abstraction)
+        if q.result == "unknown":
+            return LayerResult(Status.UNKNOWN, f"z3: {q.reason}", abstraction=abstraction)
+        return _temperature_witness(bound, abstraction, ctx)
+
+    return Claim(
+        id=id, title="Theorem 1 decodes every target when e^{T/sqrt L} > (4V-1)(L-1); exact threshold (4V-3)(L-1)",
+        paper_ref="paper-notes 3.1 (exact correctness condition); 5 item 18",
+        statement=r"e^{T/\sqrt L}>(4V-1)(L-1)\ \forall L\le N\ \Rightarrow\ \mathrm{greedy}(s_1)=Y\ \forall Y;\quad "
+                  r"\text{exactly: } T>T^*=\sqrt N\log\big((4V-3)(N-1)\big)",
+        assumptions=("the unconditional construction (both heads at weight a = E/(E+L-1))", "greedy decoding, "
+                     "ties to the smaller token"),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt)
+
+
+def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerResult:
+    """The relaxed query is SAT: find integers V, N and a temperature above the bound where a target fails."""
+    import math
+
+    from numeric.constructions import unconditional
+    from numeric.constructions.sweeps import sweep_unconditional
+
+    import torch
+
+    for Vn in range(2, 40):
+        for Nn in range(2, 8):
+            c = float(bound(Vn))
+            if c * (Nn - 1) <= 0:
+                continue
+            T = math.sqrt(Nn) * math.log(c * (Nn - 1)) * (1 + 1e-9)
+            if T > 0 and T < unconditional.threshold_T(Vn, Nn):
+                res = sweep_unconditional(Vn, Nn, torch.full((1, Nn), Vn - 1, dtype=torch.long), T=Fraction(T))
+                if res.failures:
+                    return LayerResult(Status.COUNTEREXAMPLE, f"V={Vn}, N={Nn}, T={T:.6g} satisfies the bound but the "
+                                       f"all-{Vn - 1} target generates {res.first_failure['generated']} (float64 "
+                                       "reference model)", abstraction=abstraction,
+                                       witness={"V": Vn, "N": Nn, "T": T, **res.first_failure})
+    return LayerResult(Status.UNKNOWN, "z3 found a relaxed model but no integer case failed on the float64 model",
+                       abstraction=abstraction)
+
+
+# ---- capacity.hard_token_bound -----------------------------------------------------------------------------------
+
+HARD_V, HARD_N, HARD_RANDOM = 16, 6, 4
+
+
+def hard_token_claim(id: str = "capacity.hard_token_bound", n_S: int = 1, expected: Expected = "holds") -> Claim:
+    """At most ``V^{n_S}`` distinct greedy generations from ``n_S`` hard tokens (``n_S`` = the counted bound)."""
+
+    def numeric(ctx: Context) -> LayerResult:
+        import torch
+
+        from numeric.constructions import unconditional
+        from numeric.constructions.realize import generate, to_model
+        from numeric.constructions.sweeps import random_tuples, sweep_unconditional
+        from numeric.model import Config, Transformer
+
+        V, N = HARD_V, HARD_N
+        bound = V ** n_S
+        hard = torch.arange(V)[:, None]
+        counts = []
+        models = [("construction", to_model(unconditional.build(V, N)))]
+        seed = ctx.child_seed("hard-token")
+        for r in range(HARD_RANDOM):
+            cfg = Config(vocab=V, d=16, n_layers=2, n_heads=2, norm="pre", pos="learned", causal=True, max_len=N + 1)
+            models.append((f"random#{r}", Transformer(cfg, seed=seed + r)))
+        for name, model in models:
+            empty = torch.zeros(V, 0, model.cfg.d, dtype=model.cfg.dtype)
+            gen = generate(model, empty, hard, N if name == "construction" else N)
+            distinct = len({tuple(row) for row in gen.tolist()})
+            counts.append((name, distinct))
+            if distinct > bound:
+                return LayerResult(Status.VIOLATED, f"{name}: {distinct} distinct generations from one hard token "
+                                   f"> V^{n_S} = {bound}", instances=len(models), max_error=float(distinct - bound),
+                                   witness={"model": name, "distinct": distinct, "bound": bound, "seed": seed})
+        soft = sweep_unconditional(V, N, random_tuples(V, N, 2 * V, seed))
+        detail = ", ".join(f"{n} {c}" for n, c in counts)
+        return LayerResult(Status.CONSISTENT, f"distinct generations of length {N} from one hard token (V={V}): "
+                           f"{detail} — all <= V = {V}; one virtual token reaches any of V^N = {V ** N} "
+                           f"(here {soft.cases - soft.failures}/{soft.cases} random targets exactly, seed {seed})",
+                           instances=len(models), max_error=0.0)
+
+    return Claim(
+        id=id, title="a fixed model conditioned on one hard token yields at most V distinct greedy generations",
+        paper_ref="paper-notes 2.1 (hard-token capacity); 5 item 15",
+        statement=r"\big|\{\mathrm{greedy}(S)\,:\,S\in[V]^{n_S}\}\big|\le V^{n_S}\ (=V\text{ for }n_S=1)"
+                  r"\ \ll V^N",
+        assumptions=("deterministic (greedy) decoding of a fixed model",),
+        expected=expected, section=SECTION, numeric=numeric)
+
+
+CLAIMS = [
+    hard_token_claim(),
+    single_token_claim(),
+    temperature_claim(),
+    conditional_map_claim(),
+    conditional_sequence_claim(),
+    two_token_claim(),
+    decoder_claim(),
+]

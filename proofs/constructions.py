@@ -1,0 +1,121 @@
+"""Exact sweeps of the Section 3 constructions (`numeric.constructions` weights, `theory.exact` evaluator) and the
+default/exhaustive sweep plans shared by the catalogue (`proofs.catalogue.capacity`) and ``prefixcheck construct``.
+
+A case is a virtual-token input (a target sequence, a map, ...) with its expected greedy output. An exact case
+*passes* when every greedy step is certified and equals the expectation, *fails* when a certified step differs,
+and is *uncertified* when some step's logit intervals still overlap at the maximal resolution.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, Optional, Sequence
+
+from numeric.constructions import conditional, two_token, unconditional
+from numeric.constructions.network import Network
+
+Offset = Optional[tuple[int, int, Fraction]]  # (virtual token index, coordinate, amount)
+Progress = Optional[Callable[[int], None]]
+
+
+@dataclass
+class ExactSweep:
+    construction: str
+    cases: int = 0
+    failures: int = 0
+    uncertified: int = 0
+    seconds: float = 0.0
+    first_failure: Optional[dict[str, Any]] = None
+    first_uncertified: Optional[dict[str, Any]] = None
+    sizes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.failures == 0 and self.uncertified == 0
+
+
+def _shift(virtual: list[tuple[Fraction, ...]], offset: Offset) -> list[tuple[Fraction, ...]]:
+    if offset is None:
+        return virtual
+    k, c, amount = offset
+    row = list(virtual[k])
+    row[c] += amount
+    return [*virtual[:k], tuple(row), *virtual[k + 1:]]
+
+
+def _exact(name: str, net: Network, cases: Sequence[tuple[list, list[int], list[int], dict]], offset: Offset,
+           progress: Progress) -> ExactSweep:
+    from theory.exact import ExactNetwork, generate
+
+    compiled = ExactNetwork(net)
+    out = ExactSweep(name, sizes={"V": net.V, "T": str(net.T)})
+    start = time.perf_counter()
+    for virtual, tokens, want, info in cases:
+        g = generate(net, _shift(virtual, offset), tokens, len(want), compiled=compiled)
+        out.cases += 1
+        if g.tokens != want[: len(g.tokens)]:
+            out.failures += 1
+            out.first_failure = out.first_failure or {**info, "expected": want, "generated": g.tokens}
+        elif not g.complete:
+            out.uncertified += 1
+            out.first_uncertified = out.first_uncertified or {**info, "expected": want, "certified": g.tokens}
+        if progress is not None:
+            progress(1)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any = unconditional.DEFAULT_T,
+                        offset: Offset = None, progress: Progress = None) -> ExactSweep:
+    net = unconditional.build(V, N, T)
+    cases = [([unconditional.virtual_token(net, Y)], [], list(Y), {"target": list(Y)}) for Y in targets]
+    sweep = _exact("single_virtual_token", net, cases, offset, progress)
+    sweep.sizes["N"] = N
+    return sweep
+
+
+def exact_map(V: int, maps: Sequence[Sequence[int]], T: Any = conditional.DEFAULT_T, offset: Offset = None,
+              progress: Progress = None) -> ExactSweep:
+    net = conditional.build_map(V, T)
+    cases = []
+    for m in maps:
+        r = [conditional.map_token(net, m)]
+        cases.extend((r, [x], [m[x]], {"map": list(m), "input": x}) for x in range(V))
+    return _exact("conditional_map", net, cases, offset, progress)
+
+
+def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Optional[Sequence[int]] = None,
+                   T: Any = conditional.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
+    net = conditional.build_sequence(V, N0, T)
+    cases = []
+    for m in maps:
+        vt = conditional.sequence_tokens(net, m)
+        for x in (range(V) if inputs is None else inputs):
+            cases.append((vt, [x], list(m[x]), {"map": [list(r) for r in m], "input": x}))
+    sweep = _exact("conditional_sequence", net, cases, offset, progress)
+    sweep.sizes["N0"] = N0
+    return sweep
+
+
+def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Optional[Sequence[tuple[int, int]]] = None,
+                    T: Any = two_token.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
+    net = two_token.build(V, T)
+    cases = []
+    for m in maps:
+        r = [two_token.table_token(net, m)]
+        for x1, x2 in (pairs or [(a, b) for a in range(V) for b in range(V)]):
+            cases.append((r, [x1, x2], [m[x1][x2]], {"map": [list(row) for row in m], "input": [x1, x2]}))
+    return _exact("two_token_map", net, cases, offset, progress)
+
+
+def random_rows(V: int, n: int, count: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randrange(V) for _ in range(n)] for _ in range(count)]
+
+
+def random_tables(V: int, cols: int, count: int, seed: int) -> list[list[list[int]]]:
+    """``count`` random ``V x cols`` tables of tokens."""
+    rng = random.Random(seed)
+    return [[[rng.randrange(V) for _ in range(cols)] for _ in range(V)] for _ in range(count)]
