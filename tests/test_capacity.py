@@ -1,0 +1,137 @@
+"""Section 3 capacity claims: every claim ok, every false twin caught in every layer that applies, and the
+constructions checked at their limits (wrong virtual token, temperature threshold, float32 precision)."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from proofs.catalogue import capacity as cap
+from proofs.claim import Context, Status
+from proofs.runner import run_claim
+
+CTX = Context(seed=0)
+FAILS = {Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE}
+
+
+@pytest.mark.parametrize("claim", cap.CLAIMS, ids=lambda c: c.id)
+def test_catalogue_claim_is_ok(claim):
+    result = run_claim(claim, CTX)
+    assert result.verdict == "ok", {k: (v.status, v.detail) for k, v in result.layers.items()}
+    assert all(r.status in (Status.PROVED, Status.CONSISTENT) for r in result.layers.values())
+
+
+def _wrong_decoder(V: int, d: int):
+    from numeric.constructions.network import Sparse
+
+    return Sparse.build(V, d, {**{(u, 0): Fraction(2 * u, V) - 1 for u in range(V)},
+                               **{(u, 1): Fraction(1, 4) + Fraction(u * u, V * V) for u in range(V)}})
+
+
+TWINS = [
+    cap.single_token_claim("twin.single", offset=(0, 0, Fraction(1, 4))),
+    cap.conditional_map_claim("twin.map", offset=(0, 0, Fraction(1, 4))),
+    cap.conditional_sequence_claim("twin.sequence", offset=(0, 0, Fraction(1, 3))),
+    cap.two_token_claim("twin.two_token", offset=(0, 0, Fraction(1, 2))),
+    cap.decoder_claim("twin.decoder", readout=lambda u, V, z: (2 * u / V - 1) * z + Fraction(1, 4) + u * u / (V * V),
+                      weights=_wrong_decoder),
+    cap.temperature_claim("twin.temperature", bound=lambda V: 2 * V),
+    cap.hard_token_claim("twin.hard_token", n_S=0),
+]
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda c: c.id)
+def test_false_twin_is_caught_in_every_layer(twin):
+    result = run_claim(twin, CTX)
+    assert result.verdict == "mismatch"
+    for name, layer in result.layers.items():
+        assert layer.status in FAILS, (name, layer.status, layer.detail)
+
+
+def test_virtual_token_off_by_one_over_V_generates_a_different_sequence():
+    from numeric.constructions import unconditional
+    from numeric.constructions.realize import generate, to_model, virtual_tensor
+    from theory.exact import generate as exact_generate
+
+    V, N = 94, 20
+    net = unconditional.build(V, N)
+    target = [(7 * n + 3) % (V - 1) for n in range(N)]
+    good = list(unconditional.virtual_token(net, target))
+    bad = list(good)
+    bad[5] += Fraction(1, V)
+    model = to_model(net)
+    assert generate(model, virtual_tensor([[good]]), None, N)[0].tolist() == target
+    wrong = generate(model, virtual_tensor([[bad]]), None, N)[0].tolist()
+    assert wrong != target and wrong[5] == target[5] + 1
+    exact = exact_generate(net, [bad], [], N)
+    assert exact.complete and exact.tokens == wrong
+
+
+def test_below_the_temperature_threshold_the_worst_target_fails():
+    from numeric.constructions import unconditional
+    from numeric.constructions.sweeps import sweep_unconditional
+    from proofs.constructions import exact_unconditional
+
+    V, N = 10, 6
+    T_star = Fraction(unconditional.threshold_T(V, N))
+    worst = torch.full((1, N), V - 1, dtype=torch.long)
+    below, above = T_star * (1 - Fraction(1, 10 ** 5)), T_star * (1 + Fraction(1, 10 ** 5))
+    assert sweep_unconditional(V, N, worst, T=below).failures == 1
+    assert sweep_unconditional(V, N, worst, T=above).failures == 0
+    assert exact_unconditional(V, N, [[V - 1] * N], T=below).failures == 1
+    assert exact_unconditional(V, N, [[V - 1] * N], T=above).ok
+    # a symbol below V - 1 has more room: (2V + 2Y - 1)(L - 1) < (4V - 3)(L - 1)
+    assert sweep_unconditional(V, N, torch.full((1, N), V - 2, dtype=torch.long), T=below).failures == 0
+
+
+def test_float32_breaks_the_two_token_map_where_float64_and_exact_do_not():
+    from numeric.constructions.sweeps import random_tuples, sweep_two_token
+    from proofs.constructions import exact_two_token, random_tables
+
+    V = 8  # V^V = 2^24: float32 cannot resolve the table, float64 can
+    maps = random_tuples(V, V * V, 6, seed=1).reshape(-1, V, V)
+    assert sweep_two_token(V, maps, dtype=torch.float32).failures > 0
+    assert sweep_two_token(V, maps, dtype=torch.float64).failures == 0
+    assert exact_two_token(V, random_tables(V, V, 1, seed=2), pairs=[(0, 1), (7, 7), (3, 5)]).ok
+    assert sweep_two_token(7, random_tuples(7, 49, 6, seed=1).reshape(-1, 7, 7), dtype=torch.float32).failures == 0
+
+
+def test_soft_prompt_adapter_and_batched_embeds_agree():
+    from numeric.constructions import conditional
+    from numeric.constructions.realize import generate, generate_soft_prompt, to_model, virtual_tensor
+
+    V, N0 = 6, 3
+    net = conditional.build_sequence(V, N0)
+    m = [[(x + k) % V for k in range(N0)] for x in range(V)]
+    vt = conditional.sequence_tokens(net, m)
+    model = to_model(net)
+    for x in range(V):
+        batched = generate(model, virtual_tensor([vt]), torch.tensor([[x]]), N0)[0].tolist()
+        assert batched == generate_soft_prompt(model, virtual_tensor([vt])[0], [x], N0) == m[x]
+
+
+def test_two_token_map_is_one_transformer_without_a_python_decoder():
+    from numeric.constructions import two_token
+    from numeric.constructions.realize import to_model
+
+    net = two_token.build(5)
+    model = to_model(net)
+    assert len(model.layers) == 2 and [len(layer.heads) for layer in net.layers] == [2, 2]
+    assert len(net.layers[0].mlp) == 2 * 5 + 2  # the digit extractor: explicit affine maps
+
+
+def test_network_rejects_bad_shapes_and_inputs():
+    from numeric.constructions import conditional, unconditional
+
+    with pytest.raises(ValueError):
+        unconditional.build(0, 3)
+    net = unconditional.build(4, 3)
+    with pytest.raises(ValueError):
+        unconditional.virtual_token(net, [0, 1])
+    with pytest.raises(ValueError):
+        unconditional.virtual_token(net, [0, 1, 4])
+    with pytest.raises(ValueError):
+        net.inputs([unconditional.virtual_token(net, [0, 1, 2])], [0, 0, 0])
+    with pytest.raises(ValueError):
+        conditional.map_token(conditional.build_map(3), [0, 1, 3])

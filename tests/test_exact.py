@@ -1,0 +1,68 @@
+"""The exact evaluator: interval enclosures of exp and sqrt, certified argmax, and the sympy capacity derivations."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import mpmath
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory.exact import ExactNetwork, certified_argmax
+from theory.interval import Interval, exp_fixed, sqrt_ratio
+
+mpmath.mp.prec = 600
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.fractions(min_value=-800, max_value=800, max_denominator=10 ** 6), st.sampled_from([64, 128, 300]))
+def test_exp_enclosure_contains_the_true_value(x, bits):
+    one = 1 << bits
+    X = Interval.exact(x, bits)
+    lo, hi = exp_fixed(X.lo, bits, upper=False), exp_fixed(X.hi, bits, upper=True)
+    true = mpmath.exp(mpmath.mpf(x.numerator) / x.denominator)
+    assert mpmath.mpf(lo) / one <= true <= mpmath.mpf(hi) / one
+    assert hi - lo <= max(16, int(true * 2 ** -40 * one))  # tight: relative width far below 2^-40
+
+
+@given(st.fractions(min_value=0, max_value=2000, max_denominator=1000), st.integers(1, 500))
+def test_sqrt_ratio_encloses_t_over_sqrt_L(t, L):
+    s = sqrt_ratio(t, L, 100)
+    true = mpmath.mpf(t.numerator) / t.denominator / mpmath.sqrt(L)
+    assert mpmath.mpf(s.lo) / 2 ** 100 <= true <= mpmath.mpf(s.hi) / 2 ** 100
+    assert s.hi - s.lo <= 2
+
+
+def test_interval_arithmetic_is_outward_rounded():
+    a, b = Interval.exact(Fraction(1, 3), 20), Interval.exact(Fraction(-2, 7), 20)
+    for got, true in ((a + b, Fraction(1, 3) - Fraction(2, 7)), (a * b, Fraction(-2, 21)),
+                      (a.scale(Fraction(-5, 3)), Fraction(-5, 9)), ((a - b).relu(), Fraction(13, 21))):
+        assert got.contains(true)
+    with pytest.raises(ValueError):
+        Interval(3, 2, 10)
+
+
+def test_certified_argmax_refuses_overlaps_and_ties():
+    assert certified_argmax([(0, 1), (5, 6), (2, 3)]) == 1
+    assert certified_argmax([(0, 5), (4, 6)]) is None
+    assert certified_argmax([(4, 4), (4, 4)]) is None
+
+
+def test_exact_tie_on_the_decision_boundary_is_never_certified():
+    """z exactly halfway between two grid points: the evaluator must not pick a side."""
+    from numeric.constructions import conditional
+
+    net = conditional.build_map(2)
+    # r_x = 1/4 is halfway between 0/2 and 1/2: the read-out f_0(1/4) = f_1(1/4)
+    rows = net.inputs([(Fraction(1, 4), Fraction(1, 4), 0, 0)], [0])
+    step = ExactNetwork(net).step(rows, bits=64, max_bits=512)
+    assert step.token is None and step.bits == 512
+
+
+def test_capacity_derivations_reduce_to_zero():
+    from theory import capacity
+
+    for d in (capacity.decoder_identity(), capacity.decoder_gap(), capacity.temperature_error(),
+              capacity.temperature_margin(), capacity.sufficient_gap()):
+        assert d.check().ok, d.title
+    assert abs(float(capacity.threshold(94, 20)) - 39.6500351868712) < 1e-9
