@@ -24,8 +24,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The report: check once (JSON), the architecture matrix if that command exists, then the LaTeX report and its
+# PDF from those results (needs texlive; see docs/guide.md). Figures land in docs/report/figures/ (PDF and PNG).
 docs: $(STAMP)
 	$(BIN)/prefixcheck check --json docs/results.json
+	if $(BIN)/prefixcheck matrix --help >/dev/null 2>&1; then $(BIN)/prefixcheck matrix --json docs/matrix.json; fi
+	$(BIN)/prefixcheck latex --results docs/results.json $$(test -f docs/matrix.json && echo --matrix docs/matrix.json) \
+	  --standalone-snippets -o docs/report --pdf
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -259,7 +259,7 @@ def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = ()
         if standalone:
             parts.append(fig.environment(label_suffix=":" + snippet_name(c.id)))
         elif placed is not None and fig.name in placed:
-            parts.append(f"Figure~\\ref{{fig:{fig.name}}} illustrates this claim.")
+            parts.append(f"Figure~\\ref{{fig:{fig.name}}} (page~\\pageref{{fig:{fig.name}}}) illustrates this claim.")
         else:
             parts.append(fig.environment())
             if placed is not None:
@@ -302,31 +302,40 @@ def summary_table(results: Sequence[ClaimResult]) -> str:
     rows = []
     for r in results:
         cells = [STATUS_TEX[r.layers[layer].status] if layer in r.layers else "--" for layer in LAYERS]
-        pinned = " (pinned false)" if r.claim.expected == "fails" else ""
+        pinned = "$^\\dagger$" if r.claim.expected == "fails" else ""
         rows.append(f"\\hyperref[{label(r.claim.id)}]{{\\texttt{{{tt(r.claim.id)}}}}}{pinned} & "
-                    + " & ".join(cells) + f" & \\textbf{{{esc(r.verdict)}}} \\\\")
+                    + " & ".join(cells) + f" & \\textbf{{{esc(r.verdict)}}} & \\pageref{{{label(r.claim.id)}}} \\\\")
+    note = ("$^\\dagger$ pinned false: the expected outcome is a validated refutation, so REFUTED / VIOLATED / "
+            "COUNTEREXAMPLE there means the check works." if any(r.claim.expected == "fails" for r in results) else "")
     return "\n".join([
-        "\\section*{Summary}", "\\begin{center}\\small",
-        "\\begin{longtable}{@{}lllll@{}}", "\\toprule", "claim & symbolic & numeric & smt & verdict \\\\",
-        "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}"])
+        "\\section*{Summary}", "\\begin{center}\\footnotesize",
+        "\\begin{longtable}{@{}lllllr@{}}", "\\toprule", "claim & symbolic & numeric & smt & verdict & page \\\\",
+        "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}", note])
+
+
+def _matrix_cell(cell: dict[str, Any]) -> str:
+    """A matrix cell's word: its ``status`` (or ``outcome``, or ``holds`` as holds/fails)."""
+    for key in ("status", "outcome", "verdict"):
+        if isinstance(cell.get(key), str):
+            return cell[key]
+    if isinstance(cell.get("holds"), bool):
+        return "holds" if cell["holds"] else "fails"
+    return "?"
 
 
 def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
     """The architecture matrix (claim x variant) as a table, from a `prefixcheck matrix --json` object with
-    ``cells: [{claim, variant, status, ...}]``; absent if no matrix was given."""
+    ``cells: [{claim, variant, status | outcome | holds, ...}]``; absent if no matrix was given."""
     if not matrix:
         return ""
     cells = matrix.get("cells", [])
-    claims = list(dict.fromkeys(c["claim"] for c in cells))
-    variants = list(dict.fromkeys(c["variant"] for c in cells))
-    by_key = {(c["claim"], c["variant"]): c for c in cells}
-    head = " & ".join(f"\\rotatebox{{90}}{{{esc(v)}}}" for v in variants)
+    claims = list(dict.fromkeys(str(c["claim"]) for c in cells))
+    variants = list(dict.fromkeys(str(c["variant"]) for c in cells))
+    by_key = {(str(c["claim"]), str(c["variant"])): c for c in cells}
+    head = " & ".join(f"\\rotatebox{{90}}{{\\texttt{{{tt(v)}}}}}" for v in variants)
     rows = []
     for claim in claims:
-        row = []
-        for v in variants:
-            cell = by_key.get((claim, v))
-            row.append(esc(cell.get("status", "--")) if cell else "--")
+        row = [esc(_matrix_cell(by_key[(claim, v)])) if (claim, v) in by_key else "--" for v in variants]
         rows.append(f"\\texttt{{{tt(claim)}}} & " + " & ".join(row) + " \\\\")
     return "\n".join(["\\clearpage", "\\section{Architecture matrix}",
                       "Section~4 claims across architecture variants (from \\texttt{prefixcheck matrix}).",

@@ -226,3 +226,16 @@ def test_unknown_claim_and_bad_matrix_are_one_line_exit_2(tmp_path: Path, capsys
     bad.write_text(json.dumps({"cells": [{"variant": "rope"}]}))
     assert main(["latex", "prefix.contraction", "--matrix", str(bad), "-o", str(tmp_path / "o")]) == 2
     assert "matrix" in capsys.readouterr().err
+
+
+def test_matrix_table_compiles(tmp_path: Path) -> None:
+    need_latex()
+    from proofs.latex import PREAMBLE, matrix_section
+
+    cells = [{"claim": "prefix.single.closed_form", "variant": v, "status": s}
+             for v, s in (("rope", "holds"), ("absolute_pe", "fails"))]
+    cells.append({"claim": "prefix.relative_attention", "variant": "rope", "holds": True})
+    doc = tmp_path / "m.tex"
+    doc.write_text(PREAMBLE + "\\begin{document}\n" + matrix_section({"cells": cells}) + "\n\\end{document}\n")
+    text = "".join(_pages(compile_pdf(doc)))
+    assert "prefix.single.closed_form" in text and "absolute_pe" in text and "fails" in text

@@ -259,6 +259,8 @@ class Derivation:
             mark = "" if marks is None or k not in marks else ("\\checkmark\\; " if marks[k] else "\\times\\; ")
             return mark + _why_latex(why)
 
+        if not self.steps:
+            return tex(self.start)
         rows = [f"{tex(self.start)} &= {tex(self.steps[0].expr)} && {note(1, self.steps[0].why)}"]
         for k, s in enumerate(self.steps[1:], start=2):
             rows.append(f"&= {tex(s.expr)} && {note(k, s.why)}")
