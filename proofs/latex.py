@@ -405,6 +405,18 @@ def first_error(log: str) -> str:
     return "see the .log file"
 
 
+def _where(tex: Path, error: str) -> str:
+    """' in the section of claim X' for an error line ``file.tex:N: ...`` (the nearest preceding section)."""
+    match = re.match(r"^\S+\.tex:(\d+): ", error)
+    if not match:
+        return ""
+    lines = tex.read_text(errors="replace").splitlines()[:int(match.group(1))]
+    for line in reversed(lines):
+        if found := re.search(r"\\section\{\\texorpdfstring\{.*?\}\{(.*?)\}\}", line):
+            return f" in the section of claim {found.group(1).replace(chr(92) + '_', '_')}"
+    return ""
+
+
 def compile_pdf(tex: Path, timeout: float = 240.0, path: Optional[str] = None) -> Path:
     """Compile ``tex`` in its directory; the PDF path, or `LatexError` with the first error line."""
     command = latex_engine(path)
@@ -418,7 +430,8 @@ def compile_pdf(tex: Path, timeout: float = 240.0, path: Optional[str] = None) -
         if proc.returncode != 0:
             log_file = tex.with_suffix(".log")
             log = log_file.read_text(errors="replace") if log_file.exists() else proc.stdout
-            raise LatexError(f"LaTeX failed on {tex}: {first_error(log)} (log: {log_file})")
+            error = first_error(log)
+            raise LatexError(f"LaTeX failed on {tex}: {error}{_where(tex, error)} (log: {log_file})")
     pdf = tex.with_suffix(".pdf")
     if not pdf.exists():
         raise LatexError(f"LaTeX produced no PDF for {tex}")

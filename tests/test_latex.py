@@ -239,3 +239,18 @@ def test_matrix_table_compiles(tmp_path: Path) -> None:
     doc.write_text(PREAMBLE + "\\begin{document}\n" + matrix_section({"cells": cells}) + "\n\\end{document}\n")
     text = "".join(_pages(compile_pdf(doc)))
     assert "prefix.single.closed_form" in text and "absolute_pe" in text and "fails" in text
+
+
+def test_latex_error_names_the_claim(tmp_path: Path) -> None:
+    need_latex()
+    from proofs.runner import ClaimResult
+
+    claim = next(c for c in catalogue() if c.id == "prefix.contraction")
+    broken = dataclasses.replace(claim, statement=r"x \text{n_S} y")  # '_' in text mode: a LaTeX error
+    from proofs.latex import write
+
+    written = write(tmp_path, [ClaimResult(broken, {}, "inconclusive", "unknown")], {"seed": 0}, {})
+    with pytest.raises(LatexError) as err:
+        compile_pdf(written.tex)
+    message = str(err.value)
+    assert "\n" not in message and "Missing $" in message and "prefix.contraction" in message

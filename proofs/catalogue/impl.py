@@ -262,8 +262,8 @@ def kv_text_claim(families: Sequence[str] = ("gpt2", "llama"), convention: str =
         title="a prefix initialised from a real prompt's key/value cache gives the base model's logits on "
               "prompt + content, when the content continues at positions n_S, n_S+1, ... (peft's convention)",
         paper_ref="paper-notes 1.2 (prompting is a special prefix); 5 item 10",
-        statement=r"\mathrm{Prefix}\big(\mathrm{KV}(S)\big)(X)=f(S\,X)_{n_S..}\ \text{(prompt cached at "
-                  r"0..n_S-1, content at } n_S..)",
+        statement=r"\mathrm{Prefix}\big(\mathrm{KV}(S)\big)(X)=f(S\,X)_{n_S..}\ \text{(prompt cached at }"
+                  r"0..n_S-1\text{, content at } n_S..)",
         assumptions=(*PEFT, "causal mask", "S cached at positions 0..n_S-1; content at n_S.. (peft's default, "
                      "the only one peft allows); content at 0.. breaks it for absolute and rotary positions"),
         section=SECTION,
