@@ -133,6 +133,13 @@ def _exp_log_zero(e: Expr) -> bool:
     return _fast_zero(sp.powsimp(e))
 
 
+def _trig_zero(e: Expr) -> bool:
+    """Third pass, for sin/cos (rotation matrices): rewrite them as complex exponentials and expand."""
+    if not e.has(sp.sin, sp.cos):
+        return False
+    return _fast_zero(sp.expand(e.rewrite(sp.exp)))
+
+
 def _witness(e: Expr, rng: random.Random, tries: int = 8) -> tuple[Optional[dict[str, str]], Optional[str]]:
     """A rational point (respecting positivity assumptions) where ``e`` is clearly non-zero."""
     syms = sorted(e.free_symbols, key=lambda s: s.name)
@@ -157,8 +164,10 @@ def zero_test(expr: Expr, seed: int = 0) -> ZeroTest:
         return ZeroTest("zero", "together + expand numerator")
     if all(_fast_zero(p) or _exp_log_zero(p) for p in parts):
         return ZeroTest("zero", "expand exp/log (positive symbols), together + expand numerator")
+    if all(_fast_zero(p) or _exp_log_zero(p) or _trig_zero(p) for p in parts):
+        return ZeroTest("zero", "sin/cos as complex exponentials, expand")
     rng = random.Random(seed)
-    pending = [p for p in parts if not (_fast_zero(p) or _exp_log_zero(p))]
+    pending = [p for p in parts if not (_fast_zero(p) or _exp_log_zero(p) or _trig_zero(p))]
     for p in pending:
         witness, value = _witness(p, rng)
         if witness is not None:

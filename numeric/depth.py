@@ -1,0 +1,338 @@
+"""Numeric experiments on whole reference transformers (`numeric.model`): soft prompts vs prefixes, position
+shifts, and deeper layers (paper-notes 1.2, 2.2 items 9-10, 2.3; section 5 items 1, 9, 10, 17, 22).
+
+Every function draws its models and inputs from ``seed`` and returns a `Finding`: the largest discrepancy of the
+identity it measures and, with it, a witness that names where it occurs (so a violation can be reproduced).
+Models are small (width 8, two heads, two layers) so a sweep over all 40 variants takes seconds.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from numeric.model import (NORMS, POSITIONS, Config, ConfigError, LoRA, Output, PrefixHidden, SoftPrompt,
+                           Transformer)
+
+ABSOLUTE = ("learned", "sinusoidal")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An architecture variant: norm placement, positional encoding, mask."""
+
+    norm: str
+    pos: str
+    causal: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.norm}/{self.pos}/{'causal' if self.causal else 'bidir'}"
+
+    def config(self, **overrides: Any) -> Config:
+        base = dict(vocab=10, d=8, n_layers=2, n_heads=2, norm=self.norm, pos=self.pos, causal=self.causal)
+        return Config(**{**base, **overrides})
+
+
+def all_variants() -> list[Variant]:
+    return [Variant(n, p, c) for n, p, c in itertools.product(NORMS, POSITIONS, (True, False))]
+
+
+def parse_variant(text: str) -> Variant:
+    """``norm/pos/mask`` with mask ``causal`` or ``bidir``, e.g. ``pre/rope/causal``."""
+    parts = text.split("/")
+    if len(parts) != 3 or parts[2] not in ("causal", "bidir"):
+        raise ConfigError(f"variant {text!r} must look like norm/pos/causal|bidir, e.g. pre/rope/causal")
+    v = Variant(parts[0], parts[1], parts[2] == "causal")
+    v.config()  # validates the names
+    return v
+
+
+@dataclass
+class Finding:
+    """``max_error`` of an identity over ``instances`` (models x inputs); ``witness`` locates the worst case."""
+
+    max_error: float
+    instances: int
+    witness: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: "Finding") -> "Finding":
+        worst = self if self.max_error >= other.max_error else other
+        return Finding(worst.max_error, self.instances + other.instances, worst.witness)
+
+
+def _worst(diff: torch.Tensor) -> tuple[float, list[int]]:
+    """Max of |diff| and its index (NaN counts as inf)."""
+    a = torch.nan_to_num(diff.abs(), nan=float("inf"))
+    flat = int(a.argmax())
+    return float(a.flatten()[flat]), [int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)]
+
+
+def _inputs(cfg: Config, batch: int, n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, cfg.vocab, (batch, n), generator=g)
+
+
+def _renorm(A: torch.Tensor) -> torch.Tensor:
+    return A / A.sum(-1, keepdim=True)
+
+
+def layer1_soft_vs_prefix(variant: Variant, seed: int, models: int = 4, batch: int = 8, n: int = 6, n_S: int = 2,
+                          add_position: bool = True) -> Finding:
+    """Layer 1 with a soft prompt s at positions 0..n_S-1 against the hidden-state prefix s^(1) = s + p_{0..n_S-1}
+    (p = the absolute position vectors, zero for none/RoPE/ALiBi): content attention and head outputs agree.
+    ``add_position=False`` (prefix s^(1) = s) is the false twin under absolute PE."""
+    found = Finding(0.0, 0)
+    g = torch.Generator().manual_seed(seed)
+    for k in range(models):
+        cfg = variant.config()
+        model = Transformer(cfg, seed=seed + k)
+        idx = _inputs(cfg, batch, n, g)
+        soft = SoftPrompt(n_S, cfg.d, seed=seed + 100 + k)
+        with torch.no_grad():
+            a = model(idx, adapter=soft, offset=0, trace=True).layers[0]
+            p = model.positional(torch.arange(n_S))
+            s1 = soft.s + p if (add_position and p is not None) else soft.s
+            b = model(idx, adapter=PrefixHidden(cfg.n_layers, n_S, cfg.d, init=s1.expand(cfg.n_layers, n_S, cfg.d)),
+                      trace=True).layers[0]
+        err_a, at_a = _worst(a.attn[:, :, n_S:] - b.attn)
+        err_t = max(_worst(ta[:, n_S:] - tb)[0] for ta, tb in zip(a.head_out, b.head_out))
+        found = found.merge(Finding(max(err_a, err_t), batch, {
+            "variant": variant.name, "model_seed": seed + k, "input": at_a[0], "head": at_a[1], "query": at_a[2],
+            "attention_error": err_a, "head_output_error": err_t}))
+    return found
+
+
+def soft_prompt_states(model: Transformer, idx: torch.Tensor, soft: SoftPrompt) -> tuple[Output, torch.Tensor]:
+    """The run with the soft prompt and the prompt positions' layer inputs h^(l)_m: (B, L, n_S, d)."""
+    out = model(idx, adapter=soft, offset=0, trace=True)
+    n_S = soft.s.shape[0]
+    return out, torch.stack([t.resid_in[:, :n_S] for t in out.layers], dim=1)
+
+
+def soft_prompt_as_prefix(variant: Variant, seed: int, models: int = 4, batch: int = 8, n: int = 6,
+                          n_S: int = 2, n_layers: int = 3) -> tuple[Finding, Finding]:
+    """Soft prompting against prefix-tuning with the input-independent prefixes h^(l)_m computed from input 0.
+
+    Returns (state dependence: max_b |h^(l)_m(X_b) - h^(l)_m(X_0)|, output error: soft-prompted logits and every
+    layer's content attention against the prefixed model's, for every input)."""
+    dep, err = Finding(0.0, 0), Finding(0.0, 0)
+    g = torch.Generator().manual_seed(seed)
+    for k in range(models):
+        cfg = variant.config(n_layers=n_layers)
+        model = Transformer(cfg, seed=seed + k)
+        idx = _inputs(cfg, batch, n, g)
+        soft = SoftPrompt(n_S, cfg.d, seed=seed + 100 + k)
+        with torch.no_grad():
+            out, states = soft_prompt_states(model, idx, soft)
+            pre = model(idx, adapter=PrefixHidden(n_layers, n_S, cfg.d, init=states[0]), trace=True)
+        e_dep, at_dep = _worst(states - states[:1])
+        dep = dep.merge(Finding(e_dep, batch, {"variant": variant.name, "model_seed": seed + k, "input": at_dep[0],
+                                               "layer": at_dep[1] + 1, "prompt_position": at_dep[2]}))
+        e_out, at_out = _worst(out.logits[:, n_S:] - pre.logits)
+        e_att = max(_worst(a.attn[:, :, n_S:] - b.attn)[0] for a, b in zip(out.layers, pre.layers))
+        err = err.merge(Finding(max(e_out, e_att), batch, {
+            "variant": variant.name, "model_seed": seed + k, "input": at_out[0], "position": at_out[1] + n_S,
+            "logit_error": e_out, "attention_error": e_att, "prefix_from": "input 0"}))
+    return dep, err
+
+
+def _prefixed_pair(model: Transformer, idx: torch.Tensor, prefix: PrefixHidden, baseline_offset: int,
+                   ) -> tuple[Output, Output]:
+    with torch.no_grad():
+        base = model(idx, offset=baseline_offset, trace=True)
+        pre = model(idx, adapter=prefix, trace=True)
+    return base, pre
+
+
+def relative_attention_change(variant: Variant, seed: int, layer: int = 1, models: int = 4, batch: int = 8,
+                              n: int = 6, n_S: int = 2, keep_positions: bool = False) -> Finding:
+    """max |renormalised content attention with the prefix - attention without it| at ``layer`` (1-based).
+
+    The un-prefixed baseline has its content at positions 0.. (``keep_positions=False``: the prefixed model's
+    content sits at n_S.., so absolute PE shifts it) or at n_S.. (placeholders, as in the authors' minGPT)."""
+    found = Finding(0.0, 0)
+    g = torch.Generator().manual_seed(seed)
+    for k in range(models):
+        cfg = variant.config()
+        model = Transformer(cfg, seed=seed + k)
+        idx = _inputs(cfg, batch, n, g)
+        prefix = PrefixHidden(cfg.n_layers, n_S, cfg.d, seed=seed + 100 + k)
+        base, pre = _prefixed_pair(model, idx, prefix, n_S if keep_positions else 0)
+        A0 = base.layers[layer - 1].attn
+        A1 = _renorm(pre.layers[layer - 1].attn[..., n_S:])
+        e, at = _worst(A1 - A0)
+        found = found.merge(Finding(e, batch, {
+            "variant": variant.name, "layer": layer, "model_seed": seed + k, "input": at[0], "head": at[1],
+            "query": at[2], "key": at[3], "attention_without_prefix": float(A0[tuple(at)]),
+            "renormalised_attention_with_prefix": float(A1[tuple(at)]),
+            "content_positions": "kept (placeholders)" if keep_positions else "shifted by n_S"}))
+    return found
+
+
+def rope_shift(variant: Variant, seed: int, models: int = 4, batch: int = 8, n: int = 6,
+               shifts: tuple[int, ...] = (1, 3, 17)) -> Finding:
+    """Relative change of the layer-1 content logits and of the model outputs when every position moves by c."""
+    found = Finding(0.0, 0)
+    g = torch.Generator().manual_seed(seed)
+    for k in range(models):
+        cfg = variant.config(max_len=64)
+        model = Transformer(cfg, seed=seed + k)
+        idx = _inputs(cfg, batch, n, g)
+        with torch.no_grad():
+            base = model(idx, trace=True)
+            for c in shifts:
+                moved = model(idx, offset=c, trace=True)
+                l0, l1 = base.layers[0].logits, moved.layers[0].logits
+                finite = torch.isfinite(l0)
+                scale = float(l0[finite].abs().max()) or 1.0
+                e_l, at = _worst(torch.where(finite, l1 - l0, torch.zeros_like(l0)) / scale)
+                e_o = _worst(moved.logits - base.logits)[0] / (float(base.logits.abs().max()) or 1.0)
+                found = found.merge(Finding(max(e_l, e_o), batch, {
+                    "variant": variant.name, "model_seed": seed + k, "shift": c, "input": at[0], "head": at[1],
+                    "query": at[2], "key": at[3], "relative_logit_error": e_l, "relative_output_error": e_o}))
+    return found
+
+
+# ---- layer 2: the perturbation of paper-notes 2.3 ---------------------------------------------------------
+
+@dataclass
+class LayerTwo:
+    """Layer-2 content logits of a no-norm, no-MLP, single-head (no W_O) causal model, with and without a
+    one-position prefix, and the prediction of paper-notes 2.3:
+
+        l2pt_ij = l2_ij + tau a_i (u - t_i)^T H_2 y_j + tau a_j y_i^T H_2 (u - t_j) + tau a_i a_j (u - t_i)^T H_2 (u - t_j)
+
+    with y_j = x_j + t_j (layer-1 residual stream), a_j = A^pt_j0 (layer-1 prefix attention), u = W_V s^(1)."""
+
+    l2: torch.Tensor
+    l2_pt: torch.Tensor
+    predicted: torch.Tensor
+    A2: torch.Tensor
+    A2_pt_renorm: torch.Tensor
+
+
+def layer_two(seed: int, batch: int = 64, n: int = 6, d: int = 6, pos: str = "none") -> LayerTwo:
+    cfg = Config(vocab=10, d=d, n_layers=2, n_heads=1, norm="none", pos=pos, causal=True, w_o=False, mlp="none",
+                 unembed=False)
+    model = Transformer(cfg, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, n, d, generator=g, dtype=torch.float64)
+    prefix = PrefixHidden(2, 1, d, init=2.0 * torch.randn(2, 1, d, generator=g, dtype=torch.float64))
+    with torch.no_grad():
+        base = model(embeds=x, trace=True)
+        pre = model(embeds=x, adapter=prefix, trace=True)
+        L1, L2 = base.layers
+        y, t = L1.resid_out, L1.head_out[0]
+        a = pre.layers[0].attn[:, 0, :, :1]                              # (B, n, 1)
+        u = model.layers[0].attn.W_V(prefix.s[0])                        # (1, d)
+        H2 = model.layers[1].attn.W_Q.weight.T @ model.layers[1].attn.W_K.weight
+        tau = cfg.scale(d, n)
+        delta = a * (u - t)                                              # y^pt - y
+        predicted = L2.logits[:, 0] + tau * (delta @ H2 @ y.transpose(-1, -2) + y @ H2 @ delta.transpose(-1, -2)
+                                             + delta @ H2 @ delta.transpose(-1, -2))
+        return LayerTwo(L2.logits[:, 0], pre.layers[1].logits[:, 0, :, 1:], predicted, L2.attn[:, 0],
+                        _renorm(pre.layers[1].attn[:, 0, :, 1:]))
+
+
+def layer_two_formula(seed: int, batch: int = 64) -> Finding:
+    """Relative error of the 2.3 prediction against the model's layer-2 logits (visible entries)."""
+    r = layer_two(seed, batch)
+    vis = torch.isfinite(r.l2)
+    scale = float(r.l2_pt[vis].abs().max())
+    e, at = _worst(torch.where(vis, r.l2_pt - r.predicted, torch.zeros_like(r.l2)) / scale)
+    return Finding(e, batch, {"seed": seed, "input": at[0], "query": at[1], "key": at[2], "logit_scale": scale})
+
+
+def layer_two_change(seed: int, batch: int = 64) -> Finding:
+    """max |renormalised layer-2 content attention with the prefix - without|, witness with the logits."""
+    r = layer_two(seed, batch)
+    e, at = _worst(r.A2_pt_renorm - r.A2)
+    b, i, j = at
+    return Finding(e, batch, {"seed": seed, "input": b, "query": i, "key": j,
+                              "attention_without_prefix": float(r.A2[b, i, j]),
+                              "renormalised_attention_with_prefix": float(r.A2_pt_renorm[b, i, j])})
+
+
+# ---- full fine-tuning: a rank-1 change of W_K reverses a head --------------------------------------------
+
+def reversing_lora(model: Transformer, x: torch.Tensor, query: int, factor: float = -2.0) -> LoRA:
+    """Rank-1 LoRA on ``layers.0.attn.W_K`` with Delta W_K = factor q q^T W_K / |q|^2 (q = the query at position
+    ``query`` of input 0): the logits of that query become (1 + factor) times the old ones; factor -2 negates them."""
+    attn = model.layers[0].attn
+    with torch.no_grad():
+        q = attn.W_Q(x[0, query])
+        lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
+        lora.B[0].copy_(factor * q[:, None] / (q @ q))
+        lora.A[0].copy_((q @ attn.W_K.weight)[None, :])
+    return lora
+
+
+def rank1_reversal(seed: int, models: int = 16, batch: int = 1, n: int = 6, d: int = 8, factor: float = -2.0,
+                   ) -> Finding:
+    """Fraction of visible key pairs (j, k) of the last query whose attention order is NOT reversed by the rank-1
+    change (0 when the claim holds), over random single-head models."""
+    g = torch.Generator().manual_seed(seed)
+    not_reversed, pairs, witness = 0, 0, {}
+    for k in range(models):
+        cfg = Config(vocab=10, d=d, n_layers=1, n_heads=1, norm="none", pos="none", mlp="none", unembed=False)
+        model = Transformer(cfg, seed=seed + k)
+        x = torch.randn(1, n, d, generator=g, dtype=torch.float64)
+        lora = reversing_lora(model, x, n - 1, factor)
+        with torch.no_grad():
+            A = model(embeds=x, trace=True).layers[0].attn[0, 0, -1]
+            B = model(embeds=x, adapter=lora, trace=True).layers[0].attn[0, 0, -1]
+        dA = A[:, None] - A[None, :]
+        dB = B[:, None] - B[None, :]
+        decisive = dA.abs() > 1e-9
+        bad = decisive & ~(dA * dB < 0)
+        pairs += int(decisive.sum())
+        if int(bad.sum()) and not witness:
+            j, kk = (int(i) for i in torch.nonzero(bad)[0])
+            witness = {"model_seed": seed + k, "keys": [j, kk], "before": [float(A[j]), float(A[kk])],
+                       "after": [float(B[j]), float(B[kk])], "factor": factor}
+        not_reversed += int(bad.sum())
+    return Finding(not_reversed / max(pairs, 1), models, witness or {"pairs": pairs, "factor": factor})
+
+
+def two_d_reversal(c: float = -1.0, values: tuple[float, ...] = (0.3, 2.0, 1.1, -0.7, 1.6), factor: float = -2.0,
+                   ) -> Finding:
+    """The explicit witness of paper-notes 2.2 on the reference model: tokens x_j = (v_j, 1), W_Q = [0 1],
+    W_K = [c 0] (l_ij = tau c v_j: with c < 0 the head attends to the smallest v_j), and the rank-1 LoRA
+    Delta W_K = b a^T with b = [1], a = (factor c, 0). Returns the fraction of key pairs of the last query whose
+    order is not reversed (0 when factor = -2), with the attention before and after."""
+    n = len(values)
+    cfg = Config(vocab=2, d=2, n_layers=1, n_heads=1, d_head=1, w_o=False, norm="none", pos="none", mlp="none",
+                 unembed=False, max_len=max(n, 1))
+    model = Transformer(cfg)
+    attn = model.layers[0].attn
+    x = torch.tensor([[[v, 1.0] for v in values]], dtype=torch.float64)
+    with torch.no_grad():
+        attn.W_Q.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        attn.W_K.weight.copy_(torch.tensor([[c, 0.0]]))
+        attn.W_V.weight.copy_(torch.eye(2))
+        lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
+        lora.B[0].copy_(torch.tensor([[1.0]]))
+        lora.A[0].copy_(torch.tensor([[factor * c, 0.0]]))
+        A = model(embeds=x, trace=True).layers[0].attn[0, 0, -1]
+        B = model(embeds=x, adapter=lora, trace=True).layers[0].attn[0, 0, -1]
+    dA, dB = A[:, None] - A[None, :], B[:, None] - B[None, :]
+    decisive = dA.abs() > 1e-12
+    bad = int((decisive & ~(dA * dB < 0)).sum())
+    return Finding(bad / max(int(decisive.sum()), 1), 1, {
+        "values": list(values), "c": c, "factor": factor, "lora_params": lora.n_params,
+        "attention_before": [round(float(a), 6) for a in A], "attention_after": [round(float(b), 6) for b in B],
+        "argmax_before": values[int(A.argmax())], "argmax_after": values[int(B.argmax())]})
+
+
+class one_thread:
+    """Run tiny torch models on one thread: on a shared machine the hand-offs between threads dominate small
+    matrix products (hundreds of times slower under load). Restores the previous setting."""
+
+    def __enter__(self) -> None:
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.previous)

@@ -1,0 +1,264 @@
+"""Symbolic facts about whole transformers (paper-notes 1.2, 2.2, 2.3): soft prompts vs prefixes, positional
+encodings under a shift, the layer-2 perturbation, and a rank-1 change of W_K that reverses a head.
+
+Everything is explicit sympy (small d, symbolic weights and inputs), so a zero residual is a proof for every value
+of the symbols at that size; a non-zero residual comes with a rational witness point (`theory.derivation`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import sympy as sp
+
+from theory.derivation import Derivation, ZeroTest, chain, zero_test
+
+Vec = sp.Matrix
+
+
+def vec(name: str, d: int) -> Vec:
+    return sp.Matrix([sp.Symbol(f"{name}_{c}", real=True) for c in range(d)])
+
+
+def mat(name: str, rows: int, cols: int) -> sp.Matrix:
+    return sp.Matrix(rows, cols, lambda a, b: sp.Symbol(f"{name}_{a}{b}", real=True))
+
+
+def rotation(angle: sp.Expr) -> sp.Matrix:
+    return sp.Matrix([[sp.cos(angle), -sp.sin(angle)], [sp.sin(angle), sp.cos(angle)]])
+
+
+def rope_matrix(position: sp.Expr, thetas: Sequence[sp.Expr]) -> sp.Matrix:
+    """Block-diagonal RoPE rotation: block i rotates by position * theta_i."""
+    return sp.diag(*[rotation(position * th) for th in thetas])
+
+
+# ---- a tiny symbolic transformer --------------------------------------------------------------------------
+
+@dataclass
+class TinyModel:
+    """``layers`` single-head layers, width d, residual, no norm, no MLP, W_O folded into W_V, exp kept:
+    ``h^(l+1)_i = h^(l)_i + sum_j softmax_j(h_i^T W_Q^T W_K h_j) W_V h_j`` over the visible keys."""
+
+    d: int = 2
+    layers: int = 2
+    causal: bool = True
+
+    def __post_init__(self) -> None:
+        self.W = [(mat(f"Q{l}", self.d, self.d), mat(f"K{l}", self.d, self.d), mat(f"V{l}", self.d, self.d))
+                  for l in range(self.layers)]
+
+    def layer(self, l: int, seq: list[Vec], prefix: Sequence[Vec] = ()) -> list[Vec]:
+        """One layer over ``seq`` (queried) with extra keys/values ``prefix`` (never queried, always visible)."""
+        WQ, WK, WV = self.W[l]
+        keys = list(prefix) + seq
+        out = []
+        for i, h in enumerate(seq):
+            visible = keys if not self.causal else keys[:len(prefix) + i + 1]
+            w = [sp.exp((h.T * WQ.T * WK * k)[0, 0]) for k in visible]
+            out.append(h + sum((wj * WV * k for wj, k in zip(w, visible)), sp.zeros(self.d, 1)) / sum(w))
+        return out
+
+    def states(self, seq: list[Vec], prefixes: Optional[list[Sequence[Vec]]] = None) -> list[list[Vec]]:
+        """Layer inputs h^(1) (= seq), h^(2), ..., and the output, for each position."""
+        out = [seq]
+        for l in range(self.layers):
+            out.append(self.layer(l, out[-1], prefixes[l] if prefixes else ()))
+        return out
+
+
+def soft_prompt_vs_prefix(causal: bool, d: int = 2, n: int = 2, layers: int = 2, seed: int = 0
+                          ) -> tuple[ZeroTest, ZeroTest]:
+    """(input dependence of the prompt states, output difference soft prompt vs prefix).
+
+    Soft prompt s at position 0 then content x_1..x_n; the prefix path feeds h^(l)_0 computed from s alone (the
+    content deleted) as the layer-l prefix. Under a causal mask both residuals are 0 for all weights. A
+    bidirectional mask makes the prompt's layer-2 state depend on x: a witness point is returned for it (and the
+    output comparison, which presupposes input-independent prompt states, is not attempted)."""
+    model = TinyModel(d, layers, causal)
+    s = vec("s", d)
+    xs = [vec(f"x{j}", d) for j in range(1, n + 1)]
+    alone = model.states([s])
+    if not causal:
+        second = model.layer(0, [s, *xs])[0]
+        dep = _exp_zero_test(sp.Matrix([second[c] - alone[1][0][c] for c in range(d)]), seed)
+        return dep, ZeroTest("unknown", "not attempted: the prompt states depend on the input")
+    soft = model.states([s, *xs])
+    dependence = sp.Matrix([soft[l][0][c] - alone[l][0][c] for l in range(1, layers + 1) for c in range(d)])
+    prefixed = model.states(xs, [[alone[l][0]] for l in range(layers)])
+    difference = sp.Matrix([soft[-1][1 + j][c] - prefixed[-1][j][c] for j in range(n) for c in range(d)])
+    return _exp_zero_test(dependence, seed), _exp_zero_test(difference, seed)
+
+
+def layer1_soft_vs_prefix(add_position: bool, d: int = 2, n: int = 2, causal: bool = True, seed: int = 0
+                          ) -> ZeroTest:
+    """Layer-1 content outputs with the soft prompt s (+ absolute position p_0) against the prefix s^(1) =
+    s + p_0 (``add_position``) or s (the false twin)."""
+    model = TinyModel(d, 1, causal)
+    s, p = vec("s", d), [vec(f"p{j}", d) for j in range(n + 1)]
+    xs = [vec(f"x{j}", d) + p[j] for j in range(1, n + 1)]
+    soft = model.layer(0, [s + p[0], *xs])[1:]
+    prefixed = model.layer(0, xs, [s + p[0] if add_position else s])
+    return _exp_zero_test(sp.Matrix([a[c] - b[c] for a, b in zip(soft, prefixed) for c in range(d)]), seed)
+
+
+def _exp_zero_test(e: sp.Matrix, seed: int) -> ZeroTest:
+    """Entries that sympy builds as the literal 0 are proved; otherwise a rational witness is sought (exp evaluated
+    to 30 digits), and an entry that evaluates to ~0 everywhere is UNKNOWN (nested exps are not reduced)."""
+    pending = [x for x in e if x != 0]
+    if not pending:
+        return ZeroTest("zero", "every entry is identically 0 (no content symbol / identical expressions)")
+    return _witness_only(pending[0], seed)
+
+
+def _witness_only(e: sp.Expr, seed: int) -> ZeroTest:
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(8):
+        point = {s: sp.Rational(rng.randint(-9, 9), rng.randint(1, 5)) for s in sorted(e.free_symbols, key=str)}
+        value = sp.N(e.subs(point), 30)
+        if value.is_finite and abs(value) > sp.Float("1e-20"):
+            return ZeroTest("nonzero", "evaluation at a rational point", {k.name: str(v) for k, v in point.items()},
+                            str(sp.N(value, 12)))
+    return ZeroTest("unknown", "no witness found")
+
+
+# ---- positions ------------------------------------------------------------------------------------------
+
+def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> ZeroTest:
+    """Residual ``(l'_ij - l'_ik) - (l_ij - l_ik)`` where ' moves every position by c (content after a prefix).
+
+    ``pos="learned"``: l_ij = (x_i + p_i)^T H (x_j + p_j) with independent position vectors p_0..p_5; a shift by
+    c = 3 uses p_{i+3}. ``pos="rope"``: l_ij = (R_i W_Q x_i)^T (R_j W_K x_j) with a symbolic shift c."""
+    d = 2
+    H = mat("H", d, d)
+    x = {j: vec(f"x{j}", d) for j in (0, 1, 2)}
+    i, j, k = 2, 1, 0
+    if pos == "learned":
+        p = [vec(f"p{m}", d) for m in range(6)]
+
+        def logit(a: int, b: int, c: int) -> sp.Expr:
+            return ((x[a] + p[a + c]).T * H * (x[b] + p[b + c]))[0, 0]
+
+        residual = (logit(i, j, 3) - logit(i, k, 3)) - (logit(i, j, 0) - logit(i, k, 0))
+    elif pos == "rope":
+        th, c = sp.Symbol("theta", real=True), sp.Symbol("c", real=True)
+        WQ, WK = mat("Q", d, d), mat("K", d, d)
+
+        def logit(a: int, b: int, shift: sp.Expr) -> sp.Expr:
+            key_rot = rotation((b + shift) * th) if rotate_keys else sp.eye(d)
+            return ((rotation((a + shift) * th) * WQ * x[a]).T * key_rot * WK * x[b])[0, 0]
+
+        residual = (logit(i, j, c) - logit(i, k, c)) - (logit(i, j, 0) - logit(i, k, 0))
+    else:
+        raise ValueError(f"relative_logit_shift handles learned or rope, not {pos!r}")
+    return zero_test(residual, seed)
+
+
+def rope_derivation(thetas: int = 2) -> Derivation:
+    """q^T R_{m+c}^T R_{n+c} k = q^T R_{n-m} k = q^T R_m^T R_n k for block-diagonal RoPE rotations (k = 2*thetas)."""
+    th = [sp.Symbol(f"theta_{i}", real=True) for i in range(thetas)]
+    m, n, c = sp.symbols("m n c", real=True)
+    q, k = vec("q", 2 * thetas), vec("k", 2 * thetas)
+    l_shift = sp.Symbol(r"\ell(m+c,\,n+c)")
+    l_plain = sp.Symbol(r"\ell(m,\,n)")
+    R = lambda pos: rope_matrix(pos, th)  # noqa: E731
+    defs = {l_shift: ((R(m + c) * q).T * (R(n + c) * k))[0, 0], l_plain: ((R(m) * q).T * (R(n) * k))[0, 0]}
+    return chain(
+        "RoPE logits depend only on the relative position n - m", l_shift,
+        [((q.T * R(m + c).T * R(n + c) * k)[0, 0], "(R a)^T (R b) = a^T R^T R b"),
+         ((q.T * R(n - m) * k)[0, 0], "per 2x2 block: R(a)^T R(b) = R(b - a) (cos(b-a) = cos a cos b + sin a sin b, "
+                                     "sin(b-a) = sin b cos a - cos b sin a)"),
+         ((q.T * R(m).T * R(n) * k)[0, 0], "the same identity with c = 0"),
+         (l_plain, "definition")],
+        defs, f"explicit {2 * thetas}x{2 * thetas} block-diagonal rotations with {thetas} symbolic frequencies, "
+              "symbolic positions m, n, shift c and vectors q, k; every RoPE head is a sum of such 2x2 blocks")
+
+
+# ---- layer 2 (paper-notes 2.3) ----------------------------------------------------------------------------
+
+def layer2_derivation(d: int = 2) -> tuple[Derivation, sp.Expr]:
+    """The layer-2 logit with a layer-1 prefix, expanded (paper-notes 2.3), and the change of the layer-2 logit
+    difference ``(l2pt_ij - l2pt_ik) - (l2_ij - l2_ik)`` that decides whether the relative attention survives.
+
+    Layer 1 (one head, W_O folded): t^pt_j = (1 - a_j) t_j + a_j u (prefix.single.closed_form), so the residual
+    stream is y^pt_j = x_j + t^pt_j = y_j + a_j (u - t_j) with y_j = x_j + t_j, u = W_V s_1."""
+    tau = sp.Symbol("tau", positive=True)
+    H2 = mat("H2", d, d)
+    a = {r: sp.Symbol(f"alpha_{r}", positive=True) for r in "ijk"}
+    x = {r: vec(f"x{r}", d) for r in "ijk"}
+    t = {r: vec(f"t{r}", d) for r in "ijk"}
+    u = vec("u", d)
+    y = {r: x[r] + t[r] for r in "ijk"}
+    t_pt = {r: (1 - a[r]) * t[r] + a[r] * u for r in "ijk"}
+
+    def form(p: Vec, q: Vec) -> sp.Expr:
+        return tau * (p.T * H2 * q)[0, 0]
+
+    S = sp.Symbol
+    l_pt, l_ = S(r"\ell^{(2),pt}_{ij}"), S(r"\ell^{(2)}_{ij}")
+    shifted = S(r"\tau(y_i+\alpha_i(u-t_i))^\top H_2(y_j+\alpha_j(u-t_j))")
+    T1, T2, T3 = (S(r"\tau\alpha_i(u-t_i)^\top H_2 y_j"), S(r"\tau\alpha_j y_i^\top H_2(u-t_j)"),
+                  S(r"\tau\alpha_i\alpha_j(u-t_i)^\top H_2(u-t_j)"))
+    defs = {l_pt: form(x["i"] + t_pt["i"], x["j"] + t_pt["j"]), l_: form(y["i"], y["j"]),
+            shifted: form(y["i"] + a["i"] * (u - t["i"]), y["j"] + a["j"] * (u - t["j"])),
+            T1: a["i"] * form(u - t["i"], y["j"]), T2: a["j"] * form(y["i"], u - t["j"]),
+            T3: a["i"] * a["j"] * form(u - t["i"], u - t["j"])}
+    derivation = chain(
+        "layer-2 logits with a layer-1 prefix", l_pt,
+        [(shifted, "y^pt_j = x_j + (1 - a_j) t_j + a_j u = y_j + a_j (u - t_j)  (single-prefix closed form)"),
+         (l_ + T1 + T2 + T3, "expand the bilinear form tau p^T H_2 q")],
+        defs, f"explicit d={d} vectors and H_2, symbolic alpha > 0 and tau > 0; layer 1 enters only through its "
+              "closed form (prefix.single.closed_form), no norm and no MLP between the layers")
+
+    def logit(r: str, c: str, prefixed: bool) -> sp.Expr:
+        yr = x[r] + (t_pt[r] if prefixed else t[r])
+        yc = x[c] + (t_pt[c] if prefixed else t[c])
+        return form(yr, yc)
+
+    relative = (logit("i", "j", True) - logit("i", "k", True)) - (logit("i", "j", False) - logit("i", "k", False))
+    return derivation, relative
+
+
+def layer1_relative_change(d: int = 2) -> sp.Expr:
+    """The same difference for layer-1 content logits tau x_i^T H_1 x_j: the prefix does not enter them."""
+    tau, H1 = sp.Symbol("tau", positive=True), mat("H1", d, d)
+    x = {r: vec(f"x{r}", d) for r in "ijk"}
+
+    def logit(r: str, c: str) -> sp.Expr:
+        return tau * (x[r].T * H1 * x[c])[0, 0]
+
+    return (logit("i", "j") - logit("i", "k")) - (logit("i", "j") - logit("i", "k"))
+
+
+# ---- full fine-tuning: rank-1 Delta W_K -------------------------------------------------------------------
+
+def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, Optional[ZeroTest], int]:
+    """(2-D witness of paper-notes 2.2, general construction, rank of Delta W_K).
+
+    2-D: tokens x_j = (v_j, 1), W_Q = [0 1], W_K = [c 0] (l_ij = tau c v_j), Delta W_K = [-2c 0] = b a^T with b = 1:
+    the new logit differences are the negated old ones. General: for the query q = W_Q x_i,
+    Delta W_K = factor q q^T W_K / |q|^2 makes q^T (W_K + Delta W_K) x_j = (1 + factor) q^T W_K x_j; factor = -2
+    negates every logit of that query, reversing every order."""
+    c, tau = sp.Symbol("c", real=True), sp.Symbol("tau", positive=True)
+    vj, vk = sp.symbols("v_j v_k", real=True)
+    WQ, WK = sp.Matrix([[0, 1]]), sp.Matrix([[c, 0]])
+    dWK = sp.Matrix([[1]]) * sp.Matrix([[factor * c, 0]])  # b a^T with b = 1, a = (factor c, 0)
+    xi, xj, xk = sp.Matrix([vk, 1]), sp.Matrix([vj, 1]), sp.Matrix([vk, 1])
+
+    def logit(W: sp.Matrix, a: sp.Matrix, b: sp.Matrix) -> sp.Expr:
+        return tau * ((WQ * a).T * (W * b))[0, 0]
+
+    two_d = zero_test((logit(WK + dWK, xi, xj) - logit(WK + dWK, xi, xk)) + (logit(WK, xi, xj) - logit(WK, xi, xk)))
+    if two_d.status != "zero":
+        return two_d, None, dWK.subs(c, 1).rank()
+    k, d = 2, 2
+    Q, K = mat("Q", k, d), mat("K", k, d)
+    x_i, x_j = vec("xi", d), vec("xj", d)
+    q = Q * x_i
+    delta = factor * q * (q.T * K) / (q.T * q)[0, 0]
+    general = (q.T * (K + delta) * x_j)[0, 0] + (q.T * K * x_j)[0, 0]
+    point = {s: sp.Rational(r % 7 + 1, r % 3 + 1) for r, s in enumerate(sorted(delta.free_symbols, key=str))}
+    rank = max(dWK.subs(c, 1).rank(), delta.subs(point).rank())  # q (q^T W_K): an outer product, rank <= 1
+    return two_d, zero_test(general), rank
