@@ -24,8 +24,15 @@ class BaselineError(Exception):
     """The baseline file is missing or is not a prefixcheck JSON report."""
 
 
-def load(path: str | Path) -> dict[str, dict[str, Any]]:
-    """The claims of a ``--json`` report by id."""
+@dataclass
+class Baseline:
+    path: str
+    claims: dict[str, dict[str, Any]]
+    seed: Any = None
+
+
+def load(path: str | Path) -> Baseline:
+    """A ``--json`` report: its claims by id, and the seed it was run with."""
     p = Path(path)
     if not p.is_file():
         raise BaselineError(f"baseline not found: {path}")
@@ -40,7 +47,9 @@ def load(path: str | Path) -> dict[str, dict[str, Any]]:
             isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("verdict"), str)
             and isinstance(c.get("layers", {}), dict) for c in claims):
         raise BaselineError(f"baseline {path} is not a prefixcheck --json report (no list of claims with id, verdict)")
-    return {c["id"]: c for c in claims}
+    environment = data.get("environment")
+    seed = environment.get("seed") if isinstance(environment, dict) else None
+    return Baseline(str(path), {c["id"]: c for c in claims}, seed)
 
 
 @dataclass
@@ -80,7 +89,8 @@ def _seconds(result: Any) -> float:
 
 def compare(baseline: dict[str, dict[str, Any]], current: Iterable[dict[str, Any]], known_ids: Iterable[str],
             factor: float = 3.0) -> Diff:
-    """Changes from ``baseline`` to ``current`` (JSON claim objects); ``known_ids`` are the claims that exist now."""
+    """Changes from ``baseline`` (claims by id, `Baseline.claims`) to ``current`` (JSON claim objects);
+    ``known_ids`` are the claims that exist now."""
     diff = Diff()
     now = {c["id"]: c for c in current}
     for cid, new in now.items():
@@ -97,6 +107,8 @@ def compare(baseline: dict[str, dict[str, Any]], current: Iterable[dict[str, Any
             moves = [f"verdict {old['verdict']} -> {new['verdict']}"] if verdict_moved else []
             moves += [f"outcome {old['outcome']} -> {new.get('outcome')}"] if outcome_moved else []
             text = ", ".join(moves) + (f" ({layer_moves})" if layer_moves else "")
+            if list(before) != list(after):
+                text += f"; layers run: {','.join(before) or 'none'} then {','.join(after) or 'none'}"
             diff.changes.append(Change("flip", cid, text))
         elif layer_moves:
             diff.changes.append(Change("status", cid, layer_moves))
@@ -121,11 +133,14 @@ def compare(baseline: dict[str, dict[str, Any]], current: Iterable[dict[str, Any
 STYLE = {"flip": "bold red", "status": "yellow", "slower": "yellow", "new": "cyan", "removed": "magenta"}
 
 
-def print_diff(console: Any, diff: Diff, path: str) -> None:
+def print_diff(console: Any, diff: Diff, baseline: Baseline, seed: int) -> None:
     from rich.markup import escape
 
     counts = ", ".join(f"{len(diff.of(k))} {k}" for k in ("flip", "status", "slower", "new", "removed"))
-    console.print(f"[bold]vs baseline {escape(path)}:[/bold] {counts}", highlight=False)
+    console.print(f"[bold]vs baseline {escape(baseline.path)}:[/bold] {counts}", highlight=False)
+    if baseline.seed is not None and baseline.seed != seed:
+        console.print(f"  [dim]the baseline was run with seed {baseline.seed}, this run with seed {seed}: "
+                      f"witnesses and timings may differ[/dim]", highlight=False)
     for change in diff.changes:
         style = STYLE[change.kind]
         console.print(f"  [{style}]{change.kind:<7}[/{style}] [cyan]{escape(change.claim_id)}[/cyan]: {escape(change.text)}",

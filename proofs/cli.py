@@ -166,9 +166,9 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     code = report.exit_code(results, errors or ())
     extra = {}
     if before is not None:
-        diff = baseline.compare(before, [r.to_json() for r in results], [c.id for c in known],
+        diff = baseline.compare(before.claims, [r.to_json() for r in results], [c.id for c in known],
                                 factor=args.slowdown or 3.0)
-        baseline.print_diff(console, diff, args.baseline)
+        baseline.print_diff(console, diff, before, args.seed)
         extra["baseline"] = {"path": args.baseline, **diff.to_json()}
         code = 1 if diff.flips else code
     if args.json:

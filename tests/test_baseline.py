@@ -122,3 +122,21 @@ def test_bad_slowdown(capsys, args, needle):
         raise SystemExit(code)
     assert exc.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+def test_flip_names_a_change_of_layers_and_seed(tmp_path, capsys):
+    path = tmp_path / "flippable.py"
+    path.write_text(FLIPPABLE.replace("h.u[0] - h.t)", "h.u[0] + h.t)"))
+    base = tmp_path / "base.json"
+    assert main(["check", "--claims", str(path), "--instances", "20", "--layers", "numeric", "--json", str(base)]) == 0
+    report = json.loads(base.read_text())
+    report["claims"][0]["layers"]["numeric"]["status"] = "CONSISTENT"  # as if the numeric layer once passed
+    report["claims"][0]["outcome"] = "holds"
+    base.write_text(json.dumps(report))
+    capsys.readouterr()
+    code = main(["check", "--claims", str(path), "--instances", "20", "--layers", "numeric,smt", "--seed", "4",
+                 "--baseline", str(base)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "outcome holds -> fails (numeric CONSISTENT -> VIOLATED); layers run: numeric then numeric,smt" in out
+    assert "the baseline was run with seed 0, this run with seed 4" in out
