@@ -106,30 +106,38 @@ class Size:
 class Family:
     """One transformers architecture as peft wraps it.
 
+    kind:           the transformers model code it uses ("gpt2", "llama", "bert")
     positions:      "absolute" (learned position embeddings added once at the input) or "rope"
     causal:         causal self-attention (a decoder) or bidirectional (an encoder)
     task_type:      the peft TaskType used (the one that supports prefix-tuning for this family)
     float32_parts:  what the model computes in float32 even after ``.double()``
+    kv_groups:      query heads per key/value head (grouped-query attention when > 1); peft then injects
+                    ``heads / kv_groups`` prefix key/value heads, each shared by its group of query heads
     """
 
     name: str
+    kind: str
     description: str
     positions: str
     causal: bool
     task_type: str
-    float32_parts: tuple[str, ...]
+    float32_parts: tuple[str, ...] = ()
     has_lm_head: bool = True
+    kv_groups: int = 1
 
 
-FAMILIES: dict[str, Family] = {
-    "gpt2": Family("gpt2", "GPT-2: pre-LN decoder, learned absolute positions, fused c_attn (Conv1D)", "absolute",
-                   True, "CAUSAL_LM", ()),
-    "llama": Family("llama", "LLaMA: pre-RMSNorm decoder, rotary positions (RoPE) in every layer", "rope", True,
-                    "CAUSAL_LM", ("eager softmax (dtype=float32)", "RMSNorm (hidden states cast to float32)",
-                                  "RoPE cos/sin tables (angles computed in float32)")),
-    "bert": Family("bert", "BERT: post-LN bidirectional encoder, learned absolute positions", "absolute", False,
-                   "FEATURE_EXTRACTION", (), has_lm_head=False),
-}
+LLAMA_FLOAT32 = ("eager softmax (dtype=float32)", "RMSNorm (hidden states cast to float32)",
+                 "RoPE cos/sin tables (angles computed in float32)")
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("gpt2", "gpt2", "GPT-2: pre-LN decoder, learned absolute positions, fused c_attn (Conv1D)", "absolute",
+           True, "CAUSAL_LM"),
+    Family("llama", "llama", "LLaMA: pre-RMSNorm decoder, rotary positions (RoPE) in every layer", "rope", True,
+           "CAUSAL_LM", LLAMA_FLOAT32),
+    Family("llama-gqa", "llama", "LLaMA with grouped-query attention (2 query heads per key/value head)", "rope",
+           True, "CAUSAL_LM", LLAMA_FLOAT32, kv_groups=2),
+    Family("bert", "bert", "BERT: post-LN bidirectional encoder, learned absolute positions", "absolute", False,
+           "FEATURE_EXTRACTION", has_lm_head=False),
+)}
 
 
 def family(name: str) -> Family:
@@ -142,16 +150,18 @@ def _config(fam: Family, size: Size, init_std: float) -> Any:
     transformers, _ = require_hf()
     common = dict(vocab_size=size.vocab, attn_implementation="eager", initializer_range=init_std,
                   bos_token_id=None, eos_token_id=None, pad_token_id=None)
-    if fam.name == "gpt2":
+    if fam.kind == "gpt2":
         return transformers.GPT2Config(n_layer=size.layers, n_head=size.heads, n_embd=size.d,
                                        n_positions=size.max_positions, resid_pdrop=0.0, embd_pdrop=0.0,
                                        attn_pdrop=0.0, **common)
-    if fam.name == "llama":
+    if fam.kind == "llama":
+        if size.heads % fam.kv_groups:
+            raise ValueError(f"{size.heads} heads cannot form groups of {fam.kv_groups}")
         return transformers.LlamaConfig(num_hidden_layers=size.layers, num_attention_heads=size.heads,
-                                        num_key_value_heads=size.heads, hidden_size=size.d,
+                                        num_key_value_heads=size.heads // fam.kv_groups, hidden_size=size.d,
                                         intermediate_size=2 * size.d, max_position_embeddings=size.max_positions,
                                         **common)
-    if fam.name == "bert":
+    if fam.kind == "bert":
         return transformers.BertConfig(num_hidden_layers=size.layers, num_attention_heads=size.heads,
                                        hidden_size=size.d, intermediate_size=2 * size.d,
                                        max_position_embeddings=size.max_positions, hidden_dropout_prob=0.0,
@@ -164,7 +174,7 @@ def build_base(fam: Family, seed: int, size: Size = Size(), init_std: float = 0.
     transformers, _ = require_hf()
     cfg = _config(fam, size, init_std)
     cls = {"gpt2": transformers.GPT2LMHeadModel, "llama": transformers.LlamaForCausalLM,
-           "bert": transformers.BertModel}[fam.name]
+           "bert": transformers.BertModel}[fam.kind]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(cfg)
@@ -207,17 +217,26 @@ def fresh_copy(model: Any) -> Any:
 
 # ---- prefix layout ------------------------------------------------------------------------------------------
 
-def prefix_cache(peft_model: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def expand_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Key/value heads ``(..., H_kv, s, d_h)`` -> query heads ``(..., H_kv * groups, s, d_h)``: query head h uses
+    key/value head ``h // groups`` (transformers' ``repeat_kv``)."""
+    return x if groups == 1 else x.repeat_interleave(groups, dim=-3)
+
+
+def prefix_cache(peft_model: Any, expand: bool = True) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The per-layer raw prefix keys and values peft injects, read from its own ``get_prompt``: two lists of
-    ``(H, n_S, d_h)`` tensors."""
+    ``(H, n_S, d_h)`` tensors, one per query head (``expand=False``: one per key/value head, as stored)."""
     cache = peft_model.get_prompt(1)
-    keys = [layer.keys[0].detach() for layer in cache.layers]
-    values = [layer.values[0].detach() for layer in cache.layers]
+    base = peft_model.get_base_model().config
+    groups = base.num_attention_heads // getattr(base, "num_key_value_heads", base.num_attention_heads) \
+        if expand else 1
+    keys = [expand_heads(layer.keys[0].detach(), groups) for layer in cache.layers]
+    values = [expand_heads(layer.values[0].detach(), groups) for layer in cache.layers]
     return keys, values
 
 
 def prefix_weight(keys: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
-    """peft's ``embedding.weight`` ``(n_S, L*2*d)`` holding the given per-layer keys / values ``(H, n_S, d_h)``:
+    """peft's ``embedding.weight`` ``(n_S, L*2*d)`` holding the given per-layer keys / values ``(H_kv, n_S, d_h)``:
     entry ``[m, (2l + c) d + h d_h + e]`` is key (c = 0) or value (c = 1) of layer l, head h, position m."""
     blocks = []
     for k, v in zip(keys, values):
@@ -228,7 +247,8 @@ def prefix_weight(keys: list[torch.Tensor], values: list[torch.Tensor]) -> torch
 
 
 def load_prefix(peft_model: Any, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
-    """Set a prefix-tuning model's prefix to the given per-layer keys / values (float64, exact)."""
+    """Set a prefix-tuning model's prefix to the given per-layer keys / values ``(H_kv, n_S, d_h)`` (float64,
+    exact)."""
     encoder = peft_model.prompt_encoder[peft_model.active_adapter]
     encoder.load_prompt_embeddings(prefix_weight(keys, values).to(encoder.embedding.weight.dtype))
 
@@ -239,7 +259,8 @@ def load_prefix(peft_model: Any, keys: list[torch.Tensor], values: list[torch.Te
 class LayerTrace:
     """One attention layer of one forward pass, all ``(B, H, n, .)`` over the n query positions of the pass.
 
-    q, k, v: queries / keys / values of the pass's own tokens (after the rotary embedding for RoPE);
+    q, k, v: queries / keys / values of the pass's own tokens (after the rotary embedding for RoPE; keys and
+             values repeated to one per query head under grouped-query attention, ``groups`` per kv head);
     heads:   per-head outputs t_i^h (the input of W_O, split by head);
     attn:    A from ``output_attentions``, ``(B, H, n, n_keys)`` with any injected prefix keys first;
     scaling: the logit scale tau the module uses."""
@@ -250,6 +271,11 @@ class LayerTrace:
     heads: torch.Tensor
     attn: torch.Tensor
     scaling: float
+    groups: int = 1
+
+    def kv_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the first sequence, one per key/value head: ``(H_kv, n, d_h)`` each."""
+        return self.k[0, ::self.groups], self.v[0, ::self.groups]
 
 
 @dataclass
@@ -276,21 +302,24 @@ class _Adapter:
 
     def __init__(self, fam: Family, base: Any) -> None:
         self.fam = fam
+        self.kind = fam.kind
         self.base = base
         self.H = base.config.num_attention_heads
+        self.kv = getattr(base.config, "num_key_value_heads", self.H)
 
     def blocks(self) -> list[Any]:
         b = self.base
         return {"gpt2": lambda: list(b.transformer.h), "llama": lambda: list(b.model.layers),
-                "bert": lambda: list(b.encoder.layer)}[self.fam.name]()
+                "bert": lambda: list(b.encoder.layer)}[self.kind]()
+
 
     def attention(self, block: Any) -> Any:
         return {"gpt2": lambda: block.attn, "llama": lambda: block.self_attn,
-                "bert": lambda: block.attention.self}[self.fam.name]()
+                "bert": lambda: block.attention.self}[self.kind]()
 
     def output_projection(self, block: Any) -> Any:
         return {"gpt2": lambda: block.attn.c_proj, "llama": lambda: block.self_attn.o_proj,
-                "bert": lambda: block.attention.output.dense}[self.fam.name]()
+                "bert": lambda: block.attention.output.dense}[self.kind]()
 
     def install(self, store: _Store) -> list[Any]:
         handles = []
@@ -307,18 +336,18 @@ class _Adapter:
             return hook
 
         def keep_positions(module: Any, args: Any, kwargs: Any) -> None:
-            ids = kwargs.get("position_ids", args[1] if len(args) > 1 else None) if self.fam.name == "llama" \
+            ids = kwargs.get("position_ids", args[1] if len(args) > 1 else None) if self.kind == "llama" \
                 else args[0]
             store.positions = ids.detach().reshape(-1, ids.shape[-1])[0]
 
         position_module = {"gpt2": lambda: b.transformer.wpe, "llama": lambda: b.model.rotary_emb,
-                           "bert": lambda: b.embeddings.position_embeddings}[self.fam.name]()
+                           "bert": lambda: b.embeddings.position_embeddings}[self.kind]()
         handles.append(position_module.register_forward_pre_hook(keep_positions, with_kwargs=True))
         for idx, block in enumerate(self.blocks()):
             attn = self.attention(block)
-            if self.fam.name == "gpt2":
+            if self.kind == "gpt2":
                 handles.append(attn.c_attn.register_forward_hook(keep((idx, "qkv"))))
-            elif self.fam.name == "llama":
+            elif self.kind == "llama":
                 for name in ("q", "k", "v"):
                     handles.append(getattr(attn, f"{name}_proj").register_forward_hook(keep((idx, name))))
 
@@ -333,19 +362,20 @@ class _Adapter:
         return handles
 
     def layer(self, idx: int, store: _Store, attn: torch.Tensor) -> LayerTrace:
-        H, raw = self.H, store.raw
+        H, raw, groups = self.H, store.raw, self.H // self.kv
         module = self.attention(self.blocks()[idx])
-        if self.fam.name == "gpt2":
+        if self.kind == "gpt2":
             q, k, v = raw[(idx, "qkv")].split(module.split_size, dim=2)
         else:
             q, k, v = raw[(idx, "q")], raw[(idx, "k")], raw[(idx, "v")]
-        q, k, v = _split_heads(q, H), _split_heads(k, H), _split_heads(v, H)
-        if self.fam.name == "llama":
+        q, k, v = _split_heads(q, H), _split_heads(k, self.kv), _split_heads(v, self.kv)
+        if self.kind == "llama":
             from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
             q, k = apply_rotary_pos_emb(q, k, raw[(idx, "cos")], raw[(idx, "sin")])
-        return LayerTrace(q=q, k=k, v=v, heads=_split_heads(raw[(idx, "heads")], H), attn=attn.detach(),
-                          scaling=float(module.scaling))
+        return LayerTrace(q=q, k=expand_heads(k, groups), v=expand_heads(v, groups),
+                          heads=_split_heads(raw[(idx, "heads")], H), attn=attn.detach(),
+                          scaling=float(module.scaling), groups=groups)
 
 
 def trace(fam: Family, base: Any, runner: Any = None, **inputs: Any) -> Trace:
@@ -369,7 +399,7 @@ def trace(fam: Family, base: Any, runner: Any = None, **inputs: Any) -> Trace:
 
 def with_prefix_cache(fam: Family, base: Any, keys: list[torch.Tensor], values: list[torch.Tensor],
                       **inputs: Any) -> Trace:
-    """Trace the base model with the given per-layer keys / values ``(H, n_S, d_h)`` as its cache, bypassing peft
+    """Trace the base model with the given per-layer keys / values ``(H_kv, n_S, d_h)`` as its cache, bypassing peft
     (peft offsets any ``position_ids`` by n_S, so this is the only way to put the content elsewhere)."""
     transformers, _ = require_hf()
     batch = next(v for k, v in inputs.items() if k in ("input_ids", "inputs_embeds")).shape[0]

@@ -92,7 +92,9 @@ class PromptRun:
 
 
 def _kv(T: Trace) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    return [L.k[0] for L in T.layers], [L.v[0] for L in T.layers]
+    """Per-layer keys / values of the pass's first sequence, one per key/value head (what a cache stores)."""
+    pairs = [L.kv_heads() for L in T.layers]
+    return [k for k, _ in pairs], [v for _, v in pairs]
 
 
 def run_prompt(fam: Family, setup: Setup) -> PromptRun:

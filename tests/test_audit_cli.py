@@ -18,7 +18,7 @@ def test_audit_every_family_and_method_is_as_predicted(tmp_path, capsys):
         out = tmp_path / f"{method}.json"
         assert main(["audit", "--arch", "all", "--method", method, "--json", str(out)]) == 0
         data = json.loads(out.read_text())
-        assert data["unexpected"] == 0 and [a["family"] for a in data["audits"]] == ["gpt2", "llama", "bert"]
+        assert data["unexpected"] == 0 and [a["family"] for a in data["audits"]] == ["gpt2", "llama", "llama-gqa", "bert"]
         assert data["environment"]["peft"] == "0.21.2"
     text = capsys.readouterr().out
     assert "captured" in text and "5.40" in text  # library warnings are summarised, not spilled
@@ -45,7 +45,7 @@ def test_unexpected_rows_are_flagged():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--arch", "gpt3"], "supported: gpt2, llama, bert"),
+    (["--arch", "gpt3"], "supported: gpt2, llama, llama-gqa, bert"),
     (["--arch", "bert-cls"], "past_key_values"),
     (["--arch", "gpt2", "--method", "lora"], "supported: prefix, prompt, text"),
     (["--arch", "llama", "--method", "prompt", "--init-std", "0"], "--method prefix only"),
@@ -70,7 +70,7 @@ def test_missing_hf_extra_is_one_line_exit_2(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "peft", None)
     assert main(["audit", "--arch", "gpt2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "[hf] extra" in err and "gpt2, llama, bert" in err and "\n" not in err
+    assert "[hf] extra" in err and "gpt2, llama, llama-gqa, bert" in err and "\n" not in err
 
 
 def test_unwritable_json_is_exit_2(tmp_path, capsys):

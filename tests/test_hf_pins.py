@@ -75,10 +75,14 @@ def test_prefix_is_injected_raw_as_a_dynamic_cache(name):
     fam, base, model = _prefixed(name)
     cache = model.get_prompt(1)
     assert type(cache).__name__ == "DynamicCache", f"peft now injects a {type(cache).__name__}, not a DynamicCache"
-    keys, values = prefix_cache(model)
+    stored, stored_values = prefix_cache(model, expand=False)
+    kv_heads = base.config.num_attention_heads // fam.kv_groups
+    assert stored[0].shape == (kv_heads, N_S, base.config.hidden_size // base.config.num_attention_heads), (
+        f"peft now injects {stored[0].shape[0]} prefix key heads on {name}, not one per key/value head ({kv_heads})")
     weight = model.prompt_encoder[model.active_adapter].embedding.weight
-    assert torch.equal(prefix_weight(keys, values), weight), (
+    assert torch.equal(prefix_weight(stored, stored_values), weight), (
         "peft's embedding.weight -> per-layer key/value layout changed (was [m, (2l+c)d + h d_h + e])")
+    keys, values = prefix_cache(model)
     X = random_tokens(N, 64, 2)
     P = trace(fam, base, model, input_ids=X)
     for l, L in enumerate(P.layers):  # attention = softmax over the raw keys (no norm, W_K or rotary on them)

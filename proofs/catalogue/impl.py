@@ -186,7 +186,7 @@ def text_measure(convention: str = "peft") -> Measure:
 
 # ---- factories ------------------------------------------------------------------------------------------------
 
-def relative_attention_claim(families: Sequence[str] = ("gpt2", "llama", "bert"), reference: str = "same") -> Claim:
+def relative_attention_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa", "bert"), reference: str = "same") -> Claim:
     return Claim(
         id="impl.peft_prefix.relative_attention",
         title="peft prefix-tuning, layer 0: content attention is the base model's scaled by 1 - alpha_i, and the "
@@ -224,11 +224,11 @@ def rope_shift_claim(tol: Optional[float] = None) -> Claim:
         assumptions=(*PEFT, CONTENT_AT_NS, "rotary positions: logits depend on i - j only",
                      "tolerance: float32 (LLaMA's softmax, RMSNorm and RoPE tables are float32)"),
         section=SECTION,
-        numeric=peft_check("impl.rope_position_shift", shift_measure, ("llama",), tol=tol),
+        numeric=peft_check("impl.rope_position_shift", shift_measure, ("llama", "llama-gqa"), tol=tol),
     )
 
 
-def zero_init_claim(families: Sequence[str] = ("gpt2", "llama", "bert"), count_offset: int = 0) -> Claim:
+def zero_init_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa", "bert"), count_offset: int = 0) -> Claim:
     return Claim(
         id="impl.peft_prefix.zero_init_not_noop",
         title="peft's zero-initialised prefix is not a no-op: every head output is scaled by 1 - alpha_i with "
@@ -241,7 +241,7 @@ def zero_init_claim(families: Sequence[str] = ("gpt2", "llama", "bert"), count_o
     )
 
 
-def prompt_is_prefix_claim(families: Sequence[str] = ("gpt2", "llama")) -> Claim:
+def prompt_is_prefix_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa")) -> Claim:
     return Claim(
         id="impl.peft_prompt.is_prefix",
         title="peft prompt tuning in a causal model equals prefix-tuning whose per-layer keys / values are the "
@@ -256,7 +256,7 @@ def prompt_is_prefix_claim(families: Sequence[str] = ("gpt2", "llama")) -> Claim
     )
 
 
-def kv_text_claim(families: Sequence[str] = ("gpt2", "llama"), convention: str = "peft") -> Claim:
+def kv_text_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa"), convention: str = "peft") -> Claim:
     return Claim(
         id="impl.kv_from_text.equals_prompting",
         title="a prefix initialised from a real prompt's key/value cache gives the base model's logits on "

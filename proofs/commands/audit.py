@@ -18,14 +18,14 @@ from rich.console import Console
 
 from proofs.cli import UsageError, positive_int, seed_int
 
-ARCHS = ("gpt2", "llama", "bert")
+ARCHS = ("gpt2", "llama", "llama-gqa", "bert")
 METHODS = {"prefix": "peft prefix-tuning (raw per-layer key/value prefix)",
            "prompt": "peft prompt tuning (soft prompt) vs the prefix of its virtual tokens",
            "text": "a prefix loaded from a hard prompt's key/value cache vs prompting"}
 UNSUPPORTED = {
-    "bert-cls": "BertForSequenceClassification (supported: gpt2, llama, bert): peft 0.21.2 prefix-tuning raises 'Model does not support past key "
-                "values' with transformers 5.24 (it looks for a `past_key_values` parameter, renamed `cache`); "
-                "use --arch bert (feature extraction)",
+    "bert-cls": f"BertForSequenceClassification (supported: {', '.join(ARCHS)}): peft 0.21.2 prefix-tuning "
+                "raises 'Model does not support past key values' with transformers 5.24 (it looks for a "
+                "`past_key_values` parameter, renamed `cache`); use --arch bert (feature extraction)",
 }
 
 
