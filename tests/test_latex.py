@@ -201,6 +201,15 @@ def test_results_json_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "Counterexample witness" in source
 
 
+def test_user_claims_get_sections(tmp_path: Path) -> None:
+    example = ROOT / "docs" / "examples" / "prefix_claims.py"
+    out = tmp_path / "rep"
+    code = main(["latex", "--claims", str(example), "example.", "-o", str(out), "--no-figures", "--instances", "50"])
+    assert code in (0, 3)
+    source = (out / "report.tex").read_text()
+    assert source.count("\\section{") >= 2 and label("example.constant_bias") in source
+
+
 @pytest.mark.parametrize("content, needle", [
     (None, "not found"),
     ("{not json", "not readable JSON"),

@@ -13,7 +13,7 @@ from typing import Any
 
 
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
-    from proofs.cli import add_run_options
+    from proofs.cli import add_claims_option, add_run_options
 
     p = sub.add_parser("latex", help="write the LaTeX report (derivations, solver queries, witnesses, figures)")
     p.add_argument("ids", nargs="*", metavar="ID", help="claim ids, or prefixes ending in '.' or '*' (default: all)")
@@ -24,6 +24,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--results", metavar="JSON", help="use a `prefixcheck check --json` report instead of running")
     p.add_argument("--matrix", metavar="JSON", help="include a `prefixcheck matrix --json` table")
     p.add_argument("--no-figures", action="store_true", help="skip the matplotlib figures")
+    add_claims_option(p, "also report the claims of this Python file (repeatable; see docs/writing-claims.md)")
     add_run_options(p)
     p.set_defaults(func=cmd_latex)
 
