@@ -180,8 +180,10 @@ def _run_cli(args: list[str], path: str | None = None) -> subprocess.CompletedPr
 def test_pdf_without_latex_is_one_line_and_keeps_the_tex(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
+    results = tmp_path / "r.json"
+    assert main(["check", "prefix.contraction", "--instances", "20", "--json", str(results)]) == 0
     out = tmp_path / "rep"
-    proc = _run_cli(["latex", "prefix.contraction", "-o", str(out), "--pdf", "--no-figures"], path=str(empty))
+    proc = _run_cli(["latex", "--results", str(results), "-o", str(out), "--pdf", "--no-figures"], path=str(empty))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "texlive-latex-base" in lines[0] and "Traceback" not in proc.stderr
