@@ -59,8 +59,7 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Op
                 notes.append(f"general n, n_S ({test.method})")
         for n, d in unrolled:
             for mode in modes:
-                for i in range(1, n + 1):
-                    env = UnrolledEnv(sh, n=n, d=d, i=i, mode=mode)
+                for i, env in enumerate(UnrolledEnv(sh, n=n, d=d, mode=mode).positions(), start=1):
                     lhs, rhs = statement(env)
                     test = equal(lhs, rhs, seed=ctx.seed)
                     if test.status == "nonzero":

@@ -356,24 +356,35 @@ class UnrolledEnv(Env):
     """`UnrolledHead` views at query position i: each head has its own W_Q, W_K, W_V; all share the prefix
     hidden states s_m; input r has its own tokens x^(r)_j."""
 
-    def __init__(self, shape: Shape, n: int, d: int, i: Optional[int] = None, mode: Mode = "positive") -> None:
-        self.shape = shape
+    def __init__(self, shape: Shape, n: int, d: int, i: Optional[int] = None, mode: Mode = "positive",
+                 _heads: Optional[list[UnrolledHead]] = None) -> None:
+        self.shape, self.n, self.d, self.mode = shape, n, d, mode
+        self.heads = _heads if _heads is not None else self._build_heads(shape, n, d, mode)
         i = n if i is None else i
-        heads = [UnrolledHead(n, d, shape.n_S, mode=mode) for _ in range(shape.heads)]
-        for h, head in enumerate(heads):
-            _rename(head, f"h{h}" if shape.heads > 1 else "")
         self._views = []
         for r in range(shape.inputs):
             row = []
-            for h, head in enumerate(heads):
-                head.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x{r}_{j}{a}", real=True))
-                          for j in range(1, n + 1)] if shape.inputs > 1 else head.X
+            for h, head in enumerate(self.heads):
+                if shape.inputs > 1:
+                    head.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x{r}_{j}{a}", real=True))
+                              for j in range(1, n + 1)]
                 view = head.view(i)
                 if mode == "positive":  # weights are per (input, head); rename to keep them distinct
                     view = _retag(view, f"r{r}h{h}")
                 row.append(view)
             self._views.append(row)
         self._W_O = [sp.Matrix(d, d, lambda a, b, h=h: sp.Symbol(f"o{h}_{a}{b}", real=True)) for h in range(shape.heads)]
+
+    @staticmethod
+    def _build_heads(shape: Shape, n: int, d: int, mode: Mode) -> list[UnrolledHead]:
+        heads = [UnrolledHead(n, d, shape.n_S, mode=mode) for _ in range(shape.heads)]
+        for h, head in enumerate(heads):
+            _rename(head, f"h{h}" if shape.heads > 1 else "")
+        return heads
+
+    def positions(self) -> list["UnrolledEnv"]:
+        """The envs at every query position i = 1..n, sharing this env's heads (built once)."""
+        return [UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _heads=self.heads) for i in range(1, self.n + 1)]
 
 
 def _rename(head: UnrolledHead, tag: str) -> None:

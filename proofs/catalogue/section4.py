@@ -243,7 +243,7 @@ CLAIMS = [
         "prefix.multihead.span", "multi-head layer: bias is Σ_h α^h W_O^h W_V^h s, in a ≤ H·n_S-dim span",
         "paper-notes 2.2 multi-head; 5 item 8",
         r"\sum_h W_O^h t^{pt,h}_i=\sum_h(1-\alpha^h_i)W_O^h t^h_i+\sum_h\alpha^h_i\,W_O^hW_V^h s",
-        multihead_span, shape=TWO_HEADS, general_d=2, smt_n=2),
+        multihead_span, shape=TWO_HEADS, general_d=2, smt_n=2, unrolled=((2, 2),)),
     eq7_claim(),
     identity_claim(
         "prefix.bias_parallel_naive", "naive reading: t^pt_i - t_i is parallel to W_V s_1",
