@@ -73,8 +73,9 @@ def load_claim_files(paths: Sequence[str | Path], reserved: Iterable[str] = ()) 
                 raise ClaimFileError(f"{claim.source}: claim id {claim.id!r} is already a catalogue claim; "
                                      f"choose another id")
             if claim.id in first:
-                path_, line = claim.source.rsplit(":", 1)
-                out.errors.append(LoadError(path_, int(line), f"duplicate claim id {claim.id!r} (first defined at "
+                file, _, line = claim.source.rpartition(":")
+                where = (file, int(line)) if line.isdigit() else (claim.source, None)
+                out.errors.append(LoadError(*where, f"duplicate claim id {claim.id!r} (first defined at "
                                             f"{first[claim.id]}); this one is not run", claim.id))
                 continue
             first[claim.id] = claim.source
@@ -176,7 +177,7 @@ def _as_user_claim(claim: Claim, path: str, line: Optional[int]) -> Claim:
 def _guard(check: Check, path: str, source: str) -> Check:
     def run(ctx: Context) -> LayerResult:
         try:
-            return check(ctx)
+            result = check(ctx)
         except Exception as exc:  # one failing check must not stop the other claims
             frames = traceback.extract_tb(exc.__traceback__)
             mine = [f for f in frames if f.filename == path]
@@ -185,6 +186,10 @@ def _guard(check: Check, path: str, source: str) -> Check:
             else:
                 where = f"claim at {source}; raised in {frames[-1].filename}:{frames[-1].lineno}"
             return LayerResult(Status.ERROR, f"{_describe(exc)} ({where})")
+        if not isinstance(result, LayerResult):
+            return LayerResult(Status.ERROR, f"the check of the claim at {source} returned "
+                                             f"{type(result).__name__}, not a LayerResult")
+        return result
 
     return run
 

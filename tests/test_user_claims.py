@@ -73,11 +73,16 @@ def test_a_raising_check_is_an_error_for_that_claim_only(tmp_path, capsys):
         CLAIMS = [
             Claim("mine.broken", "a check that raises", "-", "-", numeric=broken, symbolic=consistent),
             Claim("mine.fine", "a check that works", "-", "-", numeric=consistent),
+            Claim("mine.returns_bool", "a check that returns True", "-", "-", smt=lambda ctx: True),
         ]
     """)
     code, report = run_json(tmp_path, "--claims", str(path))
     out = capsys.readouterr().out
-    broken, fine = report["claims"]
+    broken, fine, returns_bool = report["claims"]
+    assert returns_bool["layers"]["smt"] == {"status": "ERROR", "seconds": returns_bool["layers"]["smt"]["seconds"],
+                                             "detail": f"the check of the claim at {path}:"
+                                                       f"{line_of(path, 'mine.returns_bool')} returned bool, "
+                                                       f"not a LayerResult"}
     assert broken["layers"]["numeric"]["status"] == "ERROR"
     assert broken["layers"]["symbolic"]["status"] == "CONSISTENT"
     assert f"ZeroDivisionError: division by zero ({path}:{line_of(path, '1 / scale')})" in (
