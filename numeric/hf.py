@@ -189,7 +189,8 @@ def wrap(fam: Family, base: Any, method: str, n_S: int, *, seed: int, init_std: 
     """``get_peft_model`` with prefix-tuning (raw key/value prefix, no projection) or prompt tuning.
 
     The prompt encoder is cast to float64 and re-drawn N(0, init_std^2) from ``seed`` (peft's own init is
-    N(0, 1) in float32 from the global generator); ``zero=True`` keeps peft's ``init_weights="zero"`` prefix."""
+    N(0, 1) in float32 from the global generator, here seeded and isolated); ``zero=True`` keeps peft's
+    ``init_weights="zero"`` prefix; ``init_std=None`` keeps peft's init (for a prefix that is loaded next)."""
     _, peft = require_hf()
     task = getattr(peft.TaskType, fam.task_type)
     if method == "prefix":
@@ -199,7 +200,9 @@ def wrap(fam: Family, base: Any, method: str, n_S: int, *, seed: int, init_std: 
         cfg = peft.PromptTuningConfig(task_type=task, num_virtual_tokens=n_S)
     else:
         raise KeyError(f"unknown method {method!r}; supported: {', '.join(METHODS)}")
-    model = peft.get_peft_model(base, cfg).eval()
+    with torch.random.fork_rng(devices=[]):  # peft draws its own init from the global generator
+        torch.manual_seed(seed)
+        model = peft.get_peft_model(base, cfg).eval()
     encoder = model.prompt_encoder[model.active_adapter]
     encoder.to(DTYPE)
     if not zero and init_std is not None:
@@ -236,8 +239,9 @@ def prefix_cache(peft_model: Any, expand: bool = True) -> tuple[list[torch.Tenso
 
 
 def prefix_weight(keys: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
-    """peft's ``embedding.weight`` ``(n_S, L*2*d)`` holding the given per-layer keys / values ``(H_kv, n_S, d_h)``:
-    entry ``[m, (2l + c) d + h d_h + e]`` is key (c = 0) or value (c = 1) of layer l, head h, position m."""
+    """peft's ``embedding.weight`` ``(n_S, L*2*D)`` holding the given per-layer keys / values ``(H_kv, n_S, d_h)``,
+    ``D = H_kv d_h``: entry ``[m, (2l + c) D + h d_h + e]`` is key (c = 0) or value (c = 1) of layer l, key/value
+    head h, prefix position m."""
     blocks = []
     for k, v in zip(keys, values):
         for kv in (k, v):

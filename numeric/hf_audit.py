@@ -242,7 +242,7 @@ def _prompt_measures(fam: Family, run: PromptRun, n_S: int, tol: float, text: bo
                            "holds" if independent else "deviates", why))
         expect = "holds" if (fam.causal or l == 0) else "deviates"
         out.append(Measure(f"content A = prefix-tuning with {what}' k, v", l,
-                           th.attention_after(F, Q, n_S).tolist(), tol, expect, why))
+                           th.attention_after(F, Q).tolist(), tol, expect, why))
         out.append(Measure(f"content t = prefix-tuning with {what}' k, v", l, th.heads_after(F, Q).tolist(), tol,
                            expect, why))
         if run.at_zero is not None:

@@ -98,7 +98,7 @@ def states(P: LayerTrace, R: LayerTrace, n_S: int) -> torch.Tensor:
     return torch.maximum(_worst(P.k[..., :n_S, :] - R.k), _worst(P.v[..., :n_S, :] - R.v))
 
 
-def attention_after(P: LayerTrace, Q: LayerTrace, n_S: int) -> torch.Tensor:
+def attention_after(P: LayerTrace, Q: LayerTrace) -> torch.Tensor:
     """max |A_P - A_Q| over the content queries (the last queries of P), keys aligned: both have n_S + n keys."""
     return _worst(P.attn[..., -Q.attn.shape[-2]:, :] - Q.attn)
 

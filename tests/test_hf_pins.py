@@ -158,3 +158,13 @@ def test_hooked_rotary_keys_equal_the_real_cache():
     for l, L in enumerate(T.layers):
         assert torch.equal(L.k, T.cache.layers[l].keys), "the hook-side rotary embedding differs from the model's"
         assert torch.equal(L.v, T.cache.layers[l].values)
+
+
+def test_prefix_attention_mask_is_extended_with_ones():
+    fam, base, model = _prefixed("gpt2")
+    X = random_tokens(N, 64, 7)
+    with torch.no_grad():
+        plain = model(input_ids=X).logits
+        masked = model(input_ids=X, attention_mask=torch.ones_like(X)).logits
+    assert torch.allclose(plain, masked, rtol=0, atol=1e-12), (
+        "peft no longer prepends n_S ones to a user attention_mask for prefix-tuning (the prefix became maskable)")
