@@ -26,27 +26,34 @@ class Variant:
     norm: str
     pos: str
     causal: bool
+    d: int = 8
+    n_heads: int = 2
 
     @property
     def name(self) -> str:
         return f"{self.norm}/{self.pos}/{'causal' if self.causal else 'bidir'}"
 
     def config(self, **overrides: Any) -> Config:
-        base = dict(vocab=10, d=8, n_layers=2, n_heads=2, norm=self.norm, pos=self.pos, causal=self.causal)
+        base = dict(vocab=10, d=self.d, n_layers=2, n_heads=self.n_heads, norm=self.norm, pos=self.pos,
+                    causal=self.causal)
         return Config(**{**base, **overrides})
 
 
-def all_variants() -> list[Variant]:
-    return [Variant(n, p, c) for n, p, c in itertools.product(NORMS, POSITIONS, (True, False))]
+def all_variants(d: int = 8, n_heads: int = 2) -> list[Variant]:
+    """All 40 variants at width ``d`` with ``n_heads`` heads (raises `ConfigError` if a size does not fit)."""
+    out = [Variant(n, p, c, d, n_heads) for n, p, c in itertools.product(NORMS, POSITIONS, (True, False))]
+    for v in out:
+        v.config()
+    return out
 
 
-def parse_variant(text: str) -> Variant:
+def parse_variant(text: str, d: int = 8, n_heads: int = 2) -> Variant:
     """``norm/pos/mask`` with mask ``causal`` or ``bidir``, e.g. ``pre/rope/causal``."""
     parts = text.split("/")
     if len(parts) != 3 or parts[2] not in ("causal", "bidir"):
         raise ConfigError(f"variant {text!r} must look like norm/pos/causal|bidir, e.g. pre/rope/causal")
-    v = Variant(parts[0], parts[1], parts[2] == "causal")
-    v.config()  # validates the names
+    v = Variant(parts[0], parts[1], parts[2] == "causal", d, n_heads)
+    v.config()  # validates the names and sizes
     return v
 
 

@@ -1,0 +1,70 @@
+"""Section 4 views of a whole transformer: the head quantities of `numeric.attention.TorchHead` (t, t_pt, A, A_pt,
+alpha, u, bias, ...) read from the traces of two runs of `numeric.model.Transformer`, one without and one with a
+hidden-state prefix, so every Section 4 statement ``Env -> (lhs, rhs)`` can be evaluated on a real layer.
+
+The un-prefixed run is the baseline: its content sits at positions 0.. (``keep_positions=False``; under absolute
+PE the prefixed content is then shifted by n_S) or at n_S.. (placeholders, as in the authors' minGPT code).
+"""
+from __future__ import annotations
+
+import torch
+
+from numeric.attention import TorchHead
+from numeric.model import LayerTrace, PrefixHidden, Transformer
+
+
+class TracedHead(TorchHead):
+    """Head ``head`` of one layer: ``base`` (no prefix) and ``pre`` (with the prefix) traces of the same inputs."""
+
+    def __init__(self, base: LayerTrace, pre: LayerTrace, head: int) -> None:  # noqa: D107 (no TorchHead init)
+        self.n_S = pre.n_prefix
+        self.logits, self._A, self._t = base.logits[:, head], base.attn[:, head], base.head_out[head]
+        self.logits_pt, self.A_full, self._t_pt = pre.logits[:, head], pre.attn[:, head], pre.head_out[head]
+        self.pv = pre.v[head][:, :self.n_S]
+
+
+class TracedEnv:
+    """`theory.head.Env` over model traces: ``view(r, h)`` is input batch r, head h of the chosen layer."""
+
+    def __init__(self, model: Transformer, bases: list[LayerTrace], pres: list[LayerTrace], layer: int) -> None:
+        self._views = [[TracedHead(b, p, h) for h in range(model.cfg.n_heads)] for b, p in zip(bases, pres)]
+        attn = model.layers[layer].attn
+        B = bases[0].attn.shape[0]
+        if attn.W_O is None:
+            self._W_O = [torch.eye(model.cfg.d, dtype=model.cfg.dtype).expand(B, -1, -1)] * model.cfg.n_heads
+        else:
+            blocks = attn.W_O.weight.detach().split(attn.vs, dim=1)
+            self._W_O = [w.expand(B, -1, -1) for w in blocks]
+
+    def view(self, r: int = 0, head: int = 0) -> TracedHead:
+        return self._views[r][head]
+
+    @property
+    def h(self) -> TracedHead:
+        return self.view(0, 0)
+
+    def W_O(self, head: int) -> torch.Tensor:
+        return self._W_O[head]
+
+    @property
+    def n_heads(self) -> int:
+        return len(self._views[0])
+
+    @staticmethod
+    def total(xs: list[torch.Tensor]) -> torch.Tensor:
+        acc = xs[0]
+        for x in xs[1:]:
+            acc = acc + x
+        return acc
+
+
+def traced_env(model: Transformer, inputs: list[torch.Tensor], prefix: PrefixHidden, layer: int = 0,
+               keep_positions: bool = False) -> TracedEnv:
+    """Run ``model`` on each input batch without and with ``prefix`` and view layer ``layer`` (0-based)."""
+    n_S = prefix.s.shape[1]
+    bases, pres = [], []
+    with torch.no_grad():
+        for idx in inputs:
+            bases.append(model(idx, offset=n_S if keep_positions else 0, trace=True).layers[layer])
+            pres.append(model(idx, adapter=prefix, trace=True).layers[layer])
+    return TracedEnv(model, bases, pres, layer)
