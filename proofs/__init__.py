@@ -21,7 +21,7 @@ _LAZY = {
     "identity_claim": "proofs.catalogue.section4",
     "order_claim": "proofs.catalogue.section4",
     # symbolic heads (sympy)
-    "Shape": "theory.head", "Env": "theory.head", "GeneralEnv": "theory.head", "GeneralHead": "theory.head",
+    "Shape": "theory.shape", "Env": "theory.head", "GeneralEnv": "theory.head", "GeneralHead": "theory.head",
     "UnrolledEnv": "theory.head", "UnrolledHead": "theory.head",
     # derivation chains (sympy)
     "chain": "theory.derivation", "Derivation": "theory.derivation", "Step": "theory.derivation",

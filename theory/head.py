@@ -36,6 +36,8 @@ from typing import Any, Literal, Optional, Sequence
 
 import sympy as sp
 
+from theory.shape import Shape
+
 Mode = Literal["exp", "positive"]
 
 
@@ -289,16 +291,6 @@ class UnrolledHead:
             prefix_logits, lse = [sp.log(pm) for pm in p], sp.log(sum(w))
         v = [self.W_V * self.X[j - 1] for j in range(1, i + 1)]
         return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, lse)
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How many inputs (queries over different content, same head and prefix), heads (same input and prefix
-    hidden states, own weights, combined by per-head ``W_O``) and prefix positions a statement talks about."""
-
-    inputs: int = 1
-    heads: int = 1
-    n_S: int = 1
 
 
 class Env:

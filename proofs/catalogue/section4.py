@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 from proofs.checks import (Statement, numeric_identity, numeric_order, smt_identity, smt_order, symbolic_identity,
                            symbolic_order)
 from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
-from theory.head import Shape
+from theory.shape import Shape
 
 SECTION = "4 single layer"
 SINGLE = ("one softmax head; the content q, k, v are the same with and without the prefix (first layer, or "
