@@ -23,8 +23,8 @@ Offset = Optional[tuple[int, int, Fraction]]
 # default sizes (the larger sweeps are `prefixcheck construct sweep --exhaustive`)
 UNCOND_SMALL = (4, 4)          # every one of 4^4 = 256 targets
 UNCOND_LARGE = (94, 20)        # random samples (94 printable characters, 20 tokens)
-UNCOND_EXACT_SAMPLE = 20
-UNCOND_FLOAT_SAMPLE = 300
+UNCOND_EXACT_SAMPLE = 8
+UNCOND_FLOAT_SAMPLE = 200
 
 
 def _fmt_case(case: Optional[dict[str, Any]]) -> str:
