@@ -232,7 +232,7 @@ def test_public_api_is_lazy_and_complete():
 
     for name in proofs.__all__:
         assert getattr(proofs, name) is not None
-    assert proofs.Shape.__module__ == "theory.head" and proofs.solve.__module__ == "theory.smt"
+    assert proofs.Shape.__module__ == "theory.shape" and proofs.solve.__module__ == "theory.smt"
     with pytest.raises(AttributeError):
         proofs.no_such_name
 
