@@ -313,35 +313,57 @@ def summary_table(results: Sequence[ClaimResult]) -> str:
         "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}", note])
 
 
+MATRIX_MARK = {"as expected": "", "explained": "$^{*}$", "unexpected": "$^{!}$"}
+
+
 def _matrix_cell(cell: dict[str, Any]) -> str:
-    """A matrix cell's word: its ``status`` (or ``outcome``, or ``holds`` as holds/fails)."""
-    for key in ("status", "outcome", "verdict"):
-        if isinstance(cell.get(key), str):
-            return cell[key]
-    if isinstance(cell.get("holds"), bool):
-        return "holds" if cell["holds"] else "fails"
-    return "?"
+    """A cell as a mark: check (holds) or cross (fails) from ``outcome`` (or ``holds``), with * when the claim's
+    assumption is violated there ("explained") and ! when unexpected; any other ``status`` word as text."""
+    outcome = cell.get("outcome")
+    if outcome is None and isinstance(cell.get("holds"), bool):
+        outcome = "holds" if cell["holds"] else "fails"
+    status = cell.get("status")
+    if outcome in ("holds", "fails"):
+        mark = "\\checkmark" if outcome == "holds" else "$\\times$"
+        suffix = MATRIX_MARK.get(status, "") if isinstance(status, str) else ""
+        return f"\\textbf{{{mark}{suffix}}}" if status == "unexpected" else mark + suffix
+    return esc(status if isinstance(status, str) else "?")
 
 
 def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
-    """The architecture matrix (claim x variant) as a table, from a `prefixcheck matrix --json` object with
-    ``cells: [{claim, variant, status | outcome | holds, ...}]``; absent if no matrix was given."""
+    """The architecture matrix from a `prefixcheck matrix --json` object (``cells: [{claim, variant, outcome,
+    status, assumption, ...}]``) as a table with a row per variant and a column per claim, then the violated
+    assumptions that explain the cells marked *; absent if no matrix was given."""
     if not matrix:
         return ""
     cells = matrix.get("cells", [])
     claims = list(dict.fromkeys(str(c["claim"]) for c in cells))
     variants = list(dict.fromkeys(str(c["variant"]) for c in cells))
     by_key = {(str(c["claim"]), str(c["variant"])): c for c in cells}
-    head = " & ".join(f"\\rotatebox{{90}}{{\\texttt{{{tt(v)}}}}}" for v in variants)
+    head = " & ".join(f"\\rotatebox{{90}}{{\\texttt{{{tt(c)}}}}}" for c in claims)
     rows = []
-    for claim in claims:
-        row = [esc(_matrix_cell(by_key[(claim, v)])) if (claim, v) in by_key else "--" for v in variants]
-        rows.append(f"\\texttt{{{tt(claim)}}} & " + " & ".join(row) + " \\\\")
-    return "\n".join(["\\clearpage", "\\section{Architecture matrix}",
-                      "Section~4 claims across architecture variants (from \\texttt{prefixcheck matrix}).",
-                      "\\begin{center}\\scriptsize", f"\\begin{{longtable}}{{@{{}}l{'c' * len(variants)}@{{}}}}",
-                      "\\toprule", f"claim & {head} \\\\", "\\midrule", "\\endhead", *rows, "\\bottomrule",
-                      "\\end{longtable}", "\\end{center}"])
+    for v in variants:
+        row = [_matrix_cell(by_key[(c, v)]) if (c, v) in by_key else "--" for c in claims]
+        rows.append(f"\\texttt{{{tt(v)}}} & " + " & ".join(row) + " \\\\")
+    explained: dict[tuple[str, str], list[str]] = {}
+    for c in cells:
+        if c.get("assumption"):
+            explained.setdefault((str(c["claim"]), str(c["assumption"])), []).append(str(c["variant"]))
+    notes = [f"  \\item \\texttt{{{tt(claim)}}} ({len(vs)} variant{'s' * (len(vs) != 1)}): {esc(why)}"
+             for (claim, why), vs in explained.items()]
+    summary = matrix.get("summary") if isinstance(matrix.get("summary"), dict) else {}
+    counts = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in summary.items())
+    return "\n".join([
+        "\\clearpage", "\\section{Architecture matrix}",
+        "The Section~4 and depth claims on random float64 models of each architecture variant (from "
+        "\\texttt{prefixcheck matrix}): \\checkmark{} holds, $\\times$ fails; $^{*}$ the claim's assumption is "
+        "violated in that variant (the explanation is verified by restoring it), $^{!}$ unexpected."
+        + (f" Summary: {counts}." if counts else ""),
+        "\\begin{center}\\scriptsize", f"\\begin{{longtable}}{{@{{}}l{'c' * len(claims)}@{{}}}}",
+        "\\toprule", f"variant & {head} \\\\", "\\midrule", "\\endhead", *rows, "\\bottomrule",
+        "\\end{longtable}", "\\end{center}",
+        *(["Assumptions violated where a cell is marked $^{*}$:", "\\begin{itemize}\\small", *notes,
+           "\\end{itemize}"] if notes else [])])
 
 
 def document(results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],

@@ -243,13 +243,14 @@ def test_matrix_table_compiles(tmp_path: Path) -> None:
     need_latex()
     from proofs.latex import PREAMBLE, matrix_section
 
-    cells = [{"claim": "prefix.single.closed_form", "variant": v, "status": s}
-             for v, s in (("rope", "holds"), ("absolute_pe", "fails"))]
-    cells.append({"claim": "prefix.relative_attention", "variant": "rope", "holds": True})
+    cells = [{"claim": "prefix.single.closed_form", "variant": v, "outcome": o, "status": s, "assumption": a}
+             for v, o, s, a in (("pre/rope/causal", "holds", "as expected", None),
+                                ("none/learned/bidir", "fails", "explained", "needs a causal_mask & 50%"))]
+    cells.append({"claim": "prefix.relative_attention", "variant": "pre/rope/causal", "holds": True})
     doc = tmp_path / "m.tex"
     doc.write_text(PREAMBLE + "\\begin{document}\n" + matrix_section({"cells": cells}) + "\n\\end{document}\n")
     text = "".join(_pages(compile_pdf(doc)))
-    assert "prefix.single.closed_form" in text and "absolute_pe" in text and "fails" in text
+    assert "prefix.single.closed_form" in text and "none/learned/bidir" in text and "& 50%" in text
 
 
 def test_latex_error_names_the_claim(tmp_path: Path) -> None:
