@@ -111,6 +111,13 @@ def _exp_zero_test(e: sp.Matrix, seed: int) -> ZeroTest:
     return _witness_only(pending[0], seed)
 
 
+def decide(e: sp.Expr, seed: int = 0) -> ZeroTest:
+    """`zero_test`, but a rational witness point is tried first: residuals expected to be non-zero are refuted by
+    one exact evaluation instead of failed simplification passes (a zero residual falls through to zero_test)."""
+    found = _witness_only(e, seed) if e.free_symbols else None
+    return found if found is not None and found.status == "nonzero" else zero_test(e, seed)
+
+
 def _witness_only(e: sp.Expr, seed: int) -> ZeroTest:
     import random
 
@@ -153,7 +160,7 @@ def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> Z
         residual = (logit(i, j, c) - logit(i, k, c)) - (logit(i, j, 0) - logit(i, k, 0))
     else:
         raise ValueError(f"relative_logit_shift handles learned or rope, not {pos!r}")
-    return zero_test(residual, seed)
+    return decide(residual, seed)
 
 
 def rope_derivation(thetas: int = 2) -> Derivation:
@@ -250,7 +257,7 @@ def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, Optional
     def logit(W: sp.Matrix, a: sp.Matrix, b: sp.Matrix) -> sp.Expr:
         return tau * ((WQ * a).T * (W * b))[0, 0]
 
-    two_d = zero_test((logit(WK + dWK, xi, xj) - logit(WK + dWK, xi, xk)) + (logit(WK, xi, xj) - logit(WK, xi, xk)))
+    two_d = decide((logit(WK + dWK, xi, xj) - logit(WK + dWK, xi, xk)) + (logit(WK, xi, xj) - logit(WK, xi, xk)))
     if two_d.status != "zero":
         return two_d, None, dWK.subs(c, 1).rank()
     k, d = 2, 2
@@ -261,4 +268,4 @@ def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, Optional
     general = (q.T * (K + delta) * x_j)[0, 0] + (q.T * K * x_j)[0, 0]
     point = {s: sp.Rational(r % 7 + 1, r % 3 + 1) for r, s in enumerate(sorted(delta.free_symbols, key=str))}
     rank = max(dWK.subs(c, 1).rank(), delta.subs(point).rank())  # q (q^T W_K): an outer product, rank <= 1
-    return two_d, zero_test(general), rank
+    return two_d, decide(general), rank

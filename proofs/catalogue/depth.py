@@ -217,14 +217,13 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
         return layer2_derivation()[0]
 
     def symbolic(ctx: Context) -> LayerResult:
-        from theory.depth import layer1_relative_change, layer2_derivation
-        from theory.derivation import zero_test
+        from theory.depth import decide, layer1_relative_change, layer2_derivation
 
         deriv, relative = layer2_derivation()
         check = deriv.check(ctx.seed)
         if not check.ok:
             return LayerResult(Status.UNKNOWN, f"perturbation step {check.failed.index} not reduced")
-        test = zero_test(relative if layer == 2 else layer1_relative_change(), ctx.seed)
+        test = decide(relative if layer == 2 else layer1_relative_change(), ctx.seed)
         abstraction = "explicit d=2 vectors and H_2; layer 1 enters through its closed form; alpha, tau symbols"
         if test.status == "nonzero":
             return LayerResult(Status.REFUTED, f"2-step perturbation chain checked; the layer-{layer} logit difference "
