@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from numeric.attention import TorchHead
-from numeric.model import LayerTrace, PrefixHidden, Transformer
+from numeric.model import Adapter, LayerTrace, Transformer
 
 
 class TracedHead(TorchHead):
@@ -58,13 +58,24 @@ class TracedEnv:
         return acc
 
 
-def traced_env(model: Transformer, inputs: list[torch.Tensor], prefix: PrefixHidden, layer: int = 0,
+def traced_env(model: Transformer, inputs: list[torch.Tensor], prefix: Adapter, layer: int = 0,
                keep_positions: bool = False) -> TracedEnv:
-    """Run ``model`` on each input batch without and with ``prefix`` and view layer ``layer`` (0-based)."""
-    n_S = prefix.s.shape[1]
+    """Run ``model`` on each input batch without and with ``prefix`` (hidden-state or raw key/value form) and view
+    layer ``layer`` (0-based).
+
+    Layer 0 is compared with the un-prefixed model. A deeper layer is compared *conditionally on its inputs*: the
+    baseline is the same layer applied to the prefixed run's layer inputs without the prefix keys (the un-prefixed
+    model's own deeper layers differ, see prefix.deep_layer_invariance)."""
+    n_S = prefix.prefix_length(model)
     bases, pres = [], []
     with torch.no_grad():
         for idx in inputs:
-            bases.append(model(idx, offset=n_S if keep_positions else 0, trace=True).layers[layer])
-            pres.append(model(idx, adapter=prefix, trace=True).layers[layer])
+            pre = model(idx, adapter=prefix, trace=True).layers[layer]
+            if layer == 0:
+                base = model(idx, offset=n_S if keep_positions else 0, trace=True).layers[0]
+            else:
+                positions = torch.arange(n_S, n_S + idx.shape[1])
+                base = model.layers[layer](pre.resid_in, positions, None, None, None)
+            bases.append(base)
+            pres.append(pre)
     return TracedEnv(model, bases, pres, layer)

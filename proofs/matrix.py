@@ -20,14 +20,23 @@ ABSOLUTE = ("learned", "sinusoidal")
 
 
 @dataclass(frozen=True)
+class Setting:
+    """Where Section 4 statements are read: ``layer`` (1-based; deeper layers are compared conditionally on their
+    inputs) and the prefix form, ``hidden`` (the authors') or ``kv`` (raw keys/values, the peft form)."""
+
+    layer: int = 1
+    prefix: str = "hidden"
+
+
+@dataclass(frozen=True)
 class Row:
-    """A claim as measured per variant: ``measure(variant, seed, restored) -> Finding``; ``scope(variant)`` is the
+    """A claim as measured per variant: ``measure(variant, seed, restored, setting) -> Finding``; ``scope(variant)`` is the
     violated assumption (or missing premise) or None; ``restorable`` says whether ``restored=True`` re-runs the
     measurement with that assumption restored."""
 
     claim_id: str
     expected: Expected
-    measure: Callable[[Any, int, bool], Any]
+    measure: Callable[[Any, int, bool, Setting], Any]
     scope: Callable[[Any], Optional[str]]
     restorable: bool = False
 
@@ -64,7 +73,7 @@ class Matrix:
     seconds: float
     seed: int
     tol: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    setting: Setting = field(default_factory=Setting)
 
     @property
     def unexpected(self) -> list[Cell]:
@@ -74,7 +83,8 @@ class Matrix:
         counts = {s: sum(c.status == s for c in self.cells) for s in ("as expected", "explained", "unexpected")}
         return {"claims": self.claims, "variants": self.variants, "cells": [c.to_json() for c in self.cells],
                 "summary": {**counts, "cells": len(self.cells), "seconds": round(self.seconds, 3)},
-                "seed": self.seed, "tol": self.tol}
+                "seed": self.seed, "tol": self.tol,
+                "section4_read_at": {"layer": self.setting.layer, "prefix": self.setting.prefix}}
 
 
 # ---- rows -------------------------------------------------------------------------------------------------
@@ -82,19 +92,19 @@ class Matrix:
 def _section4_rows() -> list[Row]:
     from proofs.catalogue import section4 as s4
 
-    def identity(statement: Callable, n_S: int, inputs: int) -> Callable[[Any, int, bool], Any]:
-        def measure(variant: Any, seed: int, restored: bool) -> Any:
+    def identity(statement: Callable, n_S: int, inputs: int) -> Callable[[Any, int, bool, Setting], Any]:
+        def measure(variant: Any, seed: int, restored: bool, setting: Setting) -> Any:
             from numeric.attention import discrepancy
 
-            env, instances, where = _env(variant, seed, n_S, inputs, restored)
+            env, instances, where = _env(variant, seed, n_S, inputs, restored, setting)
             lhs, rhs = statement(env)
             disc = discrepancy(lhs, rhs)
             return _finding(disc.max_error, instances, {**where, "input": disc.worst_instance})
 
         return measure
 
-    def ordering(variant: Any, seed: int, restored: bool) -> Any:
-        env, instances, where = _env(variant, seed, 2, 1, restored)
+    def ordering(variant: Any, seed: int, restored: bool, setting: Setting) -> Any:
+        env, instances, where = _env(variant, seed, 2, 1, restored, setting)
         flips = 0
         for h in range(env.n_heads):
             A, F = env.view(0, h).A, env.view(0, h).A_pt
@@ -128,21 +138,21 @@ def _none(variant: Any) -> Optional[str]:
 def _depth_rows() -> list[Row]:
     from numeric import depth as D
 
-    def layer1(v: Any, seed: int, restored: bool) -> Any:
+    def layer1(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         return D.layer1_soft_vs_prefix(v, seed, models=1)
 
-    def soft_prefix(v: Any, seed: int, restored: bool) -> Any:
+    def soft_prefix(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         dep, err = D.soft_prompt_as_prefix(v, seed, models=1)
         return _finding(max(dep.max_error, err.max_error), err.instances,
                         {**err.witness, "prompt_state_dependence": dep.max_error})
 
-    def shift(v: Any, seed: int, restored: bool) -> Any:
+    def shift(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         return D.relative_attention_change(v, seed, layer=1, models=1)
 
-    def rope(v: Any, seed: int, restored: bool) -> Any:
+    def rope(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         return D.rope_shift(v, seed, models=1)
 
-    def deep(v: Any, seed: int, restored: bool) -> Any:
+    def deep(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         return D.relative_attention_change(v, seed, layer=2, models=1, keep_positions=True)
 
     return [
@@ -170,25 +180,29 @@ def _finding(max_error: float, instances: int, witness: dict[str, Any]) -> Any:
     return Finding(max_error, instances, witness)
 
 
-def _env(variant: Any, seed: int, n_S: int, inputs: int, keep_positions: bool) -> tuple[Any, int, dict[str, Any]]:
-    """Layer-1 traced views of one random 2-layer model with a hidden-state prefix (cached per variant/shape)."""
+def _env(variant: Any, seed: int, n_S: int, inputs: int, keep_positions: bool, setting: Setting,
+         ) -> tuple[Any, int, dict[str, Any]]:
+    """Traced views of one random 2-layer model with a prefix (cached per variant, shape and setting)."""
     import torch
 
-    from numeric.model import PrefixHidden, Transformer
+    from numeric.model import PrefixHidden, PrefixKV, Transformer
     from numeric.traced import traced_env
 
-    key = (variant, seed, n_S, inputs, keep_positions)
+    key = (variant, seed, n_S, inputs, keep_positions, setting)
     if key not in _ENV_CACHE:
         cfg = variant.config()
         model = Transformer(cfg, seed=seed)
         g = torch.Generator().manual_seed(seed + 1)
         batches = [torch.randint(0, cfg.vocab, (16, 6), generator=g) for _ in range(inputs)]
-        prefix = PrefixHidden(cfg.n_layers, n_S, cfg.d, seed=seed + 2)
+        prefix = (PrefixHidden(cfg.n_layers, n_S, cfg.d, seed=seed + 2) if setting.prefix == "hidden"
+                  else PrefixKV(model, n_S, seed=seed + 2))
         if len(_ENV_CACHE) > 64:
             _ENV_CACHE.clear()
-        _ENV_CACHE[key] = traced_env(model, batches, prefix, 0, keep_positions)
-    where = {"variant": variant.name, "model_seed": seed, "n_S": n_S, "layer": 1,
-             "content_positions": "kept (placeholders)" if keep_positions else "shifted by n_S"}
+        _ENV_CACHE[key] = traced_env(model, batches, prefix, setting.layer - 1, keep_positions)
+    where = {"variant": variant.name, "model_seed": seed, "n_S": n_S, "layer": setting.layer,
+             "prefix": setting.prefix,
+             "baseline": ("same layer on the prefixed layer inputs, no prefix keys" if setting.layer > 1 else
+                          "un-prefixed model, content " + ("kept at n_S.." if keep_positions else "at 0.."))}
     return _ENV_CACHE[key], 16 * inputs, where
 
 
@@ -197,7 +211,7 @@ def rows() -> list[Row]:
 
 
 def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Optional[list[str]] = None,
-               on_cell: Optional[Callable[[Cell], None]] = None) -> Matrix:
+               on_cell: Optional[Callable[[Cell], None]] = None, setting: Setting = Setting()) -> Matrix:
     from numeric.depth import all_variants, one_thread
 
     start = time.perf_counter()
@@ -208,7 +222,7 @@ def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Op
         for v in variants:
             for row in chosen:
                 seed = ctx.child_seed(f"matrix/{v.name}")
-                f = row.measure(v, seed, False)
+                f = row.measure(v, seed, False, setting)
                 outcome = "holds" if f.max_error <= ctx.tol else "fails"
                 cell = Cell(row.claim_id, v.name, row.expected, outcome, f.max_error, f.instances, f.witness)
                 if row.expected is not None and outcome != row.expected:
@@ -218,7 +232,7 @@ def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Op
                     else:
                         cell.status, cell.explanation = "explained", reason
                         if row.restorable:
-                            r = row.measure(v, seed, True)
+                            r = row.measure(v, seed, True, setting)
                             cell.restored = {"outcome": "holds" if r.max_error <= ctx.tol else "fails",
                                              "max_error": r.max_error}
                             if cell.restored["outcome"] != row.expected:
@@ -228,4 +242,4 @@ def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Op
                     on_cell(cell)
     _ENV_CACHE.clear()
     return Matrix(cells, [r.claim_id for r in chosen], [v.name for v in variants], time.perf_counter() - start,
-                  ctx.seed, ctx.tol)
+                  ctx.seed, ctx.tol, setting)

@@ -78,3 +78,20 @@ def test_bad_input_through_the_console_script_has_no_traceback() -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_layer2_conditional_and_kv_prefix_hold_under_absolute_pe(tmp_path) -> None:
+    """Read at layer 2 conditionally on its inputs (and with raw key/value prefixes) the Section 4 identities hold
+    even with learned positions: the comparison no longer shifts the content."""
+    path = tmp_path / "m.json"
+    claims = "prefix.relative_attention,prefix.single.closed_form,prefix.ordering"
+    assert main(["matrix", "--variants", "pre/learned/causal", "--claims", claims, "--layer", "2",
+                 "--prefix", "kv", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert report["section4_read_at"] == {"layer": 2, "prefix": "kv"}
+    assert all(c["outcome"] == "holds" and c["max_error"] < 1e-12 for c in report["cells"])
+
+
+def test_layer_beyond_the_model_is_a_usage_error(capsys) -> None:
+    assert main(["matrix", "--layer", "3"]) == 2
+    assert "--layer must be 1 or 2" in capsys.readouterr().err

@@ -170,15 +170,20 @@ def rope_derivation(thetas: int = 2) -> Derivation:
     q, k = vec("q", 2 * thetas), vec("k", 2 * thetas)
     l_shift = sp.Symbol(r"\ell(m+c,\,n+c)")
     l_plain = sp.Symbol(r"\ell(m,\,n)")
+    moved = sp.Symbol(r"q^\top R_{m+c}^\top R_{n+c}\,k")
+    relative = sp.Symbol(r"q^\top R_{n-m}\,k")
+    plain = sp.Symbol(r"q^\top R_m^\top R_n\,k")
     R = lambda pos: rope_matrix(pos, th)  # noqa: E731
-    defs = {l_shift: ((R(m + c) * q).T * (R(n + c) * k))[0, 0], l_plain: ((R(m) * q).T * (R(n) * k))[0, 0]}
+    defs = {l_shift: ((R(m + c) * q).T * (R(n + c) * k))[0, 0], l_plain: ((R(m) * q).T * (R(n) * k))[0, 0],
+            moved: (q.T * R(m + c).T * R(n + c) * k)[0, 0], relative: (q.T * R(n - m) * k)[0, 0],
+            plain: (q.T * R(m).T * R(n) * k)[0, 0]}
     return chain(
         "RoPE logits depend only on the relative position n - m", l_shift,
-        [((q.T * R(m + c).T * R(n + c) * k)[0, 0], "(R a)^T (R b) = a^T R^T R b"),
-         ((q.T * R(n - m) * k)[0, 0], "per 2x2 block: R(a)^T R(b) = R(b - a) (cos(b-a) = cos a cos b + sin a sin b, "
-                                     "sin(b-a) = sin b cos a - cos b sin a)"),
-         ((q.T * R(m).T * R(n) * k)[0, 0], "the same identity with c = 0"),
-         (l_plain, "definition")],
+        [(moved, "(R a)^T (R b) = a^T R^T R b"),
+         (relative, "per 2x2 block: R(a)^T R(b) = R(b - a) (cos(b-a) = cos a cos b + sin a sin b, "
+                    "sin(b-a) = sin b cos a - cos b sin a)"),
+         (plain, "the same identity with c = 0"),
+         (l_plain, "(R a)^T (R b) = a^T R^T R b")],
         defs, f"explicit {2 * thetas}x{2 * thetas} block-diagonal rotations with {thetas} symbolic frequencies, "
               "symbolic positions m, n, shift c and vectors q, k; every RoPE head is a sum of such 2x2 blocks")
 

@@ -15,6 +15,11 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", metavar="LIST",
                    help="comma list of norm/pos/mask, e.g. pre/rope/causal,none/learned/bidir (default: all 40)")
     p.add_argument("--claims", metavar="LIST", help="comma list of claim ids (default: all rows)")
+    p.add_argument("--layer", type=positive_int, default=1,
+                   help="layer (1 or 2) at which Section 4 statements are read; layer 2 is compared conditionally "
+                        "on its inputs")
+    p.add_argument("--prefix", choices=("hidden", "kv"), default="hidden",
+                   help="prefix form: per-layer hidden states (authors') or raw keys/values (peft)")
     p.add_argument("--width", type=positive_int, default=8, help="model width d of the random models (default 8)")
     p.add_argument("--heads", type=positive_int, default=2, help="attention heads per layer (default 2)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in the JSON)")
@@ -47,13 +52,16 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
     from proofs.claim import Context
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if args.layer > 2:
+        raise UsageError(f"--layer must be 1 or 2 (the matrix models have 2 layers), got {args.layer}")
     ctx = Context(seed=args.seed, tol=1e-10)
     n_cells = len(variants) * len(claim_ids or known)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("matrix", total=n_cells)
         result = M.run_matrix(ctx, variants, claim_ids or None,
-                              on_cell=lambda c: progress.update(task, advance=1, description=f"{c.variant}"))
+                              on_cell=lambda c: progress.update(task, advance=1, description=f"{c.variant}"),
+                              setting=M.Setting(args.layer, args.prefix))
     print_matrix(console, result, args.verbose)
     if args.json:
         import json
