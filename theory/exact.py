@@ -19,31 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Optional, Sequence
 
-from theory.interval import exp_fixed, sqrt_ratio
-
-Pair = tuple[int, int]  # [lo, hi] * 2^-bits
-ZERO: Pair = (0, 0)
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
-
-
-def _enclose(q: Fraction, bits: int) -> Pair:
-    num = q.numerator << bits
-    return num // q.denominator, _ceil_div(num, q.denominator)
-
-
-def _scale(x: Pair, p: int, q: int) -> Pair:
-    a, b = x[0] * p, x[1] * p
-    if p < 0:
-        a, b = b, a
-    return a // q, _ceil_div(b, q)
-
-
-def _mul(x: Pair, y: Pair, bits: int) -> Pair:
-    prods = (x[0] * y[0], x[0] * y[1], x[1] * y[0], x[1] * y[1])
-    return min(prods) >> bits, _ceil_div(max(prods), 1 << bits)
+from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
 
 
 def _rows(M: Any) -> list[list[tuple[int, int, int]]]:
@@ -67,7 +43,7 @@ def _matvec(rows: list[list[tuple[int, int, int]]], x: Sequence[Pair]) -> list[P
                 lo += xj[0]
                 hi += xj[1]
             else:
-                a, b = _scale(xj, p, q)
+                a, b = scale(xj, p, q)
                 lo += a
                 hi += b
         out.append((lo, hi))
@@ -81,10 +57,6 @@ class ExactStep:
     logits: list[Pair]
     bits: int
     token: Optional[int]
-
-    def bounds(self) -> list[tuple[Fraction, Fraction]]:
-        one = 1 << self.bits
-        return [(Fraction(lo, one), Fraction(hi, one)) for lo, hi in self.logits]
 
 
 def certified_argmax(logits: Sequence[Pair]) -> Optional[int]:
@@ -108,9 +80,8 @@ class ExactNetwork:
     def logits(self, rows: Sequence[Sequence[Fraction]], bits: int) -> list[Pair]:
         """Enclosures of the logits at the last position for the input rows ``x_0..x_{L-1}``."""
         L = len(rows)
-        x = [[_enclose(Fraction(v), bits) if v else ZERO for v in row] for row in rows]
-        s = sqrt_ratio(Fraction(self.net.T), L, bits)
-        scale: Pair = (s.lo, s.hi)
+        x = [[enclose(Fraction(v), bits) if v else ZERO for v in row] for row in rows]
+        factor = sqrt_ratio(Fraction(self.net.T), L, bits)
         for index, (heads, mlp) in enumerate(self.layers):
             queries = [L - 1] if index == len(self.layers) - 1 else list(range(L))
             d = len(x[0])
@@ -120,12 +91,12 @@ class ExactNetwork:
                 values = [_matvec(WV, xj) for xj in x]
                 for qi, i in enumerate(queries):
                     q = _matvec(WQ, x[i])
-                    weights = self._softmax([_mul(scale, self._dot(q, k, bits), bits) for k in keys], bits)
+                    weights = self._softmax([mul(factor, self._dot(q, k, bits), bits) for k in keys], bits)
                     acc = h[qi]
                     for w, v in zip(weights, values):
                         for c, vc in enumerate(v):
                             if vc != ZERO:
-                                a, b = _mul(w, vc, bits)
+                                a, b = mul(w, vc, bits)
                                 acc[c] = (acc[c][0] + a, acc[c][1] + b)
             out = []
             for hv in h:
@@ -134,7 +105,7 @@ class ExactNetwork:
                     hv = []
                     for (lo, hi), bias in zip(y, b):
                         if bias:
-                            blo, bhi = _enclose(bias, bits)
+                            blo, bhi = enclose(bias, bits)
                             lo, hi = lo + blo, hi + bhi
                         hv.append((max(lo, 0), max(hi, 0)))
                 out.append(hv)
@@ -146,7 +117,7 @@ class ExactNetwork:
         lo = hi = 0
         for a, b in zip(q, k):
             if a != ZERO and b != ZERO:
-                p = _mul(a, b, bits)
+                p = mul(a, b, bits)
                 lo += p[0]
                 hi += p[1]
         return lo, hi
@@ -163,7 +134,7 @@ class ExactNetwork:
         for lo, hi in e:
             den_hi = sum_hi - hi + lo  # e_j at its lower end, the others at their upper ends
             den_lo = sum_lo - lo + hi
-            out.append(((lo * one) // den_hi if den_hi > 0 else 0, min(one, _ceil_div(hi * one, den_lo))))
+            out.append(((lo * one) // den_hi if den_hi > 0 else 0, min(one, ceil_div(hi * one, den_lo))))
         return out
 
     def step(self, rows: Sequence[Sequence[Fraction]], bits: int = 128, max_bits: int = 4096) -> ExactStep:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Callable, Optional
 
-from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
+from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
 SECTION = "3 capacity"
 EXACT = ("exact rational weights and inputs; sqrt(L) and exp enclosed by outward-rounded fixed-point intervals "
