@@ -27,6 +27,17 @@ UNCOND_EXACT_SAMPLE = 8
 UNCOND_FLOAT_SAMPLE = 200
 
 
+def _derivation(name: str) -> Callable[[], Any]:
+    """A lazy builder of `theory.capacity.<name>` (sympy is imported only when the derivation is shown)."""
+
+    def build() -> Any:
+        from theory import capacity
+
+        return getattr(capacity, name)()
+
+    return build
+
+
 def _fmt_case(case: Optional[dict[str, Any]]) -> str:
     return "" if case is None else "; ".join(f"{k}={v}" for k, v in case.items())
 
@@ -368,7 +379,8 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Reado
         statement=r"f_u(z)=\big(\tfrac{2u}{V}-1\big)z+\tfrac14-\tfrac{u^2}{V^2}=(z-\tfrac12)^2-(z-\tfrac uV)^2,\quad "
                   r"\arg\max_u f_u(z)=\arg\min_u|z-u/V|",
         assumptions=("the logit of token u is W_U[u] . [z, 1] (numeric/constructions/network.py decoder)",),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt)
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt,
+        derivation=_derivation("decoder_gap"))
 
 
 def _decoder_witness(f: Readout, build: Weights, vals: dict[str, str], abstraction: str) -> LayerResult:
@@ -521,7 +533,8 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
                   r"\text{exactly: } T>T^*=\sqrt N\log\big((4V-3)(N-1)\big)",
         assumptions=("the unconditional construction (both heads at weight a = E/(E+L-1))", "greedy decoding, "
                      "ties to the smaller token"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt)
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt,
+        derivation=_derivation("temperature_margin"))
 
 
 def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerResult:
