@@ -113,6 +113,32 @@ def _section4_rows() -> list[Row]:
             flips += int(((dA * dF < 0) & (dA.abs() > 1e-9) & vis).sum())
         return _finding(float(flips), instances, {**where, "order_flips": flips})
 
+    def eq7(variant: Any, seed: int, restored: bool, setting: Setting) -> Any:
+        """Full fine-tuning with Delta H = 0 (only W_V changes, by a random FullFineTune delta): every head of
+        layer 1 outputs t_h + Delta W_V^h xbar_i, xbar_i = sum_j A_ij (normed) x_j."""
+        import torch
+
+        from numeric.model import FullFineTune, Transformer
+
+        cfg = variant.config()
+        model = Transformer(cfg, seed=seed)
+        g = torch.Generator().manual_seed(seed + 3)
+        idx = torch.randint(0, cfg.vocab, (16, 6), generator=g)
+        ft = FullFineTune(model)
+        name = "layers.0.attn.W_V.weight"
+        delta = torch.randn(model.layers[0].attn.W_V.weight.shape, generator=g, dtype=cfg.dtype)
+        ft.set(name, delta)
+        with torch.no_grad():
+            base = model(idx, trace=True).layers[0]
+            tuned = model(idx, adapter=ft, trace=True).layers[0]
+        worst, where = 0.0, {}
+        for h, block in enumerate(delta.split(model.layers[0].attn.vs, dim=0)):
+            predicted = base.head_out[h] + (base.attn[:, h] @ base.attn_in) @ block.T
+            err = float((tuned.head_out[h] - predicted).abs().max())
+            if err >= worst:
+                worst, where = err, {"variant": variant.name, "model_seed": seed, "head": h}
+        return _finding(worst, 16, where)
+
     def in_scope(variant: Any) -> Optional[str]:
         return SHIFT if variant.pos in ABSOLUTE else None
 
@@ -128,6 +154,7 @@ def _section4_rows() -> list[Row]:
     rows = [Row(cid, expected[cid], identity(st, n_S, inputs), in_scope if expected[cid] == "holds" else _none,
                 restorable=expected[cid] == "holds") for cid, st, n_S, inputs in specs]
     rows.insert(7, Row("prefix.ordering", expected["prefix.ordering"], ordering, in_scope, restorable=True))
+    rows.insert(9, Row("finetune.eq7_reduces", expected["finetune.eq7_reduces"], eq7, _none))
     return rows
 
 
