@@ -432,6 +432,26 @@ class Transformer(Named):
             return sinusoidal(int(positions.max()) + 1, self.cfg.d, self.cfg.dtype)[positions]
         return None
 
+    def _check_adapter(self, adapter: "Adapter") -> None:
+        """Shapes of prompts and prefixes against this model (one-line `ConfigError` otherwise)."""
+        cfg = self.cfg
+        prompt = adapter.prompt(self)
+        if prompt is not None and (prompt.dim() != 2 or prompt.shape[-1] != cfg.d):
+            raise ConfigError(f"prompt vectors must have shape (n_S, {cfg.d}), got {tuple(prompt.shape)}")
+        n_S = adapter.prefix_length(self)
+        for l in range(cfg.n_layers):
+            try:
+                hidden, kv = adapter.prefix_hidden(l), adapter.prefix_kv(l)
+            except IndexError:
+                raise ConfigError(f"the prefix has fewer layers than the model ({cfg.n_layers})") from None
+            if hidden is not None and tuple(hidden.shape) != (n_S, cfg.d):
+                raise ConfigError(f"layer-{l} prefix must have shape ({n_S}, {cfg.d}), got {tuple(hidden.shape)}")
+            if kv is not None:
+                want = [((n_S, k), (n_S, v)) for k, v in zip(cfg.head_widths(), cfg.value_widths())]
+                got = [(tuple(a.shape), tuple(b.shape)) for a, b in kv]
+                if got != want:
+                    raise ConfigError(f"layer-{l} key/value prefixes must have shapes {want}, got {got}")
+
     def forward(self, idx: Optional[torch.Tensor] = None, *, embeds: Optional[torch.Tensor] = None,
                 adapter: Optional["Adapter"] = None, offset: Optional[int] = None, trace: bool = False) -> Output:
         cfg = self.cfg
@@ -443,6 +463,10 @@ class Transformer(Named):
         if not torch.isfinite(x).all():
             raise ConfigError("inputs contain NaN or inf")
         x = x.to(cfg.dtype)
+        if offset is not None and offset < 0:
+            raise ConfigError(f"offset must be >= 0, got {offset}")
+        if adapter is not None:
+            self._check_adapter(adapter)
         prompt = adapter.prompt(self) if adapter is not None else None
         if prompt is not None:
             x = torch.cat([prompt.to(cfg.dtype).expand(x.shape[0], *prompt.shape[-2:]), x], dim=1)

@@ -285,3 +285,18 @@ def test_bad_inputs() -> None:
         model(torch.zeros(1, 9, dtype=torch.long))
     with pytest.raises(ConfigError, match="no linear map"):
         LoRA(model, ["layers.0.attn.W_X"], 1)
+
+
+def test_adapters_that_do_not_fit_the_model() -> None:
+    model = Transformer(Config(d=16, n_layers=2, n_heads=2))
+    idx = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ConfigError, match="prompt vectors"):
+        model(idx, adapter=SoftPrompt(2, 8))
+    with pytest.raises(ConfigError, match="fewer layers"):
+        model(idx, adapter=PrefixHidden(1, 2, 16))
+    with pytest.raises(ConfigError, match="layer-0 prefix"):
+        model(idx, adapter=PrefixHidden(2, 2, 8))
+    with pytest.raises(ConfigError, match="key/value"):
+        model(idx, adapter=PrefixKV(Transformer(Config(d=16, n_layers=2, n_heads=4)), 2))
+    with pytest.raises(ConfigError, match="offset"):
+        model(idx, offset=-1)
