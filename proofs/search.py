@@ -1,0 +1,148 @@
+"""Counterexample search on a concrete head: encode (`theory.smt_prefix`), solve (z3, optionally re-checked by
+cvc5), realise the model as concrete parameters and re-check on a float64 torch head (`numeric.adapt`).
+
+Verdicts (design.md soundness rules):
+
+* IMPOSSIBLE: z3 says UNSAT on the over-approximating encoding (its abstraction is reported);
+* FOUND: concrete parameters that pass the float64 re-check (every output within tol, every ordering strict);
+* UNKNOWN: a timeout, solver ``unknown``, or a model that no realisation step turned into passing parameters.
+
+The realizability step tries, in order: the model's own parameters; for a prefix, the least-squares ``s`` with
+``W_V s_m = u_m`` and ``tau (W_Q x_q)^T W_K s_m = log p_m`` from the model's values and abstract weights; a short
+L-BFGS polish from each; then one more z3 query with the richer tangent lemmas, whose model gets the same steps.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from theory.smt_prefix import (ABSTRACTION, BASE_TANGENTS, TANGENT_POINTS, AdaptedHeadEncoding, HeadData, Method,
+                               Task)
+
+FOUND, IMPOSSIBLE, UNKNOWN = "FOUND", "IMPOSSIBLE", "UNKNOWN"
+
+
+@dataclass
+class Problem:
+    """A concrete head (float matrices, optional tau), a method and a task."""
+
+    W_Q: list[list[float]]
+    W_K: list[list[float]]
+    W_V: list[list[float]]
+    method: Method
+    task: Task
+    tau: Optional[float] = None
+
+    def head_data(self) -> HeadData:
+        return HeadData.from_floats(self.W_Q, self.W_K, self.W_V, self.tau)
+
+
+@dataclass
+class Outcome:
+    verdict: str
+    detail: str
+    seconds: float = 0.0
+    params: Optional[dict[str, list[list[float]]]] = None
+    max_error: Optional[float] = None
+    abstraction: str = ABSTRACTION
+    queries: list[dict[str, Any]] = field(default_factory=list)
+    cvc5: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "detail": self.detail, "seconds": round(self.seconds, 4),
+                "params": self.params, "max_error": self.max_error, "abstraction": self.abstraction,
+                "queries": self.queries, "cvc5": self.cvc5}
+
+
+Candidates = Callable[[AdaptedHeadEncoding, Any], list[dict[str, Any]]]
+
+
+def model_candidates(enc: AdaptedHeadEncoding, model: Any) -> list[dict[str, Any]]:
+    """Parameter candidates from a z3 model: the model's own, and (prefix) the weight-consistent least squares."""
+    import torch
+
+    from numeric.adapt import ConcreteHead, prefix_from_weights
+    from numeric.attention import DTYPE
+
+    raw = {k: torch.tensor(v, dtype=DTYPE) for k, v in enc.model_params(model).items()}
+    out = [raw]
+    if "s" in raw:
+        p = torch.tensor(enc.model_prefix_weights(model), dtype=DTYPE)
+        if bool((p > 0).all()):
+            t = enc.task
+            head = _torch_head(enc)
+            X = [torch.tensor(x, dtype=DTYPE) for x in t.inputs]
+            u = raw["s"] @ head.W_V.T
+            out.append({"s": prefix_from_weights(head, X, u, p.log())})
+    return out
+
+
+def _torch_head(enc: AdaptedHeadEncoding) -> Any:
+    from numeric.adapt import ConcreteHead
+
+    h = enc.head
+    to = lambda M: [[float(x) for x in row] for row in M]  # noqa: E731
+    return ConcreteHead.from_lists(to(h.W_Q), to(h.W_K), to(h.W_V), h.tau.as_float())
+
+
+def _query_record(label: str, enc: AdaptedHeadEncoding, solved: Any) -> dict[str, Any]:
+    keep = ("conflicts", "decisions", "nlsat propagations", "nlsat stages", "max memory", "assertions")
+    return {"query": label, "result": solved.result, "seconds": round(solved.seconds, 4),
+            "constraints": len(enc.constraints), "reason": solved.reason,
+            "stats": {k: v for k, v in solved.stats.items() if k in keep}}
+
+
+def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool = True,
+           candidates: Candidates = model_candidates) -> Outcome:
+    """Decide whether ``problem.method`` can meet ``problem.task`` on the head (see the module docstring)."""
+    import torch
+
+    from numeric.adapt import polish as polish_params
+    from numeric.adapt import recheck
+
+    start = time.perf_counter()
+    head, m, t = problem.head_data(), problem.method, problem.task
+    th = None
+    X = [torch.tensor(x, dtype=torch.float64) for x in t.inputs]
+    records: list[dict[str, Any]] = []
+    last_fail = "no candidate"
+    for label, tangents in (("lean", BASE_TANGENTS), ("rich", TANGENT_POINTS)):
+        remaining = timeout - (time.perf_counter() - start)
+        if remaining <= 0:
+            return Outcome(UNKNOWN, f"timeout ({timeout:g}s) before the {label} query", time.perf_counter() - start,
+                           queries=records)
+        enc = AdaptedHeadEncoding(head, m, t, tangents)
+        solved = enc.solve(remaining)
+        records.append(_query_record(label, enc, solved))
+        if solved.result == "unsat":
+            out = Outcome(IMPOSSIBLE, f"z3 UNSAT in {solved.seconds:.3f}s ({label} lemmas, {len(enc.constraints)} "
+                          f"constraints): no {m.describe()} meets the targets", queries=records)
+            if cvc5:
+                from theory.smt_cvc5 import check_smtlib
+                from theory.smt_prefix import to_smtlib
+
+                answer, secs = check_smtlib(to_smtlib(enc.constraints), max(timeout, 1.0))
+                out.cvc5 = ("agrees (unsat)" if answer == "unsat" else f"disagrees ({answer})") + f" in {secs:.3f}s"
+                records[-1]["cvc5"] = {"result": answer, "seconds": round(secs, 4)}
+                if answer == "sat":
+                    out.verdict, out.detail = UNKNOWN, out.detail + "; but cvc5 says sat: backends disagree"
+            out.seconds = time.perf_counter() - start
+            return out
+        if solved.result == "unknown":
+            return Outcome(UNKNOWN, f"z3 {solved.reason} on the {label} query", time.perf_counter() - start,
+                           queries=records)
+        th = th or _torch_head(enc)
+        for cand in candidates(enc, solved.model):
+            tried = [cand] + ([polish_params(th, m.kind, m.matrix, cand, X, t.outputs, t.orderings, t.tol)]
+                              if polish else [])
+            for params in tried:
+                check = recheck(th, m.kind, m.matrix, params, X, t.outputs, t.orderings, t.tol)
+                if check.ok:
+                    return Outcome(FOUND, f"z3 model realised and re-checked on a float64 torch head: {check.detail}",
+                                   time.perf_counter() - start,
+                                   params={k: v.tolist() for k, v in params.items()}, max_error=check.max_error,
+                                   queries=records)
+                last_fail = check.detail
+    return Outcome(UNKNOWN, f"z3 models did not survive re-checking on torch ({last_fail})",
+                   time.perf_counter() - start, queries=records)
