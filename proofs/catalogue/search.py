@@ -113,7 +113,7 @@ def reverse_numeric(method: str = "prefix", n: int = 64, d: int = 8) -> Check:
         from numeric.attention import DTYPE, causal_mask, random_instances
 
         seed = ctx.child_seed(f"reverse-{method}")
-        B = max(1, ctx.instances // 50)
+        B = max(1, ctx.instances // 100)
         vis = causal_mask(n)
         pair_vis = vis[:, :, None] & vis[:, None, :]
         flips, pairs = 0, 0
