@@ -33,7 +33,10 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[hidelinks]{hyperref}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
+\setlength{\emergencystretch}{3em}
 \allowdisplaybreaks
+% a display no wider than the line, shrunk to fit otherwise (hand-written claim statements cannot be broken)
+\newcommand{\fitdisplay}[1]{\[\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{$\displaystyle #1$}\]}
 """
 STATUS_TEX = {
     Status.PROVED: r"\textbf{PROVED}", Status.REFUTED: r"\textbf{REFUTED}", Status.CONSISTENT: "CONSISTENT",
@@ -54,9 +57,11 @@ def esc(text: Any) -> str:
     return tex_escape(str(text))
 
 
-def tt(text: Any) -> str:
-    """Text for a typewriter context: the font's own underscore glyph, so ids copy out of the PDF intact."""
-    return esc(text).replace(r"\_", r"\symbol{95}")
+def tt(text: Any, breakable: bool = False) -> str:
+    """Text for a typewriter context: the font's own underscore glyph, so ids copy out of the PDF intact
+    (``breakable``: a line may break after an underscore or a dot)."""
+    out = esc(text).replace(r"\_", r"\symbol{95}" + (r"\allowbreak{}" if breakable else ""))
+    return out.replace(".", r".\allowbreak{}") if breakable else out
 
 
 def num(x: Any) -> str:
@@ -99,7 +104,7 @@ def statement_block(result: ClaimResult) -> str:
                 None: "no outcome is pinned"}[c.expected]
     lines = [f"\\textbf{{{esc(c.title)}}}\\\\", f"\\emph{{Source:}} {esc(c.paper_ref)}"
              + (f"; \\emph{{section:}} {esc(c.section)}" if c.section else "") + f"; {expected}.",
-             "", "\\paragraph{Statement.}", f"\\[ {tex_math_unicode(c.statement)} \\]"]
+             "", "\\paragraph{Statement.}", f"\\fitdisplay{{{tex_math_unicode(c.statement)}}}"]
     if c.assumptions:
         lines += ["\\paragraph{Assumptions.}", "\\begin{itemize}"]
         lines += [f"  \\item {esc(a)}" for a in c.assumptions]
@@ -216,9 +221,10 @@ def witness_block(result: ClaimResult) -> str:
         _flatten("", r.witness, rows)
         shown = rows[:WITNESS_ROWS]
         lines += [f"\\par\\emph{{{esc(name)} layer ({STATUS_TEX[r.status]}):}}", "\\begin{center}\\small",
-                  "\\begin{longtable}{@{}>{\\ttfamily}l p{0.68\\linewidth}@{}}", "\\toprule",
+                  "\\begin{longtable}{@{}>{\\ttfamily\\raggedright}p{0.3\\linewidth} p{0.64\\linewidth}@{}}",
+                  "\\toprule",
                   "\\normalfont quantity & value \\\\", "\\midrule"]
-        lines += [f"{tt(k)} & \\raggedright {_value_tex(v)} \\tabularnewline" for k, v in shown]
+        lines += [f"{tt(k, breakable=True)} & \\raggedright {_value_tex(v)} \\tabularnewline" for k, v in shown]
         if len(rows) > len(shown):
             lines.append(f"\\multicolumn{{2}}{{@{{}}l}}{{\\emph{{{len(rows) - len(shown)} more entries in the "
                          "JSON report}}}} \\tabularnewline")

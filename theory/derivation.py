@@ -10,6 +10,7 @@ a non-zero value there is a witness that the step is false (REFUTED), otherwise 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
@@ -70,6 +71,45 @@ class _Printer(LatexPrinter):
 def tex(expr: Expr) -> str:
     """The one LaTeX printer of the project: sympy's, keeping the order in which a formula was written."""
     return _Printer({"order": "none"}).doprint(expr)
+
+
+def _visible(latex: str) -> int:
+    """Rough printed width of LaTeX math: a command name counts as up to three characters (``\\cos``), braces,
+    spacing and sizing commands as none."""
+    latex = re.sub(r"\\(left|right|Big|big|frac)\b", "", latex)
+    latex = re.sub(r"\\([A-Za-z]+)", lambda m: "x" * min(len(m.group(1)), 3), latex)
+    return len(re.sub(r"[{}\s^_]", "", latex))
+
+
+def tex_lines(expr: Expr, width: int = 42) -> list[str]:
+    """``tex(expr)`` split into lines of about ``width`` visible characters for an ``align*``: a long sum is
+    broken between its terms; a long term ``c (a + b + ...)`` is broken inside its parentheses (``\\Big(``
+    ... ``\\Big)``, which need no pairing on one line). Anything else stays on one line."""
+    whole = tex(expr)
+    if _visible(whole) <= width or not isinstance(expr, sp.Basic):
+        return [whole]
+    if isinstance(expr, sp.Add):
+        lines: list[str] = []
+        for term in expr.args:
+            pieces = tex_lines(term, width)
+            joined = [p for p in pieces]
+            if lines or joined[0].startswith("-"):
+                joined[0] = joined[0] if joined[0].startswith("-") else "+ " + joined[0]
+            if lines and _visible(lines[-1] + joined[0]) <= width and len(pieces) == 1:
+                lines[-1] = f"{lines[-1]} {joined[0]}"
+            else:
+                lines.append(joined[0])
+            lines += joined[1:]
+        return lines
+    if isinstance(expr, sp.Mul):
+        adds = [f for f in expr.args if isinstance(f, sp.Add)]
+        if len(adds) == 1:
+            rest = sp.Mul(*[f for f in expr.args if f is not adds[0]], evaluate=False)
+            head = {"1": "", "-1": "-"}.get(tex(rest), tex(rest) + " ")
+            inner = tex_lines(adds[0], width)
+            if len(inner) > 1:
+                return [f"{head}\\Big({inner[0]}", *inner[1:-1], f"{inner[-1]}\\Big)"]
+    return [whole]
 
 
 def text(expr: Expr) -> str:
@@ -260,19 +300,25 @@ class Derivation:
             lines.append(f"  abstraction: {self.abstraction}")
         return "\n".join(lines)
 
-    def as_latex(self, marks: Optional[dict[int, bool]] = None) -> str:
-        """An ``align*`` body: one line per step, its justification in a ``\\parbox`` (formulas in it printed by
-        the same printer). ``marks`` (step index -> checked) prefixes a justification with a check or a cross."""
+    def as_latex(self, marks: Optional[dict[int, bool]] = None, width: int = 42) -> str:
+        """An ``align*`` body: one line per step (a long sum broken after about ``width`` visible characters,
+        continuation rows indented), its justification in a ``\\parbox`` (formulas in it printed by the same
+        printer). ``marks`` (step index -> checked) prefixes a justification with a check or a cross."""
 
         def note(k: int, why: Why) -> str:
             mark = "" if marks is None or k not in marks else ("\\checkmark\\; " if marks[k] else "\\times\\; ")
             return mark + _why_latex(why)
 
+        start = tex_lines(self.start, width)
         if not self.steps:
-            return tex(self.start)
-        rows = [f"{tex(self.start)} &= {tex(self.steps[0].expr)} && {note(1, self.steps[0].why)}"]
-        for k, s in enumerate(self.steps[1:], start=2):
-            rows.append(f"&= {tex(s.expr)} && {note(k, s.why)}")
+            return " \\\\\n".join(f"&{line}" for line in start)
+        rows = [f"&{line}" for line in start[:-1]]
+        lhs = start[-1] if len(start) == 1 else "&\\quad " + start[-1]
+        for k, s in enumerate(self.steps, start=1):
+            lines = tex_lines(s.expr, width)
+            rows.append(f"{lhs if k == 1 and len(start) == 1 else ''}&= {lines[0]} && {note(k, s.why)}"
+                        if not (k == 1 and len(start) > 1) else f"{lhs} \\\\\n&= {lines[0]} && {note(k, s.why)}")
+            rows += [f"&\\qquad {line}" for line in lines[1:]]
         return " \\\\\n".join(rows)
 
     def definitions_latex(self) -> list[tuple[str, str]]:
