@@ -21,7 +21,7 @@ import pytest
 from proofs.cli import main
 from proofs.latex import LatexError, compile_pdf, label, latex_engine, snippet_name
 from proofs.registry import catalogue
-from theory.derivation import Step, tex, tex_escape
+from theory.derivation import Step, tex, tex_escape, tex_lines
 
 TOOLS = ("pdflatex", "latexmk", "pdftotext", "pdftoppm", "pdfinfo")
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,9 @@ def test_every_derivation_expression_is_printed_from_its_sympy_object() -> None:
         deriv = claim.derivation()
         block = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
         for expr in deriv.exprs:
-            assert tex(expr) in block, (claim.id, expr)
+            pieces = tex_lines(expr)
+            assert all(piece in block for piece in pieces), (claim.id, expr)
+            assert len(pieces) > 1 or tex(expr) in block
         for sym, value in deriv.used_definitions():
             assert f"{tex(sym)} &:= {tex(value)}" in block
         assert "\\times\\;" not in block and block.count("\\checkmark\\;") == len(deriv.steps)
@@ -90,9 +92,24 @@ def test_changing_a_derivation_step_changes_the_latex() -> None:
     before = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
     after = derivation_block(ClaimResult(twin, {}, "ok", "holds"), seed=0)
     assert before != after
-    assert tex(changed) in after and tex(changed) not in before
+    assert all(piece in after for piece in tex_lines(changed)) and tex(changed) not in before
     assert "\\times\\;" in after and "does \\emph{not} reduce to 0" in after
     assert isinstance(changed, sp.Basic)
+
+
+def test_long_expressions_are_broken_between_terms() -> None:
+    import sympy as sp
+
+    xs = sp.symbols("x_0:12", real=True)
+    c = sp.Symbol("c", positive=True)
+    long_sum = sp.Add(*(sp.cos(x) * x for x in xs))
+    lines = tex_lines(long_sum)
+    assert len(lines) > 2 and all(line for line in lines)
+    joined = " ".join(lines)
+    assert all(tex(term) in joined for term in long_sum.args)
+    nested = tex_lines(sp.Mul(c, long_sum, evaluate=False))
+    assert nested[0].startswith("c \\Big(") and nested[-1].endswith("\\Big)")
+    assert tex_lines(xs[0] + xs[1]) == [tex(xs[0] + xs[1])]
 
 
 # ---- the full report ------------------------------------------------------------------------------------------
