@@ -36,6 +36,11 @@ def _sweep(variants: Sequence[Any], measure: Callable[[Any, int], Any], seed: in
     return worst
 
 
+def _models(ctx: Context) -> int:
+    """Random models per variant: 1 at the default ``--instances 1000``, more for larger sweeps."""
+    return max(1, ctx.instances // 1000)
+
+
 def _numeric_result(found: Any, tol: float, what: str, scope: str) -> LayerResult:
     """CONSISTENT if ``found.max_error <= tol``, else VIOLATED with the witness (from a float64 torch model)."""
     if found.max_error <= tol:
@@ -76,7 +81,7 @@ def layer1_claim(id: str = "softprompt.layer1_equals_prefix", add_position: bool
 
         seed = ctx.child_seed(id)
         variants = _variants(lambda v: True)
-        found = _sweep(variants, lambda v, s: layer1_soft_vs_prefix(v, s, models=1, add_position=add_position),
+        found = _sweep(variants, lambda v, s: layer1_soft_vs_prefix(v, s, models=_models(ctx), add_position=add_position),
                           seed)
         return _numeric_result(found, ctx.tol, "layer-1 attention/head-output error",
                                f"{len(variants)} variants (seed {seed})")
@@ -121,7 +126,7 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
         worst = Finding(0.0, 0)
         with one_thread():
             for v in variants:
-                dep, err = soft_prompt_as_prefix(v, seed, models=1)
+                dep, err = soft_prompt_as_prefix(v, seed, models=_models(ctx))
                 f = Finding(max(dep.max_error, err.max_error), err.instances,
                             {**err.witness, "prompt_state_dependence": dep.max_error, "dependence_at": dep.witness})
                 worst = worst.merge(f)
@@ -153,7 +158,7 @@ def shift_claim(id: str = "prefix.absolute_pe_shift", positions: tuple[str, ...]
 
         seed = ctx.child_seed(id)
         variants = _variants(lambda v: v.pos in positions)
-        found = _sweep(variants, lambda v, s: relative_attention_change(v, s, layer=1, models=1), seed)
+        found = _sweep(variants, lambda v, s: relative_attention_change(v, s, layer=1, models=_models(ctx)), seed)
         return _numeric_result(found, ctx.tol, "change of layer-1 renormalised content attention",
                                f"{len(variants)} variants with {'/'.join(positions)} positions (seed {seed}; "
                                "prefixed content at n_S.., baseline at 0..)")
@@ -196,7 +201,7 @@ def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True
 
         seed = ctx.child_seed(id)
         variants = _variants(lambda v: v.pos == pos)
-        found = _sweep(variants, lambda v, s: rope_shift(v, s, models=1), seed)
+        found = _sweep(variants, lambda v, s: rope_shift(v, s, models=_models(ctx)), seed)
         return _numeric_result(found, ctx.tol, "relative change of layer-1 logits / outputs under shifts 1, 3, 17",
                                f"{len(variants)} {pos} variants (seed {seed})")
 
@@ -236,12 +241,12 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
 
         seed = ctx.child_seed(id)
         with one_thread():
-            formula = layer_two_formula(seed)
+            formula = layer_two_formula(seed, batch=64 * _models(ctx))
             if formula.max_error > 1e-12:
                 return LayerResult(Status.UNKNOWN, f"the 2.3 perturbation formula misses the model's layer-2 logits by "
                                    f"{_fmt(formula.max_error)} (relative)", witness=formula.witness)
             if layer == 2:
-                found = layer_two_change(seed)
+                found = layer_two_change(seed, batch=64 * _models(ctx))
             else:
                 found = relative_attention_change(Variant("none", "none", True), seed, layer=1, keep_positions=True)
         result = _numeric_result(found, ctx.tol, f"change of layer-{layer} renormalised content attention",
@@ -289,7 +294,7 @@ def rank1_claim(id: str = "finetune.rank1_reverses_attention", factor: int | tup
         seed = ctx.child_seed(id)
         with one_thread():
             explicit = two_d_reversal(factor=num / den)
-            random = rank1_reversal(seed, factor=num / den)
+            random = rank1_reversal(seed, models=16 * _models(ctx), factor=num / den)
         worst = explicit.merge(random)
         result = _numeric_result(worst, ctx.tol, "fraction of attention orders not reversed",
                                  f"the 2-D witness (argmax {explicit.witness['argmax_before']} -> "
