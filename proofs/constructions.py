@@ -76,6 +76,47 @@ def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any
     return sweep
 
 
+def exact_unconditional_all(V: int, N: int, T: Any = unconditional.DEFAULT_T, offset: Offset = None,
+                            progress: Progress = None) -> ExactSweep:
+    """Every one of the ``V^N`` targets at once, in ``V N`` exact evaluations over boxes of virtual tokens.
+
+    Hard tokens of the construction carry no content (``E = 0``), so the input at step L does not depend on the
+    tokens generated before; it depends on the target only through ``s_1``. For each L and each symbol y, the
+    box ``s_1[L-1] = y/V``, ``s_1[j] in [0, (V-1)/V]`` (j != L-1) contains the virtual token of every target
+    with ``Y_L = y``; certifying that the step emits y on the whole box, for all L and y, proves by induction
+    that every target is generated."""
+    from theory.exact import ExactNetwork
+
+    net = unconditional.build(V, N, T)
+    if net.E.entries:
+        raise ValueError("the box argument needs hard tokens without content (E = 0)")
+    compiled = ExactNetwork(net)
+    out = ExactSweep("single_virtual_token (all targets, boxes)", sizes={"V": V, "N": N, "T": str(net.T),
+                                                                        "targets": f"{V}^{N}"})
+    box = (Fraction(0), Fraction(V - 1, V))
+    start = time.perf_counter()
+    for L in range(1, N + 1):
+        for y in range(V):
+            s: list[Any] = [box] * N + [Fraction(0)] * N
+            s[L - 1] = Fraction(y, V)
+            if offset is not None:
+                k, c, amount = offset
+                s[c] = (s[c][0] + amount, s[c][1] + amount) if isinstance(s[c], tuple) else s[c] + amount
+            step = compiled.step(net.inputs([s], [0] * (L - 1)))
+            out.cases += 1
+            info = {"length": L, "symbol": y}
+            if step.token is None:
+                out.uncertified += 1
+                out.first_uncertified = out.first_uncertified or info
+            elif step.token != y:
+                out.failures += 1
+                out.first_failure = out.first_failure or {**info, "generated": step.token}
+            if progress is not None:
+                progress(1)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
 def exact_map(V: int, maps: Sequence[Sequence[int]], T: Any = conditional.DEFAULT_T, offset: Offset = None,
               progress: Progress = None) -> ExactSweep:
     net = conditional.build_map(V, T)

@@ -22,6 +22,12 @@ from typing import Any, Optional, Sequence
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
 
 
+def _enclose_input(v: Any, bits: int) -> Pair:
+    if isinstance(v, tuple):
+        return enclose(Fraction(v[0]), bits)[0], enclose(Fraction(v[1]), bits)[1]
+    return enclose(Fraction(v), bits) if v else ZERO
+
+
 def _rows(M: Any) -> list[list[tuple[int, int, int]]]:
     """Per row, the non-zero ``(column, numerator, denominator)`` triples."""
     out: list[list[tuple[int, int, int]]] = [[] for _ in range(M.rows)]
@@ -77,10 +83,11 @@ class ExactNetwork:
                         [(_rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
         self.W_U = _rows(net.W_U)
 
-    def logits(self, rows: Sequence[Sequence[Fraction]], bits: int) -> list[Pair]:
-        """Enclosures of the logits at the last position for the input rows ``x_0..x_{L-1}``."""
+    def logits(self, rows: Sequence[Sequence[Any]], bits: int) -> list[Pair]:
+        """Enclosures of the logits at the last position for the input rows ``x_0..x_{L-1}``. An entry is a
+        rational or a pair ``(lo, hi)`` of rationals: then the enclosures hold for every input in that box."""
         L = len(rows)
-        x = [[enclose(Fraction(v), bits) if v else ZERO for v in row] for row in rows]
+        x = [[_enclose_input(v, bits) for v in row] for row in rows]
         factor = sqrt_ratio(Fraction(self.net.T), L, bits)
         for index, (heads, mlp) in enumerate(self.layers):
             queries = [L - 1] if index == len(self.layers) - 1 else list(range(L))
