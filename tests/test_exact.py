@@ -60,6 +60,18 @@ def test_exact_tie_on_the_decision_boundary_is_never_certified():
     assert step.token is None and step.bits == 512
 
 
+def test_interval_valued_inputs_certify_only_uniform_decisions():
+    """A box of virtual tokens is certified only if every token in it decodes the same way."""
+    from numeric.constructions import conditional
+
+    net = conditional.build_map(4)
+    exact = ExactNetwork(net)
+    narrow = net.inputs([((Fraction(2, 4), Fraction(2, 4) + Fraction(1, 100)), 0, 0, 0, 0, 0)], [0])
+    wide = net.inputs([((Fraction(0), Fraction(3, 4)), 0, 0, 0, 0, 0)], [0])
+    assert exact.step(narrow).token == 2
+    assert exact.step(wide, max_bits=256).token is None
+
+
 def test_capacity_derivations_reduce_to_zero():
     from theory import capacity
 

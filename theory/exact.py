@@ -23,9 +23,11 @@ from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale
 
 
 def _enclose_input(v: Any, bits: int) -> Pair:
+    if not v:
+        return ZERO
     if isinstance(v, tuple):
-        return enclose(Fraction(v[0]), bits)[0], enclose(Fraction(v[1]), bits)[1]
-    return enclose(Fraction(v), bits) if v else ZERO
+        return enclose(v[0], bits)[0], enclose(v[1], bits)[1]
+    return enclose(v, bits)
 
 
 def _rows(M: Any) -> list[list[tuple[int, int, int]]]:

@@ -25,7 +25,7 @@ def ceil_div(a: int, b: int) -> int:
 
 def enclose(value: Fraction | int, bits: int) -> Pair:
     """The tightest enclosure of a rational at this resolution."""
-    q = Fraction(value)
+    q = value if isinstance(value, Fraction) else Fraction(value)
     num = q.numerator << bits
     return num // q.denominator, ceil_div(num, q.denominator)
 
