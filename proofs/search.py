@@ -7,9 +7,12 @@ Verdicts (design.md soundness rules):
 * FOUND: concrete parameters that pass the float64 re-check (every output within tol, every ordering strict);
 * UNKNOWN: a timeout, solver ``unknown``, or a model that no realisation step turned into passing parameters.
 
-The realizability step tries, in order: the model's own parameters; for a prefix, the least-squares ``s`` with
-``W_V s_m = u_m`` and ``tau (W_Q x_q)^T W_K s_m = log p_m`` from the model's values and abstract weights; a short
-L-BFGS polish from each; then one more z3 query with the richer tangent lemmas, whose model gets the same steps.
+Before any solver call, a few seeded L-BFGS starts on the float64 head (``starts``) look for parameters directly;
+whatever they find is re-checked like any candidate (a FOUND never depends on where a candidate came from, only
+on the re-check). Then the lean z3 query decides IMPOSSIBLE or gives a model; the realizability step tries, in
+order: the model's own parameters; for a prefix, the least-squares ``s`` with ``W_V s_m = u_m`` and
+``tau (W_Q x_q)^T W_K s_m = log p_m`` from the model's values and abstract weights; a short L-BFGS polish from
+each; then one more z3 query with the richer tangent lemmas, whose model gets the same steps.
 """
 from __future__ import annotations
 
@@ -55,18 +58,19 @@ class Outcome:
                 "queries": self.queries, "cvc5": self.cvc5}
 
 
-Candidates = Callable[[AdaptedHeadEncoding, Any], list[dict[str, Any]]]
+Candidates = Callable[[AdaptedHeadEncoding, Any], list[tuple[str, dict[str, Any]]]]
 
 
-def model_candidates(enc: AdaptedHeadEncoding, model: Any) -> list[dict[str, Any]]:
-    """Parameter candidates from a z3 model: the model's own, and (prefix) the weight-consistent least squares."""
+def model_candidates(enc: AdaptedHeadEncoding, model: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Labelled parameter candidates from a z3 model: the model's own parameters, and (prefix) the least-squares
+    s consistent with the model's prefix values and abstract weights."""
     import torch
 
-    from numeric.adapt import ConcreteHead, prefix_from_weights
+    from numeric.adapt import prefix_from_weights
     from numeric.attention import DTYPE
 
     raw = {k: torch.tensor(v, dtype=DTYPE) for k, v in enc.model_params(model).items()}
-    out = [raw]
+    out = [("the model's parameters", raw)]
     if "s" in raw:
         p = torch.tensor(enc.model_prefix_weights(model), dtype=DTYPE)
         if bool((p > 0).all()):
@@ -74,7 +78,8 @@ def model_candidates(enc: AdaptedHeadEncoding, model: Any) -> list[dict[str, Any
             head = _torch_head(enc)
             X = [torch.tensor(x, dtype=DTYPE) for x in t.inputs]
             u = raw["s"] @ head.W_V.T
-            out.append({"s": prefix_from_weights(head, X, u, p.log())})
+            out.append(("least-squares s from the model's values and weights",
+                        {"s": prefix_from_weights(head, X, u, p.log())}))
     return out
 
 
@@ -93,9 +98,19 @@ def _query_record(label: str, enc: AdaptedHeadEncoding, solved: Any) -> dict[str
             "stats": {k: v for k, v in solved.stats.items() if k in keep}}
 
 
-def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool = True,
-           candidates: Candidates = model_candidates) -> Outcome:
-    """Decide whether ``problem.method`` can meet ``problem.task`` on the head (see the module docstring)."""
+def _random_start(m: Method, d: int, k: int, d_v: int, g: Any) -> dict[str, Any]:
+    import torch
+
+    randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
+    if m.kind in ("prefix", "softprompt"):
+        return {"s": randn(m.n_S, d) * 2}
+    return {"B": randn(d_v if m.matrix == "W_V" else k, m.rank), "A": randn(m.rank, d)}
+
+
+def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool = True, starts: int = 4,
+           seed: int = 0, candidates: Candidates = model_candidates) -> Outcome:
+    """Decide whether ``problem.method`` can meet ``problem.task`` on the head (see the module docstring).
+    ``polish=False`` turns every optimisation off (only solver models, as realised by ``candidates``)."""
     import torch
 
     from numeric.adapt import polish as polish_params
@@ -103,10 +118,32 @@ def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool
 
     start = time.perf_counter()
     head, m, t = problem.head_data(), problem.method, problem.task
-    th = None
     X = [torch.tensor(x, dtype=torch.float64) for x in t.inputs]
     records: list[dict[str, Any]] = []
     last_fail = "no candidate"
+    th = None
+    if polish and starts:
+        from numeric.adapt import ConcreteHead
+
+        th = ConcreteHead.from_lists(problem.W_Q, problem.W_K, problem.W_V, problem.tau)
+        g = torch.Generator().manual_seed(seed)
+        d, k, d_v = head.dims
+        t0 = time.perf_counter()
+        for i in range(starts):
+            if time.perf_counter() - start > timeout / 2:
+                break
+            params = polish_params(th, m.kind, m.matrix, _random_start(m, d, k, d_v, g), X, t.outputs, t.orderings,
+                                   t.tol, iterations=100)
+            check = recheck(th, m.kind, m.matrix, params, X, t.outputs, t.orderings, t.tol)
+            if check.ok:
+                records.append({"query": "L-BFGS starts", "result": f"found at start {i}", "constraints": 0,
+                                "seconds": round(time.perf_counter() - t0, 4), "reason": "", "stats": {}})
+                return Outcome(FOUND, f"seeded L-BFGS start {i} (seed {seed}) re-checked on a float64 torch head: "
+                               f"{check.detail}", time.perf_counter() - start,
+                               params={k_: v.tolist() for k_, v in params.items()}, max_error=check.max_error,
+                               queries=records)
+        records.append({"query": "L-BFGS starts", "result": "none passed", "constraints": 0,
+                        "seconds": round(time.perf_counter() - t0, 4), "reason": "", "stats": {}})
     for label, tangents in (("lean", BASE_TANGENTS), ("rich", TANGENT_POINTS)):
         remaining = timeout - (time.perf_counter() - start)
         if remaining <= 0:
@@ -133,13 +170,15 @@ def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool
             return Outcome(UNKNOWN, f"z3 {solved.reason} on the {label} query", time.perf_counter() - start,
                            queries=records)
         th = th or _torch_head(enc)
-        for cand in candidates(enc, solved.model):
-            tried = [cand] + ([polish_params(th, m.kind, m.matrix, cand, X, t.outputs, t.orderings, t.tol)]
-                              if polish else [])
-            for params in tried:
+        for how, cand in candidates(enc, solved.model):
+            tried = [(how, cand)] + ([(how + ", polished by L-BFGS",
+                                       polish_params(th, m.kind, m.matrix, cand, X, t.outputs, t.orderings, t.tol))]
+                                     if polish else [])
+            for step, params in tried:
                 check = recheck(th, m.kind, m.matrix, params, X, t.outputs, t.orderings, t.tol)
                 if check.ok:
-                    return Outcome(FOUND, f"z3 model realised and re-checked on a float64 torch head: {check.detail}",
+                    return Outcome(FOUND, f"{label} z3 model realised ({step}) and re-checked on a float64 torch "
+                                   f"head: {check.detail}",
                                    time.perf_counter() - start,
                                    params={k: v.tolist() for k, v in params.items()}, max_error=check.max_error,
                                    queries=records)
