@@ -173,14 +173,15 @@ def smt_block(result: ClaimResult) -> str:
         if result.claim.smt is None:
             return "\\paragraph{Solver.} No solver query applies to this claim."
         return "\\paragraph{Solver.} The solver layer was not run."
-    query = esc(r.query) if r.query else "(the check did not record its query; see the detail line)"
+    query = esc(r.query) if r.query else "(not recorded; see the detail line)"
     lines = ["\\paragraph{Solver query.} "
-             f"z3 was asked for a model of the \\emph{{negation}} of the statement: {query}. "
+             f"What z3 was asked: {query}. "
              f"Result: {STATUS_TEX[r.status]} --- {esc(r.detail)}."]
     if r.abstraction:
         lines.append(f"\\emph{{Abstraction:}} {esc(r.abstraction)}.")
     if r.status is Status.PROVED:
-        lines.append("UNSAT on this over-approximating encoding means no head of any length violates the statement.")
+        lines.append("PROVED means the negated statement is UNSAT on this over-approximating encoding, so no head it "
+                     "covers violates the statement.")
     return "\n".join(lines)
 
 

@@ -37,7 +37,15 @@ def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
     check = claim.checks()[layer]
     start = time.perf_counter()
     try:
-        result = check(ctx)
+        if layer == "smt":  # record the solver calls, so the report can say what was asked
+            from theory.smt import recording, summarize
+
+            with recording() as queries:
+                result = check(ctx)
+            if isinstance(result, LayerResult) and result.query is None and queries:
+                result.query = summarize(queries)
+        else:
+            result = check(ctx)
         if not isinstance(result, LayerResult):
             raise TypeError(f"check returned {type(result).__name__}, expected LayerResult")
     except Exception as exc:  # a failing check must not stop the other claims

@@ -283,3 +283,21 @@ def test_latex_error_names_the_claim(tmp_path: Path) -> None:
         compile_pdf(written.tex)
     message = str(err.value)
     assert "\n" not in message and "Missing $" in message and "prefix.contraction" in message
+
+
+def test_solver_queries_are_recorded_for_checks_that_do_not_describe_them() -> None:
+    import z3
+
+    from proofs.claim import Claim, Context, LayerResult, Status
+    from proofs.runner import run_claim
+    from theory.smt import solve
+
+    def smt(ctx: Context) -> LayerResult:
+        x = z3.Real("x")
+        first, second = solve([x > 0, x < 0], ctx.timeout), solve([x > 1], ctx.timeout)
+        assert (first.result, second.result) == ("unsat", "sat")
+        return LayerResult(Status.PROVED, "two queries")
+
+    result = run_claim(Claim("t.recorded", "t", "t", "x=x", smt=smt), Context())
+    assert result.layers["smt"].query == ("2 z3 queries: QF_NRA, up to 1 real unknowns and 2 assertions each; "
+                                          "1 unsat, 1 sat")

@@ -10,9 +10,10 @@ query mentions logits; tangent-line bounds ``exp(x) >= 1 + x`` are available for
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import z3
 
@@ -178,6 +179,43 @@ class Query:
     seconds: float = 0.0
 
 
+_recording: Optional[list["QueryRecord"]] = None
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """Size and result of one `solve` call."""
+
+    unknowns: int
+    assertions: int
+    result: str
+
+
+@contextmanager
+def recording() -> Iterator[list[QueryRecord]]:
+    """Record every `solve` call made inside the block, so a report can say what the solver was asked even
+    when a check does not describe its query itself."""
+    global _recording
+    outer, _recording = _recording, []
+    try:
+        yield _recording
+    finally:
+        _recording = outer
+
+
+def summarize(records: Sequence[QueryRecord]) -> str:
+    """One line: how many queries, how large, and their results."""
+    if not records:
+        return "no z3 query was made"
+    results = ", ".join(f"{sum(r.result == k for r in records)} {k}" for k in ("unsat", "sat", "unknown")
+                        if any(r.result == k for r in records))
+    if len(records) == 1:
+        r = records[0]
+        return f"one z3 query: QF_NRA, {r.unknowns} real unknowns, {r.assertions} assertions; {results}"
+    return (f"{len(records)} z3 queries: QF_NRA, up to {max(r.unknowns for r in records)} real unknowns and "
+            f"{max(r.assertions for r in records)} assertions each; {results}")
+
+
 def solve(constraints: Sequence[Any], timeout: float) -> Query:
     """Check satisfiability of the conjunction with a timeout in seconds; timeouts are 'unknown'."""
     import time
@@ -189,14 +227,22 @@ def solve(constraints: Sequence[Any], timeout: float) -> Query:
     r = solver.check()
     seconds = time.perf_counter() - start
     if r == z3.unsat:
-        return Query("unsat", seconds=seconds)
-    if r == z3.sat:
-        return Query("sat", solver.model(), seconds=seconds)
-    return Query("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
+        q = Query("unsat", seconds=seconds)
+    elif r == z3.sat:
+        q = Query("sat", solver.model(), seconds=seconds)
+    else:
+        q = Query("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
+    note(constraints, q.result)
+    return q
 
 
-def describe(constraints: Sequence[Any]) -> str:
-    """Size of a query: its logic, unknowns and assertions."""
+def note(constraints: Sequence[Any], result: str) -> None:
+    """Record a solver call for `recording` (every z3 entry point calls this)."""
+    if _recording is not None:
+        _recording.append(QueryRecord(len(_unknowns(constraints)), len(constraints), result))
+
+
+def _unknowns(constraints: Sequence[Any]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     todo = [raw(c) for c in constraints]
     while todo:
@@ -205,7 +251,12 @@ def describe(constraints: Sequence[Any]) -> str:
             seen[str(e)] = e
         else:
             todo.extend(e.children())
-    return f"QF_NRA, {len(seen)} real unknowns, {len(constraints)} assertions"
+    return seen
+
+
+def describe(constraints: Sequence[Any]) -> str:
+    """Size of a query: its logic, unknowns and assertions."""
+    return f"QF_NRA, {len(_unknowns(constraints))} real unknowns, {len(constraints)} assertions"
 
 
 def differs(lhs: Any, rhs: Any) -> Any:

@@ -34,6 +34,8 @@ from typing import Any, Optional, Sequence
 
 import z3
 
+from theory.smt import note
+
 Matrix = list[list[Fraction]]
 
 ABSTRACTION = ("every softmax weight exp(l) is a fresh positive real tied to its logit by sound exp facts only: "
@@ -249,10 +251,13 @@ def solve(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") -> 
     stats = {k: float(st.get_key_value(k)) for k in st.keys()}
     stats["assertions"] = float(len(solver.assertions()))
     if r == z3.unsat:
-        return Solved("unsat", seconds, stats=stats)
-    if r == z3.sat:
-        return Solved("sat", seconds, solver.model(), stats=stats)
-    return Solved("unknown", seconds, reason=solver.reason_unknown() or "unknown", stats=stats)
+        out = Solved("unsat", seconds, stats=stats)
+    elif r == z3.sat:
+        out = Solved("sat", seconds, solver.model(), stats=stats)
+    else:
+        out = Solved("unknown", seconds, reason=solver.reason_unknown() or "unknown", stats=stats)
+    note(constraints, out.result)  # for the report's "what was the solver asked"
+    return out
 
 
 def to_smtlib(constraints: Sequence[Any]) -> str:
