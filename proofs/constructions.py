@@ -127,6 +127,39 @@ def exact_map(V: int, maps: Sequence[Sequence[int]], T: Any = conditional.DEFAUL
     return _exact("conditional_map", net, cases, offset, progress)
 
 
+def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
+                  progress: Progress = None) -> ExactSweep:
+    """Every one of the ``V^V`` maps at once: for each input x and value y, the box ``r_x = y/V``,
+    ``r_j in [0, (V-1)/V]`` (j != x) holds the virtual token of every map with ``m(x) = y``; certifying that the
+    model answers y on each of the ``V^2`` boxes proves the construction for every map."""
+    from theory.exact import ExactNetwork
+
+    net = conditional.build_map(V, T)
+    compiled = ExactNetwork(net)
+    out = ExactSweep("conditional_map (all maps, boxes)", sizes={"V": V, "T": str(net.T), "maps": f"{V}^{V}"})
+    box = (Fraction(0), Fraction(V - 1, V))
+    start = time.perf_counter()
+    for x in range(V):
+        for y in range(V):
+            r: list[Any] = [box] * V + [Fraction(0)] * (net.d - V)
+            r[x] = Fraction(y, V)
+            if offset is not None:
+                c, amount = offset[1], offset[2]
+                r[c] = (r[c][0] + amount, r[c][1] + amount) if isinstance(r[c], tuple) else r[c] + amount
+            step = compiled.step(net.inputs([r], [x]))
+            out.cases += 1
+            if step.token is None:
+                out.uncertified += 1
+                out.first_uncertified = out.first_uncertified or {"input": x, "value": y}
+            elif step.token != y:
+                out.failures += 1
+                out.first_failure = out.first_failure or {"input": x, "value": y, "generated": step.token}
+            if progress is not None:
+                progress(1)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
 def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Optional[Sequence[int]] = None,
                    T: Any = conditional.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = conditional.build_sequence(V, N0, T)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
 
@@ -166,9 +166,10 @@ class ExactGeneration:
 
 
 def generate(net: Any, virtual: Sequence[Sequence[Fraction]], tokens: Sequence[int], steps: int,
-             bits: int = 128, max_bits: int = 4096, compiled: Optional[ExactNetwork] = None) -> ExactGeneration:
+             bits: int = 128, max_bits: int = 4096, compiled: Optional[ExactNetwork] = None,
+             progress: Optional[Callable[[int], None]] = None) -> ExactGeneration:
     """Greedy generation of ``steps`` tokens after the virtual tokens and the hard ``tokens``, every step
-    certified exactly (stops at the first step that cannot be certified)."""
+    certified exactly (stops at the first step that cannot be certified); ``progress(1)`` after each step."""
     exact = compiled or ExactNetwork(net)
     seq = list(tokens)
     out: list[int] = []
@@ -176,6 +177,8 @@ def generate(net: Any, virtual: Sequence[Sequence[Fraction]], tokens: Sequence[i
     for _ in range(steps):
         st = exact.step(net.inputs(virtual, seq), bits, max_bits)
         trace.append(st)
+        if progress is not None:
+            progress(1)
         if st.token is None:
             return ExactGeneration(out, False, trace)
         out.append(st.token)

@@ -115,6 +115,7 @@ def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset
 
 MAP_SYMBOLIC_V = (2, 3, 4, 5)
 MAP_EXACT_V = 4                 # every one of 4^4 = 256 maps, every input
+MAP_BOX_V = 20                  # all 20^20 maps through 400 boxes of virtual tokens
 MAP_FLOAT_V = (4, 5)            # every map (256 and 3125)
 MAP_LARGE = 94
 MAP_LARGE_SAMPLE = 100
@@ -129,7 +130,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
         import sympy as sp
 
         from numeric.constructions import conditional
-        from proofs.constructions import exact_map
+        from proofs.constructions import exact_map, exact_map_all
         from theory.capacity import head_sum
         from theory.derivation import zero_test
 
@@ -149,7 +150,9 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
                                        f"(residual {test.value} at {test.witness})",
                                        witness={"V": V, "x": x, "point": test.witness})
         sweep = exact_map(MAP_EXACT_V, list(itertools.product(range(MAP_EXACT_V), repeat=MAP_EXACT_V)), offset=offset)
-        result = _exact_result([sweep], f"every map at V={MAP_EXACT_V} with every input")
+        boxes = exact_map_all(MAP_BOX_V, offset=offset)
+        result = _exact_result([sweep, boxes], f"every map at V={MAP_EXACT_V} with every input, and all "
+                               f"{MAP_BOX_V}^{MAP_BOX_V} maps at V={MAP_BOX_V} through {boxes.cases} boxes")
         if result.status is Status.PROVED:
             result.detail = (f"sympy: at position 1 the summed heads are exactly r + onehot(x) for every T "
                              f"(E = e^(T/sqrt 2) symbolic; V in {MAP_SYMBOLIC_V}), so ReLU(h-1) keeps r_x = m(x)/V; "

@@ -15,8 +15,9 @@ import argparse
 import json
 import time
 from fractions import Fraction
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 
@@ -112,7 +113,8 @@ def cmd_unconditional(args: argparse.Namespace, console: Console) -> int:
     if not args.no_exact:
         from theory.exact import generate
 
-        ex = generate(net, [s], [], args.N)
+        with _bar(console, "exact certification", args.N) as advance:
+            ex = generate(net, [s], [], args.N, progress=advance)
         etext = "".join(alphabet[t] for t in ex.tokens)
         status = ("certified = target" if ex.complete and ex.tokens == target else
                   "certified, != target" if ex.complete else f"not certified after {len(ex.tokens)} tokens")
@@ -214,10 +216,11 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         from theory.exact import generate as exact_generate
 
         compiled = ExactNetwork(net)
-        for k in inputs:
-            ex = exact_generate(net, virtual, [tok[c] for c in k], steps, compiled=compiled)
-            exact_out.append("".join(alphabet[t] for t in ex.tokens) if ex.complete else None)
-            exact_ok.append(ex.complete and ex.tokens == expected[k])
+        with _bar(console, "exact certification", len(inputs) * steps) as advance:
+            for k in inputs:
+                ex = exact_generate(net, virtual, [tok[c] for c in k], steps, compiled=compiled, progress=advance)
+                exact_out.append("".join(alphabet[t] for t in ex.tokens) if ex.complete else None)
+                exact_ok.append(ex.complete and ex.tokens == expected[k])
     _map_table(console, inputs, expected, got, alphabet, exact_out if not args.no_exact else None)
     n_ok = sum(float_ok)
     summary = f"float64: {n_ok}/{len(inputs)} entries generated as mapped"
@@ -294,6 +297,9 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
         return (f"exact: single virtual token V={V} N={N} all {V}^{N} (boxes)", V * N,
                 lambda p: xs.exact_unconditional_all(V, N, progress=p))
 
+    def x_map_boxes(V: int) -> Any:
+        return (f"exact: [V]->[V] map V={V} all {V}^{V} (boxes)", V * V, lambda p: xs.exact_map_all(V, progress=p))
+
     def x_maps(V: int, count: int | None) -> Any:
         import itertools
 
@@ -310,13 +316,13 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
         plan = [uncond(4, 8, None), uncond(2, 16, None), uncond(94, 20, 20000), maps(6, None), maps(94, 2000),
                 seqs(3, 3, None), seqs(4, 2, None), seqs(94, 10, 50), tables(3, None), tables(10, 500), tables(13, 50)]
         if exact:
-            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_tables(3, 2000),
+            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94), x_tables(3, 2000),
                      x_tables(10, 20), x_tables(20, 2)]
     else:
         plan = [uncond(4, 4, None), uncond(94, 20, 300), maps(4, None), maps(94, 100), seqs(3, 2, None),
                 tables(2, None), tables(3, 300), tables(10, 10)]
         if exact:
-            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_tables(3, 40)]
+            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_tables(3, 40)]
     return plan
 
 
@@ -363,6 +369,17 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                                         "uncertified": getattr(r, "uncertified", None), "seconds": round(r.seconds, 3),
                                         "first_failure": r.first_failure} for label, r in results]}, console)
     return 0 if not failures else 1
+
+
+@contextmanager
+def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A transient progress bar; yields ``advance(k)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda k: progress.update(task, advance=k)
 
 
 def _write_json(path: str | None, data: dict[str, Any], console: Console) -> None:
