@@ -9,6 +9,8 @@ comes from ``ctx.child_seed("figure:<name>")``, so a figure is a function of the
 * ``reachable_segment``: with the prefix value ``W_V s`` fixed and the prefix key free, the output
   ``t^pt_i = (1 - alpha_i) t_i + alpha_i W_V s`` sweeps the segment ``[t_i, W_V s]`` and nothing else
   (prefix.single.closed_form, prefix.contraction).
+* ``bias_directions``: the bias ``sum_m alpha_im W_V s_m`` over many inputs: on the ray of ``W_V s_1`` for one
+  prefix position, spread between ``W_V s_1`` and ``W_V s_2`` for two (prefix.longer.fixed_direction).
 """
 from __future__ import annotations
 
@@ -109,6 +111,36 @@ def draw_reachable_segment(fig: Any, ctx: Context, n: int = 5, keys: int = 41) -
     return f"{keys} prefix keys per query; max distance of t^pt_i from the line through t_i and W_V s: {worst:.2g}"
 
 
+def draw_bias_directions(fig: Any, ctx: Context, inputs: int = 60, n: int = 6) -> str:
+    import torch
+
+    from numeric.attention import HeadInstances, TorchHead, random_instances
+
+    seed = ctx.child_seed("figure:bias_directions")
+    axes = fig.subplots(1, 2)
+    notes = []
+    for ax, n_S in zip(axes, (1, 2)):
+        base = random_instances(1, n, 2, n_S=n_S, seed=seed + n_S, scale=2.0)
+        X = torch.randn(inputs, n, 2, generator=torch.Generator().manual_seed(seed + 10 + n_S), dtype=base.X.dtype)
+        rep = lambda t: t.expand(inputs, *t.shape[1:])  # noqa: E731
+        h = TorchHead(HeadInstances(X, rep(base.W_Q), rep(base.W_K), rep(base.W_V), rep(base.S), base.tau))
+        b = h.bias.reshape(-1, 2).numpy()
+        values = h.pv[0].numpy()
+        ax.scatter(b[:, 0], b[:, 1], s=4, alpha=0.6, label=r"bias $\sum_m \alpha_{im} W_V s_m$")
+        for m, u in enumerate(values):
+            ax.plot([0, u[0]], [0, u[1]], color="crimson", lw=1)
+            ax.scatter([u[0]], [u[1]], marker="*", s=60, color="crimson", zorder=3)
+            ax.text(u[0], u[1], f" $W_V s_{m + 1}$", fontsize=7, color="crimson")
+        ax.scatter([0], [0], marker="+", color="k", s=30)
+        cross = abs(b[:, 0] * values[0, 1] - b[:, 1] * values[0, 0]) / float((values[0] ** 2).sum() ** 0.5)
+        notes.append(f"n_S={n_S}: max distance from the W_V s_1 line {float(cross.max()):.2g}")
+        ax.set_title(f"$n_S = {n_S}$", fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6, loc="best")
+    return f"{inputs} inputs x {n} positions; " + "; ".join(notes)
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("attention_heatmap",
                "Attention of one random float64 head over 8 content tokens: without a prefix (left), with one "
@@ -123,7 +155,17 @@ FIGURES: tuple[FigureSpec, ...] = (
                ("prefix.single.closed_form", "prefix.contraction", "prefix.reachable_segment",
                 "prefix.bias_parallel_naive"),
                draw_reachable_segment),
+    FigureSpec("bias_directions",
+               "The bias a prefix adds to one head's output over 60 random inputs (every position): with one prefix "
+               "position (left) it is alpha_i W_V s_1, always on the ray of W_V s_1; with two positions (right) it "
+               "is a mixture of W_V s_1 and W_V s_2 whose direction depends on the input, so no single direction "
+               "describes it.",
+               ("prefix.multi.closed_form", "prefix.longer.fixed_direction", "prefix.multihead.single_direction"),
+               draw_bias_directions),
 )
+
+
+SIZES = {"attention_heatmap": (7.0, 2.8), "bias_directions": (7.0, 3.4)}
 
 
 def render(specs: tuple[FigureSpec, ...], out_dir: Path, ctx: Context) -> list[FigureFile]:
@@ -136,7 +178,7 @@ def render(specs: tuple[FigureSpec, ...], out_dir: Path, ctx: Context) -> list[F
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for spec in specs:
-        fig = Figure(figsize=(7.0, 2.8) if spec.name == "attention_heatmap" else (5.0, 4.0), layout="constrained")
+        fig = Figure(figsize=SIZES.get(spec.name, (5.0, 4.0)), layout="constrained")
         note = spec.draw(fig, ctx)
         pdf, png = out_dir / f"{spec.name}.pdf", out_dir / f"{spec.name}.png"
         fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None, "Creator": None})

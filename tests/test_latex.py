@@ -156,7 +156,7 @@ def test_report_contents_cover_each_claim(report_dir: Path) -> None:
     assert "Counterexample witness" in tex_source  # the catalogue pins claims false; their witnesses are shown
     for key in ("torch", "sympy", "z3-solver", "seed"):
         assert key in tex_source
-    for fig in ("attention_heatmap", "reachable_segment"):
+    for fig in ("attention_heatmap", "reachable_segment", "bias_directions"):
         assert (report_dir / "figures" / f"{fig}.pdf").exists() and (report_dir / "figures" / f"{fig}.png").exists()
 
 
