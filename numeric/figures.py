@@ -1,0 +1,51 @@
+"""Attention-pattern figures of an experiment run: one panel per (layer, head) and method, on one test input.
+
+Rows are content queries (the token each position reads), columns are keys: the n_S slots (placeholder token 0
+without a prefix, the learned prefix with one) followed by the content. The prefix can only move mass into its
+own column; within the content columns the pattern is the pretrained one scaled by ``1 - alpha_i``
+(paper-notes item 1), while full fine-tuning and LoRA (from layer 2 on) can redraw it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from numeric.empirical import Run
+
+TITLES = {"pretrained": "pretrained", "finetune": "full fine-tuning", "prefix": "prefix-tuning", "lora": "LoRA"}
+
+
+def plot_attention(run: Run, path: Path) -> Path:
+    """Draw ``run.attention`` for every method into ``path`` (PNG or PDF, chosen by suffix)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = run.experiment
+    n_S = e.spec.n_S
+    methods = list(run.attention)
+    layers = len(run.attention[methods[0]])
+    heads = e.size.heads
+    tokens = [str(int(t)) for t in run.example]
+    content = tokens[n_S:]
+    rows = layers * heads
+    fig, axes = plt.subplots(rows, len(methods), figsize=(3.2 * len(methods), 3.0 * rows + 0.6), squeeze=False)
+    for c, method in enumerate(methods):
+        for l, A in enumerate(run.attention[method]):
+            for h in range(heads):
+                W = A[h] if method == "prefix" else A[h, n_S:]
+                ax = axes[l * heads + h][c]
+                ax.imshow(W.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+                ax.set_xticks(range(W.shape[1]), ["P" if method == "prefix" else "0"] * n_S + content, fontsize=6)
+                ax.set_yticks(range(W.shape[0]), content, fontsize=6)
+                ax.axvline(n_S - 0.5, color="white", linewidth=0.8)
+                ax.set_title(f"{TITLES.get(method, method)}\nlayer {l + 1}, head {h + 1}", fontsize=8)
+                if c == 0:
+                    ax.set_ylabel("query (token read)", fontsize=7)
+                ax.set_xlabel("key", fontsize=7)
+    fig.suptitle(f"{e.name.upper()} attention on one test input ({e.target}); {e.size}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
