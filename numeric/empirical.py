@@ -76,8 +76,8 @@ E1_FULL = Experiment(
     eval_samples=3200, tasks=("ascending", "descending"))
 E1_QUICK = Experiment(
     name="e1", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=1), size=Size(16, 1, 1),
-    pretrain_task="ascending", target="descending", pretrain=Phase(250, 1e-2),
-    methods=(("finetune", Phase(120, 1e-2)), ("prefix", Phase(80, 3e-2, weight_decay=0.01))),
+    pretrain_task="ascending", target="descending", pretrain=Phase(150, 2e-2, batch=32),
+    methods=(("finetune", Phase(60, 2e-2, batch=32)), ("prefix", Phase(60, 3e-2, batch=32, weight_decay=0.01))),
     eval_samples=256, tasks=("ascending", "descending"))
 # The authors' E4: 4L4H d=256 pretrained 40k steps on the random mixture; prefix 12/layer 100k steps at 5e-5;
 # rank-1 LoRA 10k steps at 5e-3; both 12 L d = 12,288 parameters.
@@ -87,9 +87,10 @@ E4_FULL = Experiment(
     methods=(("prefix", Phase(2000, 1e-2, weight_decay=0.01)), ("lora", Phase(2000, 1e-2, weight_decay=0.01))),
     eval_samples=3200, tasks=("double_hist",))
 E4_QUICK = Experiment(
-    name="e4", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=12), size=Size(16, 2, 1),
-    pretrain_task="random", target="double_hist", pretrain=Phase(600, 1e-2),
-    methods=(("prefix", Phase(150, 1e-2, weight_decay=0.01)), ("lora", Phase(300, 2e-2, weight_decay=0.01))),
+    name="e4", spec=TaskSpec(n=4, num_digits=6, max_unique=4, n_S=12), size=Size(16, 2, 1),
+    pretrain_task="random", target="double_hist", pretrain=Phase(500, 1e-2, batch=32),
+    methods=(("prefix", Phase(150, 1e-2, batch=32, weight_decay=0.01)),
+             ("lora", Phase(400, 5e-2, batch=32, weight_decay=0.01))),
     eval_samples=256, tasks=("double_hist",))
 EXPERIMENTS: dict[str, dict[str, Experiment]] = {"e1": {"full": E1_FULL, "quick": E1_QUICK},
                                                  "e4": {"full": E4_FULL, "quick": E4_QUICK}}

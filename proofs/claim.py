@@ -96,6 +96,7 @@ class Claim:
     symbolic, numeric, smt: the checks; None means the layer does not apply
     derivation:  builds the `theory.derivation.Derivation` shown by ``prefixcheck show`` (optional)
     section:     catalogue section, for listing
+    opt_in:      a slow claim that runs only when named (by id or prefix), not in a default ``check``
     """
 
     id: str
@@ -110,6 +111,7 @@ class Claim:
     derivation: Optional[Callable[[], Any]] = None
     section: str = ""
     source: str = field(default="catalogue", compare=False)
+    opt_in: bool = False
 
     def __post_init__(self) -> None:
         if not self.id or any(c.isspace() for c in self.id):

@@ -40,9 +40,10 @@ def catalogue() -> list[Claim]:
 
 
 def select(claims: list[Claim], ids: list[str]) -> list[Claim]:
-    """The claims named by ``ids`` (exact ids, or a prefix ending in '.' / '*' such as ``prefix.multi.*``)."""
+    """The claims named by ``ids`` (exact ids, or a prefix ending in '.' / '*' such as ``prefix.multi.*``); no ids
+    means every claim that is not ``opt_in``."""
     if not ids:
-        return claims
+        return [c for c in claims if not c.opt_in]
     by_id = {c.id: c for c in claims}
     chosen: list[Claim] = []
     for wanted in ids:

@@ -1,0 +1,61 @@
+"""Empirical reproductions: wall and CPU time of the quick E1/E4 runs the claims use, and the per-step cost of the
+full configurations with the projected time of a full run (steps x measured step time + evaluation)."""
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _timed_run(name: str, mode: str) -> dict:
+    from numeric.empirical import EXPERIMENTS, run
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run(EXPERIMENTS[name][mode], 0)
+    return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+            "accuracy": {f"{m}/{t}": v for (m, t), v in result.acc.items()}}
+
+
+def _step_seconds(name: str, steps: int = 30) -> dict:
+    """Seconds per training step of each phase of the full configuration (pretraining and every method)."""
+    import torch
+
+    from numeric.empirical import (EXPERIMENTS, _groups, build_model, decay_split, deterministic, logits_of,
+                                   make_adapter)
+    from numeric.training import Phase, train
+
+    e = EXPERIMENTS[name]["full"]
+    out = {}
+    with deterministic(1):
+        g = torch.Generator().manual_seed(0)
+        model = build_model(e, 0)
+        start = time.perf_counter()
+        train(logits_of(model), decay_split(list(model.named_parameters())), e.spec, e.pretrain_task,
+              Phase(steps, e.pretrain.lr, e.pretrain.batch), g)
+        out["pretrained"] = (time.perf_counter() - start) / steps
+        model.requires_grad_(False)
+        for method, phase in e.methods:
+            adapter = make_adapter(method, model, e, 0)
+            start = time.perf_counter()
+            train(logits_of(model, adapter), _groups(method, adapter), e.spec, e.target,
+                  Phase(steps, phase.lr, phase.batch, phase.weight_decay), g)
+            out[method] = (time.perf_counter() - start) / steps
+    total = e.pretrain.steps * out["pretrained"] + sum(p.steps * out[m] for m, p in e.methods)
+    return {"step_s": out, "projected_training_s": total}
+
+
+def run(console: Console) -> dict:
+    results = {"quick_e1": _timed_run("e1", "quick"), "quick_e4": _timed_run("e4", "quick"),
+               "full_e1_steps": _step_seconds("e1"), "full_e4_steps": _step_seconds("e4")}
+    t = Table(title="empirical reproductions (1 thread; wall time depends on the machine's load)")
+    for col in ("what", "wall s", "cpu s"):
+        t.add_column(col)
+    for key in ("quick_e1", "quick_e4"):
+        t.add_row(key, f"{results[key]['wall_s']:.1f}", f"{results[key]['cpu_s']:.1f}")
+    for key in ("full_e1_steps", "full_e4_steps"):
+        r = results[key]
+        t.add_row(f"{key}: " + ", ".join(f"{m} {s * 1000:.0f} ms/step" for m, s in r["step_s"].items()),
+                  f"projected training {r['projected_training_s']:.0f}", "")
+    console.print(t)
+    return results

@@ -1,0 +1,148 @@
+"""Empirical claims E1/E4: the quick runs show the contrast and the mechanism, false twins are caught, the same
+seed gives the same numbers, and `prefixcheck reproduce` handles bad input in one line."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from numeric.empirical import EXPERIMENTS, attention_maps, build_model, content_attention, make_adapter, run
+from numeric.model import FullFineTune
+from proofs.catalogue.empirical import E1, E4, Contrast, contrast_claim, judge
+from proofs.claim import Context, Status
+from proofs.cli import main
+from proofs.registry import catalogue, select
+from proofs.runner import run_claim
+
+E1_ID = "empirical.e1_prefix_cannot_learn_descending"
+E4_ID = "empirical.e4_lora_beats_prefix_double_hist"
+SEED = Context(claim_id=E1_ID).child_seed("training")  # the seed the claim trains from under `check --seed 0`
+
+
+@pytest.fixture(scope="module")
+def e1_run():
+    return run(EXPERIMENTS["e1"]["quick"], SEED)
+
+
+@pytest.fixture(scope="module")
+def e4_run():
+    return run(EXPERIMENTS["e4"]["quick"], Context(claim_id=E4_ID).child_seed("training"))
+
+
+def test_e1_claim_ok_and_same_seed_same_numbers(e1_run) -> None:
+    (claim,) = select(catalogue(), [E1_ID])
+    result = run_claim(claim, Context())
+    numeric = result.layers["numeric"]
+    assert result.verdict == "ok", numeric.detail
+    assert numeric.status is Status.CONSISTENT and numeric.max_error <= 1e-6
+    # a second, independent training run from the same seed reproduces every number exactly
+    assert numeric.witness["accuracy"] == {f"{m}/{t}": v for (m, t), v in e1_run.acc.items()}
+    assert numeric.witness["content_attention_change"] == e1_run.content_change
+
+
+def test_e1_contrast_and_mechanism(e1_run) -> None:
+    acc, change = e1_run.acc, e1_run.content_change
+    assert acc[("pretrained", "ascending")] >= 0.5 and acc[("pretrained", "descending")] <= 0.05
+    assert acc[("finetune", "descending")] >= 0.5 and acc[("prefix", "descending")] <= 0.05
+    assert change["prefix"][0] <= 1e-12  # float64 on the trained weights: the identity is exact up to rounding
+    assert change["finetune"][0] > 0.05  # full fine-tuning redrew the pattern, so the measurement can tell
+    assert e1_run.params["prefix"] == 16 and e1_run.params["finetune"] == e1_run.params["pretrained"]
+
+
+def test_e1_false_twins_are_violated(e1_run) -> None:
+    swapped = dataclasses.replace(E1, better="prefix", worse="finetune")
+    assert judge(e1_run, swapped).status is Status.VIOLATED
+    wrong_mechanism = dataclasses.replace(E1, same_attention="finetune")
+    result = judge(e1_run, wrong_mechanism)
+    assert result.status is Status.VIOLATED and "changed the content attention" in result.detail
+    too_strict = dataclasses.replace(E1, min_better=1.01)
+    assert judge(e1_run, too_strict).status is Status.VIOLATED
+
+
+def test_false_twin_claim_end_to_end_is_a_mismatch() -> None:
+    twin = contrast_claim("twin.e1", "prefix learns descending, full FT does not", "test", "-", "e1",
+                          Contrast(better="prefix", worse="finetune", task="descending", min_better=0.5,
+                                   max_worse=0.05, same_attention="finetune"), ())
+    result = run_claim(twin, Context(seed=1))
+    assert result.layers["numeric"].status is Status.VIOLATED
+    assert result.verdict == "mismatch"
+
+
+def test_e4_quick_contrast_and_false_twin(e4_run) -> None:
+    ok = judge(e4_run, E4)
+    assert ok.status is Status.CONSISTENT, ok.detail
+    assert e4_run.params["prefix"] == e4_run.params["lora"]  # equal parameter count, 12 L d
+    assert e4_run.content_change["prefix"][0] <= 1e-12
+    assert judge(e4_run, dataclasses.replace(E4, better="prefix", worse="lora")).status is Status.VIOLATED
+
+
+def test_e4_is_opt_in_and_e1_is_default() -> None:
+    default = {c.id for c in select(catalogue(), [])}
+    assert E1_ID in default and E4_ID not in default
+    assert {E1_ID, E4_ID} <= {c.id for c in select(catalogue(), ["empirical."])}
+
+
+def test_mechanism_on_untrained_models() -> None:
+    """Layer 1 keeps the renormalised content attention under a prefix (item 4); layer 2 does not (item 17);
+    LoRA off W_Q, W_K leaves layer 1 alone; a full fine-tuning delta of W_K changes it."""
+    e = EXPERIMENTS["e4"]["quick"]
+    model = build_model(e, 0, torch.float64)
+    idx, _ = e.spec.sequences("double_hist", e.spec.inputs(16, torch.Generator().manual_seed(0), "test"))
+    base = attention_maps(model, None, idx)
+    n_S = e.spec.n_S
+
+    def change(adapter) -> list[float]:
+        maps = attention_maps(model, adapter, idx)
+        prefixed = adapter.__class__.__name__ == "PrefixHidden"
+        return [float((content_attention(A, n_S, prefixed) - content_attention(B, n_S, False)).abs().max())
+                for A, B in zip(maps, base)]
+
+    prefix = make_adapter("prefix", model, e, 1).double()
+    with torch.no_grad():
+        prefix.s.mul_(30.0)
+    first, second = change(prefix)
+    assert first <= 1e-12 and second > 1e-4
+    lora = make_adapter("lora", model, e, 2)
+    with torch.no_grad():
+        for B in lora.B:
+            B.normal_(generator=torch.Generator().manual_seed(3))
+    assert change(lora)[0] == 0.0
+    ft = FullFineTune(model)
+    ft.set("layers.0.attn.W_K.weight", torch.randn(e.size.d, e.size.d, dtype=torch.float64,
+                                                   generator=torch.Generator().manual_seed(4)))
+    assert change(ft)[0] > 1e-3
+
+
+def test_reproduce_quick_writes_json_figure_and_matches_the_seeded_run(e1_run, tmp_path, capsys) -> None:
+    out = tmp_path / "e1.json"
+    code = main(["reproduce", "e1", "--quick", "--seed", str(SEED), "--json", str(out),
+                 "--figures", str(tmp_path / "fig")])
+    assert code == 0
+    record = json.loads(out.read_text())
+    ours = {(a["method"], a["task"]): a["value"] for a in record["accuracy"]}
+    assert ours == e1_run.acc  # the progress bar's extra evaluations do not disturb the seeded stream
+    assert record["seed"] == SEED and record["mode"] == "quick" and record["threads"] == 1
+    assert (tmp_path / "fig" / "e1_quick_attention.png").stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert "84.91%" in text and "paper" in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["reproduce", "e1", "--quick", "--json", "/nonexistent-dir/x.json"], "no such directory"),
+    (["reproduce", "e1", "--quick", "--figures", __file__], "not a directory"),
+])
+def test_reproduce_bad_paths_one_line_exit_2(args, needle, capsys) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+@pytest.mark.parametrize("args", [["reproduce", "e9"], ["reproduce", "e1", "--seed", "-1"],
+                                  ["reproduce", "e1", "--threads", "0"], ["reproduce"]])
+def test_reproduce_bad_arguments_exit_2(args, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
