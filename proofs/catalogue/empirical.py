@@ -9,7 +9,7 @@ Agreement is CONSISTENT (never PROVED): it is a measurement on one seeded traini
 is public so that tests can build false twins (roles swapped, the mechanism asked of the wrong method).
 
 E1's quick run takes about 2 s of CPU and is part of the default ``check``. E4 needs a two-layer model pretrained on
-a task mixture and LoRA must learn a new task; its quick run takes about 15 s of CPU, so it is opt-in: it runs when
+a task mixture and LoRA must learn a new task; its quick run takes about a minute of CPU, so it is opt-in: it runs when
 named, e.g. ``prefixcheck check empirical.`` (both) or ``prefixcheck check empirical.e4_lora_beats_prefix_double_hist``.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def contrast_claim(id: str, title: str, paper_ref: str, statement: str, experime
 
 
 E1 = Contrast(better="finetune", worse="prefix", task="descending", min_better=0.5, max_worse=0.05)
-E4 = Contrast(better="lora", worse="prefix", task="double_hist", min_better=0.2, max_worse=0.1)
+E4 = Contrast(better="lora", worse="prefix", task="double_hist", min_better=0.15, max_worse=0.08)
 TRAINING = ("one seeded training run of the quick configuration (`prefixcheck reproduce --quick`), "
             "deterministic kernels, 1 thread", "exact match of every output token, greedy decoding, held-out inputs "
             "(blake2b split)")
@@ -102,7 +102,7 @@ CLAIMS = [
         "At equal parameter count (12 L d), rank-1 LoRA on W_O and the MLP learns the double histogram and a "
         "prefix of 12 per layer does not",
         "paper-notes 4.2 E4; 2.4; 5 item 26 (paper: prefix 0.31%, LoRA 92.38%)",
-        r"\mathrm{acc}_{\mathrm{LoRA}}(\mathrm{hist})\ge 20\%,\ \mathrm{acc}_{\mathrm{prefix}}(\mathrm{hist})\le 10\%,"
+        r"\mathrm{acc}_{\mathrm{LoRA}}(\mathrm{hist})\ge 15\%,\ \mathrm{acc}_{\mathrm{prefix}}(\mathrm{hist})\le 8\%,"
         r"\ \text{layer-1 renormalised content attention unchanged by the prefix}",
         "e4", E4, TRAINING + ("pretrained on the random mixture of ascending/descending/+1/+2; LoRA on "
                               "attention W_O and both MLP maps of every layer, not W_Q, W_K, W_V",),

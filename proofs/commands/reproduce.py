@@ -49,10 +49,10 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]{e.name.upper()}[/bold] ({mode}): {e.size}; n={e.spec.n}, {e.spec.num_digits} digits, "
                   f"n_S={e.spec.n_S}; pretrain {e.pretrain_task} {e.pretrain.steps} steps, "
                   + ", ".join(f"{m} {p.steps}" for m, p in e.methods) + f"; seed {args.seed}", highlight=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with _RichReporter(console) as reporter:
         result = run(e, args.seed, reporter, threads=args.threads)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     console.print(_table(result))
     from numeric.figures import plot_attention
 
@@ -61,9 +61,9 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     console.print("renormalised content attention vs pretrained, max |difference| per layer: "
                   + "; ".join(f"{m} " + ", ".join(f"{v:.2g}" for v in vals) for m, vals in change.items()
                               if m != "pretrained"), highlight=False)
-    console.print(f"attention figure: {figure}; total {seconds:.1f} s with {args.threads} thread(s)")
+    console.print(f"attention figure: {figure}; total {seconds:.1f} s wall, {cpu:.1f} s CPU, {args.threads} thread(s)")
     if out is not None:
-        record = result.to_json() | {"mode": mode, "threads": args.threads, "total_seconds": seconds,
+        record = result.to_json() | {"mode": mode, "threads": args.threads, "total_seconds": seconds, "cpu_seconds": cpu,
                                      "figure": str(figure), "environment": _environment()}
         out.write_text(json.dumps(record, indent=2) + "\n")
         console.print(f"JSON written to {out}")
