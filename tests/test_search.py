@@ -65,6 +65,14 @@ def test_planted_unreachable_is_impossible(seed):
     assert out.cvc5 and out.cvc5.startswith("agrees")
 
 
+def test_found_from_a_z3_model_without_starts():
+    """No optimisation starts: the FOUND parameters come from realising a z3 model (then re-checked)."""
+    problem, _ = planted(2, 1)
+    out = search(problem, 60.0, starts=0)
+    assert out.verdict == FOUND and "z3 model realised" in out.detail, out.detail
+    assert independent_recheck(problem, out.params) <= problem.task.tol
+
+
 def test_separation_prefix_impossible_lora_found():
     task = Task(SEP_INPUTS, SEP_TARGETS, tol=0.05)
     mats = (SEP_HEAD["W_Q"], SEP_HEAD["W_K"], SEP_HEAD["W_V"])
@@ -176,3 +184,22 @@ def test_cli_bad_files(tmp_path, capsys):
     assert _run(tmp_path, targets=None, extra=["--orderings", orders]) == 2
     errs = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(errs) == 3 and all(e.startswith("prefixcheck: error:") for e in errs)
+
+
+def test_exp_enclosure_is_rigorous():
+    import random
+    from fractions import Fraction
+
+    import mpmath
+
+    from theory.smt_prefix import Tau, exp_enclosure
+
+    rng = random.Random(0)
+    mpmath.mp.dps = 80
+    for _ in range(200):
+        x = Fraction(rng.randint(-10**6, 10**6), rng.randint(1, 10**4))
+        lo, hi = exp_enclosure(x, x)
+        true = mpmath.exp(mpmath.mpf(x.numerator) / x.denominator)
+        assert mpmath.mpf(lo.numerator) / lo.denominator <= true <= mpmath.mpf(hi.numerator) / hi.denominator
+    lo, hi = Tau(inv_sqrt=3).bounds()
+    assert mpmath.mpf(lo.numerator) / lo.denominator < 1 / mpmath.sqrt(3) < mpmath.mpf(hi.numerator) / hi.denominator

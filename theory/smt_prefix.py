@@ -62,7 +62,7 @@ def _widen(x: Decimal, down: bool, bits: int = 40) -> Fraction:
     f = Fraction(x)
     if f == 0:
         return Fraction(0)
-    shift = bits - math.floor(math.log2(abs(float(f))) if abs(float(f)) > 0 else 0)
+    shift = bits - (abs(f.numerator).bit_length() - f.denominator.bit_length())  # about -log2|f| + bits
     scaled = f * Fraction(2) ** shift
     n = math.floor(scaled) - 1 if down else math.ceil(scaled) + 1
     return Fraction(n) / Fraction(2) ** shift
@@ -381,8 +381,8 @@ class ReverseQuery:
     content logits become ``l_j + delta_j`` (any rank-1 update of W_K realises any delta at one query), weights
     ``f_j = exp(l_j + delta_j)`` with the same lemmas, ``F_j = f_j / sum f``.
 
-    ``aggregated``: only positions j, k are explicit; the other content weights are one positive real (their
-    sum), so the query covers every n >= 3 at once. Otherwise all n content weights are explicit."""
+    ``aggregated``: only positions j, k are explicit; the other content weights are one non-negative real (their
+    sum), so the query covers every n >= 2 at once. Otherwise all n content weights are explicit."""
 
     n: int
     pairs: Sequence[tuple[int, int]]
@@ -400,7 +400,7 @@ class ReverseQuery:
         rest: list[Any] = []
         if self.aggregated and self.n > n_explicit:
             rest_w = R("rest")
-            cs.append(rest_w > 0)
+            cs.append(rest_w >= 0)  # >= 0 so that n = 2 (nothing else) is covered too
             rest = [rest_w]
         if self.method == "prefix":
             P = R("P")
@@ -414,7 +414,7 @@ class ReverseQuery:
             rest_f: list[Any] = []
             if rest:
                 rest_f = [R("rest_f")]
-                cs.append(rest_f[0] > 0)
+                cs.append(rest_f[0] >= 0)
             D = total([*f.values(), *rest_f])
             F = {j: f[j] / D for j in names}
             cs += pair_lemmas([(l[j] + delta[j], f[j]) for j in idx])

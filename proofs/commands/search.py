@@ -175,6 +175,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", choices=MATRICES, default="W_K", help="the matrix LoRA adapts")
     p.add_argument("--tol", type=_positive(float), default=1e-3, help="max-norm tolerance on outputs")
     p.add_argument("--timeout", type=_positive(float), default=30.0, help="total solver time budget (s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the L-BFGS starts (recorded in the witness)")
     p.add_argument("--cvc5", action="store_true", help="re-check an UNSAT with cvc5 (same abstraction)")
     p.add_argument("--out", default="search-witness.json", help="where FOUND parameters are written")
     p.add_argument("--json", metavar="PATH", help="also write the whole outcome as JSON")
@@ -199,12 +200,14 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
             raise _error("--cvc5 needs the optional package cvc5 (pip install 'prefixcheck[smt]')")
     method = Method(args.method, n_S=args.n_prefix, rank=args.rank, matrix=args.matrix)
     problem = Problem(W_Q, W_K, W_V, method, Task(inputs, targets, orderings, tol=args.tol), tau=tau)
-    outcome = search(problem, args.timeout, cvc5=args.cvc5)
+    if args.seed < 0:
+        raise _error(f"--seed must be >= 0, got {args.seed}")
+    outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
     _print(console, outcome, method, len(W_Q), d, d_v)
     if outcome.verdict == FOUND:
         witness = {"method": method.describe(), "kind": method.kind, "n_S": method.n_S, "rank": method.rank,
                    "matrix": method.matrix, "params": outcome.params, "max_error": outcome.max_error,
-                   "tol": args.tol, "head": args.head, "inputs": args.inputs}
+                   "tol": args.tol, "seed": args.seed, "head": args.head, "inputs": args.inputs}
         Path(args.out).write_text(json.dumps(witness, indent=2) + "\n")
         console.print(f"validated parameters written to {args.out}")
     if args.json:
