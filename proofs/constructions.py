@@ -173,6 +173,48 @@ def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inp
     return sweep
 
 
+def exact_sequence_all(V: int, N0: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
+                       progress: Progress = None) -> ExactSweep:
+    """Every one of the ``V^(V N0)`` maps ``[V] -> [V]^N0`` at once, with ``N0 V^2`` boxes: at step k for input x
+    and value y, ``vt_k[x] = y/V``, every other virtual-token entry in ``[0, (V-1)/V]``, and the content of each
+    token generated so far in ``[0, 1]^V`` (a box holding every one-hot embedding, so the previous steps need
+    not be known). Certifying y on every box proves, by induction over the steps, every map."""
+    from theory.exact import ExactNetwork
+
+    net = conditional.build_sequence(V, N0, T)
+    compiled = ExactNetwork(net)
+    out = ExactSweep("conditional_sequence (all maps, boxes)",
+                     sizes={"V": V, "N0": N0, "T": str(net.T), "maps": f"{V}^{V * N0}"})
+    pad = [Fraction(0)] * (net.d - V)
+    table_box = (Fraction(0), Fraction(V - 1, V))
+    token_box = (Fraction(0), Fraction(1))
+    start = time.perf_counter()
+    for k in range(N0):
+        for x in range(V):
+            for y in range(V):
+                virtual: list[list[Any]] = [[table_box] * V + pad for _ in range(N0)]
+                virtual[k][x] = Fraction(y, V)
+                if offset is not None:
+                    j, c, amount = offset
+                    e = virtual[j][c]
+                    virtual[j][c] = (e[0] + amount, e[1] + amount) if isinstance(e, tuple) else e + amount
+                user = [Fraction(int(i == x)) for i in range(V)] + pad
+                rows = virtual + [user] + [[token_box] * V + pad for _ in range(k)]
+                step = compiled.step(net.inputs(rows, []))
+                out.cases += 1
+                info = {"step": k, "input": x, "value": y}
+                if step.token is None:
+                    out.uncertified += 1
+                    out.first_uncertified = out.first_uncertified or info
+                elif step.token != y:
+                    out.failures += 1
+                    out.first_failure = out.first_failure or {**info, "generated": step.token}
+                if progress is not None:
+                    progress(1)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
 def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Optional[Sequence[tuple[int, int]]] = None,
                     T: Any = two_token.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = two_token.build(V, T)
@@ -182,6 +224,44 @@ def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Opti
         for x1, x2 in (pairs or [(a, b) for a in range(V) for b in range(V)]):
             cases.append((r, [x1, x2], [m[x1][x2]], {"map": [list(row) for row in m], "input": [x1, x2]}))
     return _exact("two_token_map", net, cases, offset, progress)
+
+
+def exact_two_token_all(V: int, T: Any = two_token.DEFAULT_T, offset: Offset = None,
+                        progress: Progress = None) -> ExactSweep:
+    """Every one of the ``V^(V^2)`` tables at once, with ``V^(V+2)`` boxes: the answer to ``(x_1, x_2)`` depends
+    on the table only through row ``x_1``, so for each ``x_1``, each row (``V^V`` digit strings) and each
+    ``x_2`` the other rows are the box ``[0, 1 - V^-V]`` (every base-V fraction with V digits)."""
+    import itertools
+
+    from theory.exact import ExactNetwork
+
+    net = two_token.build(V, T)
+    compiled = ExactNetwork(net)
+    out = ExactSweep("two_token_map (all tables, boxes)", sizes={"V": V, "T": str(net.T), "tables": f"{V}^{V * V}"})
+    box = (Fraction(0), 1 - Fraction(1, V ** V))
+    pad = [Fraction(0)] * (net.d - V)
+    start = time.perf_counter()
+    for x1 in range(V):
+        for row in itertools.product(range(V), repeat=V):
+            r: list[Any] = [box] * V + pad
+            r[x1] = sum(Fraction(row[j], V ** (j + 1)) for j in range(V))
+            if offset is not None:
+                c, amount = offset[1], offset[2]
+                r[c] = (r[c][0] + amount, r[c][1] + amount) if isinstance(r[c], tuple) else r[c] + amount
+            for x2 in range(V):
+                step = compiled.step(net.inputs([r], [x1, x2]))
+                out.cases += 1
+                info = {"input": [x1, x2], "row": list(row)}
+                if step.token is None:
+                    out.uncertified += 1
+                    out.first_uncertified = out.first_uncertified or info
+                elif step.token != row[x2]:
+                    out.failures += 1
+                    out.first_failure = out.first_failure or {**info, "generated": step.token}
+                if progress is not None:
+                    progress(1)
+    out.seconds = time.perf_counter() - start
+    return out
 
 
 def random_rows(V: int, n: int, count: int, seed: int) -> list[list[int]]:

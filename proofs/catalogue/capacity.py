@@ -182,6 +182,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
 SEQ_SMALL = (3, 2)              # every one of (3^2)^3 = 729 maps, every input
 SEQ_LARGE = (94, 10)            # the notes' size
 SEQ_LARGE_EXACT_INPUTS = 1
+SEQ_BOX = (10, 4)              # all 10^40 maps through 400 boxes
 SEQ_LARGE_FLOAT_MAPS = 3
 
 
@@ -191,7 +192,7 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
     def symbolic(ctx: Context) -> LayerResult:
         import itertools
 
-        from proofs.constructions import exact_sequence, random_tables
+        from proofs.constructions import exact_sequence, exact_sequence_all, random_tables
 
         V, N0 = SEQ_SMALL
         maps = [[list(flat[x * N0:(x + 1) * N0]) for x in range(V)]
@@ -201,8 +202,11 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
         seed = ctx.child_seed("conditional-sequence-exact")
         large = exact_sequence(V2, N02, random_tables(V2, N02, 1, seed),
                                inputs=list(range(SEQ_LARGE_EXACT_INPUTS)), offset=offset)
-        return _exact_result([small, large], f"every map at V={V}, N0={N0} with every input, and a random map at "
-                             f"V={V2}, N0={N02} (seed {seed}, {SEQ_LARGE_EXACT_INPUTS} inputs)")
+        Vb, N0b = SEQ_BOX
+        boxes = exact_sequence_all(Vb, N0b, offset=offset)
+        return _exact_result([small, large, boxes], f"every map at V={V}, N0={N0} with every input, a random map "
+                             f"at V={V2}, N0={N02} (seed {seed}, {SEQ_LARGE_EXACT_INPUTS} input), and all "
+                             f"{Vb}^{Vb * N0b} maps at V={Vb}, N0={N0b} through {boxes.cases} boxes")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_sequence
@@ -229,7 +233,7 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
 # ---- capacity.two_token_map --------------------------------------------------------------------------------------
 
 TWO_SMALL = 2                   # every one of 2^4 = 16 tables
-TWO_MEDIUM, TWO_MEDIUM_EXACT, TWO_MEDIUM_FLOAT = 3, 40, 300
+TWO_MEDIUM, TWO_MEDIUM_EXACT, TWO_MEDIUM_FLOAT = 3, 20, 300
 TWO_LARGE, TWO_LARGE_EXACT_PAIRS, TWO_LARGE_FLOAT = 10, 20, 10
 
 
@@ -239,7 +243,7 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
         import itertools
         import random
 
-        from proofs.constructions import exact_two_token, random_tables
+        from proofs.constructions import exact_two_token, exact_two_token_all, random_tables
 
         tables = [[list(flat[i * TWO_SMALL:(i + 1) * TWO_SMALL]) for i in range(TWO_SMALL)]
                   for flat in itertools.product(range(TWO_SMALL), repeat=TWO_SMALL ** 2)]
@@ -249,11 +253,13 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
         sweeps = [exact_two_token(TWO_SMALL, tables, offset=offset),
                   exact_two_token(TWO_MEDIUM, random_tables(TWO_MEDIUM, TWO_MEDIUM, TWO_MEDIUM_EXACT, seed),
                                   offset=offset),
+                  exact_two_token_all(TWO_MEDIUM, offset=offset),
                   exact_two_token(TWO_LARGE, random_tables(TWO_LARGE, TWO_LARGE, 1, seed + 1), pairs=pairs,
                                   offset=offset)]
         return _exact_result(sweeps, f"every table at V={TWO_SMALL}, {TWO_MEDIUM_EXACT} random tables at "
-                             f"V={TWO_MEDIUM} (all 9 inputs) and {TWO_LARGE_EXACT_PAIRS} inputs of a random table "
-                             f"at V={TWO_LARGE} (seed {seed})")
+                             f"V={TWO_MEDIUM} (all 9 inputs), all {TWO_MEDIUM}^{TWO_MEDIUM ** 2} tables at "
+                             f"V={TWO_MEDIUM} through {sweeps[2].cases} boxes, and {TWO_LARGE_EXACT_PAIRS} inputs of "
+                             f"a random table at V={TWO_LARGE} (seed {seed})")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_two_token

@@ -300,6 +300,14 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
     def x_map_boxes(V: int) -> Any:
         return (f"exact: [V]->[V] map V={V} all {V}^{V} (boxes)", V * V, lambda p: xs.exact_map_all(V, progress=p))
 
+    def x_seq_boxes(V: int, N0: int) -> Any:
+        return (f"exact: [V]->[V]^N0 map V={V} N0={N0} all {V}^{V * N0} (boxes)", N0 * V * V,
+                lambda p: xs.exact_sequence_all(V, N0, progress=p))
+
+    def x_table_boxes(V: int) -> Any:
+        return (f"exact: [V]^2->[V] map V={V} all {V}^{V * V} (boxes)", V ** (V + 2),
+                lambda p: xs.exact_two_token_all(V, progress=p))
+
     def x_maps(V: int, count: int | None) -> Any:
         import itertools
 
@@ -316,13 +324,13 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
         plan = [uncond(4, 8, None), uncond(2, 16, None), uncond(94, 20, 20000), maps(6, None), maps(94, 2000),
                 seqs(3, 3, None), seqs(4, 2, None), seqs(94, 10, 50), tables(3, None), tables(10, 500), tables(13, 50)]
         if exact:
-            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94), x_tables(3, 2000),
+            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94), x_seq_boxes(40, 10), x_table_boxes(4), x_tables(3, 2000),
                      x_tables(10, 20), x_tables(20, 2)]
     else:
         plan = [uncond(4, 4, None), uncond(94, 20, 300), maps(4, None), maps(94, 100), seqs(3, 2, None),
                 tables(2, None), tables(3, 300), tables(10, 10)]
         if exact:
-            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_tables(3, 40)]
+            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_seq_boxes(10, 4), x_table_boxes(3), x_tables(3, 40)]
     return plan
 
 
