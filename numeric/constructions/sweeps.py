@@ -16,7 +16,7 @@ import torch
 
 from numeric.constructions import conditional, two_token, unconditional
 from numeric.constructions.network import Network
-from numeric.constructions.realize import generate, to_model
+from numeric.constructions.realize import generate, one_thread, to_model
 
 Progress = Optional[Callable[[int], None]]
 Offset = Optional[tuple[int, int, float]]  # (virtual token index, coordinate, amount) added to every virtual token
@@ -52,7 +52,8 @@ def random_tuples(V: int, n: int, count: int, seed: int) -> torch.Tensor:
 def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.Tensor, Optional[torch.Tensor],
          torch.Tensor]], steps: int, describe: Callable[[int, int], dict], progress: Progress,
          sizes: dict[str, Any], offset: Offset) -> SweepResult:
-    model = to_model(net, dtype)
+    with one_thread():
+        model = to_model(net, dtype)
     start = time.perf_counter()
     cases = failures = 0
     first = None

@@ -584,7 +584,7 @@ def hard_token_claim(id: str = "capacity.hard_token_bound", n_S: int = 1, expect
         import torch
 
         from numeric.constructions import unconditional
-        from numeric.constructions.realize import generate, to_model
+        from numeric.constructions.realize import generate, one_thread, to_model
         from numeric.constructions.sweeps import random_tuples, sweep_unconditional
         from numeric.model import Config, Transformer
 
@@ -592,14 +592,16 @@ def hard_token_claim(id: str = "capacity.hard_token_bound", n_S: int = 1, expect
         bound = V ** n_S
         hard = torch.arange(V)[:, None]
         counts = []
-        models = [("construction", to_model(unconditional.build(V, N)))]
         seed = ctx.child_seed("hard-token")
-        for r in range(HARD_RANDOM):
-            cfg = Config(vocab=V, d=16, n_layers=2, n_heads=2, norm="pre", pos="learned", causal=True, max_len=N + 1)
-            models.append((f"random#{r}", Transformer(cfg, seed=seed + r)))
+        with one_thread():
+            models = [("construction", to_model(unconditional.build(V, N)))]
+            for r in range(HARD_RANDOM):
+                cfg = Config(vocab=V, d=16, n_layers=2, n_heads=2, norm="pre", pos="learned", causal=True,
+                             max_len=N + 1)
+                models.append((f"random#{r}", Transformer(cfg, seed=seed + r)))
         for name, model in models:
             empty = torch.zeros(V, 0, model.cfg.d, dtype=model.cfg.dtype)
-            gen = generate(model, empty, hard, N if name == "construction" else N)
+            gen = generate(model, empty, hard, N)
             distinct = len({tuple(row) for row in gen.tolist()})
             counts.append((name, distinct))
             if distinct > bound:
