@@ -35,9 +35,11 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \setlength{\parskip}{0.5em}
 \setlength{\emergencystretch}{3em}
 \allowdisplaybreaks
-% a display no wider than the line, shrunk to fit otherwise (hand-written claim statements cannot be broken)
-\newcommand{\fitdisplay}[1]{\[\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{$\displaystyle #1$}\]}
 """
+# a display no wider than the line, shrunk to fit otherwise (hand-written claim statements cannot be broken)
+FITDISPLAY = (r"\providecommand{\fitdisplay}[1]{\[\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}"
+              r"{$\displaystyle #1$}\]}" + "\n")
+PREAMBLE += FITDISPLAY
 STATUS_TEX = {
     Status.PROVED: r"\textbf{PROVED}", Status.REFUTED: r"\textbf{REFUTED}", Status.CONSISTENT: "CONSISTENT",
     Status.VIOLATED: "VIOLATED", Status.COUNTEREXAMPLE: r"\textbf{COUNTEREXAMPLE}", Status.UNKNOWN: r"\emph{UNKNOWN}",
@@ -385,7 +387,8 @@ def document(results: Sequence[ClaimResult], environment: dict[str, Any], settin
 
 def snippet(result: ClaimResult, seed: int, figures: Sequence[Figure] = ()) -> str:
     header = (f"% prefixcheck: claim {result.claim.id} -- a fragment to \\input into a document that loads\n"
-              f"% {', '.join(PACKAGES)} (see the preamble of report.tex); figure paths are relative to it.\n")
+              f"% {', '.join(PACKAGES)} (see the preamble of report.tex); figure paths are relative to it.\n"
+              + FITDISPLAY)
     return header + claim_section(result, seed, figures, standalone=True)
 
 

@@ -175,11 +175,12 @@ def test_rendered_page_is_not_blank(report_dir: Path) -> None:
 
 
 def test_snippet_compiles_inside_a_paper(report_dir: Path) -> None:
-    from proofs.latex import PREAMBLE
+    from proofs.latex import PACKAGES
 
     name = snippet_name("prefix.contraction")
     paper = report_dir / "paper.tex"
-    paper.write_text(PREAMBLE + "\\begin{document}\nAppendix.\n\\input{snippets/" + name + "}\n\\end{document}\n")
+    preamble = "\\documentclass{article}\n" + "".join(f"\\usepackage{{{p}}}\n" for p in PACKAGES)
+    paper.write_text(preamble + "\\begin{document}\nAppendix.\n\\input{snippets/" + name + "}\n\\end{document}\n")
     pdf = compile_pdf(paper)
     assert "prefix.contraction" in "".join(_pages(pdf))
 
