@@ -123,12 +123,18 @@ def verdict_line(result: ClaimResult) -> str:
 def derivation_block(result: ClaimResult, seed: int) -> str:
     """The chain as ``align*``, every step re-checked here (the same `Derivation` object the symbolic layer
     checks), then the definitions it uses and its abstraction."""
+    from theory.derivation import tex, tex_lines
+
     c = result.claim
     if c.derivation is None:
         return ("\\paragraph{Derivation.} This claim has no step-by-step derivation; its evidence is the layer "
                 "results below.")
-    deriv = c.derivation()
-    check = deriv.check(seed)
+    try:
+        deriv = c.derivation()
+        check = deriv.check(seed)
+    except Exception as exc:  # a broken derivation must not stop the report; it is shown instead
+        return (f"\\paragraph{{Derivation.}} \\emph{{The derivation could not be built or checked:}} "
+                f"{esc(type(exc).__name__)}: {esc(exc)}.")
     marks = {s.index: s.test for s in check.steps}
     lines = [f"\\paragraph{{Derivation}} ({esc(deriv.title)}). Each step's residual "
              "$e_{k-1}-e_k$, with every definition unfolded, is reduced to $0$ by sympy "
@@ -142,10 +148,13 @@ def derivation_block(result: ClaimResult, seed: int) -> str:
     if not failed:
         methods = sorted({s.test.method for s in check.steps})
         lines.append(f"All {len(check.steps)} steps checked ({esc('; '.join(methods))}).")
-    defs = deriv.definitions_latex()
+    defs = deriv.used_definitions()
     if defs:
-        lines += ["where", "{\\small", "\\begin{align*}", " \\\\\n".join(f"{k} &:= {v}" for k, v in defs),
-                  "\\end{align*}", "}"]
+        rows = []
+        for sym, value in defs:
+            first, *rest = tex_lines(value)
+            rows += [f"{tex(sym)} &:= {first}", *(f"&\\qquad {line}" for line in rest)]
+        lines += ["where", "{\\small", "\\begin{align*}", " \\\\\n".join(rows), "\\end{align*}", "}"]
     if deriv.abstraction:
         lines.append(f"\\emph{{Abstraction:}} {esc(deriv.abstraction)}.")
     return "\n".join(lines)

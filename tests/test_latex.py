@@ -74,7 +74,7 @@ def test_every_derivation_expression_is_printed_from_its_sympy_object() -> None:
             assert all(piece in block for piece in pieces), (claim.id, expr)
             assert len(pieces) > 1 or tex(expr) in block
         for sym, value in deriv.used_definitions():
-            assert f"{tex(sym)} &:= {tex(value)}" in block
+            assert f"{tex(sym)} &:= {tex_lines(value)[0]}" in block
         assert "\\times\\;" not in block and block.count("\\checkmark\\;") == len(deriv.steps)
 
 
@@ -95,6 +95,18 @@ def test_changing_a_derivation_step_changes_the_latex() -> None:
     assert all(piece in after for piece in tex_lines(changed)) and tex(changed) not in before
     assert "\\times\\;" in after and "does \\emph{not} reduce to 0" in after
     assert isinstance(changed, sp.Basic)
+
+
+def test_a_broken_derivation_is_reported_not_raised() -> None:
+    from proofs.latex import derivation_block
+    from proofs.runner import ClaimResult
+
+    def broken() -> None:
+        raise ValueError("no such symbol")
+
+    claim = dataclasses.replace(next(c for c in catalogue() if c.derivation is not None), derivation=broken)
+    block = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
+    assert "could not be built" in block and "no such symbol" in block
 
 
 def test_long_expressions_are_broken_between_terms() -> None:

@@ -56,7 +56,13 @@ class sigma(Notation):
 
 class _Printer(LatexPrinter):
     """sympy's LaTeX printer keeping sums and products in the order written; a product with a denominator is
-    printed as a fraction (sympy's canonical order), which the written order would split into ``1/x`` factors."""
+    printed as a fraction (sympy's canonical order), which the written order would split into ``1/x`` factors.
+    A symbol whose name is already LaTeX (it has a backslash, a brace or a space) is printed verbatim."""
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        if any(c in expr.name for c in "\\{} "):
+            return expr.name
+        return super()._print_Symbol(expr, style)
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         if any(f.is_Pow and f.exp.is_negative for f in expr.args):
@@ -91,15 +97,14 @@ def tex_lines(expr: Expr, width: int = 42) -> list[str]:
     if isinstance(expr, sp.Add):
         lines: list[str] = []
         for term in expr.args:
-            pieces = tex_lines(term, width)
-            joined = [p for p in pieces]
-            if lines or joined[0].startswith("-"):
-                joined[0] = joined[0] if joined[0].startswith("-") else "+ " + joined[0]
-            if lines and _visible(lines[-1] + joined[0]) <= width and len(pieces) == 1:
-                lines[-1] = f"{lines[-1]} {joined[0]}"
+            first, *rest = tex_lines(term, width)
+            if lines and not first.startswith("-"):
+                first = "+ " + first
+            if lines and not rest and _visible(lines[-1] + first) <= width:
+                lines[-1] = f"{lines[-1]} {first}"
             else:
-                lines.append(joined[0])
-            lines += joined[1:]
+                lines.append(first)
+            lines += rest
         return lines
     if isinstance(expr, sp.Mul):
         adds = [f for f in expr.args if isinstance(f, sp.Add)]
@@ -310,20 +315,15 @@ class Derivation:
             return mark + _why_latex(why)
 
         start = tex_lines(self.start, width)
-        if not self.steps:
-            return " \\\\\n".join(f"&{line}" for line in start)
-        rows = [f"&{line}" for line in start[:-1]]
-        lhs = start[-1] if len(start) == 1 else "&\\quad " + start[-1]
+        if len(start) == 1:  # e_0 &= e_1
+            lhs, rows = start[0], []
+        else:  # a long e_0 gets rows of its own, then &= e_1
+            lhs, rows = "", [f"&{start[0]}", *(f"&\\qquad {line}" for line in start[1:])]
         for k, s in enumerate(self.steps, start=1):
-            lines = tex_lines(s.expr, width)
-            rows.append(f"{lhs if k == 1 and len(start) == 1 else ''}&= {lines[0]} && {note(k, s.why)}"
-                        if not (k == 1 and len(start) > 1) else f"{lhs} \\\\\n&= {lines[0]} && {note(k, s.why)}")
-            rows += [f"&\\qquad {line}" for line in lines[1:]]
-        return " \\\\\n".join(rows)
-
-    def definitions_latex(self) -> list[tuple[str, str]]:
-        """(symbol, definition) in LaTeX for every definition the chain uses (`used_definitions`)."""
-        return [(tex(k), tex(v)) for k, v in self.used_definitions()]
+            first, *rest = tex_lines(s.expr, width)
+            rows.append(f"{lhs if k == 1 else ''}&= {first} && {note(k, s.why)}")
+            rows += [f"&\\qquad {line}" for line in rest]
+        return " \\\\\n".join(rows or [lhs])
 
 
 def _display_symbols(expr: Expr) -> list[sp.Symbol]:
