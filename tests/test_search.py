@@ -37,7 +37,8 @@ def independent_recheck(problem: Problem, params: dict) -> float:
     m = problem.method
     X = [torch.tensor(x, dtype=torch.float64) for x in problem.task.inputs]
     P = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
-    return recheck(head, m.kind, m.matrix, P, X, problem.task.outputs, problem.task.orderings, problem.task.tol).max_error
+    t = problem.task
+    return recheck(head, m.kind, m.matrix, P, X, t.outputs, t.orderings, t.tol).max_error
 
 
 @pytest.mark.parametrize("seed,n_S", [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)])
@@ -54,8 +55,8 @@ def test_planted_unreachable_is_impossible(seed):
     at a common W_V s: no prefix reaches them."""
     problem, _ = planted(seed, 1)
     head = ConcreteHead.from_lists(problem.W_Q, problem.W_K, problem.W_V, 1.0)
-    t = [head.last(torch.tensor(x, dtype=torch.float64), "prefix", "W_K", {"s": torch.zeros(0, 2, dtype=torch.float64)})[0]
-         for x in problem.task.inputs]
+    empty = {"s": torch.zeros(0, 2, dtype=torch.float64)}
+    t = [head.last(torch.tensor(x, dtype=torch.float64), "prefix", "W_K", empty)[0] for x in problem.task.inputs]
     diff = t[1] - t[0]
     g = torch.stack([-diff[1], diff[0]]) / diff.norm()
     off = [(t[0] + g).tolist(), (t[1] - g).tolist(), (t[2] + g).tolist()]

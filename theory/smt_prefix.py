@@ -41,7 +41,8 @@ Matrix = list[list[Fraction]]
 ABSTRACTION = ("every softmax weight exp(l) is a fresh positive real tied to its logit by sound exp facts only: "
                "positivity, e >= 1 + l, monotonicity/injectivity between weights of one query, ratio tangents "
                "exp(l_a - l_b) >= exp(c)(1 + l_a - l_b - c) (c = 0, or c in {-2..2} when searching for "
-               "candidates; also across inputs for prefix weights), rigorous rational enclosures of frozen content weights; tau = 1/sqrt(k) exact; matrices "
+               "candidates; also across inputs for prefix weights), rigorous rational enclosures of frozen content "
+               "weights; tau = 1/sqrt(k) exact; matrices "
                "as exact rationals of their float64 entries. Every real head satisfies the encoding, so UNSAT is "
                "sound; a model is a candidate until realised on a float64 torch head")
 TANGENT_POINTS = (-2, -1, 0, 1, 2)  # the rich lemma set, for better candidates

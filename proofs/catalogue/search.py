@@ -226,17 +226,19 @@ def segment_smt(end: str = "t") -> Check:
         problem = lambda target: Problem(h.W_Q.tolist(), h.W_K.tolist(), h.W_V.tolist(),  # noqa: E731
                                          Method("prefix", 1), Task([x.tolist() for x in st["inputs"]], target, tol=tol),
                                          tau=1.0)
-        o_off = search(problem(off), ctx.timeout, seed=ctx.child_seed("segment-off"))
+        o_off = search(problem(off), ctx.timeout, cvc5=_cvc5(), seed=ctx.child_seed("segment-off"))
         if o_off.verdict == FOUND:
             return LayerResult(Status.COUNTEREXAMPLE, f"a target off the segments seg({end}_i, W_V s) is reached: "
-                               f"{o_off.detail}", abstraction=ABSTRACTION, witness={"params": o_off.params, "target": off})
+                               f"{o_off.detail}", abstraction=ABSTRACTION,
+                               witness={"params": o_off.params, "target": off})
         if o_off.verdict != IMPOSSIBLE:
             return LayerResult(Status.UNKNOWN, f"off-segment target: {o_off.detail}", abstraction=ABSTRACTION)
         o_on = search(problem(reach), ctx.timeout, seed=ctx.child_seed("segment-on"))
         if o_on.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"on-segment target: {o_on.detail}", abstraction=ABSTRACTION)
-        return LayerResult(Status.PROVED, f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}); "
-                           f"planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
+        cvc5 = o_off.cvc5 or "not run"
+        return LayerResult(Status.PROVED, f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
+                           f"{cvc5}); planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
                            abstraction=ABSTRACTION, witness={"s": o_on.params["s"], "max_error": o_on.max_error})
 
     return check
@@ -262,7 +264,8 @@ def segment_numeric(end: str = "t") -> Check:
                                max_error=worst, instances=ctx.instances)
         inst = int(dist.amax(-1).argmax())
         return LayerResult(Status.VIOLATED, f"distance {worst:.3g} to seg({end}_i, W_V s) at seed {seed}, instance "
-                           f"{inst}", max_error=worst, instances=ctx.instances, witness={"seed": seed, "instance": inst})
+                           f"{inst}", max_error=worst, instances=ctx.instances,
+                           witness={"seed": seed, "instance": inst})
 
     return check
 
