@@ -115,6 +115,9 @@ def statement_block(result: ClaimResult) -> str:
 
 
 def verdict_line(result: ClaimResult) -> str:
+    if result.verdict == "not run":
+        return (f"\\paragraph{{Verdict.}} \\emph{{not run}}: an opt-in claim, too slow for a default run; "
+                f"\\texttt{{prefixcheck latex {tt(result.claim.id)}}} (or \\texttt{{check}}) runs it.")
     layers = ", ".join(f"{name} {STATUS_TEX[r.status]}" for name, r in result.layers.items())
     return (f"\\paragraph{{Verdict.}} \\textbf{{{esc(result.verdict)}}} (outcome: {esc(result.outcome)}; "
             f"{layers or 'no layer run'}).")
@@ -296,7 +299,7 @@ def title_page(environment: dict[str, Any], settings: dict[str, Any], results: S
     versions = [f"{esc(title)} & \\texttt{{{tt(environment[key])}}} \\\\" for key, title in ENV_NAMES
                 if environment.get(key) is not None]
     run = [f"{esc(k)} & \\texttt{{{tt(v)}}} \\\\" for k, v in settings.items()]
-    counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "mismatch", "inconclusive")}
+    counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "mismatch", "inconclusive", "not run")}
     return "\n".join([
         "\\begin{titlepage}", "\\centering", "\\vspace*{2cm}",
         "{\\LARGE\\bfseries prefixcheck: machine-checked claims about prompting, soft prompting and "
@@ -304,7 +307,8 @@ def title_page(environment: dict[str, Any], settings: dict[str, Any], results: S
         "{\\large Claims of Petrov, Torr and Bibi, ``When Do Prompting and Prefix-Tuning Work? A Theory of "
         "Capabilities and Limitations'' (arXiv:2310.19698, ICLR 2024)\\par}", "\\vspace{2em}",
         f"{len(results)} claims: {counts['ok']} ok, {counts['mismatch']} mismatch, "
-        f"{counts['inconclusive']} inconclusive\\par", "\\vspace{2em}",
+        f"{counts['inconclusive']} inconclusive"
+        + (f", {counts['not run']} opt-in not run" if counts["not run"] else "") + "\\par", "\\vspace{2em}",
         "\\begin{tabular}{@{}ll@{}}", "\\toprule", "\\multicolumn{2}{@{}l}{\\textbf{Tools and libraries}} \\\\",
         "\\midrule", *versions, "\\midrule", "\\multicolumn{2}{@{}l}{\\textbf{Run settings}} \\\\", "\\midrule",
         *run, "\\bottomrule", "\\end{tabular}", "\\vfill",

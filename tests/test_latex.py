@@ -166,6 +166,9 @@ def test_report_contents_cover_each_claim(report_dir: Path) -> None:
         assert (report_dir / "snippets" / f"{snippet_name(claim.id)}.tex").exists()
     assert "\\begin{align*}" in tex_source and "Solver query" in tex_source
     assert "Counterexample witness" in tex_source  # the catalogue pins claims false; their witnesses are shown
+    for claim in (c for c in catalogue() if c.opt_in):  # slow opt-in claims: a section, marked not run
+        section = tex_source.split(f"\\label{{{label(claim.id)}}}")[1].split("\\clearpage")[0]
+        assert "not run" in section
     for key in ("torch", "sympy", "z3-solver", "seed"):
         assert key in tex_source
     for fig in ("attention_heatmap", "reachable_segment", "bias_directions"):

@@ -92,7 +92,10 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
     from proofs.latex import LatexError, compile_pdf, figures_for, write
     from proofs.registry import select
 
-    claims = select(load_claims(args), args.ids)
+    everything = load_claims(args)
+    claims = select(everything, args.ids)
+    # with no ids, slow opt-in claims are not run but still get their section (statement, derivation, "not run")
+    opt_in = [c for c in everything if c.opt_in and c not in claims] if not args.ids else []
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} exists and is not a directory")
@@ -102,7 +105,7 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
                                            for c in matrix["cells"])):
         raise UsageError(f"{args.matrix} is not a `prefixcheck matrix --json` report (cells with claim/variant)")
     if args.results:
-        results, env = results_from_json(_load_json(args.results, "results"), claims, args.results)
+        results, env = results_from_json(_load_json(args.results, "results"), claims + opt_in, args.results)
         seed = int(env.get("seed", args.seed))
         settings = {"results": args.results}
     else:
@@ -116,6 +119,7 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
         env, seed = report.environment(args.seed), args.seed
         settings = {"instances per numeric check": args.instances, "solver timeout (s)": args.timeout,
                     "numeric tolerance": ctx.tol}
+    results = _with_not_run(everything, results, opt_in)
     env = {**env, **_matplotlib_version(), "seed": seed}
     settings = {"seed": seed, **settings}
     figures = []
@@ -135,6 +139,17 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
             raise UsageError(f"{exc}; the .tex was written to {written.tex}") from None
         console.print(f"PDF written to {pdf}")
     return report.exit_code(results)
+
+
+def _with_not_run(everything: list[Any], results: list[Any], opt_in: list[Any]) -> list[Any]:
+    """``results`` plus a "not run" result for each opt-in claim without one, in catalogue order."""
+    from proofs.runner import ClaimResult
+
+    have = {r.claim.id: r for r in results}
+    for claim in opt_in:
+        have.setdefault(claim.id, ClaimResult(claim, {}, "not run", "unknown"))
+    order = {c.id: k for k, c in enumerate(everything)}
+    return sorted(have.values(), key=lambda r: order.get(r.claim.id, len(order)))
 
 
 def _matplotlib_version() -> dict[str, str]:
