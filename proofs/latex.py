@@ -330,7 +330,7 @@ def summary_table(results: Sequence[ClaimResult]) -> str:
     note = ("$^\\dagger$ pinned false: the expected outcome is a validated refutation, so REFUTED / VIOLATED / "
             "COUNTEREXAMPLE there means the check works." if any(r.claim.expected == "fails" for r in results) else "")
     return "\n".join([
-        "\\section*{Summary}", "\\begin{center}\\footnotesize",
+        "\\section*{Summary}", "\\begin{center}\\scriptsize",
         "\\begin{longtable}{@{}lllllr@{}}", "\\toprule", "claim & symbolic & numeric & smt & verdict & page \\\\",
         "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}", note])
 
