@@ -330,7 +330,7 @@ def summary_table(results: Sequence[ClaimResult]) -> str:
     note = ("$^\\dagger$ pinned false: the expected outcome is a validated refutation, so REFUTED / VIOLATED / "
             "COUNTEREXAMPLE there means the check works." if any(r.claim.expected == "fails" for r in results) else "")
     return "\n".join([
-        "\\section*{Summary}", "\\begin{center}\\scriptsize",
+        "\\section*{Summary}", "\\begin{center}\\scriptsize\\setlength{\\tabcolsep}{4pt}",
         "\\begin{longtable}{@{}lllllr@{}}", "\\toprule", "claim & symbolic & numeric & smt & verdict & page \\\\",
         "\\midrule", "\\endhead", *rows, "\\bottomrule", "\\end{longtable}", "\\end{center}", note])
 
@@ -381,7 +381,8 @@ def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
         "\\texttt{prefixcheck matrix}): \\checkmark{} holds, $\\times$ fails; $^{*}$ the claim's assumption is "
         "violated in that variant (the explanation is verified by restoring it), $^{!}$ unexpected."
         + (f" Summary: {counts}." if counts else ""),
-        "\\begin{center}\\scriptsize", f"\\begin{{longtable}}{{@{{}}l{'c' * len(claims)}@{{}}}}",
+        "\\begin{center}\\scriptsize\\setlength{\\tabcolsep}{3pt}",
+        f"\\begin{{longtable}}{{@{{}}l{'c' * len(claims)}@{{}}}}",
         "\\toprule", f"variant & {head} \\\\", "\\midrule", "\\endhead", *rows, "\\bottomrule",
         "\\end{longtable}", "\\end{center}",
         *(["Assumptions violated where a cell is marked $^{*}$:", "\\begin{itemize}\\small", *notes,
