@@ -160,7 +160,8 @@ def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool
                 from theory.smt_prefix import to_smtlib
 
                 answer, secs = check_smtlib(to_smtlib(enc.constraints), max(timeout, 1.0))
-                out.cvc5 = ("agrees (unsat)" if answer == "unsat" else f"disagrees ({answer})") + f" in {secs:.3f}s"
+                verb = {"unsat": "agrees", "sat": "disagrees"}.get(answer, "did not confirm")
+                out.cvc5 = f"{verb} ({answer}) in {secs:.3f}s"
                 records[-1]["cvc5"] = {"result": answer, "seconds": round(secs, 4)}
                 if answer == "sat":
                     out.verdict, out.detail = UNKNOWN, out.detail + "; but cvc5 says sat: backends disagree"

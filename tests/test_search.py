@@ -144,6 +144,20 @@ def test_cli_impossible_with_npz_head_and_cvc5(tmp_path, capsys):
     assert code == 0 and "IMPOSSIBLE" in text and "abstraction" in text and "agrees" in text
 
 
+def test_cvc5_error_is_an_answer_not_a_crash():
+    from theory.smt_cvc5 import check_smtlib
+
+    answer, _ = check_smtlib("(assert (> x 0))\n(check-sat)\n", 5.0)
+    assert answer.startswith("error:")
+
+
+def test_cli_json_outcome(tmp_path, capsys):
+    report = tmp_path / "o.json"
+    assert _run(tmp_path, extra=["--n-prefix", "2", "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["verdict"] == "IMPOSSIBLE" and data["queries"][-1]["result"] == "unsat"
+
+
 def test_cli_tiny_timeout_exit_3(tmp_path, capsys):
     p = _big_problem()
     code = _run(tmp_path, head={"W_Q": p.W_Q, "W_K": p.W_K, "W_V": p.W_V}, inputs=p.task.inputs,

@@ -10,7 +10,16 @@ import time
 
 
 def check_smtlib(text: str, timeout: float, logic: str = "QF_NRA") -> tuple[str, float]:
-    """('sat' | 'unsat' | 'unknown', seconds) for the script ``text`` under a per-query time limit."""
+    """('sat' | 'unsat' | 'unknown' | 'error: ...', seconds) for the script ``text`` under a per-query time limit.
+    cvc5 raising (a parse or solver error) is an answer too, never a crash of the caller."""
+    start = time.perf_counter()
+    try:
+        return _check(text, timeout, logic)
+    except RuntimeError as exc:
+        return f"error: {str(exc).splitlines()[0][:120]}", time.perf_counter() - start
+
+
+def _check(text: str, timeout: float, logic: str) -> tuple[str, float]:
     import cvc5
 
     solver = cvc5.Solver()
