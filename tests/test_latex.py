@@ -263,6 +263,16 @@ def test_bad_results_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Capt
     assert len(err.splitlines()) == 1 and needle in err
 
 
+def test_bad_output_directory_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    assert main(["latex", "prefix.contraction", "-o", str(a_file), "--no-figures"]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["latex", "prefix.contraction", "-o", str(a_file / "sub"), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot create the output directory" in err
+
+
 def test_unknown_claim_and_bad_matrix_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["latex", "prefix.contractoin", "-o", str(tmp_path / "o")]) == 2
     assert "closest: prefix.contraction" in capsys.readouterr().err

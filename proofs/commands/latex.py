@@ -99,6 +99,10 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} exists and is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output directory {out_dir}: {exc.strerror or exc}") from None
     matrix = _load_json(args.matrix, "matrix") if args.matrix else None
     if matrix is not None and not (isinstance(matrix, dict) and isinstance(matrix.get("cells"), list)
                                    and all(isinstance(c, dict) and "claim" in c and "variant" in c
