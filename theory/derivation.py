@@ -89,8 +89,9 @@ def _visible(latex: str) -> int:
 
 def tex_lines(expr: Expr, width: int = 42) -> list[str]:
     """``tex(expr)`` split into lines of about ``width`` visible characters for an ``align*``: a long sum is
-    broken between its terms; a long term ``c (a + b + ...)`` is broken inside its parentheses (``\\Big(``
-    ... ``\\Big)``, which need no pairing on one line). Anything else stays on one line."""
+    broken between its terms; a long product ``c (a + b) (d + e)`` gets its sum factors on lines of their own
+    (``\\cdot``), a long factor broken inside its parentheses (``\\Big(`` ... ``\\Big)``, which need no
+    pairing on one line). Anything else stays on one line."""
     whole = tex(expr)
     if _visible(whole) <= width or not isinstance(expr, sp.Basic):
         return [whole]
@@ -108,12 +109,25 @@ def tex_lines(expr: Expr, width: int = 42) -> list[str]:
         return lines
     if isinstance(expr, sp.Mul):
         adds = [f for f in expr.args if isinstance(f, sp.Add)]
-        if len(adds) == 1:
-            rest = sp.Mul(*[f for f in expr.args if f is not adds[0]], evaluate=False)
-            head = {"1": "", "-1": "-"}.get(tex(rest), tex(rest) + " ")
-            inner = tex_lines(adds[0], width)
-            if len(inner) > 1:
-                return [f"{head}\\Big({inner[0]}", *inner[1:-1], f"{inner[-1]}\\Big)"]
+        if adds:
+            rest = sp.Mul(*[f for f in expr.args if not isinstance(f, sp.Add)], evaluate=False)
+            lines = [{"1": "", "-1": "-"}.get(tex(rest), tex(rest) + " ")]
+            for k, factor in enumerate(adds):
+                inner = tex_lines(factor, width)
+                dot = "\\cdot " if k else ""
+                if len(inner) == 1 and _visible(lines[-1] + inner[0]) + 2 <= width:
+                    lines[-1] += f"\\left({inner[0]}\\right)"
+                elif len(inner) == 1:
+                    lines.append(f"{dot}\\left({inner[0]}\\right)")
+                else:
+                    opening = f"{dot}\\Big({inner[0]}"
+                    if k == 0:
+                        lines[-1] += opening
+                    else:
+                        lines.append(opening)
+                    lines += inner[1:-1]
+                    lines.append(f"{inner[-1]}\\Big)")
+            return [line for line in lines if line.strip()] or [whole]
     return [whole]
 
 
@@ -279,21 +293,33 @@ class Derivation:
         return DerivationCheck(all(c.test.status == "zero" for c in checks), checks)
 
     def used_definitions(self) -> list[tuple[sp.Symbol, Expr]]:
-        """The definitions a reader needs: display symbols that occur in the chain (or in the definitions of
-        those), excluding pure renamings of the underlying head's symbols (e.g. ``Z_i := Z``)."""
+        """The definitions a reader needs: defined symbols that occur in the chain or its justifications (or in
+        the definitions of those), except renamings of the underlying head's symbols (``Z_i := Z``,
+        ``ell_i0 := log p``: a definition with no defined symbol in it and at most one operation)."""
+        keys = set(self.definitions)
+
+        def defined_in(expr: Expr) -> list[sp.Symbol]:
+            if not isinstance(expr, sp.Basic):
+                return []
+            return sorted((s for s in expr.free_symbols if s in keys), key=lambda s: s.name)
+
         wanted: list[sp.Symbol] = []
-        todo = [s for e in self.exprs for s in _display_symbols(e)]
+        todo = [s for e in self.exprs for s in defined_in(e)]
         for p in (p for s in self.steps for p in why_parts(s.why) if not isinstance(p, str)):
-            todo.extend(_display_symbols(p))
+            todo.extend(defined_in(p))
         while todo:
             sym = todo.pop(0)
-            if sym in wanted or sym not in self.definitions:
+            if sym in wanted:
                 continue
             wanted.append(sym)
-            todo.extend(_display_symbols(self.definitions[sym]))
+            todo.extend(defined_in(self.definitions[sym]))
         order = list(self.definitions)
+
+        def renaming(value: Expr) -> bool:
+            return not defined_in(value) and (not isinstance(value, sp.Basic) or sp.count_ops(value) <= 1)
+
         return [(s, self.definitions[s]) for s in sorted(wanted, key=order.index)
-                if _display_symbols(self.definitions[s])]
+                if not renaming(self.definitions[s])]
 
     def as_text(self) -> str:
         lines = [f"  {self.title}", f"      {text(self.start)}"]
@@ -324,12 +350,6 @@ class Derivation:
             rows.append(f"{lhs if k == 1 else ''}&= {first} && {note(k, s.why)}")
             rows += [f"&\\qquad {line}" for line in rest]
         return " \\\\\n".join(rows or [lhs])
-
-
-def _display_symbols(expr: Expr) -> list[sp.Symbol]:
-    if not isinstance(expr, sp.Basic):
-        return []
-    return sorted((s for s in expr.free_symbols if isinstance(s, TexSymbol)), key=lambda s: s.name)
 
 
 def _why_latex(why: Why) -> str:
