@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 Vector = tuple[Fraction, ...]
 
@@ -128,8 +128,10 @@ class Network:
     def heads_per_layer(self) -> tuple[int, ...]:
         return tuple(len(layer.heads) for layer in self.layers)
 
-    def inputs(self, virtual: Sequence[Sequence[Fraction]], tokens: Sequence[int]) -> list[Vector]:
-        """The input rows ``x_p``: virtual tokens ``s_1..s_{n_S}`` at positions 0.., then hard ``tokens``."""
+    def inputs(self, virtual: Sequence[Sequence[Any]], tokens: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The input rows ``x_p``: virtual tokens ``s_1..s_{n_S}`` at positions 0.., then hard ``tokens``.
+        Virtual-token entries may be rationals, sympy expressions (`theory.capacity`) or ``(lo, hi)`` boxes
+        (`theory.exact`); a box entry must sit where ``P`` is zero (content coordinates)."""
         n = len(virtual) + len(tokens)
         if n > self.n_pos:
             raise ValueError(f"{self.name}: {n} positions exceed the context size {self.n_pos}")
