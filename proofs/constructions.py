@@ -67,7 +67,7 @@ def _exact(name: str, net: Network, cases: Sequence[tuple[list, list[int], list[
     return out
 
 
-def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any = unconditional.DEFAULT_T,
+def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any = None,
                         offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = unconditional.build(V, N, T)
     cases = [([unconditional.virtual_token(net, Y)], [], list(Y), {"target": list(Y)}) for Y in targets]
@@ -76,7 +76,7 @@ def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any
     return sweep
 
 
-def exact_unconditional_all(V: int, N: int, T: Any = unconditional.DEFAULT_T, offset: Offset = None,
+def exact_unconditional_all(V: int, N: int, T: Any = None, offset: Offset = None,
                             progress: Progress = None) -> ExactSweep:
     """Every one of the ``V^N`` targets at once, in ``V N`` exact evaluations over boxes of virtual tokens.
 
@@ -161,7 +161,7 @@ def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
 
 
 def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Optional[Sequence[int]] = None,
-                   T: Any = conditional.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
+                   T: Any = None, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = conditional.build_sequence(V, N0, T)
     cases = []
     for m in maps:
@@ -173,7 +173,7 @@ def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inp
     return sweep
 
 
-def exact_sequence_all(V: int, N0: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
+def exact_sequence_all(V: int, N0: int, T: Any = None, offset: Offset = None,
                        progress: Progress = None) -> ExactSweep:
     """Every one of the ``V^(V N0)`` maps ``[V] -> [V]^N0`` at once, with ``N0 V^2`` boxes: at step k for input x
     and value y, ``vt_k[x] = y/V``, every other virtual-token entry in ``[0, (V-1)/V]``, and the content of each

@@ -85,6 +85,22 @@ def test_below_the_temperature_threshold_the_worst_target_fails():
     assert sweep_unconditional(V, N, torch.full((1, N), V - 2, dtype=torch.long), T=below).failures == 0
 
 
+def test_failing_steps_below_the_threshold_are_exactly_those_the_derivation_predicts():
+    """Exact boxes at a too-low T: the (length L, symbol y) steps that fail are exactly those with
+    e^{T/sqrt L} <= (2V + 2y - 1)(L - 1) (capacity.temperature_condition)."""
+    import math
+
+    from proofs.constructions import exact_unconditional_all
+
+    V, N, T = 10, 12, Fraction(18)
+    predicted = [(L, y) for L in range(2, N + 1) for y in range(1, V)
+                 if math.exp(T / math.sqrt(L)) <= (2 * V + 2 * y - 1) * (L - 1)]
+    sweep = exact_unconditional_all(V, N, T=T)
+    assert sweep.uncertified == 0 and sweep.failures == len(predicted) > 0
+    first = sweep.first_failure
+    assert (first["length"], first["symbol"]) == predicted[0] and first["generated"] == first["symbol"] - 1
+
+
 def test_float32_breaks_the_two_token_map_where_float64_and_exact_do_not():
     from numeric.constructions.sweeps import random_tuples, sweep_two_token
     from proofs.constructions import exact_two_token, random_tables

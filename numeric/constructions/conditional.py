@@ -17,6 +17,7 @@ query position ``N_0 + k`` to the key position ``k`` and copies ``vt_k``; head `
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
@@ -53,10 +54,19 @@ def map_token(net: Network, m: Mapping[int, int] | Sequence[int]) -> tuple[Fract
     return tuple(Fraction(y, V) for y in values) + (Fraction(0),) * (net.d - V)
 
 
-def build_sequence(V: int, N0: int, T: Fraction | int = DEFAULT_T) -> Network:
+def sequence_T(V: int, N0: int) -> Fraction:
+    """``max(100, ceil(1.25 T_s))`` with ``T_s = sqrt(2 N0) log(4V (2 N0 - 1))``: each head leaks at most
+    ``delta (L - 1)`` per coordinate (``delta = 1/(E + L - 1)``, contents in ``[0, 1]``), so
+    ``|z - m(x)_k / V| <= 2 (L - 1) delta < 1/(2V)`` once ``E = e^{T/sqrt L} > 4V (L - 1)``, binding at
+    ``L = 2 N0``. A sufficient margin, not the exact threshold; the exact evaluator certifies every use."""
+    return max(DEFAULT_T, Fraction(math.ceil(1.25 * math.sqrt(2 * N0) * math.log(4 * V * max(1, 2 * N0 - 1)))))
+
+
+def build_sequence(V: int, N0: int, T: Fraction | int | None = None) -> Network:
     """The fixed model realising every ``m: [V] -> [V]^{N0}`` through ``N0`` virtual tokens."""
     if V < 1 or N0 < 1:
         raise ValueError(f"V and N0 must be positive, got V={V}, N0={N0}")
+    T = sequence_T(V, N0) if T is None else T
     n_pos = 2 * N0
     d = V + n_pos
     copy = identity_block(d, d, [(0, 0, V)])

@@ -77,7 +77,7 @@ def _chunks(n: int, chunk: int) -> list[slice]:
     return [slice(i, min(n, i + chunk)) for i in range(0, n, chunk)]
 
 
-def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = unconditional.DEFAULT_T,
+def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = None,
                         dtype: torch.dtype = torch.float64, chunk: int = 2048, progress: Progress = None,
                         offset: Offset = None) -> SweepResult:
     """Each row of ``targets (B, N)`` must be generated from its virtual token ``s_1 = (Y/V; 0)``."""
@@ -89,7 +89,7 @@ def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = uncondit
         s[:, 0, :N] = Y.to(torch.float64) / V
         batches.append((s, None, Y))
     return _run("single_virtual_token", net, dtype, batches, N,
-                lambda b, i: {"target": batches[b][2][i].tolist()}, progress, {"V": V, "N": N, "T": float(T)},
+                lambda b, i: {"target": batches[b][2][i].tolist()}, progress, {"V": V, "N": N, "T": float(net.T)},
                 offset)
 
 
@@ -109,7 +109,7 @@ def sweep_map(V: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T, dtype:
                 {"V": V, "T": float(T)}, offset)
 
 
-def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T,
+def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = None,
                    dtype: torch.dtype = torch.float64, chunk: int = 512, progress: Progress = None,
                    offset: Offset = None) -> SweepResult:
     """Each ``m (V, N0)`` with every input x: ``N0`` virtual tokens ``vt_k = m[:, k] / V``, output ``m[x]``."""
@@ -123,7 +123,7 @@ def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = conditional.DEF
         batches.append((vt.repeat_interleave(V, 0), x[:, None], M.reshape(-1, N0)))
     return _run("conditional_sequence", net, dtype, batches, N0,
                 lambda b, i: {"map": maps[b * chunk + i // V].tolist(), "input": i % V}, progress,
-                {"V": V, "N0": N0, "T": float(T)}, offset)
+                {"V": V, "N0": N0, "T": float(net.T)}, offset)
 
 
 def table_values(maps: torch.Tensor) -> torch.Tensor:

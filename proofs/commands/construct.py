@@ -47,7 +47,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
                    "from ' ' (default 94, V <= 95)")
     u.add_argument("--N", type=positive_int, default=20, help="generation length / context size (default 20)")
     u.add_argument("--target", required=True, help="the text to generate (at most N characters, padded with spaces)")
-    u.add_argument("--T", type=positive_number, default=None, help="inverse temperature (default 50)")
+    u.add_argument("--T", type=positive_number, default=None,
+                   help="inverse temperature (default 50, or ceil(1.25 T*) when the threshold T* exceeds 50)")
     u.add_argument("--no-exact", action="store_true", help="skip the exact certification")
     u.add_argument("--json", metavar="PATH", help="write the result as JSON here")
     u.set_defaults(func=cmd_unconditional)
@@ -93,8 +94,8 @@ def cmd_unconditional(args: argparse.Namespace, console: Console) -> int:
     from numeric.constructions import unconditional
     from numeric.constructions.realize import generate_soft_prompt, to_model, virtual_tensor
 
-    T = args.T or unconditional.DEFAULT_T
-    net = unconditional.build(args.V, args.N, T)
+    net = unconditional.build(args.V, args.N, args.T)
+    T = net.T
     s = unconditional.virtual_token(net, target)
     model = to_model(net)
     got = generate_soft_prompt(model, virtual_tensor([[s]])[0], [], args.N)
@@ -193,7 +194,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         net = conditional.build_map(V, args.T or conditional.DEFAULT_T)
         virtual = [conditional.map_token(net, [expected[c][0] for c in alphabet])]
     elif kind == "sequence":
-        net = conditional.build_sequence(V, N0, args.T or conditional.DEFAULT_T)
+        net = conditional.build_sequence(V, N0, args.T)
         virtual = conditional.sequence_tokens(net, [expected[c] for c in alphabet])
     else:
         net = two_token.build(V, args.T or two_token.DEFAULT_T)
