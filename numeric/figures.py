@@ -1,7 +1,8 @@
 """Attention-pattern figures of an experiment run: one panel per (layer, head) and method, on one test input.
 
-Rows are content queries (the token each position reads), columns are keys: the n_S slots (placeholder token 0
-without a prefix, the learned prefix with one) followed by the content. The prefix can only move mass into its
+Rows are the queries that predict the output tokens (labelled by the token each reads), columns are keys: the n_S
+slots (placeholder token 0 without a prefix, the learned prefix with one) followed by the content. Colours use a
+square-root scale shared by all panels so that small weights stay visible. The prefix can only move mass into its
 own column; within the content columns the pattern is the pretrained one scaled by ``1 - alpha_i``
 (paper-notes item 1), while full fine-tuning and LoRA (from layer 2 on) can redraw it.
 """
@@ -20,6 +21,7 @@ def plot_attention(run: Run, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
 
     e = run.experiment
     n_S = e.spec.n_S
@@ -28,16 +30,19 @@ def plot_attention(run: Run, path: Path) -> Path:
     heads = e.size.heads
     tokens = [str(int(t)) for t in run.example]
     content = tokens[n_S:]
+    first = e.spec.out_start - n_S  # content-query index of the first prediction of an output token
     rows = layers * heads
-    fig, axes = plt.subplots(rows, len(methods), figsize=(3.2 * len(methods), 3.0 * rows + 0.6), squeeze=False)
+    norm = PowerNorm(0.5, vmin=0.0, vmax=max(float(A.max()) for maps in run.attention.values() for A in maps))
+    height = 0.2 * (len(content) - first) + 1.4
+    fig, axes = plt.subplots(rows, len(methods), figsize=(3.4 * len(methods), height * rows + 0.5), squeeze=False)
     for c, method in enumerate(methods):
         for l, A in enumerate(run.attention[method]):
             for h in range(heads):
-                W = A[h] if method == "prefix" else A[h, n_S:]
+                W = (A[h] if method == "prefix" else A[h, n_S:])[first:]
                 ax = axes[l * heads + h][c]
-                ax.imshow(W.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+                ax.imshow(W.numpy(), norm=norm, cmap="viridis")
                 ax.set_xticks(range(W.shape[1]), ["P" if method == "prefix" else "0"] * n_S + content, fontsize=6)
-                ax.set_yticks(range(W.shape[0]), content, fontsize=6)
+                ax.set_yticks(range(W.shape[0]), content[first:], fontsize=6)
                 ax.axvline(n_S - 0.5, color="white", linewidth=0.8)
                 ax.set_title(f"{TITLES.get(method, method)}\nlayer {l + 1}, head {h + 1}", fontsize=8)
                 if c == 0:
