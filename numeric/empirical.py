@@ -77,7 +77,7 @@ E1_FULL = Experiment(
 E1_QUICK = Experiment(
     name="e1", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=1), size=Size(16, 1, 1),
     pretrain_task="ascending", target="descending", pretrain=Phase(150, 2e-2, batch=32),
-    methods=(("finetune", Phase(60, 2e-2, batch=32)), ("prefix", Phase(60, 3e-2, batch=32, weight_decay=0.01))),
+    methods=(("finetune", Phase(80, 2e-2, batch=32)), ("prefix", Phase(80, 3e-2, batch=32, weight_decay=0.01))),
     eval_samples=256, tasks=("ascending", "descending"))
 # The authors' E4: 4L4H d=256 pretrained 40k steps on the random mixture; prefix 12/layer 100k steps at 5e-5;
 # rank-1 LoRA 10k steps at 5e-3; both 12 L d = 12,288 parameters. Ours is smaller in every direction (n = 5 digits
