@@ -86,12 +86,12 @@ E1_QUICK = Experiment(
 E4_FULL = Experiment(
     name="e4", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=12), size=Size(32, 2, 2),
     pretrain_task="random", target="double_hist", pretrain=Phase(3000, 3e-3),
-    methods=(("prefix", Phase(1000, 1e-2, weight_decay=0.01)), ("lora", Phase(4000, 1e-2, weight_decay=0.01))),
+    methods=(("prefix", Phase(4000, 1e-2, weight_decay=0.01)), ("lora", Phase(4000, 1e-2, weight_decay=0.01))),
     eval_samples=3200, tasks=("double_hist",))
 E4_QUICK = Experiment(
     name="e4", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=12), size=Size(32, 2, 2),
     pretrain_task="random", target="double_hist", pretrain=Phase(1500, 3e-3),
-    methods=(("prefix", Phase(500, 1e-2, weight_decay=0.01)), ("lora", Phase(1500, 1e-2, weight_decay=0.01))),
+    methods=(("prefix", Phase(1500, 1e-2, weight_decay=0.01)), ("lora", Phase(1500, 1e-2, weight_decay=0.01))),
     eval_samples=256, tasks=("double_hist",))
 EXPERIMENTS: dict[str, dict[str, Experiment]] = {"e1": {"full": E1_FULL, "quick": E1_QUICK},
                                                  "e4": {"full": E4_FULL, "quick": E4_QUICK}}
