@@ -23,7 +23,7 @@ from typing import Any, Iterable, Optional, Sequence
 from proofs.claim import LAYERS, Status
 from proofs.runner import ClaimResult
 
-DEBIAN_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-latex-extra latexmk"
+DEBIAN_PACKAGES = "texlive-latex-base texlive-latex-recommended latexmk"
 PACKAGES = ("amsmath", "amssymb", "graphicx", "booktabs", "longtable", "array", "geometry", "hyperref")
 PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[margin=2.2cm]{geometry}

@@ -2,7 +2,7 @@
 PDF with a page per claim, a rendered page that is not blank, missing LaTeX, and bad input.
 
 LaTeX policy: tests that compile need ``pdflatex`` (+ latexmk) and ``pdftotext`` / ``pdftoppm`` / ``pdfinfo``
-(Debian: texlive-latex-base texlive-latex-recommended texlive-latex-extra latexmk poppler-utils; `.ci/run`
+(Debian: texlive-latex-base texlive-latex-recommended latexmk poppler-utils; `.ci/run`
 installs them). If they are missing the tests FAIL, so CI can never pass without compiling; a developer without
 LaTeX may set ``PREFIXCHECK_ALLOW_NO_LATEX=1`` to skip them with that reason instead.
 """
@@ -32,7 +32,7 @@ def need_latex() -> None:
     if not missing:
         return
     message = (f"{', '.join(missing)} not installed (apt-get install texlive-latex-base texlive-latex-recommended "
-               f"texlive-latex-extra latexmk poppler-utils)")
+               f"latexmk poppler-utils)")
     if os.environ.get("PREFIXCHECK_ALLOW_NO_LATEX") == "1":
         pytest.skip(message + "; skipped because PREFIXCHECK_ALLOW_NO_LATEX=1")
     pytest.fail(message + "; set PREFIXCHECK_ALLOW_NO_LATEX=1 to skip locally (never in CI)")
