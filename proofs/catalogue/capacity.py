@@ -16,13 +16,14 @@ from typing import Any, Callable, Optional
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
 SECTION = "3 capacity"
-EXACT = ("exact rational weights and inputs; sqrt(L) and exp enclosed by outward-rounded fixed-point intervals "
-         "(Taylor bounds with remainder); a step counts only if one logit interval lies above all others")
+EXACT = ("exact rational weights and inputs (or boxes of inputs covering families of targets); sqrt(L) and exp "
+         "enclosed by outward-rounded fixed-point intervals (Taylor bounds with remainder); a step counts only if one "
+         "logit interval lies above all others")
 Offset = Optional[tuple[int, int, Fraction]]
 
 # default sizes (the larger sweeps are `prefixcheck construct sweep --exhaustive`)
 UNCOND_SMALL = (4, 4)          # every one of 4^4 = 256 targets
-UNCOND_LARGE = (94, 20)        # random samples (94 printable characters, 20 tokens)
+UNCOND_LARGE = (94, 20)        # all targets through boxes (exact), random samples (float64)
 UNCOND_FLOAT_SAMPLE = 200
 
 
