@@ -8,7 +8,7 @@ pretrained model's (paper-notes item 4), measured in float64 on trained weights.
 Agreement is CONSISTENT (never PROVED): it is a measurement on one seeded training run. The factory `contrast_claim`
 is public so that tests can build false twins (roles swapped, the mechanism asked of the wrong method).
 
-E1's quick run takes about 2 s of CPU and is part of the default ``check``. E4 needs a two-layer model pretrained on
+E1's quick run takes 2-3 s and is part of the default ``check``. E4 needs a two-layer model pretrained on
 a task mixture and LoRA must learn a new task; its quick run takes about a minute of CPU, so it is opt-in: it runs when
 named, e.g. ``prefixcheck check empirical.`` (both) or ``prefixcheck check empirical.e4_lora_beats_prefix_double_hist``.
 """
