@@ -29,8 +29,13 @@ def register(sub: argparse._SubParsersAction, parser: argparse.ArgumentParser) -
 
 
 def _check_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """Refuse bad output paths (and a missing matplotlib) before any training starts."""
+    import importlib.util
+
     from proofs.cli import UsageError
 
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("the attention figures need matplotlib: install it with `pip install prefixcheck[latex]`")
     figures = Path(args.figures)
     if figures.exists() and not figures.is_dir():
         raise UsageError(f"--figures {figures} exists and is not a directory")
