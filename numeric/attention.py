@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -187,19 +187,17 @@ def discrepancy(lhs: torch.Tensor, rhs: torch.Tensor) -> Discrepancy:
     return Discrepancy(float(per_instance[worst]), worst, diff.shape[0])
 
 
-class TorchEnv:
-    """`theory.head.Env` over torch: ``grid[r][h]`` are the instances of input r and head h (same prefix hidden
-    states and, per head, the same weights across inputs); ``W_O[h]`` is ``(B, d_out, d_v)``."""
+class EnvBase:
+    """The `theory.head.Env` protocol over torch views: ``_views[r][h]`` for input r and head h, ``_W_O[h]``."""
 
-    def __init__(self, grid: list[list[HeadInstances]], W_O: list[torch.Tensor]) -> None:
-        self._views = [[TorchHead(inst) for inst in row] for row in grid]
-        self._W_O = W_O
+    _views: list[list[Any]]
+    _W_O: list[torch.Tensor]
 
-    def view(self, r: int = 0, head: int = 0) -> TorchHead:
+    def view(self, r: int = 0, head: int = 0) -> Any:
         return self._views[r][head]
 
     @property
-    def h(self) -> TorchHead:
+    def h(self) -> Any:
         return self.view(0, 0)
 
     def W_O(self, head: int) -> torch.Tensor:
@@ -215,6 +213,15 @@ class TorchEnv:
         for x in xs[1:]:
             acc = acc + x
         return acc
+
+
+class TorchEnv(EnvBase):
+    """`theory.head.Env` over torch: ``grid[r][h]`` are the instances of input r and head h (same prefix hidden
+    states and, per head, the same weights across inputs); ``W_O[h]`` is ``(B, d_out, d_v)``."""
+
+    def __init__(self, grid: list[list[HeadInstances]], W_O: list[torch.Tensor]) -> None:
+        self._views = [[TorchHead(inst) for inst in row] for row in grid]
+        self._W_O = W_O
 
     @classmethod
     def random(cls, inputs: int, heads: int, n_S: int, B: int, n: int, d: int, seed: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from numeric.attention import TorchHead
+from numeric.attention import EnvBase, TorchHead
 from numeric.model import Adapter, LayerTrace, Transformer
 
 
@@ -23,7 +23,7 @@ class TracedHead(TorchHead):
         self.pv = pre.v[head][:, :self.n_S]
 
 
-class TracedEnv:
+class TracedEnv(EnvBase):
     """`theory.head.Env` over model traces: ``view(r, h)`` is input batch r, head h of the chosen layer."""
 
     def __init__(self, model: Transformer, bases: list[LayerTrace], pres: list[LayerTrace], layer: int) -> None:
@@ -35,27 +35,6 @@ class TracedEnv:
         else:
             blocks = attn.W_O.weight.detach().split(attn.vs, dim=1)
             self._W_O = [w.expand(B, -1, -1) for w in blocks]
-
-    def view(self, r: int = 0, head: int = 0) -> TracedHead:
-        return self._views[r][head]
-
-    @property
-    def h(self) -> TracedHead:
-        return self.view(0, 0)
-
-    def W_O(self, head: int) -> torch.Tensor:
-        return self._W_O[head]
-
-    @property
-    def n_heads(self) -> int:
-        return len(self._views[0])
-
-    @staticmethod
-    def total(xs: list[torch.Tensor]) -> torch.Tensor:
-        acc = xs[0]
-        for x in xs[1:]:
-            acc = acc + x
-        return acc
 
 
 def traced_env(model: Transformer, inputs: list[torch.Tensor], prefix: Adapter, layer: int = 0,

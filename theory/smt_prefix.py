@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 
 import z3
 
-from theory.smt import note
+from theory.smt import note, value
 
 Matrix = list[list[Fraction]]
 
@@ -266,15 +266,6 @@ def to_smtlib(constraints: Sequence[Any]) -> str:
     s = z3.Solver()
     s.add(*constraints)
     return s.to_smt2()
-
-
-def value(model: z3.ModelRef, term: Any) -> float:
-    v = model.eval(term, model_completion=True)
-    if z3.is_rational_value(v):
-        return float(Fraction(v.numerator_as_long(), v.denominator_as_long()))
-    if z3.is_algebraic_value(v):
-        return float(v.approx(20).as_fraction())
-    raise ValueError(f"non-numeric model value {v}")
 
 
 class AdaptedHeadEncoding:
