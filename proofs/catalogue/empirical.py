@@ -105,6 +105,8 @@ CLAIMS = [
         r"\mathrm{acc}_{\mathrm{LoRA}}(\mathrm{hist})\ge 15\%,\ \mathrm{acc}_{\mathrm{prefix}}(\mathrm{hist})\le 8\%,"
         r"\ \text{layer-1 renormalised content attention unchanged by the prefix}",
         "e4", E4, TRAINING + ("pretrained on the random mixture of ascending/descending/+1/+2; LoRA on "
-                              "attention W_O and both MLP maps of every layer, not W_Q, W_K, W_V",),
+                              "attention W_O and both MLP maps of every layer, not W_Q, W_K, W_V",
+                              "seed-sensitive at this size: ok under --seed 0 and 2, LoRA only 6.6% under --seed 1 "
+                              "(docs/empirical.md)"),
         opt_in=True),
 ]
