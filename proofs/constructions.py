@@ -35,6 +35,23 @@ class ExactSweep:
     def ok(self) -> bool:
         return self.failures == 0 and self.uncertified == 0
 
+    def record(self, token: Optional[int], want: int, info: dict[str, Any], progress: Progress) -> None:
+        """Count one certified greedy step: ``token`` None means the logit intervals still overlap."""
+        self.cases += 1
+        if token is None:
+            self.uncertified += 1
+            self.first_uncertified = self.first_uncertified or info
+        elif token != want:
+            self.failures += 1
+            self.first_failure = self.first_failure or {**info, "generated": token}
+        if progress is not None:
+            progress(1)
+
+
+def _bump(x: Any, amount: Fraction) -> Any:
+    """Add ``amount`` to an exact value or to both ends of an interval ``(lo, hi)``."""
+    return (x[0] + amount, x[1] + amount) if isinstance(x, tuple) else x + amount
+
 
 def _shift(virtual: list[tuple[Fraction, ...]], offset: Offset) -> list[tuple[Fraction, ...]]:
     if offset is None:
@@ -100,19 +117,9 @@ def exact_unconditional_all(V: int, N: int, T: Any = None, offset: Offset = None
             s: list[Any] = [box] * N + [Fraction(0)] * N
             s[L - 1] = Fraction(y, V)
             if offset is not None:
-                k, c, amount = offset
-                s[c] = (s[c][0] + amount, s[c][1] + amount) if isinstance(s[c], tuple) else s[c] + amount
+                s[offset[1]] = _bump(s[offset[1]], offset[2])
             step = compiled.step(net.inputs([s], [0] * (L - 1)))
-            out.cases += 1
-            info = {"length": L, "symbol": y}
-            if step.token is None:
-                out.uncertified += 1
-                out.first_uncertified = out.first_uncertified or info
-            elif step.token != y:
-                out.failures += 1
-                out.first_failure = out.first_failure or {**info, "generated": step.token}
-            if progress is not None:
-                progress(1)
+            out.record(step.token, y, {"length": L, "symbol": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -144,18 +151,9 @@ def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
             r: list[Any] = [box] * V + [Fraction(0)] * (net.d - V)
             r[x] = Fraction(y, V)
             if offset is not None:
-                c, amount = offset[1], offset[2]
-                r[c] = (r[c][0] + amount, r[c][1] + amount) if isinstance(r[c], tuple) else r[c] + amount
+                r[offset[1]] = _bump(r[offset[1]], offset[2])
             step = compiled.step(net.inputs([r], [x]))
-            out.cases += 1
-            if step.token is None:
-                out.uncertified += 1
-                out.first_uncertified = out.first_uncertified or {"input": x, "value": y}
-            elif step.token != y:
-                out.failures += 1
-                out.first_failure = out.first_failure or {"input": x, "value": y, "generated": step.token}
-            if progress is not None:
-                progress(1)
+            out.record(step.token, y, {"input": x, "value": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -196,21 +194,11 @@ def exact_sequence_all(V: int, N0: int, T: Any = None, offset: Offset = None,
                 virtual[k][x] = Fraction(y, V)
                 if offset is not None:
                     j, c, amount = offset
-                    e = virtual[j][c]
-                    virtual[j][c] = (e[0] + amount, e[1] + amount) if isinstance(e, tuple) else e + amount
+                    virtual[j][c] = _bump(virtual[j][c], amount)
                 user = [Fraction(int(i == x)) for i in range(V)] + pad
                 rows = virtual + [user] + [[token_box] * V + pad for _ in range(k)]
                 step = compiled.step(net.inputs(rows, []))
-                out.cases += 1
-                info = {"step": k, "input": x, "value": y}
-                if step.token is None:
-                    out.uncertified += 1
-                    out.first_uncertified = out.first_uncertified or info
-                elif step.token != y:
-                    out.failures += 1
-                    out.first_failure = out.first_failure or {**info, "generated": step.token}
-                if progress is not None:
-                    progress(1)
+                out.record(step.token, y, {"step": k, "input": x, "value": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -246,20 +234,10 @@ def exact_two_token_all(V: int, T: Any = two_token.DEFAULT_T, offset: Offset = N
             r: list[Any] = [box] * V + pad
             r[x1] = sum(Fraction(row[j], V ** (j + 1)) for j in range(V))
             if offset is not None:
-                c, amount = offset[1], offset[2]
-                r[c] = (r[c][0] + amount, r[c][1] + amount) if isinstance(r[c], tuple) else r[c] + amount
+                r[offset[1]] = _bump(r[offset[1]], offset[2])
             for x2 in range(V):
                 step = compiled.step(net.inputs([r], [x1, x2]))
-                out.cases += 1
-                info = {"input": [x1, x2], "row": list(row)}
-                if step.token is None:
-                    out.uncertified += 1
-                    out.first_uncertified = out.first_uncertified or info
-                elif step.token != row[x2]:
-                    out.failures += 1
-                    out.first_failure = out.first_failure or {**info, "generated": step.token}
-                if progress is not None:
-                    progress(1)
+                out.record(step.token, row[x2], {"input": [x1, x2], "row": list(row)}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
