@@ -11,7 +11,7 @@ import pkgutil
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from rich.console import Console
 
@@ -30,40 +30,33 @@ def parse_layers(text: str) -> tuple[str, ...]:
     return layers
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, got {text}")
-    return value
+def number_type(convert: Callable[[str], Any], ok: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``convert`` the text (int or float), then require ``ok(value)``; both failures are
+    one-line ``ArgumentTypeError``s (exit 2)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if convert is int else 'a number'}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{requirement}, got {text}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
-    return value
+positive_seconds = number_type(float, lambda v: 0 < v < float("inf"), "must be a positive finite number of seconds")
+positive_int = number_type(int, lambda v: v > 0, "must be positive")
+seed_int = number_type(int, lambda v: v >= 0, "seed must be >= 0")
+slowdown_factor = number_type(float, lambda v: 1 < v < float("inf"), "must be a finite factor > 1")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs checks."""
     p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in reports)")
-    p.add_argument("--timeout", type=non_negative_float, default=30.0, help="per-solver-query timeout in seconds")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="per-solver-query timeout in seconds")
     p.add_argument("--instances", type=positive_int, default=1000, help="random instances per numeric check")
 
 
@@ -175,16 +168,6 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
         report.write_json(Path(args.json), results, seconds, args.seed, errors, **extra)
         console.print(f"JSON report written to {args.json}")
     return code
-
-
-def slowdown_factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite factor > 1, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
