@@ -89,7 +89,7 @@ class Claim:
 
     id:          stable identifier, e.g. ``prefix.single.closed_form`` (see design.md)
     title:       one-line statement in words
-    paper_ref:   where the paper (or paper-notes.md) states or implies it
+    paper_ref:   where the paper states it (section / theorem / equation / figure; `proofs.paper`), then notes items
     statement:   the statement in LaTeX
     assumptions: the conditions under which it is claimed
     expected:    "holds", "fails" (pinned false: ok means a validated refutation), or None (just report)

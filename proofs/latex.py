@@ -389,13 +389,30 @@ def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
            "\\end{itemize}"] if notes else [])])
 
 
+def coverage_section(results: Sequence[ClaimResult]) -> str:
+    """The paper item by item (`proofs.paper`): where, what, and the claims with their verdicts or the reason
+    the item is out of scope."""
+    from proofs.paper import rows
+
+    verdicts = {r.claim.id: r.verdict for r in results}
+    body = [f"{esc(w)} & {esc(t)} & {esc(m)} \\\\" for w, t, m in rows(verdicts)]
+    return "\n".join([
+        "\\section*{Coverage of the paper}",
+        "Each result of the paper, the claims that check it and their verdicts in this report (or why it is out of "
+        "scope). Equation numbers marked ``no.\\ unconfirmed'' are the reading of the project's notes.",
+        "\\begin{center}\\scriptsize", "\\begin{longtable}{@{}p{3.6cm}p{5cm}p{7.2cm}@{}}", "\\toprule",
+        "paper & result & claims (verdict) \\\\", "\\midrule", "\\endhead", *body, "\\bottomrule",
+        "\\end{longtable}", "\\end{center}"])
+
+
 def document(results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
              figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None) -> str:
     placed: set[str] = set()
     seed = int(environment.get("seed", 0))
     sections = [claim_section(r, seed, figures, placed) for r in results]
     return "\n".join([PREAMBLE, "\\begin{document}", title_page(environment, settings, results),
-                      "\\tableofcontents", summary_table(results), *sections, matrix_section(matrix),
+                      "\\tableofcontents", summary_table(results), coverage_section(results), *sections,
+                      matrix_section(matrix),
                       "\\end{document}", ""])
 
 

@@ -37,7 +37,9 @@ TWINS = [
     cap.decoder_claim("twin.decoder", readout=lambda u, V, z: (2 * u / V - 1) * z + Fraction(1, 4) + u * u / (V * V),
                       weights=_wrong_decoder),
     cap.temperature_claim("twin.temperature", bound=lambda V: 2 * V),
-    cap.hard_token_claim("twin.hard_token", n_S=0),
+    cap.hard_token_claim("twin.hard_token.bound", bound=lambda V, n_S: V ** (n_S - 1)),
+    cap.hard_token_claim("twin.hard_token.sampled", decoding="sample"),
+    cap.hard_token_claim("twin.hard_token.soft_point", soft_scale=0.0),
 ]
 
 

@@ -11,7 +11,7 @@ tokens). The factories below take the piece a false twin changes (a virtual-toke
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -104,7 +104,7 @@ def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset
 
     return Claim(
         id=id, title="one virtual token makes a fixed 1-layer 2-head model generate any Y in [V]^N",
-        paper_ref="paper-notes 2.1 Theorem 1, 3.1; 5 item 18",
+        paper_ref="Sec. 3, Theorem 1 (the companion code's construction); notes 2.1, 3.1, 5 item 18",
         statement=r"\forall Y\in[V]^N:\ \mathrm{greedy}(s_1)=Y,\quad s_1=\big(\tfrac{Y_1-1}{V},\dots,"
                   r"\tfrac{Y_N-1}{V}\big)",
         assumptions=("the construction of numeric/constructions/unconditional.py: width 2N (content + one-hot "
@@ -172,7 +172,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
 
     return Claim(
         id=id, title="one virtual token realises any map [V] -> [V] in a fixed 1-layer 2-head model",
-        paper_ref="paper-notes 2.1 Theorem 2 (a), 3.2; 5 item 19",
+        paper_ref="Sec. 3, Theorem 2 (companion construction (a)); notes 2.1, 3.2, 5 item 19",
         statement=r"\forall m:[V]\to[V]\ \forall x:\ \mathrm{greedy}(r, x)=m(x),\quad r=\big(m(x)/V\big)_{x\in[V]}",
         assumptions=("numeric/constructions/conditional.py build_map: width V + 2, E = one-hot content, T = 100",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
@@ -224,7 +224,7 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
 
     return Claim(
         id=id, title="N0 virtual tokens realise any map [V] -> [V]^N0 in a fixed 1-layer 2-head model",
-        paper_ref="paper-notes 2.1 Theorem 2 (b), 3.3; 5 item 20",
+        paper_ref="Sec. 3, Theorem 2 (companion construction (b)); notes 2.1, 3.3, 5 item 20",
         statement=r"\forall m:[V]\to[V]^{N_0}\ \forall x:\ \mathrm{greedy}(vt_1..vt_{N_0}, x)=m(x),\quad "
                   r"vt_k=\big(m(x)_k/V\big)_x",
         assumptions=("numeric/constructions/conditional.py build_sequence: width V + 2 N0, T = 100",),
@@ -278,7 +278,7 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
 
     return Claim(
         id=id, title="one virtual token realises any map [V]^2 -> [V] in a fixed 2-layer model (explicit decoder)",
-        paper_ref="paper-notes 2.1 Theorem 2 (c), 3.4; 5 item 21",
+        paper_ref="Sec. 3, Theorem 2 (companion construction (c)); notes 2.1, 3.4, 5 item 21",
         statement=r"\forall m:[V]^2\to[V]\ \forall x_1,x_2:\ \mathrm{greedy}(r, x_1, x_2)=m(x_1,x_2),\quad "
                   r"r_i=\sum_j m(i,j)V^{-(j+1)}",
         assumptions=("numeric/constructions/two_token.py: 2 layers, 2 heads each, the digit extraction is an explicit "
@@ -385,7 +385,7 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Reado
 
     return Claim(
         id=id, title="the construction read-out f_u(z) = (z-1/2)^2 - (z-u/V)^2 decodes to the nearest grid point",
-        paper_ref="paper-notes 3 (decoder); 5 item 12",
+        paper_ref="Sec. 3, proof of Theorem 1 (the read-out f_u); notes 3, 5 item 12",
         statement=r"f_u(z)=\big(\tfrac{2u}{V}-1\big)z+\tfrac14-\tfrac{u^2}{V^2}=(z-\tfrac12)^2-(z-\tfrac uV)^2,\quad "
                   r"\arg\max_u f_u(z)=\arg\min_u|z-u/V|",
         assumptions=("the logit of token u is W_U[u] . [z, 1] (numeric/constructions/network.py decoder)",),
@@ -538,7 +538,7 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
 
     return Claim(
         id=id, title="Theorem 1 decodes every target when e^{T/sqrt L} > (4V-1)(L-1); exact threshold (4V-3)(L-1)",
-        paper_ref="paper-notes 3.1 (exact correctness condition); 5 item 18",
+        paper_ref="Sec. 3, Theorem 1 (the condition on T); notes 3.1, 5 item 18",
         statement=r"e^{T/\sqrt L}>(4V-1)(L-1)\ \forall L\le N\ \Rightarrow\ \mathrm{greedy}(s_1)=Y\ \forall Y;\quad "
                   r"\text{exactly: } T>T^*=\sqrt N\log\big((4V-3)(N-1)\big)",
         assumptions=("the unconditional construction (both heads at weight a = E/(E+L-1))", "greedy decoding, "
@@ -575,53 +575,66 @@ def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerR
 
 # ---- capacity.hard_token_bound -----------------------------------------------------------------------------------
 
-HARD_V, HARD_N, HARD_RANDOM = 16, 6, 4
+HARD_V, HARD_N, HARD_MODELS, HARD_LENGTHS = 8, 6, 3, (1, 2)
+SOFT_PER_HARD, SOFT_SCALE, SAMPLES = 8, 3.0, 3
+HardBound = Callable[[int, int], int]
 
 
-def hard_token_claim(id: str = "capacity.hard_token_bound", n_S: int = 1, expected: Expected = "holds") -> Claim:
-    """At most ``V^{n_S}`` distinct greedy generations from ``n_S`` hard tokens (``n_S`` = the counted bound)."""
+def hard_token_claim(id: str = "capacity.hard_token_bound", lengths: Sequence[int] = HARD_LENGTHS,
+                     bound: HardBound = lambda V, n_S: V ** n_S, decoding: str = "greedy",
+                     soft_scale: float = SOFT_SCALE, expected: Expected = "holds") -> Claim:
+    """On each of ``HARD_MODELS`` random float64 models (V = 8, two layers) and each prompt length n_S in ``lengths``:
+    every one of the V^{n_S} hard prompts decoded (``decoding``: "greedy", or "sample" for the twin that drops
+    determinism), distinct generations <= ``bound(V, n_S)``; and ``SOFT_PER_HARD * V^{n_S}`` soft prompts of the
+    same length (N(0, soft_scale^2) vectors) on the same model give more than ``bound(V, n_S)``."""
+    if decoding not in ("greedy", "sample"):
+        raise ValueError(f"decoding must be 'greedy' or 'sample', got {decoding!r}")
 
     def numeric(ctx: Context) -> LayerResult:
         import torch
 
-        from numeric.constructions import unconditional
-        from numeric.constructions.realize import generate, one_thread, to_model
-        from numeric.constructions.sweeps import random_tuples, sweep_unconditional
+        from numeric.constructions.realize import one_thread
         from numeric.model import Config, Transformer
+        from numeric.prompt_count import decode, distinct, hard_prompts
 
-        V, N = HARD_V, HARD_N
-        bound = V ** n_S
-        hard = torch.arange(V)[:, None]
-        counts = []
-        seed = ctx.child_seed("hard-token")
+        V, N, seed = HARD_V, HARD_N, ctx.child_seed("hard-token")
+        rows, cases = [], 0
         with one_thread():
-            models = [("construction", to_model(unconditional.build(V, N)))]
-            for r in range(HARD_RANDOM):
-                cfg = Config(vocab=V, d=16, n_layers=2, n_heads=2, norm="pre", pos="learned", causal=True,
-                             max_len=N + 1)
-                models.append((f"random#{r}", Transformer(cfg, seed=seed + r)))
-        for name, model in models:
-            empty = torch.zeros(V, 0, model.cfg.d, dtype=model.cfg.dtype)
-            gen = generate(model, empty, hard, N)
-            distinct = len({tuple(row) for row in gen.tolist()})
-            counts.append((name, distinct))
-            if distinct > bound:
-                return LayerResult(Status.VIOLATED, f"{name}: {distinct} distinct generations from one hard token "
-                                   f"> V^{n_S} = {bound}", instances=len(models), max_error=float(distinct - bound),
-                                   witness={"model": name, "distinct": distinct, "bound": bound, "seed": seed})
-        soft = sweep_unconditional(V, N, random_tuples(V, N, 2 * V, seed))
-        detail = ", ".join(f"{n} {c}" for n, c in counts)
-        return LayerResult(Status.CONSISTENT, f"distinct generations of length {N} from one hard token (V={V}): "
-                           f"{detail} — all <= V = {V}; one virtual token reaches any of V^N = {V ** N} "
-                           f"(here {soft.cases - soft.failures}/{soft.cases} random targets exactly, seed {seed})",
-                           instances=len(models), max_error=0.0)
+            for r in range(HARD_MODELS):
+                for n_S in lengths:
+                    cfg = Config(vocab=V, d=16, n_layers=2, n_heads=2, norm="pre", pos="learned", causal=True,
+                                 max_len=n_S + N)
+                    model = Transformer(cfg, seed=seed + r)
+                    g = torch.Generator().manual_seed(seed + 1000 * r + n_S)
+                    hard = hard_prompts(V, n_S)
+                    if decoding == "sample":
+                        hard = hard.repeat(SAMPLES, 1)
+                    n_hard = distinct(decode(model, hard, N, g if decoding == "sample" else None))
+                    soft = torch.randn(SOFT_PER_HARD * V ** n_S, n_S, cfg.d, generator=g, dtype=cfg.dtype)
+                    n_soft = distinct(decode(model, soft * soft_scale, N))
+                    b = bound(V, n_S)
+                    cases += 1
+                    where = {"model": f"random#{r}", "seed": seed + r, "n_S": n_S, "bound": b, "hard": n_hard,
+                             "soft": n_soft, "soft_prompts": len(soft)}
+                    if n_hard > b or n_soft <= b:
+                        why = (f"{n_hard} distinct generations from the hard prompts > bound {b}" if n_hard > b else
+                               f"only {n_soft} distinct generations from {len(soft)} soft prompts, not above {b}")
+                        return LayerResult(Status.VIOLATED, f"random#{r} (seed {seed + r}), n_S = {n_S}, "
+                                           f"{decoding} decoding: {why}", instances=cases,
+                                           max_error=float(max(n_hard - b, b + 1 - n_soft)), witness=where)
+                    rows.append(f"n_S={n_S} #{r}: hard {n_hard} <= {b} < soft {n_soft}")
+        return LayerResult(Status.CONSISTENT, f"V = {V}, {N} greedy tokens, every hard prompt of each length; "
+                           f"soft: {SOFT_PER_HARD} V^n_S prompts N(0, {soft_scale:g}^2) (seed {seed}): "
+                           + "; ".join(rows), instances=cases, max_error=0.0)
 
     return Claim(
-        id=id, title="a fixed model conditioned on one hard token yields at most V distinct greedy generations",
-        paper_ref="paper-notes 2.1 (hard-token capacity); 5 item 15",
-        statement=r"\big|\{\mathrm{greedy}(S)\,:\,S\in[V]^{n_S}\}\big|\le V^{n_S}\ (=V\text{ for }n_S=1)"
-                  r"\ \ll V^N",
-        assumptions=("deterministic (greedy) decoding of a fixed model",),
+        id=id, title="n_S hard tokens give at most V^{n_S} distinct greedy generations of a fixed model; soft "
+                     "prompts of the same length give more on the same model",
+        paper_ref="Sec. 3 (hard-token capacity: V^{n_S} prompts); notes 2.1, 5 item 15",
+        statement=r"\big|\{\mathrm{greedy}(S)\,:\,S\in[V]^{n_S}\}\big|\le V^{n_S}"
+                  r"<\big|\{\mathrm{greedy}(s)\,:\,s\in\mathbb R^{n_S\times d}\}\big|",
+        assumptions=("deterministic (greedy) decoding of a fixed model", "all V^{n_S} hard prompts enumerated; the "
+                     "soft count is a lower bound from sampled soft prompts"),
         expected=expected, section=SECTION, numeric=numeric)
 
 

@@ -88,7 +88,7 @@ def layer1_claim(id: str = "softprompt.layer1_equals_prefix", add_position: bool
 
     return Claim(
         id=id, title="soft prompting equals prefix-tuning in layer 1, with s^(1) = s + p_0 (absolute PE)",
-        paper_ref="paper-notes 1.2; 5 item 9",
+        paper_ref="Sec. 2 (soft prompting as a layer-1 prefix); notes 1.2, 5 item 9",
         statement=r"A^{soft,(1)}_{ij}=A^{pt,(1)}_{ij},\ t^{soft,(1)}_i=t^{pt,(1)}_i\ \text{ with }"
                   r"s^{(1)}_m=s_m+p_{m-1}",
         assumptions=("the prefix representation is otherwise identical (same pre-attention norm, W_K, W_V, RoPE or "
@@ -136,7 +136,7 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
 
     title = f"{mask} soft prompting is prefix-tuning with input-independent per-layer prefixes h^(l)_m"
     return Claim(
-        id=id, title=title, paper_ref="paper-notes 1.2 (hierarchy); 5 item 10",
+        id=id, title=title, paper_ref="Sec. 2-3 (prompting <= soft prompting <= prefix-tuning); notes 1.2, 5 item 10",
         statement=r"h^{(l)}_m(s,X)=h^{(l)}_m(s)\ \forall X\ \text{ and }\ f_{soft}(s;X)=f_{prefix}(\{h^{(l)}_m(s)\}_l;X)",
         assumptions=(f"{mask} mask", "the prompt precedes all content; deterministic states (no dropout)"),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
@@ -166,7 +166,7 @@ def shift_claim(id: str = "prefix.absolute_pe_shift", positions: tuple[str, ...]
     return Claim(
         id=id, title=f"with {'/'.join(positions)} positions, a prefix leaves the relative content attention "
                      "unchanged against the unshifted model",
-        paper_ref="paper-notes 5 item 1 (fails if: shift under absolute PE)",
+        paper_ref="Sec. 4 (relative attention unchanged; not under an absolute-PE shift); notes 5 item 1",
         statement=r"\frac{A^{pt}_{ij}}{\sum_{r}A^{pt}_{ir}}\Big|_{\text{content at }n_S+1..}=A_{ij}\Big|_{\text{content at }1..}",
         assumptions=("first layer; the un-prefixed baseline has its content at positions 0..n-1",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
@@ -207,7 +207,7 @@ def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True
 
     return Claim(
         id=id, title="RoPE logits depend only on relative position, so a prefix does not shift content attention",
-        paper_ref="paper-notes 4.2 E5 (RoPE makes the comparison valid); 5 items 4, 27",
+        paper_ref="Sec. 4 (the LLaMA check E5: RoPE makes it valid); notes 4.2, 5 items 4, 27",
         statement=r"(R_{m+c}q)^\top(R_{n+c}k)=(R_m q)^\top(R_n k)=q^\top R_{n-m}k",
         assumptions=("RoPE applied to q and k in every head; no absolute position vectors",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, derivation=derivation)
@@ -257,7 +257,7 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
     return Claim(
         id=id, title=f"a prefix leaves the layer-{layer} relative content attention unchanged against the "
                      "un-prefixed model",
-        paper_ref="paper-notes 2.3 (Sec. 5.2 cross-layer effects); 5 item 17",
+        paper_ref="Sec. 5.2 (cross-layer effects); notes 2.3, 5 item 17",
         statement=r"\ell^{(2),pt}_{ij}=\ell^{(2)}_{ij}+\tau\alpha_i(W_Vs_1-t_i)^\top H_2y_j+\tau\alpha_jy_i^\top "
                   r"H_2(W_Vs_1-t_j)+\tau\alpha_i\alpha_j(W_Vs_1-t_i)^\top H_2(W_Vs_1-t_j),\ \text{so }"
                   r"A^{(2),pt}_{ij}/A^{(2),pt}_{ik}\neq A^{(2)}_{ij}/A^{(2)}_{ik}",
@@ -306,7 +306,7 @@ def rank1_claim(id: str = "finetune.rank1_reverses_attention", factor: int | tup
 
     return Claim(
         id=id, title="a rank-1 change of W_K (rank-1 LoRA) reverses a head's attention ordering",
-        paper_ref="paper-notes 2.2 (LoRA, rank 1; explicit 2-D example); 5 item 22",
+        paper_ref="Sec. 4, eq. (7) and the rank-1 LoRA remark; notes 2.2, 5 item 22",
         statement=r"\Delta W_K=b\,a^\top:\ \ell'_{ij}-\ell'_{ik}=-(\ell_{ij}-\ell_{ik})\ \ \forall j,k"
                   r"\quad(\Delta W_K=-2\,qq^\top W_K/\lVert q\rVert^2,\ q=W_Qx_i)",
         assumptions=("one softmax head; full fine-tuning or LoRA may change W_K",),

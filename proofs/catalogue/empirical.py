@@ -92,7 +92,7 @@ CLAIMS = [
         "empirical.e1_prefix_cannot_learn_descending",
         "A model pretrained to sort ascending learns to sort descending by full fine-tuning but not by prefix-tuning, "
         "whose first-layer content attention stays the pretrained one",
-        "paper-notes 4.2 E1; 5 item 23 (paper: 91.41% / 84.91% / 0.00%)",
+        "Sec. 4, Fig. 1 (E1; paper: 91.41% / 84.91% / 0.00%); notes 4.2, 5 item 23",
         r"\mathrm{acc}_{\mathrm{FT}}(\mathrm{desc})\ge 50\%,\ \mathrm{acc}_{\mathrm{prefix}}(\mathrm{desc})\le 5\%,"
         r"\ \frac{A^{pt}_{ij}}{\sum_{r\ge1}A^{pt}_{ir}}=A_{ij}",
         "e1", E1, TRAINING + ("1 layer, 1 head; prefix n_S = 1 (the authors' hidden-state form, replacing the "
@@ -101,7 +101,7 @@ CLAIMS = [
         "empirical.e4_lora_beats_prefix_double_hist",
         "At equal parameter count (12 L d), rank-1 LoRA on W_O and the MLP learns the double histogram and a "
         "prefix of 12 per layer does not",
-        "paper-notes 4.2 E4; 2.4; 5 item 26 (paper: prefix 0.31%, LoRA 92.38%)",
+        "Sec. 6 (E4; paper: prefix 0.31%, LoRA 92.38%); notes 2.4, 4.2, 5 item 26",
         r"\mathrm{acc}_{\mathrm{LoRA}}(\mathrm{hist})\ge 15\%,\ \mathrm{acc}_{\mathrm{prefix}}(\mathrm{hist})\le 8\%,"
         r"\ \text{layer-1 renormalised content attention unchanged by the prefix}",
         "e4", E4, TRAINING + ("pretrained on the random mixture of ascending/descending/+1/+2; LoRA on "

@@ -191,7 +191,7 @@ def relative_attention_claim(families: Sequence[str] = ("gpt2", "llama", "llama-
         id="impl.peft_prefix.relative_attention",
         title="peft prefix-tuning, layer 0: content attention is the base model's scaled by 1 - alpha_i, and the "
               "head output is (1 - alpha_i) t_i + sum_m A^pt_im v_m with v_m the injected values",
-        paper_ref="paper-notes 5 items 1, 3, 4, 6; E5",
+        paper_ref="Sec. 4, eqs. (2)-(6) (no. unconfirmed) in peft; notes 5 items 1, 3, 4, 6",
         statement=r"A^{pt}_{ij}=(1-\alpha_i)A_{ij},\ t^{pt}_i=(1-\alpha_i)t_i+\sum_m A^{pt}_{im}v_m"
                   r"\ \text{(layer 0, base model at the same content positions)}",
         assumptions=(*PEFT, CONTENT_AT_NS, "the base model is run at the same content positions n_S.."),
@@ -205,7 +205,7 @@ def position_shift_claim(families: Sequence[str] = ("gpt2", "bert"), with_rope_n
         id="impl.peft_prefix.position_shift",
         title="(false for absolute positions) peft's renormalised content attention equals the base model's on the "
               "same content at positions 0, 1, ...",
-        paper_ref="paper-notes 5 item 1 ('fails if' absolute PE); 1.2",
+        paper_ref="Sec. 4 (relative attention; not under peft's absolute-position shift); notes 1.2, 5 item 1",
         statement=r"A^{pt}_{ij}/\textstyle\sum_r A^{pt}_{ir}=A_{ij}\ \text{(peft content at }n_S..\text{, base at }0..)",
         assumptions=(*PEFT, CONTENT_AT_NS, "learned absolute position embeddings (GPT-2, BERT)"),
         expected="fails", section=SECTION,
@@ -219,7 +219,7 @@ def rope_shift_claim(tol: Optional[float] = None) -> Claim:
         id="impl.peft_prefix.rope_position_shift",
         title="with RoPE (LLaMA) the shift to positions n_S.. leaves the relative content attention unchanged, up "
               "to the float32 rounding the model computes in",
-        paper_ref="paper-notes 5 items 1, 4 (RoPE); E5",
+        paper_ref="Sec. 4 (the LLaMA check E5, RoPE); notes 5 items 1, 4",
         statement=r"|A^{pt}_{ij}/\textstyle\sum_r A^{pt}_{ir}-A_{ij}|\le\varepsilon_{32}\ \text{(RoPE)}",
         assumptions=(*PEFT, CONTENT_AT_NS, "rotary positions: logits depend on i - j only",
                      "tolerance: float32 (LLaMA's softmax, RMSNorm and RoPE tables are float32)"),
@@ -233,7 +233,7 @@ def zero_init_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa", "be
         id="impl.peft_prefix.zero_init_not_noop",
         title="peft's zero-initialised prefix is not a no-op: every head output is scaled by 1 - alpha_i with "
               "alpha_i = n_S / (n_S + sum_j exp(l_ij))",
-        paper_ref="paper-notes 5 items 2, 3, 6 (k_m = v_m = 0)",
+        paper_ref="Sec. 4, eqs. (2)-(6) (no. unconfirmed) with k_m = v_m = 0; notes 5 items 2, 3, 6",
         statement=r"t^{pt}_i=(1-\alpha_i)t_i,\ \alpha_i=\frac{n_S}{n_S+\sum_j e^{\ell_{ij}}}\ \text{(layer 0)}",
         assumptions=(*PEFT, CONTENT_AT_NS, "PrefixTuningConfig(init_weights='zero')"),
         section=SECTION,
@@ -246,7 +246,7 @@ def prompt_is_prefix_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gq
         id="impl.peft_prompt.is_prefix",
         title="peft prompt tuning in a causal model equals prefix-tuning whose per-layer keys / values are the "
               "frozen model's keys / values of the virtual tokens alone",
-        paper_ref="paper-notes 1.2 (hierarchy); 5 items 9, 10",
+        paper_ref="Sec. 2-3 (soft prompting is a prefix); notes 1.2, 5 items 9, 10",
         statement=r"\mathrm{PT}(s_{1..n_S};X)=\mathrm{Prefix}\big(k^{(l)}_m=W_K^{(l)}h^{(l)}_m(s),"
                   r"v^{(l)}_m=W_V^{(l)}h^{(l)}_m(s)\big)(X)",
         assumptions=(*PEFT, "causal mask (the prompt positions never see the content)",
@@ -261,7 +261,7 @@ def kv_text_claim(families: Sequence[str] = ("gpt2", "llama", "llama-gqa"), conv
         id="impl.kv_from_text.equals_prompting",
         title="a prefix initialised from a real prompt's key/value cache gives the base model's logits on "
               "prompt + content, when the content continues at positions n_S, n_S+1, ... (peft's convention)",
-        paper_ref="paper-notes 1.2 (prompting is a special prefix); 5 item 10",
+        paper_ref="Sec. 2-3 (prompting is a special prefix); notes 1.2, 5 item 10",
         statement=r"\mathrm{Prefix}\big(\mathrm{KV}(S)\big)(X)=f(S\,X)_{n_S..}\ \text{(prompt cached at }"
                   r"0..n_S-1\text{, content at } n_S..)",
         assumptions=(*PEFT, "causal mask", "S cached at positions 0..n_S-1; content at n_S.. (peft's default, "

@@ -152,7 +152,7 @@ def cannot_reverse_claim(id: str = "prefix.cannot_reverse_attention", method: st
                          expected: Any = "holds") -> Claim:
     return Claim(
         id=id, title="no prefix of any length reverses the order of two content attention weights (n up to 64)",
-        paper_ref="paper-notes 2.2 consequence 1; 5 item 13",
+        paper_ref="Sec. 4 (the attention pattern over the content cannot change); notes 2.2, 5 item 13",
         statement=r"\ell_{ij}<\ell_{ik}\ \Rightarrow\ A^{pt}_{ij}<A^{pt}_{ik}\quad\forall n,\ n_S,\ s_{1..n_S}",
         assumptions=ASSUME, expected=expected, section=SECTION,
         smt=reverse_smt(method), numeric=reverse_numeric(method))
@@ -273,7 +273,7 @@ def segment_numeric(end: str = "t") -> Check:
 def reachable_segment_claim(id: str = "prefix.reachable_segment", end: str = "t", expected: Any = "holds") -> Claim:
     return Claim(
         id=id, title="n_S=1: reachable outputs lie on segments from t_i to a common W_V s; a target off them is UNSAT",
-        paper_ref="paper-notes 2.2 consequence 2; 5 items 5, 14",
+        paper_ref="Sec. 4 (the output is biased towards W_V s_1); notes 2.2, 5 items 5, 14",
         statement=r"t^{pt}_i\in[t_i,\,W_Vs]\ \forall i;\quad y\notin\bigcup_s\prod_i[t_i,W_Vs]\Rightarrow"
                   r"\text{UNSAT},\ \ y\text{ on them}\Rightarrow\text{validated }s",
         assumptions=ASSUME, expected=expected, section=SECTION,
@@ -373,7 +373,7 @@ def separation_numeric(c: float = -3.0, starts: int = 4) -> Check:
 def separation_claim(id: str = "prefix.vs_lora_separation", c: float = -3.0, expected: Any = "holds") -> Claim:
     return Claim(
         id=id, title="rank-1 LoRA on W_K turns 'attend to smallest' into 'copy the largest'; no equal-size prefix can",
-        paper_ref="paper-notes 2.2 LoRA example, 2.4; 5 items 16, 22",
+        paper_ref="Sec. 4 rank-1 LoRA remark; Sec. 6 (LoRA here on W_K, not the paper's placement); notes 2.2, 2.4, 5 items 16, 22",
         statement=r"\exists\,\Delta W_K=ba^\top:\ \|t^{lora}(X)-W_Vx_{\max}(X)\|_\infty\le\varepsilon\ \forall X;"
                   r"\quad\nexists\,s_1,s_2:\ \|t^{pt}(X)-W_Vx_{\max}(X)\|_\infty\le\varepsilon\ \forall X",
         assumptions=ASSUME + ("x = (v, 1), l_ij = c v_j with c = -3, tau = 1, W_V = I; inputs {0,1}, {0,2}, {1,2}; "

@@ -120,7 +120,7 @@ def identity_claim(id: str, title: str, paper_ref: str, statement_tex: str, stat
 
 def order_claim(id: str, title: str, attn_pt: Callable[[Any], Any], expected: Expected = "holds") -> Claim:
     return Claim(
-        id=id, title=title, paper_ref="paper-notes 2.2 consequence 1; 5 item 13",
+        id=id, title=title, paper_ref="Sec. 4 (the attention ordering over the content is kept); notes 2.2, 5 item 13",
         statement=r"\operatorname{sign}(A^{pt}_{ij}-A^{pt}_{ik})=\operatorname{sign}(A_{ij}-A_{ik})"
                   r"\ \ \forall j,k\le i,\ \forall n_S,\ \forall s_{1..n_S}",
         assumptions=SINGLE, expected=expected, section=SECTION,
@@ -181,7 +181,7 @@ def eq7_claim(id: str = "finetune.eq7_reduces", delta_H: bool = False, expected:
     statement = _eq7(delta_H, True)
     return Claim(
         id=id, title="eq. 7 with Delta H = 0: attention unchanged, output t_i + Delta W_V xbar_i (t_i when Delta = 0)",
-        paper_ref="paper-notes 2.2 eq. (7); 5 item 11",
+        paper_ref="Sec. 4, eq. (7); notes 2.2, 5 item 11",
         statement=r"t^{ft}_i\big|_{\Delta H=0}=t_i+\Delta W_V\sum_{j\le i}A_{ij}x_j,\qquad "
                   r"t^{ft}_i\big|_{\Delta H=0,\Delta W_V=0}=t_i",
         assumptions=("one softmax head, causal mask; full fine-tuning H -> H + Delta H, W_V -> W_V + Delta W_V",),
@@ -208,56 +208,56 @@ TWO_HEADS = Shape(heads=2)
 CLAIMS = [
     identity_claim(
         "prefix.alpha_sigmoid", "prefix attention A^pt_i0 is the sigmoid of the logit gap l_i0 - LSE(l_i.)",
-        "paper-notes 2.2; 5 item 2", r"A^{pt}_{i0}=\sigma\big(\ell_{i0}-\log\sum_{r\le i}e^{\ell_{ir}}\big)\in(0,1)",
+        "Sec. 4, eqs. (2)-(6) (no. unconfirmed); notes 2.2, 5 item 2", r"A^{pt}_{i0}=\sigma\big(\ell_{i0}-\log\sum_{r\le i}e^{\ell_{ir}}\big)\in(0,1)",
         alpha_sigmoid, derivation=_derivation("alpha_sigmoid"), smt=False),
     identity_claim(
         "prefix.single.closed_form", "with one prefix position, t^pt_i = (1-α_i) t_i + α_i W_V s_1",
-        "paper-notes 2.2 (eqs. 2-6); 5 item 3", r"t^{pt}_i=(1-\alpha_i)\,t_i+\alpha_i\,W_V s_1",
+        "Sec. 4, eqs. (2)-(6) (no. unconfirmed); notes 2.2, 5 item 3", r"t^{pt}_i=(1-\alpha_i)\,t_i+\alpha_i\,W_V s_1",
         single_closed_form, derivation=_derivation("single_closed_form")),
     identity_claim(
         "prefix.contraction", "the prefix contracts t_i toward the fixed point W_V s_1",
-        "paper-notes 2.2 consequence 2; 5 item 5", r"t^{pt}_i-W_V s_1=(1-\alpha_i)\,(t_i-W_V s_1)",
+        "Sec. 4 (bias towards W_V s_1, a contraction); notes 2.2, 5 item 5", r"t^{pt}_i-W_V s_1=(1-\alpha_i)\,(t_i-W_V s_1)",
         contraction, derivation=_derivation("contraction")),
     identity_claim(
         "prefix.relative_attention", "renormalised content attention is unchanged by a prefix",
-        "paper-notes 2.2 consequence 1; 5 items 1, 4",
+        "Sec. 4 (relative attention unchanged); notes 2.2, 5 items 1, 4",
         r"A^{pt}_{ij}=(1-\alpha_i)A_{ij},\quad A^{pt}_{ij}/A^{pt}_{ik}=A_{ij}/A_{ik}",
         relative_attention, derivation=_derivation("relative_attention")),
     identity_claim(
         "prefix.multi.closed_form", "with n_S prefix positions, t^pt_i = (1-Σα_im) t_i + Σ α_im W_V s_m",
-        "paper-notes 2.2 (App. B); 5 item 6",
+        "App. B (longer prefixes); notes 2.2, 5 item 6",
         r"t^{pt}_i=\Big(1-\sum_m\alpha_{im}\Big)t_i+\sum_{m=1}^{n_S}\alpha_{im}W_Vs_m",
         multi_closed_form, shape=MULTI, derivation=_derivation("multi_closed_form")),
     identity_claim(
         "prefix.multi.mixture_softmax", "mixture weights over prefix positions are a softmax of prefix logits only",
-        "paper-notes 2.2 (App. B); 5 item 6",
+        "App. B (longer prefixes); notes 2.2, 5 item 6",
         r"\alpha_{im}\big/\textstyle\sum_{m'}\alpha_{im'}=\operatorname{softmax}_m(\tau x_i^\top H s_m)",
         mixture_softmax, shape=MULTI, derivation=_derivation("mixture_softmax")),
     identity_claim(
         "prefix.content_mass", "content attention mass is 1 - Σ_m α_im (scaled uniformly)",
-        "paper-notes 5 item 7", r"\sum_{j\ge1}A^{pt}_{ij}=1-\sum_m A^{pt}_{i,-m}",
+        "Sec. 4, App. B (content attention scaled uniformly); notes 5 item 7", r"\sum_{j\ge1}A^{pt}_{ij}=1-\sum_m A^{pt}_{i,-m}",
         content_mass, shape=MULTI, derivation=_derivation("content_mass")),
     order_claim("prefix.ordering", "no prefix (any n_S) changes the order or argmax of attention over content",
                 lambda h: h.A_pt),
     identity_claim(
         "prefix.multihead.span", "multi-head layer: bias is Σ_h α^h W_O^h W_V^h s, in a ≤ H·n_S-dim span",
-        "paper-notes 2.2 multi-head; 5 item 8",
+        "Sec. 4 (multi-head layers); notes 2.2, 5 item 8",
         r"\sum_h W_O^h t^{pt,h}_i=\sum_h(1-\alpha^h_i)W_O^h t^h_i+\sum_h\alpha^h_i\,W_O^hW_V^h s",
         multihead_span, shape=TWO_HEADS, general_d=2, smt_n=2, unrolled=((2, 2),)),
     eq7_claim(),
     identity_claim(
         "prefix.bias_parallel_naive", "naive reading: t^pt_i - t_i is parallel to W_V s_1",
-        "paper-notes 2.2 consequence 2 (caution); 5 item 5",
+        "Sec. 4 (bias direction: a misreading); notes 2.2, 5 item 5",
         r"t^{pt}_i-t_i\parallel W_V s_1\quad\text{(false: }t^{pt}_i-t_i=\alpha_i(W_Vs_1-t_i)\text{)}",
         bias_parallel_naive, expected="fails", general_d=2, smt_n=2),
     identity_claim(
         "prefix.multihead.single_direction", "with ≥2 heads the layer bias points in one fixed direction",
-        "paper-notes 2.2 multi-head; 5 item 8 (fails if)",
+        "Sec. 4 (multi-head layers: a fixed direction per head only); notes 2.2, 5 item 8",
         r"\sum_h\alpha^h(x)W_O^hW_V^hs\parallel\sum_h\alpha^h(x')W_O^hW_V^hs\quad\forall x,x'\ \ (H\ge2)",
         multihead_single_direction, shape=Shape(inputs=2, heads=2), expected="fails", general_d=2, smt_n=2),
     identity_claim(
         "prefix.longer.fixed_direction", "with n_S ≥ 2 prefix positions the bias has one fixed direction",
-        "paper-notes 2.2 (App. B); 5 item 14 (fails if)",
+        "App. B (longer prefixes: no fixed direction for n_S > 1); notes 2.2, 5 item 14",
         r"\sum_m\alpha_{im}(x)W_Vs_m\parallel\sum_m\alpha_{im}(x')W_Vs_m\quad\forall x,x'\ \ (n_S\ge2)",
         longer_fixed_direction, shape=Shape(inputs=2, n_S=2), expected="fails", general=False, smt_n=2),
 ]
