@@ -1,20 +1,29 @@
-"""Experiments on real transformers + peft models, and the per-layer, per-head audit built from them.
+"""The per-layer, per-head audit of any transformers model under peft prefix-tuning / prompt tuning.
 
-Three experiments, each comparing a real peft-wrapped model with the real base model (numeric.hf):
+Three experiments (every attention read by `numeric.hf_capture`):
 
-* `run_prefix`: peft prefix-tuning (random raw prefix, or peft's ``init_weights="zero"``) on content X, against
-  the base model on X at the positions peft gives the content (n_S, n_S+1, ...) and at positions 0, 1, ...
-* `run_prompt`: peft prompt tuning against prefix-tuning whose per-layer keys / values are the frozen model's
-  keys / values of the virtual tokens alone (paper-notes 1.2 hierarchy; 5 items 9, 10).
-* `run_text`: a prefix loaded from the key/value cache of a real (hard-token) prompt S against the base model on
-  S + X; the prefix model is run with peft's position convention (content at n_S, ...) and with the content
-  at 0, 1, ....
+* ``prefix``: peft prefix-tuning on content X against two base-model runs of X: ``same`` (peft's own cache with
+  the prefix masked out by the attention mask, so the content keeps the positions peft gives it) and ``shifted``
+  (X alone, positions 0, 1, ...). For encoder-decoder models X is the decoder input (the encoder input is fixed):
+  peft's prefix reaches the decoder self-attention only.
+* ``prompt``: peft prompt tuning against prefix-tuning whose per-layer keys / values are the frozen model's keys /
+  values of the virtual tokens alone (paper-notes 1.2 hierarchy; 5 items 9, 10).
+* ``text``: a prefix loaded from the key/value cache of a hard prompt S against the base model on S + X.
 
-`audit` turns them into `Measure` rows: one quantity at one layer, the worst deviation per head, the tolerance,
-whether the theory predicts it holds there, and the assumption that decides it.
+Every row is one quantity at one attention and carries, per head, the worst deviation, the tolerance (from the
+dtypes the pass actually used up to that attention: `tolerance`) and a class:
+
+``holds``                 within tolerance, as the theory predicts there;
+``deviates as predicted`` beyond tolerance, and a named assumption of the theory is broken there (deeper layer,
+                          absolute positions, a position bias on the prefix keys, bidirectional prompt);
+``premise broken``        the prefix is not what the theory assumes: hidden from some queries (a window or mask),
+                          cropped from the cache, or not injected (the row says which queries / entries);
+``unexplained``           beyond tolerance where the theory predicts agreement (or the reference could not be
+                          built); the audit exits 1.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
@@ -22,17 +31,20 @@ from typing import Any, Optional
 import torch
 
 from numeric import hf_theory as th
-from numeric.hf import Family, Size, Trace, build_base, fresh_copy, load_prefix, prefix_cache, \
-    quiet, random_tokens, trace, versions, with_prefix_cache, wrap
+from numeric.hf import fresh_copy, load_prefix, quiet, random_tokens, versions, wrap
+from numeric.hf_build import Loaded, ModelSpec, Size, load
+from numeric.hf_capture import AttentionCall, Capture, capture
 
-FLOAT32_TOL = 1e-5
-"""Tolerance for families that compute parts in float32 (LLaMA's softmax, RMSNorm, RoPE tables): the float32
-unit roundoff 2^-24 ~ 6e-8, times the few hundred roundings that accumulate through a tiny model."""
-
-
-def tolerance(fam: Family, tol64: float) -> float:
-    """The tolerance an exact identity gets on ``fam``: ``tol64`` if it computes in float64, else float32's."""
-    return max(tol64, FLOAT32_TOL) if fam.float32_parts else tol64
+TOLERANCES = {"float64": None, "float32": 1e-5, "float16": 5e-2, "bfloat16": 1e-1}
+"""Tolerance when a pass computes in that dtype (None: the float64 tolerance ``tol64``): ~100 unit roundoffs
+(float32: 2^-24 ~ 6e-8; half precisions: 2^-11, 2^-8) for the few hundred roundings through a tiny model."""
+EXACT_OPS = {"ones", "zeros", "full", "arange", "empty", "ones_like", "zeros_like", "full_like", "tensor",
+             "__getitem__", "repeat", "expand", "view", "reshape", "contiguous", "clone", "to", "float",
+             "embedding", "cat", "stack", "transpose", "permute", "unsqueeze", "squeeze", "detach"}
+"""Ops whose low-precision result is exact data movement or a constant; the first arithmetic op in float32 is
+what sets the tolerance (``to``/``float`` casts lose nothing by themselves; the arithmetic after them does)."""
+CLASSES = ("holds", "deviates as predicted", "premise broken", "unexplained")
+DEEPER = "deeper layer: earlier layers' prefixes changed this layer's inputs (paper-notes 5 item 17)"
 
 
 @dataclass(frozen=True)
@@ -46,252 +58,403 @@ class Setup:
     batch: int = 2
     init_std: float = 0.3
     prefix_std: float = 1.0
-    size: Size = Size()
 
     @property
     def seeds(self) -> dict[str, int]:
         return {"model": self.seed, "prefix": self.seed + 1, "tokens": self.seed + 2}
 
 
-def _content(setup: Setup) -> torch.Tensor:
-    return random_tokens(setup.n, setup.size.vocab, setup.seeds["tokens"], setup.batch)
-
-
-def _at(positions: torch.Tensor, batch: int) -> torch.Tensor:
-    return positions.unsqueeze(0).expand(batch, -1)
-
-
-@dataclass
-class PrefixRun:
-    P: Trace  # peft prefix-tuned model on X
-    same: Trace  # base model on X at the positions peft gave the content
-    shifted: Trace  # base model on X at positions 0..n-1
-    keys: list[torch.Tensor]  # injected raw prefix keys per layer, (H, n_S, d_h)
-    values: list[torch.Tensor]
-    zero: bool
-
-
-def run_prefix(fam: Family, setup: Setup) -> PrefixRun:
-    zero = setup.prefix_std == 0
-    base = build_base(fam, setup.seeds["model"], setup.size, setup.init_std)
-    model = wrap(fam, base, "prefix", setup.n_S, seed=setup.seeds["prefix"], init_std=setup.prefix_std, zero=zero)
-    X = _content(setup)
-    P = trace(fam, base, model, input_ids=X)
-    same = trace(fam, base, input_ids=X, position_ids=_at(P.positions, setup.batch))
-    shifted = trace(fam, base, input_ids=X, position_ids=_at(torch.arange(setup.n), setup.batch))
-    keys, values = prefix_cache(model)
-    return PrefixRun(P, same, shifted, keys, values, zero)
+def tolerance(cap: Capture, index: int, tol64: float) -> tuple[float, str]:
+    """(tolerance, reason) for call ``index`` of ``cap``: the coarsest dtype of an arithmetic op upstream of it."""
+    low = [(op, dt) for op, dt in cap.precision_before(index) if op not in EXACT_OPS]
+    worst_dt = max((dt for _, dt in low), key=lambda d: TOLERANCES.get(d) or 0.0, default=None)
+    if worst_dt is None:
+        return tol64, "float64 throughout"
+    ops = sorted({op for op, dt in low if dt == worst_dt})
+    return max(tol64, TOLERANCES.get(worst_dt) or tol64), f"{worst_dt} in {', '.join(ops[:6])}"
 
 
 @dataclass
-class PromptRun:
-    full: Trace  # the prompted run: n_S prompt positions then the content
-    alone: Trace  # the frozen model on the prompt alone (batch 1)
-    prefixed: Trace  # prefix-tuning with the prompt's per-layer keys / values, content at n_S.. (peft's default)
-    at_zero: Optional[Trace] = None  # the same prefix, content at positions 0..n-1 (text experiment only)
-
-
-def _kv(T: Trace) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per-layer keys / values of the pass's first sequence, one per key/value head (what a cache stores)."""
-    pairs = [L.kv_heads() for L in T.layers]
-    return [k for k, _ in pairs], [v for _, v in pairs]
-
-
-def run_prompt(fam: Family, setup: Setup) -> PromptRun:
-    """Soft prompt (peft prompt tuning) against the prefix of its virtual tokens' per-layer keys / values."""
-    base = build_base(fam, setup.seeds["model"], setup.size, setup.init_std)
-    prompted = wrap(fam, base, "prompt", setup.n_S, seed=setup.seeds["prefix"], init_std=setup.prefix_std)
-    X = _content(setup)
-    full = trace(fam, base, prompted, input_ids=X)
-    virtual = prompted.prompt_encoder[prompted.active_adapter].embedding.weight.detach()
-    alone = trace(fam, base, inputs_embeds=virtual.unsqueeze(0))
-    other = fresh_copy(base)
-    prefix_model = wrap(fam, other, "prefix", setup.n_S, seed=setup.seeds["prefix"], init_std=None)
-    load_prefix(prefix_model, *_kv(alone))
-    prefixed = trace(fam, other, prefix_model, input_ids=X)
-    return PromptRun(full, alone, prefixed)
-
-
-def run_text(fam: Family, setup: Setup) -> PromptRun:
-    """A hard prompt S: the base model on S + X against a prefix loaded from S's key/value cache."""
-    base = build_base(fam, setup.seeds["model"], setup.size, setup.init_std)
-    X = _content(setup)
-    S = random_tokens(setup.n_S, setup.size.vocab, setup.seeds["prefix"], 1)
-    full = trace(fam, base, input_ids=torch.cat([S.expand(setup.batch, -1), X], dim=1))
-    alone = trace(fam, base, input_ids=S)
-    other = fresh_copy(base)
-    prefix_model = wrap(fam, other, "prefix", setup.n_S, seed=setup.seeds["prefix"], init_std=None)
-    load_prefix(prefix_model, *_kv(alone))
-    prefixed = trace(fam, other, prefix_model, input_ids=X)
-    at_zero = with_prefix_cache(fam, base, *_kv(alone), input_ids=X,
-                                position_ids=_at(torch.arange(setup.n), setup.batch))
-    return PromptRun(full, alone, prefixed, at_zero)
-
-
-# ---- the audit ------------------------------------------------------------------------------------------------
-
-@dataclass
-class Measure:
+class Row:
     quantity: str
     layer: int
+    path: str
     per_head: list[float]
     tol: float
-    expect: str  # "holds" (deviation <= tol predicted) or "deviates"
+    precision: str
+    expect: str  # "holds" or "deviates"
     assumption: str
+    classes: list[str] = field(default_factory=list)
+    premise: str = ""
 
     @property
     def worst(self) -> float:
-        return max(self.per_head)
+        return max(self.per_head) if self.per_head else 0.0
 
     @property
     def holds(self) -> bool:
         return self.worst <= self.tol
 
     @property
+    def cls(self) -> str:
+        return max(self.classes, key=CLASSES.index) if self.classes else "holds"
+
+    @property
     def as_expected(self) -> bool:
-        return self.holds == (self.expect == "holds")
+        return self.cls != "unexplained"
+
+
+def classify(row: Row) -> Row:
+    """Per head: premise broken if the premise is; else holds / deviates as predicted / unexplained."""
+    out = []
+    for value in row.per_head:
+        if row.premise:
+            out.append("premise broken")
+        elif value <= row.tol:
+            out.append("holds")
+        elif row.expect == "deviates":
+            out.append("deviates as predicted")
+        else:
+            out.append("unexplained")
+    row.classes = out
+    return row
 
 
 @dataclass
 class Audit:
-    family: str
+    model: str
     method: str
     setup: dict[str, Any]
-    positions: dict[str, list[int]]
-    measures: list[Measure]
+    rows: list[Row]
     outputs: dict[str, float]
     notes: list[str]
+    model_type: str = ""
+    unsupported: Optional[str] = None
     warnings: list[str] = field(default_factory=list)
     versions: dict[str, Optional[str]] = field(default_factory=versions)
     seconds: float = 0.0
 
     @property
-    def unexpected(self) -> list[Measure]:
-        return [m for m in self.measures if not m.as_expected]
+    def unexpected(self) -> list[Row]:
+        return [r for r in self.rows if not r.as_expected]
+
+    def counts(self) -> dict[str, int]:
+        return {c: sum(r.cls == c for r in self.rows) for c in CLASSES}
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for row, m in zip(out["measures"], self.measures):
-            row.update(worst=m.worst, holds=m.holds, as_expected=m.as_expected)
+        for row, r in zip(out["rows"], self.rows):
+            row.update(worst=r.worst, holds=r.holds, cls=r.cls, as_expected=r.as_expected)
+        out["counts"] = self.counts()
+        out.pop("seconds")
         return out
 
 
-DEEPER = "deeper layer: earlier layers' prefixes changed this layer's inputs (paper-notes 5 item 17)"
-def _exact(fam: Family) -> str:
-    return "up to the float32 parts (see note)" if fam.float32_parts else "exact in float64"
+# ---- running ----------------------------------------------------------------------------------------------------
+
+def _inputs(loaded: Loaded, setup: Setup, X: torch.Tensor) -> dict[str, Any]:
+    """Model inputs with content X: for encoder-decoder models X goes to the decoder."""
+    if loaded.encoder_decoder:
+        E = random_tokens(setup.n + 1, 64, setup.seeds["tokens"] + 7, setup.batch)
+        return {"input_ids": E, "decoder_input_ids": X}
+    return {"input_ids": X}
 
 
-def _prefix_measures(fam: Family, run: PrefixRun, n_S: int, tol: float) -> list[Measure]:
-    out: list[Measure] = []
-    exact = _exact(fam)
-    for l, (P, same, shifted) in enumerate(zip(run.P.layers, run.same.layers, run.shifted.layers)):
-        K, V = run.keys[l], run.values[l]
-        cond = (f"raw k_m, v_m injected (no norm, W_K/W_V or rotary): the paper's head with W_K s_m -> k_m, "
-                f"W_V s_m -> v_m, given this layer's inputs; {exact}")
-        out.append(Measure("A^pt = softmax(tau q.[k_m ; k_j]) (own inputs)", l,
-                           th.conditional_attention(P, K, fam.causal).tolist(), tol, "holds", cond))
-        out.append(Measure("t^pt = A^pt [v_m ; v_j] (own inputs)", l, th.conditional_output(P, V).tolist(), tol,
-                           "holds", cond))
-        if run.zero:
-            out.append(Measure("alpha = n_S/(n_S + sum_j e^l_ij) (zero prefix, own inputs)", l,
-                               th.zero_prefix_alpha_error(P, P, n_S, fam.causal).tolist(), tol, "holds",
-                               f"zero keys give l_im = 0; {exact}"))
-        first = l == 0
-        why_same = (f"first layer, base model at the same content positions; {exact}" if first else DEEPER)
-        out.append(Measure("A^pt_ij = (1-alpha_i) A_ij vs base, same positions", l,
-                           th.relative_attention(P, same, n_S).tolist(), tol, "holds" if first else "deviates",
-                           why_same))
-        bias = "t^pt = (1-alpha) t (zero prefix)" if run.zero else "t^pt = (1-alpha) t + sum A^pt_im v_m"
-        out.append(Measure(f"{bias} vs base, same positions", l,
-                           (th.zero_prefix_output(P, same, n_S, fam.causal) if run.zero
-                            else th.head_output(P, same, n_S, V)).tolist(), tol,
-                           "holds" if first else "deviates", why_same))
-        if run.zero and first:
-            out.append(Measure("alpha = n_S/(n_S + sum_j e^l_ij) vs base q, k", l,
-                               th.zero_prefix_alpha_error(P, same, n_S, fam.causal).tolist(), tol, "holds",
-                               f"zero keys give l_im = 0 in every head; {exact}"))
-        if fam.positions == "rope":
-            why_shift = ("RoPE logits depend on i - j only; the base model at 0.. differs by the float32 "
-                         "rounding of the cos/sin tables and softmax" if first else DEEPER)
-            expect = "holds" if first else "deviates"
-        else:
-            why_shift = ("learned absolute positions: peft moves the content to positions n_S.., so the base "
-                         "model at 0.. sees different inputs (paper-notes 5 item 1, 'fails if')")
-            expect = "deviates"
-        out.append(Measure("renormalised A^pt vs base at positions 0..", l,
-                           th.renormalised_attention(P, shifted, n_S).tolist(), tol, expect, why_shift))
-        if fam.positions == "rope" and first:
-            drift = th._worst(th.content_logits(same, fam.causal).nan_to_num(0.0, 0.0, 0.0)
-                              - th.content_logits(shifted, fam.causal).nan_to_num(0.0, 0.0, 0.0))
-            out.append(Measure("content logits l_ij at n_S.. vs at 0.. (RoPE shift)", l, drift.tolist(), tol,
-                               "holds", "RoPE is relative; the drift is the float32 rounding of the angles "
-                                        "p * theta and of cos/sin"))
+def _content(loaded: Loaded, setup: Setup) -> torch.Tensor:
+    vocab = loaded.model.config.get_text_config().vocab_size
+    return random_tokens(setup.n, min(vocab, 64), setup.seeds["tokens"], setup.batch)
+
+
+def _accepts(model: Any, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
+
+
+def _masked_reference(loaded: Loaded, peft_model: Any, setup: Setup, X: torch.Tensor) -> Capture:
+    """The base model on X behind peft's own prefix cache with the prefix masked out (attention mask 0): the content
+    sits where peft puts it, and no query can attend to the prefix."""
+    base = loaded.model
+    cache = peft_model.get_prompt(setup.batch)
+    inputs = _inputs(loaded, setup, X)
+    n_S = setup.n_S
+    mask = torch.cat([torch.zeros(setup.batch, n_S, dtype=torch.long), torch.ones_like(X)], dim=1)
+    if loaded.encoder_decoder:
+        inputs["decoder_attention_mask"] = mask
+    else:
+        inputs["attention_mask"] = mask
+    if _accepts(base, "position_ids") and not loaded.encoder_decoder:
+        inputs["position_ids"] = torch.arange(n_S, n_S + setup.n).unsqueeze(0).expand(setup.batch, -1)
+    key = "cache" if _accepts(base, "cache") else "past_key_values"
+    return capture(base, **inputs, **{key: cache})
+
+
+@dataclass
+class PrefixRun:
+    loaded: Loaded
+    P: Capture
+    same: Capture
+    shifted: Capture
+    zero: bool
+
+
+def run_prefix(spec: ModelSpec, setup: Setup) -> PrefixRun:
+    zero = setup.prefix_std == 0
+    loaded = load(spec, setup.seeds["model"], setup.init_std)
+    model = wrap(loaded.model, loaded.task_type, "prefix", setup.n_S, seed=setup.seeds["prefix"],
+                 init_std=setup.prefix_std, zero=zero)
+    X = _content(loaded, setup)
+    P = _guard(lambda: capture(loaded.model, model, **_inputs(loaded, setup, X)))
+    same = _masked_reference(loaded, model, setup, X)
+    shifted = capture(loaded.model, **_inputs(loaded, setup, X))
+    return PrefixRun(loaded, P, same, shifted, zero)
+
+
+def _guard(run: Any) -> Any:
+    """Run a peft forward; any failure is peft's (the base model ran): `PeftUnsupported`."""
+    from numeric.hf import PeftUnsupported, peft_error
+
+    try:
+        return run()
+    except PeftUnsupported:
+        raise
+    except Exception as exc:  # peft + this model: any exception type
+        raise peft_error(exc) from exc
+
+
+def _pairs(P: Capture, R: Capture) -> list[tuple[int, AttentionCall, AttentionCall]]:
+    """(index in P, P call, R call) for every self-attention of P that received a prefix slot, matched by module."""
+    by_path: dict[str, AttentionCall] = {c.path: c for c in R.self_calls()}
+    out = []
+    for i, c in enumerate(P.calls):
+        if not c.cross and c.path in by_path:
+            out.append((i, c, by_path[c.path]))
     return out
 
 
-def _prompt_measures(fam: Family, run: PromptRun, n_S: int, tol: float, text: bool) -> list[Measure]:
-    out: list[Measure] = []
-    exact = _exact(fam)
-    what = "the hard prompt S" if text else "the virtual tokens"
-    for l, (F, A, Q) in enumerate(zip(run.full.layers, run.alone.layers, run.prefixed.layers)):
-        independent = fam.causal or l == 0
-        why = (f"causal mask: the prompt positions never see the content; {exact}" if fam.causal else
-               (f"first layer: embeddings are per position; {exact}" if l == 0 else
-                "bidirectional attention: the prompt's states depend on the content (paper-notes 5 item 10)"))
-        out.append(Measure(f"prompt-position k, v = those of {what} alone", l, th.states(F, A, n_S).tolist(), tol,
-                           "holds" if independent else "deviates", why))
-        expect = "holds" if (fam.causal or l == 0) else "deviates"
-        out.append(Measure(f"content A = prefix-tuning with {what}' k, v", l,
-                           th.attention_after(F, Q).tolist(), tol, expect, why))
-        out.append(Measure(f"content t = prefix-tuning with {what}' k, v", l, th.heads_after(F, Q).tolist(), tol,
-                           expect, why))
-        if run.at_zero is not None:
-            Z = run.at_zero.layers[l]
-            reason = ("the prefix was cached at positions 0..n_S-1: content at 0.. changes the "
-                      + ("absolute position embeddings" if fam.positions == "absolute"
-                         else "relative offsets i - m between content and prefix"))
-            out.append(Measure("content t, prefix model with content at 0.. (other convention)", l,
-                               th.heads_after(F, Z).tolist(), tol, "deviates", reason))
-    return out
+def _premise(P: AttentionCall, n_S: int) -> str:
+    """Which queries cannot see the prefix and which prefix entries are missing, or ''."""
+    parts = []
+    if P.n_pre < n_S:
+        kept = max(P.n_pre, 0)
+        parts.append(f"prefix cropped: {kept} of {n_S} entries reach this attention"
+                     + (f" (entries {', '.join(str(m) for m in range(n_S - kept))} dropped)" if kept else
+                        " (no prefix injected here)"))
+    if P.n_pre > 0:
+        hidden = ~torch.isfinite(th.prefix_bias(P))  # (B, H, n, n_pre)
+        if bool(hidden.any()):
+            tokens = sorted({int(i) for i in hidden.any(-1).any(0).any(0).nonzero().flatten()})
+            entries = sorted({int(m) for m in hidden.any(-2).any(0).any(0).nonzero().flatten()})
+            window = f" (sliding window {P.sliding_window})" if P.sliding_window else ""
+            parts.append(f"prefix hidden from content tokens {tokens} (entries {entries}){window}")
+    return "; ".join(parts)
 
 
-def _output_gap(full: Trace, other: Trace) -> float:
-    n = other.output.shape[1]
-    return float((full.output[:, -n:] - other.output).abs().max())
+def _bias_note(P: AttentionCall, tol: float) -> tuple[bool, str]:
+    """(prefix keys get a position bias?, description); a bias within the rounding of the scores (10 tol |S|) is
+    none."""
+    b = th.prefix_bias(P)
+    finite = b[torch.isfinite(b)]
+    scale = float(P.scores[torch.isfinite(P.scores) & (P.scores > -1e30)].abs().max())
+    if finite.numel() == 0 or float(finite.abs().max()) <= 10 * tol * max(1.0, scale):
+        return False, "no position bias on the prefix keys (b_im - b_ii = 0)"
+    return True, (f"position bias on the prefix keys: b_im - b_ii in [{float(finite.min()):.3g}, "
+                  f"{float(finite.max()):.3g}] (ALiBi / relative position bias), so alpha_i depends on i through it")
 
 
-def audit(fam: Family, method: str, setup: Setup, tol64: float = 1e-10) -> Audit:
-    """Run the experiment of ``method`` on ``fam`` and measure every identity per layer and head."""
-    start = time.perf_counter()
-    tol = tolerance(fam, tol64)
+def _prefix_rows(run: PrefixRun, setup: Setup, tol64: float) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
     notes: list[str] = []
-    with quiet() as captured:
-        if method == "prefix":
-            run = run_prefix(fam, setup)
-            measures = _prefix_measures(fam, run, setup.n_S, tol)
-            positions = {"content (peft prefix)": run.P.positions.tolist(),
-                         "base, same positions": run.same.positions.tolist(),
-                         "base, shifted": run.shifted.positions.tolist()}
-            outputs = {"max |out_peft - out_base| (same positions)": _output_gap(run.same, run.P),
-                       "max |out_peft - out_base| (positions 0..)": _output_gap(run.shifted, run.P)}
-            if run.zero:
-                notes.append("peft's init_weights='zero' prefix is not a no-op: every head's output is scaled by "
-                             "1 - alpha_i, alpha_i = n_S / (n_S + sum_j exp(l_ij))")
-        elif method in ("prompt", "text"):
-            run = run_text(fam, setup) if method == "text" else run_prompt(fam, setup)
-            measures = _prompt_measures(fam, run, setup.n_S, tol, text=method == "text")
-            positions = {"prompted run": run.full.positions.tolist(),
-                         "prompt alone": run.alone.positions.tolist(),
-                         "content under the prefix": run.prefixed.positions.tolist()}
-            outputs = {"max |out_prompted - out_prefix| (content)": _output_gap(run.full, run.prefixed)}
-            if run.at_zero is not None:
-                positions["content at 0.. (other convention)"] = run.at_zero.positions.tolist()
-                outputs["max |out_prompted - out_prefix| (content at 0..)"] = _output_gap(run.full, run.at_zero)
+    pairs = _pairs(run.P, run.same)
+    shifted = {c.path: c for c in run.shifted.self_calls()}
+    prefixed = [(i, P, R) for i, P, R in pairs if P.n_pre > 0 or R.n_pre > 0]
+    unprefixed = [P.path for _, P, R in pairs if P.n_pre == 0 and R.n_pre == 0]
+    if unprefixed:
+        notes.append(f"{len(unprefixed)} self-attention(s) get no prefix (peft passes it to the decoder "
+                     f"self-attention only): {', '.join(unprefixed[:4])}{' ...' if len(unprefixed) > 4 else ''}")
+    first_path = prefixed[0][1].path if prefixed else ""
+    ref_gap = None
+    for layer, (i, P, R) in enumerate(prefixed):
+        tol, precision = tolerance(run.P, i, tol64)
+        first = P.path == first_path
+        premise = _premise(P, setup.n_S)
+        if first and P.inputs is not None and R.inputs is not None:
+            ref_gap = float((P.inputs[..., -P.n:, :] - R.inputs[..., -R.n:, :]).abs().max())
+        reference_ok = ref_gap is not None and ref_gap <= tol
+
+        def row(quantity: str, values: torch.Tensor, expect: str, assumption: str) -> None:
+            rows.append(classify(Row(quantity, layer, P.path, values.tolist(), tol, precision, expect, assumption,
+                                     premise=premise)))
+
+        biased, bias_text = _bias_note(P, tol) if P.n_pre > 0 else (False, "")
+        if P.n_pre > 0:
+            row("alpha_i = sigma(LSE_m tau q.k_m - LSE_j S~_ij) (position-free, own inputs)", th.alpha_position_free(P),
+                "deviates" if biased else "holds", bias_text if biased else
+                "the paper's head: prefix logits tau q_i.k_m with no position term")
+        if first:
+            why = (f"first prefixed attention, base model at the same content positions (reference inputs match to "
+                   f"{ref_gap:.2g})" if reference_ok else
+                   f"the masked reference could not reproduce peft's content inputs (layer-0 input gap "
+                   f"{ref_gap if ref_gap is not None else float('nan'):.3g}): positions derived from the mask")
+            expect = "holds"
         else:
-            raise KeyError(f"unknown method {method!r}")
-    if fam.float32_parts:
-        notes.append(f"{fam.name} computes in float32 even in a float64 model: {'; '.join(fam.float32_parts)}; "
-                     f"identities are checked at tolerance {tol:g}")
-    return Audit(family=fam.name, method=method, setup={**asdict(setup), "seeds": setup.seeds}, positions=positions,
-                 measures=measures, outputs=outputs, notes=notes, warnings=captured,
+            why, expect = DEEPER, "deviates"
+        if P.n_pre > 0:
+            row("alpha_i closed form with the prefix's own bias vs base scores", th.alpha_closed_form(P, R), expect, why)
+            row("A_ij = (1-alpha_i) A^0_ij vs base, same positions", th.relative_attention(P, R), expect, why)
+            row("t_i = (1-alpha_i) t^0_i + sum_m A_im v_m vs base, same positions", th.head_output(P, R), expect, why)
+        S = shifted.get(P.path)
+        if S is not None:
+            if first:
+                gap = (float((R.inputs[..., -R.n:, :] - S.inputs).abs().max())
+                       if R.inputs is not None and S.inputs is not None else float("nan"))
+                absolute = not gap <= tol
+                shift_why = (f"absolute positions: the attention's input depends on the position ids (inputs at "
+                             f"n_S.. and 0.. differ by {gap:.3g}; paper-notes 5 item 1 'fails if')" if absolute else
+                             f"position-free inputs (gap {gap:.2g}): relative positions (rotary / bias / none), logits "
+                             f"depend on i - j only")
+                row("renormalised A vs base at positions 0..", th.renormalised_attention(P, S),
+                    "deviates" if absolute else "holds", shift_why)
+            else:
+                row("renormalised A vs base at positions 0..", th.renormalised_attention(P, S), "deviates", DEEPER)
+    if not prefixed:
+        notes.append("no attention received a prefix")
+    return rows, notes
+
+
+@dataclass
+class PromptRun:
+    full: Capture
+    alone: Capture
+    prefixed: Capture
+    at_zero: Optional[Capture] = None
+
+
+def _kv(C: Capture, groups: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per-layer keys / values of the first sequence, one per key/value head (what peft's layout stores)."""
+    calls = C.self_calls()
+    return [c.k[0, ::groups] for c in calls], [c.v[0, ::groups] for c in calls]
+
+
+def _groups(model: Any) -> int:
+    cfg = model.config.get_text_config()
+    H = cfg.num_attention_heads
+    return H // (getattr(cfg, "num_key_value_heads", None) or H)
+
+
+def _prefixed_by(loaded: Loaded, setup: Setup, alone: Capture, X: torch.Tensor) -> Capture:
+    other = fresh_copy(loaded.model)
+    model = wrap(other, loaded.task_type, "prefix", setup.n_S, seed=setup.seeds["prefix"], init_std=None)
+    _guard(lambda: load_prefix(model, *_kv(alone, _groups(other))))
+    return _guard(lambda: capture(other, model, input_ids=X))
+
+
+def _decoder_only(spec: ModelSpec, setup: Setup, method: str) -> Loaded:
+    loaded = load(spec, setup.seeds["model"], setup.init_std)
+    if loaded.encoder_decoder:
+        raise ValueError(f"--method {method} compares a prompt with a prefix in a decoder-only model; "
+                         f"{loaded.model_type} is encoder-decoder (peft puts a soft prompt in the encoder input)")
+    return loaded
+
+
+def run_prompt(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
+    loaded = _decoder_only(spec, setup, "prompt")
+    prompted = wrap(loaded.model, loaded.task_type, "prompt", setup.n_S, seed=setup.seeds["prefix"],
+                    init_std=setup.prefix_std)
+    X = _content(loaded, setup)
+    full = _guard(lambda: capture(loaded.model, prompted, input_ids=X))
+    virtual = prompted.prompt_encoder[prompted.active_adapter].embedding.weight.detach()
+    alone = capture(loaded.model, inputs_embeds=virtual.unsqueeze(0))
+    return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X))
+
+
+def run_text(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
+    loaded = _decoder_only(spec, setup, "text")
+    X = _content(loaded, setup)
+    S = random_tokens(setup.n_S, X.max().item() + 1, setup.seeds["prefix"], 1)
+    full = capture(loaded.model, input_ids=torch.cat([S.expand(setup.batch, -1), X], dim=1))
+    alone = capture(loaded.model, input_ids=S)
+    return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X))
+
+
+def _prompt_rows(run: PromptRun, setup: Setup, tol64: float, text: bool, causal: bool) -> list[Row]:
+    rows: list[Row] = []
+    what = "the hard prompt S" if text else "the virtual tokens"
+    full, alone, pre = run.full.self_calls(), run.alone.self_calls(), run.prefixed.self_calls()
+    for l, (F, A, Q) in enumerate(zip(full, alone, pre)):
+        tol, precision = tolerance(run.full, run.full.calls.index(F), tol64)
+        why = ("causal mask: the prompt positions never see the content" if causal else
+               ("first layer: embeddings are per position" if l == 0 else
+                "bidirectional attention: the prompt's states depend on the content (paper-notes 5 item 10)"))
+        expect = "holds" if causal or l == 0 else "deviates"
+        premise = _premise(Q, setup.n_S)
+        for quantity, values in ((f"prompt-position k, v = those of {what} alone", th.states(F, A, setup.n_S)),
+                                 (f"content A = prefix-tuning with {what}' k, v", th.attention_after(F, Q)),
+                                 (f"content t = prefix-tuning with {what}' k, v", th.heads_after(F, Q))):
+            rows.append(classify(Row(quantity, l, F.path, values.tolist(), tol, precision, expect, why,
+                                     premise=premise)))
+    return rows
+
+
+def _is_causal(cap: Capture) -> bool:
+    """Every self-attention masks the keys after the query (read from the captured scores)."""
+    for c in cap.self_calls():
+        n = c.n
+        if n > 1 and bool(torch.isfinite(c.scores[..., 0, c.n_pre + 1]).all()) and \
+                bool((c.scores[..., 0, c.n_pre + 1] > -1e30).all()):
+            return False
+    return True
+
+
+def _gap(a: Capture, b: Capture) -> float:
+    n = b.output.shape[1]
+    return float((a.output[:, -n:] - b.output).abs().max())
+
+
+def audit(spec: ModelSpec, method: str, setup: Setup, tol64: float = 1e-10) -> Audit:
+    """Run the experiment of ``method`` on ``spec`` and classify every identity per attention and head; a peft
+    failure gives an audit with no rows and ``unsupported`` set to its one-line reason."""
+    from numeric.hf import PeftUnsupported
+
+    start = time.perf_counter()
+    notes: list[str] = []
+    outputs: dict[str, float] = {}
+    rows: list[Row] = []
+    unsupported = None
+    model_type = spec.model_type or ""
+    with quiet() as captured:
+        try:
+            if method == "prefix":
+                run = run_prefix(spec, setup)
+                model_type = run.loaded.model_type
+                rows, notes = _prefix_rows(run, setup, tol64)
+                outputs = {"max |out_peft - out_base| (same positions)": _gap(run.P, run.same),
+                           "max |out_peft - out_base| (positions 0..)": _gap(run.P, run.shifted)}
+                notes.append(f"attention capture: {_routes(run.P)}")
+                if run.loaded.dtype_note:
+                    notes.append(run.loaded.dtype_note)
+                if run.zero:
+                    notes.append("peft's init_weights='zero' prefix is not a no-op: every head's output is scaled "
+                                 "by 1 - alpha_i, alpha_i = n_S / (n_S + sum_j exp(l_ij)) (times e^{b_im} with a "
+                                 "prefix bias)")
+            elif method in ("prompt", "text"):
+                loaded, prun = (run_text if method == "text" else run_prompt)(spec, setup)
+                model_type = loaded.model_type
+                causal = _is_causal(prun.alone) if prun.alone.self_calls()[0].n > 1 else _is_causal(prun.full)
+                rows = _prompt_rows(prun, setup, tol64, method == "text", causal)
+                outputs = {"max |out_prompted - out_prefix| (content)": _gap(prun.full, prun.prefixed)}
+                notes.append(f"attention: {'causal' if causal else 'bidirectional'} (read from the captured scores)")
+            else:
+                raise KeyError(f"unknown method {method!r}")
+        except PeftUnsupported as exc:
+            unsupported = str(exc)
+    return Audit(model=spec.name, method=method, setup={**asdict(setup), "seeds": setup.seeds}, rows=rows,
+                 outputs=outputs, notes=notes, model_type=model_type, unsupported=unsupported, warnings=captured,
                  seconds=time.perf_counter() - start)
+
+
+def _routes(cap: Capture) -> str:
+    routes = sorted({f"{c.route} (tau from {c.scale_source})" for c in cap.calls})
+    extra = f"; {len(cap.unmatched)} softmax call(s) not an attention" if cap.unmatched else ""
+    return "; ".join(routes) + extra
+
+
+__all__ = ["Audit", "Row", "Setup", "Size", "audit", "run_prefix", "run_prompt", "run_text", "tolerance"]
