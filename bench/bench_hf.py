@@ -22,25 +22,25 @@ def import_seconds() -> float:
 
 
 def run(console: Console) -> dict:
-    from numeric.hf import FAMILIES, family
     from numeric.hf_audit import Setup, audit
+    from numeric.hf_build import PRESETS
 
     out: dict = {"import_seconds": import_seconds(), "audits": {}, "target_seconds_per_family": 5.0}
-    audit(family("gpt2"), "prefix", Setup())  # warm-up: first-call costs are not per family
+    audit(PRESETS["gpt2"], "prefix", Setup())  # warm-up: first-call costs are not per family
     t = Table(title="prefixcheck audit, seed 0")
     for col in ("family", "method", "seconds", "rows", "unexpected", "worst row predicted to hold", "worst deviating row"):
         t.add_column(col)
-    for name in FAMILIES:
+    for name, spec in PRESETS.items():
         for method, std in (("prefix", 1.0), ("prefix", 0.0), ("prompt", 1.0), ("text", 1.0)):
             start = time.perf_counter()
-            a = audit(family(name), method, Setup(prefix_std=std))
+            a = audit(spec, method, Setup(prefix_std=std))
             seconds = time.perf_counter() - start
-            holds = max((m.worst for m in a.measures if m.expect == "holds"), default=0.0)
-            dev = max((m.worst for m in a.measures if m.expect == "deviates"), default=0.0)
+            holds = max((m.worst for m in a.rows if m.expect == "holds"), default=0.0)
+            dev = max((m.worst for m in a.rows if m.expect == "deviates"), default=0.0)
             key = f"{name}/{method}{'/zero' if std == 0 else ''}"
-            out["audits"][key] = {"seconds": seconds, "rows": len(a.measures), "unexpected": len(a.unexpected),
+            out["audits"][key] = {"seconds": seconds, "rows": len(a.rows), "unexpected": len(a.unexpected),
                                   "worst_holding": holds, "worst_deviating": dev, "outputs": a.outputs}
-            t.add_row(name, key.split("/", 1)[1], f"{seconds:.2f}", str(len(a.measures)), str(len(a.unexpected)),
+            t.add_row(name, key.split("/", 1)[1], f"{seconds:.2f}", str(len(a.rows)), str(len(a.unexpected)),
                       f"{holds:.2e}", f"{dev:.3g}")
     console.print(t)
     console.print(f"transformers + peft import: {out['import_seconds']:.2f}s")

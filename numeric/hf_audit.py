@@ -372,7 +372,27 @@ def run_text(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
     S = random_tokens(setup.n_S, X.max().item() + 1, setup.seeds["prefix"], 1)
     full = capture(loaded.model, input_ids=torch.cat([S.expand(setup.batch, -1), X], dim=1))
     alone = capture(loaded.model, input_ids=S)
-    return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X))
+    return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X), _at_zero(loaded, alone, X))
+
+
+def _at_zero(loaded: Loaded, alone: Capture, X: torch.Tensor) -> Optional[Capture]:
+    """The base model on X with S's key/value cache but the content at positions 0.. (bypassing peft, which always
+    continues at n_S); None if the model takes no position ids."""
+    from numeric.hf import require_hf
+
+    base = loaded.model
+    if not _accepts(base, "position_ids"):
+        return None
+    transformers, _ = require_hf()
+    cache = transformers.DynamicCache()
+    groups = _groups(base)
+    for idx, c in enumerate(alone.self_calls()):
+        k, v = c.k[:, ::groups], c.v[:, ::groups]
+        cache.update(k.expand(X.shape[0], -1, -1, -1).contiguous().to(next(base.parameters()).dtype),
+                     v.expand(X.shape[0], -1, -1, -1).contiguous().to(next(base.parameters()).dtype), idx)
+    key = "cache" if _accepts(base, "cache") else "past_key_values"
+    positions = torch.arange(X.shape[1]).unsqueeze(0).expand(X.shape[0], -1)
+    return capture(base, input_ids=X, position_ids=positions, **{key: cache})
 
 
 def _prompt_rows(run: PromptRun, setup: Setup, tol64: float, text: bool, causal: bool) -> list[Row]:
@@ -453,6 +473,9 @@ def audit(spec: ModelSpec, method: str, setup: Setup, tol64: float = 1e-10) -> A
 
 def _routes(cap: Capture) -> str:
     routes = sorted({f"{c.route} (tau from {c.scale_source})" for c in cap.calls})
+    unverified = [c.path for c in cap.calls if not c.bias_content_independent]
+    if unverified:
+        routes.append(f"tau unverified (S - tau q.k varies with the content) at {', '.join(unverified[:3])}")
     extra = f"; {len(cap.unmatched)} softmax call(s) not an attention" if cap.unmatched else ""
     return "; ".join(routes) + extra
 

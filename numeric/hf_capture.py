@@ -62,8 +62,7 @@ class EagerCall:
 @dataclass
 class AttentionCall:
     """One attention of one pass, all per query head: q (B,H,n,d_h), k (B,H,K,d_h), v (B,H,K,d_v), scores and
-    attn (B,H,n,K), heads t (B,H,n,d_v); bias = S - tau q k^T (None under a softcap); the first ``n_pre`` keys
-    are cached ones (peft's prefix)."""
+    attn (B,H,n,K), heads t (B,H,n,d_v); the first ``n_pre`` keys are cached ones (peft's prefix)."""
 
     path: str
     q: torch.Tensor
@@ -80,8 +79,7 @@ class AttentionCall:
     softcap: Optional[float] = None
     sliding_window: Optional[int] = None
     extra_columns: int = 0  # softmax columns beyond the keys (attention sinks)
-    bias: Optional[torch.Tensor] = None
-    bias_content_independent: bool = True
+    bias_content_independent: bool = True  # S - tau q k^T equal across the batch: tau (and any softcap) verified
 
     @property
     def n(self) -> int:
@@ -272,13 +270,11 @@ def _assemble(model: Any, state: _State, batch: int) -> tuple[list[AttentionCall
             cross=state.cross.get(path, False) or "cross" in path.lower() or "encoder_attn" in path,
             inputs=_f64(state.inputs.get(path)), softcap=eager.softcap if eager else None,
             sliding_window=eager.sliding_window if eager else None, extra_columns=extra)
-        if call.softcap is None:
-            bias = call.scores - call.logits()
-            finite = torch.isfinite(call.scores) & (call.scores > torch.finfo(S.dtype).min / 2)
-            call.bias = torch.where(finite, bias, torch.full_like(bias, float("-inf")))
-            spread = (bias - bias[:1]).masked_fill(~(finite & finite[:1]), 0.0).abs().max()
-            call.bias_content_independent = bool(spread <= 1e-6 * (1 + float(bias[finite].abs().max()
-                                                                               if finite.any() else 0.0)))
+        bias = call.scores - call.logits()
+        finite = torch.isfinite(call.scores) & (call.scores > -1e30)
+        spread = (bias - bias[:1]).masked_fill(~(finite & finite[:1]), 0.0).abs().max()
+        scale = 1 + float(bias[finite].abs().max()) if finite.any() else 1.0
+        call.bias_content_independent = bool(spread <= 1e-4 * scale)
         calls.append(call)
         at.append(state.op_index[s])
     return calls, at, unmatched

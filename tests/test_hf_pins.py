@@ -12,8 +12,10 @@ import torch
 pytest.importorskip("peft")
 
 import numeric.hf as hf  # noqa: E402
-from numeric.hf import (FAMILIES, PINNED, build_base, family, load_prefix, prefix_cache, prefix_weight,  # noqa: E402
-                        quiet, random_tokens, trace, versions, wrap)
+from numeric.hf import PINNED, load_prefix, prefix_cache, prefix_weight, quiet, random_tokens, versions, wrap  # noqa: E402
+from numeric.hf_audit import Setup, run_prefix, tolerance  # noqa: E402
+from numeric.hf_build import PRESETS, load, tiny_config  # noqa: E402
+from numeric.hf_capture import capture  # noqa: E402
 
 N_S, N = 3, 5
 
@@ -25,9 +27,8 @@ def _quiet():
 
 
 def _prefixed(name: str, **kw):
-    fam = family(name)
-    base = build_base(fam, seed=11)
-    return fam, base, wrap(fam, base, "prefix", N_S, seed=12, **kw)
+    loaded = load(PRESETS[name], seed=11)
+    return loaded, wrap(loaded.model, loaded.task_type, "prefix", N_S, seed=12, **kw)
 
 
 def test_versions_are_the_pinned_ones():
@@ -37,87 +38,78 @@ def test_versions_are_the_pinned_ones():
                                         f"and update numeric/hf.py PINNED, pyproject's [hf] extra and docs/implementations.md")
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_prefix_content_positions_start_at_n_S(name):
-    fam, base, model = _prefixed(name)
-    X = random_tokens(N, 64, 1)
-    P = trace(fam, base, model, input_ids=X)
-    assert P.positions.tolist() == list(range(N_S, N_S + N)), (
-        f"peft prefix-tuning on {name} now gives the content positions {P.positions.tolist()}, not n_S.. "
-        f"(it used the cache length n_S as the offset): the position_shift claims and docs describe the old rule")
-    assert P.layers[0].attn.shape[-1] == N_S + N, "the attention no longer has n_S prefix keys before the content"
+@pytest.mark.parametrize("name", ["gpt2", "llama-gqa"])
+def test_prefix_is_injected_raw_and_content_continues_at_n_S(name):
+    loaded, model = _prefixed(name)
+    cache = model.get_prompt(1)
+    assert type(cache).__name__ == "DynamicCache", f"peft now injects a {type(cache).__name__}, not a DynamicCache"
+    stored, stored_values = prefix_cache(model, expand=False)
+    weight = model.prompt_encoder[model.active_adapter].embedding.weight
+    assert torch.equal(prefix_weight(stored, stored_values), weight), (
+        "peft's embedding.weight -> per-layer key/value layout changed (was [m, (2l+c)d + h d_h + e])")
+    keys, _ = prefix_cache(model)
+    run = run_prefix(PRESETS[name], Setup(seed=11, n_S=N_S, n=N))
+    calls = run.P.self_calls()
+    for l, c in enumerate(calls):
+        assert c.n_pre == N_S, "the attention no longer has n_S prefix keys before the content"
+    P, R = calls[0], run.same.self_calls()[0]
+    gap = float((P.inputs - R.inputs[..., -N:, :]).abs().max())
+    assert gap == 0.0, (f"peft prefix-tuning on {name} no longer puts the content at n_S.. (the masked-cache reference "
+                        f"at n_S.. differs by {gap} at the first attention's input)")
+
+
+def test_injected_keys_are_used_without_rotary():
+    loaded, model = _prefixed("llama")
+    keys, values = prefix_cache(model)
+    P = capture(loaded.model, model, input_ids=random_tokens(N, 64, 2))
+    for l, c in enumerate(P.self_calls()):
+        assert torch.equal(c.k[0, :, :N_S], keys[l].to(c.k.dtype)), "peft's prefix keys are transformed (rotary/norm)"
+        assert torch.equal(c.v[0, :, :N_S], values[l].to(c.v.dtype))
 
 
 def test_prefix_offsets_user_position_ids_by_n_S():
-    fam, base, model = _prefixed("gpt2")
+    loaded, model = _prefixed("gpt2")
     X = random_tokens(N, 64, 1)
-    P = trace(fam, base, model, input_ids=X, position_ids=torch.arange(N).unsqueeze(0).expand(2, -1))
-    assert P.positions.tolist() == list(range(N_S, N_S + N)), (
+    with torch.no_grad():
+        plain = model(input_ids=X).logits
+        given = model(input_ids=X, position_ids=torch.arange(N).unsqueeze(0).expand(2, -1)).logits
+    assert torch.equal(plain, given), (
         "peft no longer adds num_virtual_tokens to user position_ids for prefix-tuning: content can now be placed "
-        "at 0.. through peft, so numeric.hf.with_prefix_cache is no longer the only way")
+        "at 0.. through peft")
 
 
-def test_prompt_tuning_ignores_position_ids_and_puts_virtual_tokens_first():
-    fam = family("gpt2")
-    base = build_base(fam, seed=3)
-    model = wrap(fam, base, "prompt", N_S, seed=4)
-    X = random_tokens(N, 64, 1)
+def test_prompt_tuning_warns_it_ignores_position_ids():
+    loaded = load(PRESETS["gpt2"], seed=3)
+    model = wrap(loaded.model, loaded.task_type, "prompt", N_S, seed=4)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        T = trace(fam, base, model, input_ids=X, position_ids=torch.arange(N).unsqueeze(0).expand(2, -1))
-    assert T.positions.tolist() == list(range(N_S + N)), "peft prompt tuning changed the positions it uses"
+        with torch.no_grad():
+            model(input_ids=random_tokens(N, 64, 1), position_ids=torch.arange(N).unsqueeze(0).expand(2, -1))
     assert any("Position ids are not supported" in str(w.message) for w in rec), (
         "peft prompt tuning no longer warns that it ignores position_ids")
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_prefix_is_injected_raw_as_a_dynamic_cache(name):
-    fam, base, model = _prefixed(name)
-    cache = model.get_prompt(1)
-    assert type(cache).__name__ == "DynamicCache", f"peft now injects a {type(cache).__name__}, not a DynamicCache"
-    stored, stored_values = prefix_cache(model, expand=False)
-    kv_heads = base.config.num_attention_heads // fam.kv_groups
-    assert stored[0].shape == (kv_heads, N_S, base.config.hidden_size // base.config.num_attention_heads), (
-        f"peft now injects {stored[0].shape[0]} prefix key heads on {name}, not one per key/value head ({kv_heads})")
-    weight = model.prompt_encoder[model.active_adapter].embedding.weight
-    assert torch.equal(prefix_weight(stored, stored_values), weight), (
-        "peft's embedding.weight -> per-layer key/value layout changed (was [m, (2l+c)d + h d_h + e])")
-    keys, values = prefix_cache(model)
-    X = random_tokens(N, 64, 2)
-    P = trace(fam, base, model, input_ids=X)
-    for l, L in enumerate(P.layers):  # attention = softmax over the raw keys (no norm, W_K or rotary on them)
-        logits = torch.cat([L.scaling * L.q @ keys[l].transpose(-1, -2), L.scaling * L.q @ L.k.transpose(-1, -2)], -1)
-        if fam.causal:
-            logits[..., N_S:] = logits[..., N_S:].masked_fill(~torch.ones(N, N, dtype=torch.bool).tril(),
-                                                              float("-inf"))
-        err = float((torch.softmax(logits, -1) - L.attn).abs().max())
-        assert err < (1e-5 if fam.float32_parts else 1e-12), (
-            f"{name} layer {l}: the attention is no longer softmax over the raw injected prefix keys (error {err})")
-
-
 def test_load_prefix_round_trip():
-    fam, base, model = _prefixed("llama")
+    loaded, model = _prefixed("llama")
     g = torch.Generator().manual_seed(0)
-    L, H, dh = 2, 2, 8
-    keys = [torch.randn(H, N_S, dh, generator=g, dtype=torch.float64) for _ in range(L)]
-    values = [torch.randn(H, N_S, dh, generator=g, dtype=torch.float64) for _ in range(L)]
+    keys = [torch.randn(2, N_S, 8, generator=g, dtype=torch.float64) for _ in range(2)]
+    values = [torch.randn(2, N_S, 8, generator=g, dtype=torch.float64) for _ in range(2)]
     load_prefix(model, keys, values)
     k2, v2 = prefix_cache(model)
     assert all(torch.equal(a, b) for a, b in zip(keys + values, k2 + v2))
 
 
 def test_prompt_encoder_is_float32_in_peft():
-    fam = family("gpt2")
     _, peft = hf.require_hf()
-    model = peft.get_peft_model(build_base(fam, seed=0), peft.PrefixTuningConfig(task_type="CAUSAL_LM",
-                                                                                 num_virtual_tokens=2))
+    model = peft.get_peft_model(load(PRESETS["gpt2"], seed=0).model,
+                                peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=2))
     dtype = model.prompt_encoder[model.active_adapter].embedding.weight.dtype
     assert dtype == torch.float32, (f"peft now creates the prompt encoder in {dtype} for a float64 base model; "
-                                    "numeric.hf.wrap casts it to float64 and may no longer need to")
+                                    "numeric.hf.wrap casts it and may no longer need to")
 
 
 def test_past_key_values_deprecation_warning():
-    fam, base, model = _prefixed("gpt2")
+    _, model = _prefixed("gpt2")
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         with torch.no_grad():
@@ -132,36 +124,23 @@ def test_bert_sequence_classification_prefix_is_broken():
     _, peft = hf.require_hf()
     import transformers
 
-    base = transformers.BertForSequenceClassification(hf._config(family("bert"), hf.Size(), 0.3)).double().eval()
+    base = transformers.BertForSequenceClassification(tiny_config("bert")).double().eval()
     model = peft.get_peft_model(base, peft.PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=2))
     with pytest.raises(ValueError, match="does not support past key values"):
         model(input_ids=random_tokens(N, 64, 0))
 
 
-def test_llama_softmax_is_float32_and_gpt2_is_float64():
-    for name, float32 in (("llama", True), ("gpt2", False)):
-        fam = family(name)
-        base = build_base(fam, seed=5)
-        A = trace(fam, base, input_ids=random_tokens(N, 64, 5)).layers[0].attn
-        assert A.dtype == torch.float64
-        representable = torch.equal(A.float().double(), A)
-        assert representable == float32, (
-            f"{name}'s eager softmax {'no longer' if float32 else 'now'} rounds to float32: update "
-            f"Family.float32_parts and the tolerances in numeric/hf_audit.py")
-    assert FAMILIES["llama"].float32_parts and not FAMILIES["gpt2"].float32_parts
-
-
-def test_hooked_rotary_keys_equal_the_real_cache():
-    fam = family("llama")
-    base = build_base(fam, seed=6)
-    T = trace(fam, base, input_ids=random_tokens(N, 64, 6), use_cache=True)
-    for l, L in enumerate(T.layers):
-        assert torch.equal(L.k, T.cache.layers[l].keys), "the hook-side rotary embedding differs from the model's"
-        assert torch.equal(L.v, T.cache.layers[l].values)
+def test_dtype_probe_sees_llama_float32_and_gpt2_float64():
+    for name, expect in (("llama", "float32"), ("gpt2", "float64 throughout")):
+        loaded = load(PRESETS[name], seed=5)
+        cap = capture(loaded.model, input_ids=random_tokens(N, 64, 5))
+        tol, why = tolerance(cap, 0, 1e-10)
+        assert why.startswith(expect), f"{name}: the dtype probe now says {why!r}; update docs/implementations.md"
+        assert (tol == 1e-5) == (expect == "float32")
 
 
 def test_prefix_attention_mask_is_extended_with_ones():
-    fam, base, model = _prefixed("gpt2")
+    _, model = _prefixed("gpt2")
     X = random_tokens(N, 64, 7)
     with torch.no_grad():
         plain = model(input_ids=X).logits
