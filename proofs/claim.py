@@ -17,6 +17,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
+from theory.kernel import Certificate, KernelError, genuine
+
 Expected = Optional[Literal["holds", "fails"]]
 LAYERS: tuple[str, ...] = ("symbolic", "numeric", "smt")
 
@@ -43,7 +45,11 @@ class Status(str, enum.Enum):
 @dataclass
 class LayerResult:
     """What one layer found. ``detail`` is one human line; the other fields go to the JSON report when set
-    (``query``: what a solver was asked, in one line, for the LaTeX report)."""
+    (``query``: what a solver was asked, in one line, for the LaTeX report; ``tolerance``: the numeric layer's
+    acceptance rule).
+
+    PROVED needs ``certificate``, a `theory.kernel.Certificate` the trusted kernel issued (design.md rule 1):
+    building or changing a result into PROVED without one raises `theory.kernel.KernelError`."""
 
     status: Status
     detail: str = ""
@@ -53,13 +59,37 @@ class LayerResult:
     abstraction: Optional[str] = None
     witness: Optional[dict[str, Any]] = None
     query: Optional[str] = None
+    certificate: Optional[Certificate] = None
+    tolerance: Optional[str] = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ("status", "certificate") and hasattr(self, "certificate"):
+            self._check_certificate()
+
+    def __post_init__(self) -> None:
+        self._check_certificate()
+
+    def _check_certificate(self) -> None:
+        if self.status is Status.PROVED and not genuine(self.certificate):
+            raise KernelError("PROVED needs a certificate issued by the trusted kernel (theory.kernel)")
+        if self.certificate is not None and not genuine(self.certificate):
+            raise KernelError("not a certificate issued by the trusted kernel")
+
+    @property
+    def scope(self) -> Optional[str]:
+        return self.certificate.scope if self.certificate is not None else None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value, "seconds": round(self.seconds, 6), "detail": self.detail}
-        for key in ("max_error", "instances", "abstraction", "witness", "query"):
+        for key in ("max_error", "instances", "abstraction", "witness", "query", "tolerance"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.certificate is not None:
+            out["certificate"] = self.certificate.kind
+            out["scope"] = self.certificate.scope
+            out["evidence"] = self.certificate.evidence
         return out
 
 
@@ -71,6 +101,7 @@ class Context:
     timeout: float = 30.0
     instances: int = 1000
     tol: float = 1e-10
+    rtol: float = 1e-9
     claim_id: str = ""
 
     def child_seed(self, label: str) -> int:

@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 
 import sympy as sp
 
-from theory.derivation import Derivation, ZeroTest, chain, zero_test
+from theory.derivation import Derivation, chain
+from theory.kernel import ZeroTest, bounded_symbol, decide_zero, find_witness
 
 Vec = sp.Matrix
 
@@ -103,32 +104,19 @@ def layer1_soft_vs_prefix(add_position: bool, d: int = 2, n: int = 2, causal: bo
 
 
 def _exp_zero_test(e: sp.Matrix, seed: int) -> ZeroTest:
-    """Entries that sympy builds as the literal 0 are proved; otherwise a rational witness is sought (exp evaluated
-    to 30 digits), and an entry that evaluates to ~0 everywhere is UNKNOWN (nested exps are not reduced)."""
+    """Entries that sympy builds as the literal 0 are decided by the kernel at once; otherwise an exact witness
+    point is sought, and an entry that stays unrefuted is UNKNOWN (nested exps are not reduced)."""
     pending = [x for x in e if x != 0]
     if not pending:
-        return ZeroTest("zero", "every entry is identically 0 (no content symbol / identical expressions)")
-    return _witness_only(pending[0], seed)
+        return decide_zero(e, seed)
+    return find_witness(pending[0], seed) or ZeroTest("unknown", "no witness found")
 
 
 def decide(e: sp.Expr, seed: int = 0) -> ZeroTest:
-    """`zero_test`, but a rational witness point is tried first: residuals expected to be non-zero are refuted by
-    one exact evaluation instead of failed simplification passes (a zero residual falls through to zero_test)."""
-    found = _witness_only(e, seed) if e.free_symbols else None
-    return found if found is not None and found.status == "nonzero" else zero_test(e, seed)
-
-
-def _witness_only(e: sp.Expr, seed: int) -> ZeroTest:
-    import random
-
-    rng = random.Random(seed)
-    for _ in range(8):
-        point = {s: sp.Rational(rng.randint(-9, 9), rng.randint(1, 5)) for s in sorted(e.free_symbols, key=str)}
-        value = sp.N(e.subs(point), 30)
-        if value.is_finite and abs(value) > sp.Float("1e-20"):
-            return ZeroTest("nonzero", "evaluation at a rational point", {k.name: str(v) for k, v in point.items()},
-                            str(sp.N(value, 12)))
-    return ZeroTest("unknown", "no witness found")
+    """`theory.kernel.decide_zero`, but an exact witness point is tried first: residuals expected to be non-zero
+    are refuted by one exact evaluation instead of failed simplification passes."""
+    found = find_witness(e, seed) if e.free_symbols else None
+    return found if found is not None else decide_zero(e, seed)
 
 
 # ---- positions ------------------------------------------------------------------------------------------
@@ -198,7 +186,7 @@ def layer2_derivation(d: int = 2) -> tuple[Derivation, sp.Expr]:
     stream is y^pt_j = x_j + t^pt_j = y_j + a_j (u - t_j) with y_j = x_j + t_j, u = W_V s_1."""
     tau = sp.Symbol("tau", positive=True)
     H2 = mat("H2", d, d)
-    a = {r: sp.Symbol(f"alpha_{r}", positive=True) for r in "ijk"}
+    a = {r: bounded_symbol(f"alpha_{r}", 0, 1) for r in "ijk"}
     x = {r: vec(f"x{r}", d) for r in "ijk"}
     t = {r: vec(f"t{r}", d) for r in "ijk"}
     u = vec("u", d)
@@ -221,7 +209,7 @@ def layer2_derivation(d: int = 2) -> tuple[Derivation, sp.Expr]:
         "layer-2 logits with a layer-1 prefix", l_pt,
         [(shifted, "y^pt_j = x_j + (1 - a_j) t_j + a_j u = y_j + a_j (u - t_j)  (single-prefix closed form)"),
          (l_ + T1 + T2 + T3, "expand the bilinear form tau p^T H_2 q")],
-        defs, f"explicit d={d} vectors and H_2, symbolic alpha > 0 and tau > 0; layer 1 enters only through its "
+        defs, f"explicit d={d} vectors and H_2, symbolic alpha in (0, 1) and tau > 0; layer 1 enters only through its "
               "closed form (prefix.single.closed_form), no norm and no MLP between the layers")
 
     def logit(r: str, c: str, prefixed: bool) -> sp.Expr:

@@ -3,19 +3,21 @@
 A `Derivation` is ``e_0 = e_1 = ... = e_m``; each step carries a justification. Expressions may use display
 symbols (`TexSymbol`: ``\\alpha_i``, ``t_i``, ``W_V s_1``, ...) whose meaning is given by ``definitions``, and
 `Notation` functions (``sigma``) that print by name; checking unfolds every definition and notation and
-reduces ``e_{k-1} - e_k`` to zero. The fast zero test is ``together`` + expanding the numerator
-(design.md); `simplify` is a fallback. A residual that is not zero is evaluated at random rational points:
-a non-zero value there is a witness that the step is false (REFUTED), otherwise the result is UNKNOWN.
+reduces ``e_{k-1} - e_k`` to zero with the trusted kernel's `theory.kernel.decide_zero` (exact arithmetic:
+floats become the exact rationals of their binary values; the fast test is ``together`` + expanding the
+numerator). A residual that is not zero is evaluated exactly at a rational point of its domain: a non-zero value
+there is a witness that the step is false (REFUTED), otherwise the result is UNKNOWN.
 """
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+
+from theory.kernel import ZeroTest, decide_zero
 
 Expr = sp.Basic
 
@@ -163,79 +165,6 @@ class Step:
         return why_text(self.why)
 
 
-@dataclass
-class ZeroTest:
-    """Outcome of reducing a residual: zero (proved), nonzero (with a witness point) or unknown."""
-
-    status: str  # "zero" | "nonzero" | "unknown"
-    method: str = ""
-    witness: Optional[dict[str, str]] = None
-    value: Optional[str] = None
-
-
-def _components(expr: Expr) -> list[Expr]:
-    if isinstance(expr, sp.MatrixBase):
-        return list(expr)
-    return [expr]
-
-
-def _fast_zero(e: Expr) -> bool:
-    if e == 0:
-        return True
-    num = sp.numer(sp.together(e))
-    return sp.expand(num) == 0
-
-
-def _exp_log_zero(e: Expr) -> bool:
-    """Second pass: expand exp of sums and logs of products (valid for the positive symbols used here)."""
-    e = sp.expand(sp.expand_log(e, force=False), power_exp=True, log=True)
-    return _fast_zero(sp.powsimp(e))
-
-
-def _trig_zero(e: Expr) -> bool:
-    """Third pass, for sin/cos (rotation matrices): rewrite them as complex exponentials and expand."""
-    if not e.has(sp.sin, sp.cos):
-        return False
-    return _fast_zero(sp.expand(e.rewrite(sp.exp)))
-
-
-def _witness(e: Expr, rng: random.Random, tries: int = 8) -> tuple[Optional[dict[str, str]], Optional[str]]:
-    """A rational point (respecting positivity assumptions) where ``e`` is clearly non-zero."""
-    syms = sorted(e.free_symbols, key=lambda s: s.name)
-    for _ in range(tries):
-        point = {}
-        for s in syms:
-            q = sp.Rational(rng.randint(1, 19), rng.randint(1, 7))
-            point[s] = q if (s.is_positive or s.is_nonnegative or rng.random() < 0.5) else -q
-        try:
-            value = sp.N(e.subs(point), 30)
-        except (ZeroDivisionError, TypeError):
-            continue
-        if value.is_number and value.is_finite and abs(value) > sp.Float("1e-20"):
-            return {s.name: str(v) for s, v in point.items()}, str(sp.N(value, 12))
-    return None, None
-
-
-def zero_test(expr: Expr, seed: int = 0) -> ZeroTest:
-    """Decide ``expr == 0`` (componentwise for matrices) with the fast path first."""
-    parts = _components(expr)
-    if all(_fast_zero(p) for p in parts):
-        return ZeroTest("zero", "together + expand numerator")
-    if all(_fast_zero(p) or _exp_log_zero(p) for p in parts):
-        return ZeroTest("zero", "expand exp/log (positive symbols), together + expand numerator")
-    if all(_fast_zero(p) or _exp_log_zero(p) or _trig_zero(p) for p in parts):
-        return ZeroTest("zero", "sin/cos as complex exponentials, expand")
-    rng = random.Random(seed)
-    pending = [p for p in parts if not (_fast_zero(p) or _exp_log_zero(p) or _trig_zero(p))]
-    for p in pending:
-        witness, value = _witness(p, rng)
-        if witness is not None:
-            return ZeroTest("nonzero", "evaluation at a rational point", witness, value)
-    if any(sp.simplify(p) != 0 for p in pending):
-        return ZeroTest("unknown", "simplify could not reduce the residual and no witness was found")
-    return ZeroTest("zero", "simplify")
-
-
 def unfold(expr: Expr, definitions: dict[sp.Symbol, Expr]) -> Expr:
     """Replace display symbols by their definitions and `Notation` by its meaning until none is left
     (definitions may nest); unevaluated operations written for display are evaluated."""
@@ -289,7 +218,7 @@ class Derivation:
         exprs = [unfold(e, self.definitions) for e in self.exprs]
         for k, step in enumerate(self.steps, start=1):
             residual = exprs[k - 1] - exprs[k]
-            checks.append(StepCheck(k, step.why_text, zero_test(residual, seed)))
+            checks.append(StepCheck(k, step.why_text, decide_zero(residual, seed)))
         return DerivationCheck(all(c.test.status == "zero" for c in checks), checks)
 
     def used_definitions(self) -> list[tuple[sp.Symbol, Expr]]:
@@ -406,7 +335,7 @@ def tex_math_unicode(math: str) -> str:
 def equal(lhs: Expr, rhs: Expr, definitions: Optional[dict[sp.Symbol, Expr]] = None, seed: int = 0) -> ZeroTest:
     """Zero test of ``lhs - rhs`` after unfolding definitions."""
     defs = definitions or {}
-    return zero_test(unfold(lhs, defs) - unfold(rhs, defs), seed)
+    return decide_zero(unfold(lhs, defs) - unfold(rhs, defs), seed)
 
 
 def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]], definitions=None, abstraction: str = "") -> Derivation:

@@ -36,9 +36,19 @@ from typing import Any, Literal, Optional, Sequence
 
 import sympy as sp
 
+from theory.mentions import note
 from theory.shape import Shape
 
 Mode = Literal["exp", "positive"]
+
+
+class ContentMatrix(sp.MutableDenseMatrix):
+    """A column indexed by content position: every index or slice a statement applies is recorded
+    (`theory.mentions`), so a check can tell a statement that names positions from a size-generic one."""
+
+    def __getitem__(self, key: Any) -> Any:
+        note(key)
+        return super().__getitem__(key)
 
 
 def sigmoid(x: sp.Expr) -> sp.Expr:
@@ -233,9 +243,8 @@ class WeightedView(_Helpers):
         return self.lse_
 
     def _vector(self, items: list[Any]) -> Any:
-        if isinstance(self.zero, sp.MatrixBase):
-            return sp.Matrix(items)
-        return type(self.zero)(items)
+        """A content-indexed column (``A``, ``A_pt``) that records which positions a statement names."""
+        return ContentMatrix(items)
 
 
 class UnrolledHead:

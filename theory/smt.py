@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import z3
 
 from theory.head import WeightedView
+from theory.kernel import to_fraction
+from theory.mentions import note
 
 ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content positions other than the ones named "
                "are aggregated into one position of positive weight); every real head satisfies the encoding, "
@@ -25,8 +27,17 @@ ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content pos
 
 
 def raw(x: Any) -> Any:
-    """The z3 term inside a `Scalar` (anything else unchanged)."""
-    return x.term if isinstance(x, Scalar) else x
+    """The z3 term inside a `Scalar`; a number that is not an int (a float, Fraction, Decimal or sympy number) as
+    the exact z3 rational of its value (a float's binary value, not its decimal repr); anything else unchanged."""
+    if isinstance(x, Scalar):
+        return x.term
+    if isinstance(x, (int, z3.ExprRef)):
+        return x
+    try:
+        q = to_fraction(x)
+    except TypeError:
+        return x
+    return z3.RealVal(f"{q.numerator}/{q.denominator}")
 
 
 class Scalar:
@@ -115,8 +126,19 @@ class Z3Helpers:
         return Vec(sum((row[c] * v[c] for c in range(len(v))), z3.RealVal(0)) for row in M)
 
 
+class ContentVec(Vec):
+    """A `Vec` indexed by content position (``A``, ``A_pt``): records the positions a statement names."""
+
+    def __getitem__(self, i: Any) -> Any:
+        note(i)
+        return self.items[i]
+
+
 class Z3View(Z3Helpers, WeightedView):
     """`WeightedView` over z3 reals."""
+
+    def _vector(self, items: list[Any]) -> Any:
+        return ContentVec(items)
 
 
 @dataclass

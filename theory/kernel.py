@@ -1,0 +1,585 @@
+"""The trusted kernel: the only code that can issue a `Certificate`, and PROVED / IMPOSSIBLE require one.
+
+In the manner of LCF (HOL Light's ``thm``, Lean's kernel), everything else in prefixcheck -- claim factories,
+views, printers, simplification strategies, heuristics, realisation of solver models -- is untrusted and can only
+*propose*: an expression it claims is zero, a query it claims is unsatisfiable, a decision it claims is enclosed.
+The kernel decides each proposal itself, exactly, and issues a certificate only when the decision is sound
+(design.md, soundness rule 1):
+
+* ``zero-residual``: `decide_zero` reduces a residual to 0 in exact arithmetic (every float is first replaced by
+  the exact rational of its binary value; sympy's ``together``/``expand`` on rationals and symbols, the exp/log
+  expansions valid under the symbols' assumptions, sin/cos as complex exponentials); `certify_zero` turns a set of
+  such decisions into a certificate.
+* ``unsat``: `run_z3` asks z3 and remembers which answers were UNSAT; `certify_unsat` accepts only those answers,
+  and only for an encoding in `ENCODINGS` (the project's encodings whose soundness argument is written there).
+  `certify_farkas` checks Farkas multipliers of an infeasible linear system in exact rational arithmetic.
+* ``enclosure``: `certified_argmax` decides a greedy step from outward-rounded interval enclosures (one lower end
+  strictly above every other upper end) and records the decision in the open `Ledger`; `certify_enclosure`
+  accepts a ledger with every case decided and none failed.
+
+A certificate carries its kind, its scope (what it covers: "all n, n_S" only where the statement was shown
+size-generic, else the sizes covered) and its abstraction. `genuine` tells a certificate the kernel issued from
+anything else; `proofs.claim.LayerResult` refuses PROVED without a genuine certificate.
+
+The trusted base is this module plus the libraries it calls: sympy's polynomial arithmetic (``together``,
+``expand``, ``expand_log(force=False)``, ``powsimp``, ``rewrite(exp)``, ``simplify`` as a last resort), z3's
+UNSAT answers, python-flint's arb balls (`exp_bounds`), Python's ``Fraction`` and integer arithmetic, and the
+interval arithmetic of `theory.interval` / `theory.exact` that computes the enclosures `certified_argmax` decides.
+docs/kernel.md explains why each is trusted.
+"""
+from __future__ import annotations
+
+import contextvars
+import math
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Sequence
+
+if TYPE_CHECKING:
+    import sympy as sp
+
+Kind = Literal["zero-residual", "unsat", "enclosure"]
+KINDS: tuple[str, ...] = ("zero-residual", "unsat", "enclosure")
+
+
+class KernelError(Exception):
+    """A proposal the kernel refuses (a forged certificate, an unregistered encoding, a wrong multiplier)."""
+
+
+_issuing: contextvars.ContextVar[bool] = contextvars.ContextVar("kernel_issuing", default=False)
+_ISSUED: dict[int, "Certificate"] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """Evidence that a statement holds. ``kind`` in `KINDS`; ``scope`` says what it covers; ``abstraction`` the
+    over-approximation it was decided under; ``evidence`` one line on what was checked. Only the kernel issues
+    certificates: constructing one anywhere else raises `KernelError`."""
+
+    kind: str
+    scope: str
+    abstraction: str
+    evidence: str
+
+    def __post_init__(self) -> None:
+        if not _issuing.get():
+            raise KernelError("certificates are issued by theory.kernel only")
+        if not all(k in KINDS for k in self.kind.split("+")):
+            raise KernelError(f"unknown certificate kind {self.kind!r}")
+        if not self.scope:
+            raise KernelError("a certificate states its scope")
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "scope": self.scope, "abstraction": self.abstraction, "evidence": self.evidence}
+
+
+def _issue(kind: str, scope: str, abstraction: str, evidence: str) -> Certificate:
+    token = _issuing.set(True)
+    try:
+        cert = Certificate(kind, scope, abstraction, evidence)
+    finally:
+        _issuing.reset(token)
+    _ISSUED[id(cert)] = cert  # a strong reference: the id stays this certificate's
+    return cert
+
+
+def genuine(cert: Any) -> bool:
+    """True only for a certificate this kernel issued (not a copy, not a forgery)."""
+    return isinstance(cert, Certificate) and _ISSUED.get(id(cert)) is cert
+
+
+def conjoin(certs: Sequence[Certificate], scope: str, evidence: str) -> Certificate:
+    """One certificate for the conjunction of several genuine ones (kinds joined by "+", abstractions listed)."""
+    if not certs or not all(genuine(c) for c in certs):
+        raise KernelError("conjoin needs genuine certificates")
+    kinds = sorted({k for c in certs for k in c.kind.split("+")}, key=KINDS.index)
+    abstractions = list(dict.fromkeys(c.abstraction for c in certs if c.abstraction))
+    return _issue("+".join(kinds), scope, "; ".join(abstractions), evidence)
+
+
+# ---- exact numbers -------------------------------------------------------------------------------------------
+
+def to_fraction(x: Any) -> Fraction:
+    """The exact rational value of a number: a float's binary value (not its decimal repr), an int, a Fraction,
+    a Decimal, a sympy Rational/Integer/Float (its binary value), or a decimal string ("1e-40" is 10^-40)."""
+    if isinstance(x, bool):
+        return Fraction(int(x))
+    if isinstance(x, (int, Fraction)):
+        return Fraction(x)
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise ValueError(f"non-finite number {x}")
+        return Fraction(x)
+    if isinstance(x, Decimal):
+        if not x.is_finite():
+            raise ValueError(f"non-finite number {x}")
+        return Fraction(x)
+    if isinstance(x, str):
+        return Fraction(x.strip())
+    try:
+        import sympy as sp
+
+        if isinstance(x, sp.Basic):
+            x = sp.sympify(x)
+            if isinstance(x, sp.Rational):
+                return Fraction(int(x.p), int(x.q))
+            if isinstance(x, sp.Float):
+                if not x.is_finite:
+                    raise ValueError(f"non-finite number {x}")
+                return _float_fraction(x)
+    except ImportError:  # pragma: no cover - sympy is a dependency
+        pass
+    if hasattr(x, "item") and callable(x.item):  # numpy / torch scalars
+        return to_fraction(x.item())
+    raise TypeError(f"not an exact number: {x!r}")
+
+
+def _float_fraction(f: "sp.Float") -> Fraction:
+    """The exact binary value of a sympy Float (its mpf mantissa and exponent)."""
+    sign, man, exp, _ = f._mpf_
+    value = Fraction(int(man)) * (Fraction(2) ** int(exp))
+    return -value if sign else value
+
+
+def exact(expr: Any) -> Any:
+    """``expr`` with every sympy Float replaced by the exact rational of its binary value (componentwise for
+    matrices): so a zero test never runs on rounded numbers."""
+    import sympy as sp
+
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(exact)
+    if not isinstance(expr, sp.Basic):
+        return sp.Rational(to_fraction(expr)) if isinstance(expr, (float, Fraction, Decimal)) else expr
+    floats = expr.atoms(sp.Float)
+    if not floats:
+        return expr
+    return expr.xreplace({f: sp.Rational(*_fraction_pair(_float_fraction(f))) for f in floats})
+
+
+def _fraction_pair(q: Fraction) -> tuple[int, int]:
+    return q.numerator, q.denominator
+
+
+@contextmanager
+def exact_floats() -> Iterator[None]:
+    """Inside the block, sympy turns a Python float it meets (``1e-17 * t``) into the exact rational of the
+    float's binary value instead of a 53-bit Float, so sums such as ``t + 1e-17 t`` are not rounded to ``t``
+    before any test sees them."""
+    import sys
+
+    import sympy as sp
+
+    conv = sys.modules["sympy.core.sympify"]._sympy_converter
+    old = conv.get(float)
+    def convert(x: float) -> Any:
+        if not math.isfinite(x):  # sympy itself compares with float("inf"); keep its meaning
+            return sp.Float(x)
+        return sp.Rational(*_fraction_pair(Fraction(x)))
+
+    conv[float] = convert
+    try:
+        yield
+    finally:
+        if old is None:
+            conv.pop(float, None)
+        else:
+            conv[float] = old
+
+
+# ---- zero residuals ------------------------------------------------------------------------------------------
+
+_ZEROS: dict[int, "ZeroTest"] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class ZeroTest:
+    """The kernel's decision on ``residual == 0``: "zero" (decided exactly), "nonzero" (an exact witness point
+    in the symbols' domain and the residual's value there, exact and as a decimal) or "unknown"."""
+
+    status: str
+    method: str = ""
+    witness: Optional[dict[str, str]] = None
+    value: Optional[str] = None
+    exact_value: Optional[str] = None
+
+
+def _components(expr: Any) -> list[Any]:
+    import sympy as sp
+
+    if isinstance(expr, sp.MatrixBase):
+        return list(expr)
+    if isinstance(expr, (list, tuple)):
+        return [c for e in expr for c in _components(e)]
+    return [expr]
+
+
+def _fast_zero(e: Any) -> bool:
+    import sympy as sp
+
+    if e == 0:
+        return True
+    return sp.expand(sp.numer(sp.together(e))) == 0
+
+
+def _exp_log_zero(e: Any) -> bool:
+    """exp of sums and logs of products expanded where the symbols' assumptions make it valid."""
+    import sympy as sp
+
+    e = sp.expand(sp.expand_log(e, force=False), power_exp=True, log=True)
+    return _fast_zero(sp.powsimp(e))
+
+
+def _trig_zero(e: Any) -> bool:
+    import sympy as sp
+
+    return bool(e.has(sp.sin, sp.cos)) and _fast_zero(sp.expand(e.rewrite(sp.exp)))
+
+
+_DOMAINS: dict[Any, tuple[Fraction, Fraction]] = {}
+
+
+def bounded_symbol(name: str, lo: Any, hi: Any) -> "sp.Symbol":
+    """A real symbol with values in the open interval (lo, hi) (e.g. an attention weight alpha in (0, 1)):
+    witnesses refuting a statement about it are drawn from that interval only."""
+    import sympy as sp
+
+    lo_q, hi_q = to_fraction(lo), to_fraction(hi)
+    sym = sp.Symbol(name, positive=True) if lo_q >= 0 else sp.Symbol(name, real=True)
+    _DOMAINS[sym] = (lo_q, hi_q)
+    return sym
+
+
+def _domain_value(s: Any, rng: random.Random) -> Any:
+    """A rational point in a symbol's domain: its sympy assumptions, narrowed by `bounded_symbol`."""
+    import sympy as sp
+
+    lo_hi = _DOMAINS.get(s)
+    if lo_hi is not None:
+        lo, hi = (sp.Rational(*_fraction_pair(to_fraction(v))) for v in lo_hi)
+        t = sp.Rational(rng.randint(1, 97), 98)
+        return lo + (hi - lo) * t
+    q = sp.Rational(rng.randint(1, 19), rng.randint(1, 7))
+    if s.is_integer:
+        q = sp.Integer(rng.randint(1, 9))
+    if s.is_positive or s.is_nonnegative:
+        return q
+    if s.is_negative or s.is_nonpositive:
+        return -q
+    return q if rng.random() < 0.5 else -q
+
+
+def _witness(e: Any, rng: random.Random, tries: int = 12) -> Optional[ZeroTest]:
+    """An exact rational point in the domain where ``e`` is provably non-zero: the value is exact when it is
+    rational, otherwise evaluated by sympy's evalf with ``strict=True`` (which raises rather than return a value
+    whose requested accuracy was not reached), so a printed non-zero value is a certified sign."""
+    import sympy as sp
+
+    syms = sorted(e.free_symbols, key=lambda s: s.name)
+    for _ in range(tries):
+        point = {s: _domain_value(s, rng) for s in syms}
+        try:
+            value = e.xreplace(point)
+            value = sp.nsimplify(value) if value.is_Float else value
+            value = value.doit()
+            if value.is_Rational:
+                if value == 0:
+                    continue
+                exact_value = str(value)
+                decimal = str(sp.N(value, 12))
+            else:
+                approx = sp.N(value, 30, strict=True)
+                if not (approx.is_number and approx.is_finite) or approx == 0:
+                    continue
+                exact_value, decimal = sp.sstr(value)[:400], str(sp.N(approx, 12))
+        except (ZeroDivisionError, TypeError, ValueError, sp.PrecisionExhausted, ArithmeticError):
+            continue
+        if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            continue
+        return ZeroTest("nonzero", "exact evaluation at a rational point", {s.name: str(v) for s, v in point.items()},
+                        decimal, exact_value)
+    return None
+
+
+def find_witness(expr: Any, seed: int = 0) -> Optional[ZeroTest]:
+    """Only the refuting half of `decide_zero`: a "nonzero" decision at an exact point in the domain, or None
+    (cheap for residuals expected to be non-zero)."""
+    import sympy as sp
+
+    rng = random.Random(seed)
+    for p in _components(expr):
+        p = exact(sp.sympify(p))
+        if p != 0 and (found := _witness(p, rng)) is not None:
+            return found
+    return None
+
+
+def decide_zero(expr: Any, seed: int = 0) -> ZeroTest:
+    """Decide ``expr == 0`` (componentwise for matrices and lists) in exact arithmetic: floats are replaced by
+    their exact rationals first; the fast test is ``together`` + expanding the numerator (design.md)."""
+    import sympy as sp
+
+    parts = [exact(sp.sympify(p)) for p in _components(expr)]
+    method = ""
+    pending = []
+    for p in parts:
+        if _fast_zero(p):
+            method = method or "together + expand numerator"
+        elif _exp_log_zero(p):
+            method = "expand exp/log (valid under the symbols' assumptions), together + expand numerator"
+        elif _trig_zero(p):
+            method = "sin/cos as complex exponentials, expand"
+        else:
+            pending.append(p)
+    if not pending:
+        return _zero(method or "together + expand numerator")
+    rng = random.Random(seed)
+    for p in pending:
+        found = _witness(p, rng)
+        if found is not None:
+            return found
+    if all(sp.simplify(p) == 0 for p in pending):
+        return _zero("simplify")
+    return ZeroTest("unknown", "the residual was not reduced to 0 and no witness point was found")
+
+
+def _zero(method: str) -> ZeroTest:
+    test = ZeroTest("zero", method)
+    _ZEROS[id(test)] = test
+    return test
+
+
+def certify_zero(tests: Sequence[ZeroTest], scope: str, abstraction: str, evidence: str = "") -> Certificate:
+    """A ``zero-residual`` certificate for residuals the kernel itself decided to be 0."""
+    if not tests or not all(_ZEROS.get(id(t)) is t and t.status == "zero" for t in tests):
+        raise KernelError("certify_zero needs zero decisions made by decide_zero")
+    methods = sorted({t.method for t in tests})
+    return _issue("zero-residual", scope, abstraction,
+                  evidence or f"{len(tests)} residual(s) reduced to 0 exactly ({'; '.join(methods)})")
+
+
+# ---- solver UNSAT --------------------------------------------------------------------------------------------
+
+ENCODINGS: dict[str, str] = {
+    "positive-weights": "each softmax weight exp(l) is a fresh positive real; values, prefix values and matrices "
+                        "free reals: every real head satisfies the encoding",
+    "exp-facts": "each weight exp(l) a fresh positive real tied to its logit only by facts true of exp: e > 0, "
+                 "e >= 1 + l, monotonicity and injectivity between weights, tangent bounds at exact points, "
+                 "rigorous rational enclosures (exp_bounds); constants exact rationals",
+    "real-relaxation": "integers relaxed to reals and exp(T/sqrt L) to a positive real: every integer instance "
+                       "satisfies the encoding",
+    "polynomial": "the statement itself, polynomial in real unknowns with exact rational constants (no "
+                  "abstraction)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SolverAnswer:
+    """One solver call: "sat" (with model), "unsat" or "unknown" (with reason)."""
+
+    result: str
+    model: Any = None
+    reason: str = ""
+    seconds: float = 0.0
+    solver: str = "z3"
+
+
+_UNSAT: dict[int, SolverAnswer] = {}
+
+
+def run_z3(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") -> SolverAnswer:
+    """Ask z3 (with a timeout in seconds; a timeout is "unknown"); UNSAT answers are remembered for
+    `certify_unsat`."""
+    import time
+
+    import z3
+
+    solver = z3.SolverFor(logic) if logic else z3.Solver()
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*constraints)
+    start = time.perf_counter()
+    r = solver.check()
+    seconds = time.perf_counter() - start
+    if r == z3.unsat:
+        answer = SolverAnswer("unsat", seconds=seconds)
+        _UNSAT[id(answer)] = answer
+    elif r == z3.sat:
+        answer = SolverAnswer("sat", solver.model(), seconds=seconds)
+    else:
+        answer = SolverAnswer("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
+    return answer
+
+
+def certify_unsat(answers: Sequence[SolverAnswer], encoding: str, scope: str, abstraction: str = "",
+                  evidence: str = "") -> Certificate:
+    """An ``unsat`` certificate from UNSAT answers of `run_z3` on a registered sound encoding."""
+    if encoding not in ENCODINGS:
+        raise KernelError(f"encoding {encoding!r} is not registered as sound (theory.kernel.ENCODINGS)")
+    if not answers or not all(_UNSAT.get(id(a)) is a for a in answers):
+        raise KernelError("certify_unsat needs UNSAT answers obtained through run_z3")
+    seconds = sum(a.seconds for a in answers)
+    return _issue("unsat", scope, abstraction or ENCODINGS[encoding],
+                  evidence or f"{len(answers)} z3 quer{'y' if len(answers) == 1 else 'ies'} UNSAT "
+                              f"({seconds:.3f}s; encoding {encoding})")
+
+
+Row = tuple[dict[str, Any], str, Any]  # (coefficients by variable, sense "<=" | ">=" | "==", right-hand side)
+
+
+def certify_farkas(rows: Sequence[Row], multipliers: Sequence[Any], scope: str, abstraction: str,
+                   evidence: str = "") -> Certificate:
+    """An ``unsat`` certificate for an infeasible linear system ``a_r . x (sense_r) b_r`` from Farkas
+    multipliers ``y``, checked in exact rationals: ``y_r >= 0`` for ``<=`` rows, ``y_r <= 0`` for ``>=`` rows,
+    free for ``==`` rows; ``sum_r y_r a_r = 0`` and ``sum_r y_r b_r < 0`` (so ``0 = y.Ax <= y.b < 0``)."""
+    if len(rows) != len(multipliers) or not rows:
+        raise KernelError("one multiplier per row")
+    combo: dict[str, Fraction] = {}
+    rhs = Fraction(0)
+    for (coeffs, sense, b), y_raw in zip(rows, multipliers):
+        y = to_fraction(y_raw)
+        if sense == "<=" and y < 0 or sense == ">=" and y > 0:
+            raise KernelError(f"multiplier {y} has the wrong sign for a {sense} row")
+        if sense not in ("<=", ">=", "=="):
+            raise KernelError(f"unknown row sense {sense!r}")
+        if y == 0:
+            continue
+        for var, a in coeffs.items():
+            combo[var] = combo.get(var, Fraction(0)) + y * to_fraction(a)
+        rhs += y * to_fraction(b)
+    if any(v != 0 for v in combo.values()):
+        raise KernelError("the multipliers do not cancel every variable")
+    if not rhs < 0:
+        raise KernelError(f"y.b = {rhs} is not negative")
+    return _issue("unsat", scope, abstraction,
+                  evidence or f"Farkas multipliers of {len(rows)} linear rows checked exactly (y.b = {float(rhs):.3g})")
+
+
+# ---- rigorous exp bounds -------------------------------------------------------------------------------------
+
+EXP_RANGE = 4096  # beyond 2^±EXP_RANGE, bounds are clamped to powers of two (still valid, never 0 above)
+
+
+def exp_bounds(lo: Any, hi: Any, bits: int = 40) -> tuple[Fraction, Optional[Fraction]]:
+    """Rationals ``a <= exp(lo)`` and ``b >= exp(hi)`` (``b`` None: no finite bound is kept, for hi beyond
+    the range) from python-flint's arb balls, rounded outward to ``bits`` significant bits. ``b`` is never 0;
+    ``a`` may be 0 only when exp(lo) < 2^-EXP_RANGE. Any magnitude is safe: no bound has more than about
+    EXP_RANGE bits."""
+    import flint
+
+    lo_q, hi_q = to_fraction(lo), to_fraction(hi)
+    if hi_q < lo_q:
+        raise ValueError("empty interval")
+    ln2 = Fraction(6931471805599453, 10**16)  # < ln 2
+    ln2_up = Fraction(6931471805599454, 10**16)  # > ln 2
+
+    def ball(q: Fraction) -> Any:
+        ctx = flint.ctx
+        old = ctx.prec
+        ctx.prec = max(64, bits + 32 + abs(q.numerator // q.denominator).bit_length())
+        try:
+            return flint.arb(flint.fmpq(q.numerator, q.denominator)).exp()
+        finally:
+            ctx.prec = old
+
+    # lower bound of exp(lo)
+    if lo_q < -EXP_RANGE * ln2:
+        a = Fraction(0)
+    elif lo_q > EXP_RANGE * ln2_up:
+        a = Fraction(2) ** EXP_RANGE
+    else:
+        a = _dyadic(_arf_fraction(ball(lo_q).lower()), bits, down=True)
+        a = max(a, Fraction(0))
+    # upper bound of exp(hi)
+    if hi_q < -EXP_RANGE * ln2_up:
+        b: Optional[Fraction] = Fraction(1, 2**EXP_RANGE)
+    elif hi_q > EXP_RANGE * ln2:
+        b = None
+    else:
+        b = _dyadic(_arf_fraction(ball(hi_q).upper()), bits, down=False)
+        if b <= 0:  # cannot happen for an arb upper end of a positive ball; kept as a guard
+            b = Fraction(1, 2**EXP_RANGE)
+    return a, b
+
+
+def _arf_fraction(x: Any) -> Fraction:
+    """The exact value of a flint arf/arb midpoint (mantissa times a power of two)."""
+    import flint
+
+    if isinstance(x, flint.arb):
+        x = x.mid()
+    man, e = x.man_exp()
+    man, e = int(man), int(e)
+    return Fraction(man) * Fraction(2) ** e
+
+
+def _dyadic(q: Fraction, bits: int, down: bool) -> Fraction:
+    """``q`` rounded down (or up) to a dyadic rational with about ``bits`` significant bits."""
+    if q == 0:
+        return q
+    shift = bits - (abs(q.numerator).bit_length() - q.denominator.bit_length())
+    scaled = q * Fraction(2) ** shift
+    n = math.floor(scaled) if down else math.ceil(scaled)
+    return Fraction(n) / Fraction(2) ** shift
+
+
+# ---- certified enclosures ------------------------------------------------------------------------------------
+
+@dataclass
+class Ledger:
+    """Decisions `certified_argmax` made inside `enclosure_session`: steps certified, wrong or undecided."""
+
+    certified: int = 0
+    undecided: int = 0
+    wrong: int = 0
+
+
+_ledger: contextvars.ContextVar[Optional[Ledger]] = contextvars.ContextVar("kernel_ledger", default=None)
+
+
+@contextmanager
+def enclosure_session() -> Iterator[Ledger]:
+    """Open a ledger; every `certified_argmax` / `check_decision` inside the block is recorded in it."""
+    ledger = Ledger()
+    token = _ledger.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _ledger.reset(token)
+
+
+def certified_argmax(logits: Sequence[tuple[int, int]]) -> Optional[int]:
+    """The index whose enclosure ``(lo, hi)`` lies strictly above every other one's upper end, else None (an
+    exact tie is never certified)."""
+    best = max(range(len(logits)), key=lambda u: logits[u][0])
+    lo = logits[best][0]
+    if all(logits[u][1] < lo for u in range(len(logits)) if u != best):
+        return best
+    return None
+
+
+def check_decision(logits: Sequence[tuple[int, int]], want: int) -> Optional[bool]:
+    """Record in the open ledger whether the enclosures certify ``want`` as the greedy choice: True (certified),
+    False (another token certified: the construction is wrong there), None (undecided)."""
+    got = certified_argmax(logits)
+    ledger = _ledger.get()
+    if ledger is not None:
+        if got is None:
+            ledger.undecided += 1
+        elif got == want:
+            ledger.certified += 1
+        else:
+            ledger.wrong += 1
+    return None if got is None else got == want
+
+
+def certify_enclosure(ledger: Ledger, cases: int, scope: str, abstraction: str, evidence: str = "") -> Certificate:
+    """An ``enclosure`` certificate: every one of at least ``cases`` recorded decisions certified, none wrong
+    or undecided."""
+    if ledger.wrong or ledger.undecided:
+        raise KernelError(f"{ledger.wrong} wrong and {ledger.undecided} undecided steps: nothing to certify")
+    if ledger.certified < max(cases, 1):
+        raise KernelError(f"{ledger.certified} certified steps recorded, {cases} claimed")
+    return _issue("enclosure", scope, abstraction,
+                  evidence or f"{ledger.certified} greedy steps certified by outward-rounded interval enclosures")
