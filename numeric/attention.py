@@ -49,6 +49,12 @@ class HeadInstances:
     prefix_kv: Optional[tuple[torch.Tensor, torch.Tensor]] = None
     causal: bool = True
 
+    def to(self, dtype: torch.dtype) -> "HeadInstances":
+        """The same heads with every tensor cast to ``dtype``."""
+        kv = None if self.prefix_kv is None else (self.prefix_kv[0].to(dtype), self.prefix_kv[1].to(dtype))
+        return HeadInstances(self.X.to(dtype), self.W_Q.to(dtype), self.W_K.to(dtype), self.W_V.to(dtype),
+                             self.S.to(dtype), self.tau, kv, self.causal)
+
     def __post_init__(self) -> None:
         for name in ("X", "W_Q", "W_K", "W_V", "S"):
             t = getattr(self, name)
@@ -187,6 +193,56 @@ def discrepancy(lhs: torch.Tensor, rhs: torch.Tensor) -> Discrepancy:
     return Discrepancy(float(per_instance[worst]), worst, diff.shape[0])
 
 
+EPS_RATIO = torch.finfo(torch.float64).eps / torch.finfo(torch.float32).eps
+
+
+@dataclass
+class Comparison:
+    """The outcome of `compare`: the worst error, the tolerance allowed there, and the worst instance."""
+
+    ok: bool
+    max_error: float
+    allowed: float
+    worst_instance: int
+
+
+def _stacked(x: Any) -> torch.Tensor:
+    if isinstance(x, (list, tuple)):
+        return torch.stack([_stacked(v) for v in x], dim=-1)
+    return torch.as_tensor(x, dtype=DTYPE)
+
+
+def compare(lhs: Any, rhs: Any, lhs32: Any, rhs32: Any, atol: float, rtol: float,
+            causal_n: Optional[int] = None) -> Comparison:
+    """Elementwise ``|lhs - rhs| <= atol + rtol max(|lhs|, |rhs|) + 16 |lhs32 - rhs32| eps64/eps32``: relative and
+    absolute tolerance plus the rounding floor measured by the float32 evaluation of the same statement (a
+    cancellation-prone form of a true identity has a float32 error of the same shape; a false identity's float32
+    error is as large as its float64 one, so it is never excused). Entries of a (query, key) array that a causal
+    query cannot see (key after query) are excluded; a NaN elsewhere fails."""
+    a, b = torch.broadcast_tensors(_stacked(lhs), _stacked(rhs))
+    a32, b32 = (_stacked(x).to(DTYPE) for x in (lhs32, rhs32))
+    noise = (a32 - b32).abs()
+    noise = torch.where(torch.isfinite(noise), noise, torch.zeros_like(noise))
+    noise = torch.broadcast_to(noise, a.shape) if noise.shape != a.shape else noise
+    same = (a == b)  # equal infinities are equal
+    err = torch.where(same, torch.zeros_like(a), (a - b).abs())
+    err = torch.nan_to_num(err, nan=float("inf"))
+    scale = torch.where(same, torch.zeros_like(a), torch.maximum(a.abs(), b.abs()))
+    allowed = atol + rtol * torch.nan_to_num(scale, nan=0.0, posinf=0.0) + 16 * EPS_RATIO * noise
+    if causal_n is not None and a.dim() >= 2 and tuple(a.shape[-2:]) == (causal_n, causal_n):
+        hidden = ~causal_mask(causal_n)
+        err = err.masked_fill(hidden, 0.0)
+    if a.dim() == 0:
+        err, allowed = err.reshape(1, 1), allowed.reshape(1, 1)
+    excess = (err - allowed).reshape(err.shape[0], -1)
+    per_instance = excess.amax(dim=1)
+    worst = int(per_instance.argmax())
+    flat_err, flat_allowed = err.reshape(err.shape[0], -1)[worst], allowed.reshape(err.shape[0], -1)[worst]
+    k = int((flat_err - flat_allowed).argmax())
+    return Comparison(bool((excess <= 0).all()), float(err.reshape(err.shape[0], -1).amax()), float(flat_allowed[k]),
+                      worst)
+
+
 class EnvBase:
     """The `theory.head.Env` protocol over torch views: ``_views[r][h]`` for input r and head h, ``_W_O[h]``."""
 
@@ -222,6 +278,20 @@ class TorchEnv(EnvBase):
     def __init__(self, grid: list[list[HeadInstances]], W_O: list[torch.Tensor]) -> None:
         self._views = [[TorchHead(inst) for inst in row] for row in grid]
         self._W_O = W_O
+
+    @property
+    def n(self) -> int:
+        """Content length."""
+        return int(self._views[0][0].inst.X.shape[1])
+
+    @property
+    def causal(self) -> bool:
+        return self._views[0][0].inst.causal
+
+    def astype_float32(self) -> "TorchEnv":
+        """The same heads, inputs and prefixes computed in float32 (to measure rounding)."""
+        return TorchEnv([[view.inst.to(torch.float32) for view in row] for row in self._views],
+                        [M.to(torch.float32) for M in self._W_O])
 
     @classmethod
     def random(cls, inputs: int, heads: int, n_S: int, B: int, n: int, d: int, seed: int,

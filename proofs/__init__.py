@@ -26,7 +26,8 @@ _LAZY = {
     # derivation chains (sympy)
     "chain": "theory.derivation", "Derivation": "theory.derivation", "Step": "theory.derivation",
     "TexSymbol": "theory.derivation", "sigma": "theory.derivation", "equal": "theory.derivation",
-    "zero_test": "theory.derivation",
+    "decide_zero": "theory.kernel", "certify_zero": "theory.kernel", "certify_unsat": "theory.kernel",
+    "run_z3": "theory.kernel", "Certificate": "theory.kernel", "exact": "theory.kernel",
     # z3 helpers
     "Z3Env": "theory.smt", "Z3Head": "theory.smt", "solve": "theory.smt", "differs": "theory.smt",
     "exp_lemmas": "theory.smt", "ABSTRACTION": "theory.smt",

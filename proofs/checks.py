@@ -18,89 +18,200 @@ from proofs.claim import Check, Context, LayerResult, Status
 
 Statement = Callable[[Any], tuple[Any, Any]]
 
+GENERIC = "all n (content length) and n_S; vectors componentwise (any d)"
+UNROLLED_ABSTRACTION = "explicit matrices W_Q, W_K, W_V, tokens and prefix as real symbols; weights exp(l) or positive symbols"
+GENERAL_ABSTRACTION = "sums over content and prefix as symbols Z, T, P, U (any n, n_S); weights positive symbols"
+
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
+
+
+def _sizes(pairs: Sequence[tuple[int, int]]) -> str:
+    ns = sorted({n for n, _ in pairs})
+    ds = sorted({d for _, d in pairs})
+    return f"n in {{{', '.join(map(str, ns))}}}, d in {{{', '.join(map(str, ds))}}}, every query position"
+
+
+def _evaluate(statement: Statement, env: Any) -> tuple[Any, Any]:
+    """``statement(env)`` with Python floats read as the exact rationals of their binary values."""
+    from theory.kernel import exact_floats
+
+    with exact_floats():
+        return statement(env)
 
 
 def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Optional[Callable[[], Any]] = None,
                       general_d: Optional[int] = None, general: bool = True,
                       unrolled: Sequence[tuple[int, int]] = ((3, 2),), modes: Sequence[str] = ("positive", "exp"),
                       ) -> Check:
-    """sympy check of ``statement`` (see module docstring). ``unrolled`` lists (n, d) sizes to confirm at."""
+    """sympy check of ``statement`` (see module docstring). ``unrolled`` lists (n, d) sizes to confirm at.
+
+    Scope (design.md rule 1): "all n" only when the statement reduces to 0 on the general-n view (which has no
+    positions to name). Every statement is also unrolled beyond the positions it names and at d + 1 (positive
+    weights), so one true only up to some n or only at one d is refuted; a statement that cannot be evaluated
+    there is UNKNOWN."""
 
     def check(ctx: Context) -> LayerResult:
-        from theory.derivation import equal, unfold
+        from theory.derivation import equal
         from theory.head import GeneralEnv, Shape, UnrolledEnv
+        from theory.kernel import certify_zero, decide_zero
+        from theory.mentions import recording
 
         sh = shape or Shape()
         notes: list[str] = []
         problems: list[str] = []
+        zeros: list[Any] = []
+        generic = False
         if general:
-            env = GeneralEnv(sh, d=general_d)
-            lhs, rhs = statement(env)
+            for d in ([None] if general_d is None else [general_d, general_d + 1]):
+                try:
+                    lhs, rhs = _evaluate(statement, GeneralEnv(sh, d=d))
+                except Exception as exc:  # the statement needs explicit positions: not size-generic
+                    notes.append(f"general-n view not applicable ({type(exc).__name__})")
+                    break
+                test = decide_zero(lhs - rhs if not isinstance(lhs, (list, tuple)) else
+                                   [a - b for a, b in zip(lhs, rhs, strict=True)], seed=ctx.seed)
+                if test.status == "nonzero":
+                    return _refuted(f"general-n view{'' if d is None else f' (d={d})'}", test)
+                if test.status != "zero":
+                    problems.append(f"general-n residual not reduced ({test.method})")
+                    break
+                zeros.append(test)
+            else:
+                generic = True
+                notes.append("general n, n_S" + ("" if general_d is None else f" at d = {general_d}, {general_d + 1}"))
             if derivation is not None:
                 deriv = derivation()
                 result = deriv.check(ctx.seed)
                 if not result.ok:
                     bad = result.failed
                     problems.append(f"derivation step {bad.index} ({bad.why}) does not reduce to 0")
-                ties = [equal(deriv.start, lhs, deriv.definitions), equal(deriv.end, rhs, deriv.definitions)]
-                if any(t.status != "zero" for t in ties):
-                    problems.append("the derivation's ends are not the statement's two sides")
+                else:
+                    zeros += [s.test for s in result.steps]
+                if generic:
+                    lhs, rhs = _evaluate(statement, GeneralEnv(sh, d=general_d))
+                    ties = [equal(deriv.start, lhs, deriv.definitions), equal(deriv.end, rhs, deriv.definitions)]
+                    if any(t.status != "zero" for t in ties):
+                        problems.append("the derivation's ends are not the statement's two sides")
+                    zeros += ties
                 notes.append(f"{len(deriv.steps)}-step chain checked")
-            test = equal(lhs, rhs, seed=ctx.seed)
-            if test.status == "nonzero":
-                return LayerResult(Status.REFUTED, f"general-n residual is {test.value} at {test.witness}",
-                                   witness={"view": "general", "point": test.witness, "residual": test.value})
-            if test.status != "zero":
-                problems.append(f"general-n residual not reduced ({test.method})")
-            else:
-                notes.append(f"general n, n_S ({test.method})")
-        for n, d in unrolled:
-            for mode in modes:
-                for i, env in enumerate(UnrolledEnv(sh, n=n, d=d, mode=mode).positions(), start=1):
-                    lhs, rhs = statement(env)
-                    test = equal(lhs, rhs, seed=ctx.seed)
-                    if test.status == "nonzero":
-                        return LayerResult(
-                            Status.REFUTED, f"unrolled n={n}, d={d}, i={i} ({mode}): residual {test.value} at a point",
-                            witness={"view": f"unrolled n={n} d={d} i={i} {mode}", "point": test.witness,
-                                     "residual": test.value})
-                    if test.status != "zero":
-                        problems.append(f"unrolled n={n}, d={d}, i={i} ({mode}) not reduced")
-            notes.append(f"unrolled n={n}, d={d}, all i, {'/'.join(modes)} weights")
+        covered: list[tuple[int, int]] = []
+        with recording() as named:
+            for n, d in unrolled:
+                outcome = _unrolled(statement, sh, n, d, modes, ctx.seed, zeros)
+                if isinstance(outcome, LayerResult):
+                    return outcome
+                if outcome:
+                    problems.append(outcome)
+                covered.append((n, d))
+        n_big = max(max(n for n, _ in unrolled) + 2, named.largest + 3)
+        d_big = max(d for _, d in unrolled) + 1
+        try:
+            outcome = _unrolled(statement, sh, n_big, d_big, ("positive",), ctx.seed, zeros)
+        except Exception as exc:
+            outcome = (f"the statement cannot be evaluated at n={n_big}, d={d_big} ({type(exc).__name__}: {exc}), "
+                       f"so it is not shown beyond the sizes it names")
+        if isinstance(outcome, LayerResult):
+            return outcome
+        if outcome:
+            problems.append(outcome)
+        covered.append((n_big, d_big))
+        notes.append(f"unrolled at {_sizes(covered)}")
         if problems:
             return LayerResult(Status.UNKNOWN, "; ".join(problems))
-        return LayerResult(Status.PROVED, "residual 0: " + "; ".join(notes),
-                           abstraction="sums over content/prefix abstracted as symbols (general n); vectors "
-                                       "componentwise; weights exp(l) or positive symbols")
+        scope = GENERIC if generic and general_d is None else (
+            f"all n, n_S; d in {{{general_d}, {general_d + 1}}}" if generic else _sizes(covered))
+        abstraction = (GENERAL_ABSTRACTION + "; " if generic else "") + UNROLLED_ABSTRACTION
+        cert = certify_zero(zeros, scope, abstraction)
+        return LayerResult(Status.PROVED, "residual 0: " + "; ".join(notes), abstraction=abstraction, certificate=cert)
 
     return check
+
+
+def _refuted(where: str, test: Any) -> LayerResult:
+    return LayerResult(Status.REFUTED, f"{where}: residual {test.value} (exactly {test.exact_value}) at {test.witness}",
+                       witness={"view": where, "point": test.witness, "residual": test.value,
+                                "exact_residual": test.exact_value})
+
+
+def _unrolled(statement: Statement, sh: Any, n: int, d: int, modes: Sequence[str], seed: int,
+              zeros: list[Any]) -> Any:
+    """Decide the statement at every query position of an n-token, d-dimensional explicit head: a REFUTED
+    `LayerResult`, a problem line (residual not reduced), or "" (every residual 0; decisions appended)."""
+    from theory.head import UnrolledEnv
+    from theory.kernel import decide_zero
+
+    for mode in modes:
+        for i, env in enumerate(UnrolledEnv(sh, n=n, d=d, mode=mode).positions(), start=1):
+            lhs, rhs = _evaluate(statement, env)
+            test = decide_zero(_difference(lhs, rhs), seed=seed)
+            if test.status == "nonzero":
+                return _refuted(f"unrolled n={n} d={d} i={i} {mode}", test)
+            if test.status != "zero":
+                return f"unrolled n={n}, d={d}, i={i} ({mode}) not reduced"
+            zeros.append(test)
+    return ""
+
+
+def _difference(lhs: Any, rhs: Any) -> Any:
+    if isinstance(lhs, (list, tuple)):
+        return [a - b for a, b in zip(lhs, rhs, strict=True)]
+    return lhs - rhs
 
 
 def numeric_identity(statement: Statement, shape: Any = None, *, n: int = 6, d: int = 4,
                      prefix: str = "hidden") -> Check:
-    """torch float64 check of ``statement`` over ``ctx.instances`` random heads (all query positions)."""
+    """torch float64 check of ``statement`` over ``ctx.instances`` random heads (every query position), then on
+    longer heads (beyond every position the statement names) of width d + 1 with a quarter of the instances.
+
+    An element passes when ``|lhs - rhs| <= tol + rtol max(|lhs|, |rhs|) + noise``, where ``noise`` is the
+    rounding floor measured on the instance itself: 16 |lhs - rhs| evaluated in float32, scaled by
+    eps64/eps32 (a true identity computed with cancellation has a float32 discrepancy of the same shape, a false
+    one a float32 discrepancy as large as its float64 one). Positions a causal query cannot see are excluded."""
 
     def check(ctx: Context) -> LayerResult:
-        from numeric.attention import TorchEnv, discrepancy
+        from numeric.attention import TorchEnv
+        from numeric.tracked import recording
 
         sh = shape
         inputs, heads, n_S = (sh.inputs, sh.heads, sh.n_S) if sh else (1, 1, 1)
         seed = ctx.child_seed("numeric")
-        env = TorchEnv.random(inputs, heads, n_S, B=ctx.instances, n=n, d=d, seed=seed, prefix=prefix)
-        lhs, rhs = statement(env)
-        disc = discrepancy(lhs, rhs)
-        where = f"seed {seed}, instance {disc.worst_instance} of {disc.instances} (n={n}, d={d}, n_S={n_S})"
-        if disc.ok(ctx.tol):
-            return LayerResult(Status.CONSISTENT, f"max error {_fmt(disc.max_error)} <= {ctx.tol:g} over {where}",
-                               max_error=disc.max_error, instances=disc.instances)
-        return LayerResult(Status.VIOLATED, f"error {_fmt(disc.max_error)} > {ctx.tol:g} at {where}",
-                           max_error=disc.max_error, instances=disc.instances,
-                           witness={"seed": seed, "instance": disc.worst_instance, "error": disc.max_error})
+        rule = f"|lhs - rhs| <= {ctx.tol:g} + {ctx.rtol:g} max(|lhs|, |rhs|) + float32-measured rounding floor"
+        with recording() as named:
+            first = _numeric_run(statement, TorchEnv.random(inputs, heads, n_S, B=ctx.instances, n=n, d=d, seed=seed,
+                                                            prefix=prefix), ctx)
+        runs = [(first, n, d, ctx.instances, seed)]
+        n_big, d_big, B_big = max(2 * n + 1, named[0] + 3), d + 1, max(8, ctx.instances // 4)
+        seed_big = ctx.child_seed("numeric-large")
+        big = _numeric_run(statement, TorchEnv.random(inputs, heads, n_S, B=B_big, n=n_big, d=d_big, seed=seed_big,
+                                                       prefix=prefix), ctx)
+        runs.append((big, n_big, d_big, B_big, seed_big))
+        total = sum(r[3] for r in runs)
+        for rep, n_, d_, B_, seed_ in runs:
+            if not rep.ok:
+                where = f"seed {seed_}, instance {rep.worst_instance} of {B_} (n={n_}, d={d_}, n_S={n_S})"
+                return LayerResult(Status.VIOLATED, f"error {_fmt(rep.max_error)} above the tolerance "
+                                   f"({_fmt(rep.allowed)}) at {where}", max_error=rep.max_error, instances=total,
+                                   tolerance=rule,
+                                   witness={"seed": seed_, "instance": rep.worst_instance, "error": rep.max_error,
+                                            "n": n_, "d": d_})
+        worst = max(r[0].max_error for r in runs)
+        sizes = ", ".join(f"n={r[1]}, d={r[2]} ({r[3]} instances, seed {r[4]})" for r in runs)
+        return LayerResult(Status.CONSISTENT, f"max error {_fmt(worst)} within tolerance over {sizes}",
+                           max_error=worst, instances=total, tolerance=rule)
 
     return check
+
+
+def _numeric_run(statement: Statement, env: Any, ctx: Context) -> Any:
+    """Evaluate on a tracked float64 env and its float32 copy; compare (see `numeric_identity`)."""
+    from numeric.attention import compare
+    from numeric.tracked import plain, track
+
+    lhs, rhs = (plain(x) for x in statement(track(env)))
+    lhs32, rhs32 = (plain(x) for x in statement(track(env.astype_float32())))
+    return compare(lhs, rhs, lhs32, rhs32, ctx.tol, ctx.rtol, causal_n=env.n if env.causal else None)
 
 
 def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) -> tuple[bool, float, Any]:
@@ -121,37 +232,82 @@ def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) 
     return (not disc.ok(tol)), disc.max_error, env
 
 
+SMT_SIZES = "every content length 1..{top} explicitly and longer heads by aggregating the unnamed positions into one (a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length {top})"
+
+
 def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int = 2) -> Check:
-    """z3 check of ``statement`` on an n-token, d-dimensional encoding (n=3: positions j, k and the rest)."""
+    """z3 check of ``statement``: one query ``lhs != rhs`` per content length 1..N (N = max(n, largest named
+    position + 3): every named position is followed by unnamed ones, which a longer real head aggregates into
+    one position) at width d, and one at length N and width d + 1. ``--timeout`` applies to each query.
+
+    UNSAT everywhere is PROVED (scope: every length, d and d + 1 only; a statement indexing from the end is
+    proved at the lengths checked only). A model is re-checked on a float64 torch head, or in exact rationals at
+    the model's point (positive weights are softmax weights of the logits log w), before it is a
+    COUNTEREXAMPLE; otherwise UNKNOWN."""
 
     def check(ctx: Context) -> LayerResult:
         from theory.head import Shape
+        from theory.kernel import certify_unsat
+        from theory.mentions import recording
         from theory.smt import ABSTRACTION, Z3Env, describe, differs, solve
 
         sh = shape or Shape()
-        env = Z3Env(sh, n=n, d=d)
-        lhs, rhs = statement(env)
-        assertions = [*env.constraints, differs(lhs, rhs)]
-        query = (f"exists positive weights w_1..w_{n}, p_1..p_{sh.n_S} and real values v_j, u_m in R^{d} "
-                 f"({sh.inputs} input(s), {sh.heads} head(s)) with lhs != rhs in some component; "
-                 f"{describe(assertions)}")
-        q = solve(assertions, ctx.timeout)
-        if q.result == "unsat":
-            return LayerResult(Status.PROVED, f"negation UNSAT in {q.seconds:.3f}s (n={n}, d={d})",
-                               abstraction=ABSTRACTION, query=query)
-        if q.result == "unknown":
-            return LayerResult(Status.UNKNOWN, f"z3 returned unknown ({q.reason})", abstraction=ABSTRACTION,
-                               query=query)
-        numbers = env.numbers(q.model)
-        violated, error, _ = recheck_on_torch(statement, numbers, max(ctx.tol, 1e-9))
-        if not violated:
-            return LayerResult(Status.UNKNOWN, f"z3 model did not survive re-checking on torch (error {_fmt(error)})",
-                               abstraction=ABSTRACTION, witness=numbers, query=query)
-        return LayerResult(Status.COUNTEREXAMPLE,
-                           f"z3 model realised as a float64 torch head: |lhs - rhs| = {_fmt(error)}",
-                           abstraction=ABSTRACTION, witness={**numbers, "error": error}, query=query)
+        with recording() as named:
+            _evaluate(statement, Z3Env(sh, n=n, d=d))
+        top = max(n, named.largest + 3)
+        sizes = [(m, d) for m in range(1, top + 1)] + [(top, d + 1)]
+        answers, skipped, query = [], [], ""
+        for m, width in sizes:
+            env = Z3Env(sh, n=m, d=width)
+            try:
+                lhs, rhs = _evaluate(statement, env)
+            except (IndexError, ValueError) as exc:
+                if m < top:  # the statement names positions a head this short does not have
+                    skipped.append(m)
+                    continue
+                raise exc
+            assertions = [*env.constraints, differs(lhs, rhs)]
+            query = (f"exists positive weights w_1..w_{m}, p_1..p_{sh.n_S} and real values in R^{width} "
+                     f"({sh.inputs} input(s), {sh.heads} head(s)) with lhs != rhs in some component; "
+                     f"{describe(assertions)}; one such query per size: {_sizes(sizes).replace(', every query position', '')}")
+            q = solve(assertions, ctx.timeout)
+            if q.result == "unknown":
+                return LayerResult(Status.UNKNOWN, f"z3 returned unknown at n={m}, d={width} ({q.reason})",
+                                   abstraction=ABSTRACTION, query=query)
+            if q.result == "sat":
+                return _smt_counterexample(statement, env, q.model, lhs, rhs, ctx, f"n={m}, d={width}", query)
+            answers.append(q)
+        if named.from_end:
+            scope = f"content lengths {sorted({m for m, _ in sizes} - set(skipped))} exactly (the statement indexes from the end), d = {d}"
+        else:
+            low = max(skipped) + 1 if skipped else 1
+            scope = SMT_SIZES.format(top=top, d=d, d1=d + 1).replace("1..", f"{low}..")
+        cert = certify_unsat(answers, "positive-weights", scope, ABSTRACTION)
+        return LayerResult(Status.PROVED, f"negation UNSAT at {len(answers)} sizes ({scope})", abstraction=ABSTRACTION,
+                           query=query, certificate=cert)
 
     return check
+
+
+def _smt_counterexample(statement: Statement, env: Any, model: Any, lhs: Any, rhs: Any, ctx: Context, where: str,
+                        query: str) -> LayerResult:
+    """Re-check a z3 model: on a float64 torch head first, else exactly at the model's rational point."""
+    from theory.smt import ABSTRACTION, exact_difference
+
+    numbers = env.numbers(model)
+    violated, error, _ = recheck_on_torch(statement, numbers, max(ctx.tol, 1e-9))
+    if violated:
+        return LayerResult(Status.COUNTEREXAMPLE, f"z3 model ({where}) realised as a float64 torch head: "
+                           f"|lhs - rhs| = {_fmt(error)}", abstraction=ABSTRACTION,
+                           witness={**numbers, "error": error}, query=query)
+    gap = exact_difference(model, lhs, rhs)
+    if gap is not None and gap != 0:
+        return LayerResult(Status.COUNTEREXAMPLE, f"z3 model ({where}) re-checked in exact rationals: lhs - rhs = "
+                           f"{gap} (about {float(gap):.3g}) at positive weights (softmax weights of logits log w); "
+                           f"float64 cannot see it (error {_fmt(error)})", abstraction=ABSTRACTION,
+                           witness={**numbers, "exact_difference": str(gap)}, query=query)
+    return LayerResult(Status.UNKNOWN, f"z3 model did not survive re-checking on torch (error {_fmt(error)}) or "
+                       "in exact rationals", abstraction=ABSTRACTION, witness=numbers, query=query)
 
 
 Attention = Callable[[Any], Any]
@@ -172,14 +328,18 @@ def symbolic_order(attn_pt: Attention = _default_attn_pt) -> Check:
         import sympy as sp
 
         from theory.head import GeneralHead
+        from theory.kernel import certify_positive_multiple, exact_floats
 
         g = GeneralHead(n_prefix=None)
-        f, base = attn_pt(g), g.A
+        with exact_floats():
+            f, base = attn_pt(g), g.A
         ratio = sp.factor(sp.together(f / base))
-        if g.e_j not in ratio.free_symbols and ratio.is_positive:
+        cert = certify_positive_multiple(f, base, ratio, g.e_j, "all n, n_S (general view)",
+                                         "general n, n_S; weights positive symbols", ctx.seed)
+        if cert is not None:
             return LayerResult(Status.PROVED, f"A^pt_ij = ({sp.sstr(ratio)}) * A_ij with a positive, j-independent "
                                "factor, so every order and argmax over content is preserved",
-                               abstraction="general n, n_S; weights positive symbols")
+                               abstraction=cert.abstraction, certificate=cert)
         e_k = sp.Symbol("e_k", positive=True)
         rng = random.Random(ctx.seed)
         for _ in range(200):
@@ -232,9 +392,11 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
     def check(ctx: Context) -> LayerResult:
         import time
 
+        from theory.kernel import certify_unsat
         from theory.smt import ABSTRACTION, Z3Head, describe, solve
 
         head = Z3Head(n, n_S, d=1)
+        answers = []
         view = head.view
         A, F = view.A, attn_pt(view)
         query = (f"for each of the {n * (n - 1)} ordered pairs (j, k) of {n} content positions, one query: exists "
@@ -250,6 +412,7 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
                     return LayerResult(Status.UNKNOWN, "timeout before all pairs were decided",
                                        abstraction=ABSTRACTION, query=query)
                 q = solve([*head.constraints, A[j] < A[k], F[j] >= F[k]], remaining)
+                answers.append(q)
                 if q.result == "unknown":
                     return LayerResult(Status.UNKNOWN, f"pair ({j},{k}): z3 {q.reason}", abstraction=ABSTRACTION,
                                        query=query)
@@ -261,8 +424,12 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
                                            f"({detail})", abstraction=ABSTRACTION, witness=numbers, query=query)
                     return LayerResult(Status.COUNTEREXAMPLE, f"pair ({j},{k}): {detail}", abstraction=ABSTRACTION,
                                        witness={**numbers, "pair": [j, k]}, query=query)
+        scope = (f"content length n = {n} with any two positions named (longer heads by aggregating the others), "
+                 f"n_S = {n_S}")
+        cert = certify_unsat(answers, "positive-weights", scope, ABSTRACTION)
         return LayerResult(Status.PROVED, f"all {n * (n - 1)} per-pair queries UNSAT (n={n}, n_S={n_S}) in "
-                           f"{time.perf_counter() - start:.2f}s", abstraction=ABSTRACTION, query=query)
+                           f"{time.perf_counter() - start:.2f}s", abstraction=ABSTRACTION, query=query,
+                           certificate=cert)
 
     return check
 

@@ -64,7 +64,7 @@ class LayerResult:
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
-        if name in ("status", "certificate") and hasattr(self, "certificate"):
+        if name in ("status", "certificate") and "certificate" in self.__dict__:
             self._check_certificate()
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence
 
 from numeric.constructions import conditional, two_token, unconditional
+from theory.kernel import Ledger, check_decision
 from numeric.constructions.network import Network
 
 Offset = Optional[tuple[int, int, Fraction]]  # (virtual token index, coordinate, amount)
@@ -30,14 +31,18 @@ class ExactSweep:
     first_failure: Optional[dict[str, Any]] = None
     first_uncertified: Optional[dict[str, Any]] = None
     sizes: dict[str, Any] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
 
     @property
     def ok(self) -> bool:
         return self.failures == 0 and self.uncertified == 0
 
-    def record(self, token: Optional[int], want: int, info: dict[str, Any], progress: Progress) -> None:
-        """Count one certified greedy step: ``token`` None means the logit intervals still overlap."""
+    def record(self, step: Any, want: int, info: dict[str, Any], progress: Progress) -> None:
+        """Count one greedy step (a `theory.exact.ExactStep`); the trusted kernel decides it from the logit
+        enclosures (`theory.kernel.check_decision`): certified ``want``, another token, or undecided."""
         self.cases += 1
+        check_decision(step.logits, want, self.ledger)
+        token = step.token
         if token is None:
             self.uncertified += 1
             self.first_uncertified = self.first_uncertified or info
@@ -71,6 +76,8 @@ def _exact(name: str, net: Network, cases: Sequence[tuple[list, list[int], list[
     start = time.perf_counter()
     for virtual, tokens, want, info in cases:
         g = generate(net, _shift(virtual, offset), tokens, len(want), compiled=compiled)
+        for st, y in zip(g.steps, want):
+            check_decision(st.logits, y, out.ledger)
         out.cases += 1
         if g.tokens != want[: len(g.tokens)]:
             out.failures += 1
@@ -119,7 +126,7 @@ def exact_unconditional_all(V: int, N: int, T: Any = None, offset: Offset = None
             if offset is not None:
                 s[offset[1]] = _bump(s[offset[1]], offset[2])
             step = compiled.step(net.inputs([s], [0] * (L - 1)))
-            out.record(step.token, y, {"length": L, "symbol": y}, progress)
+            out.record(step, y, {"length": L, "symbol": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -153,7 +160,7 @@ def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
             if offset is not None:
                 r[offset[1]] = _bump(r[offset[1]], offset[2])
             step = compiled.step(net.inputs([r], [x]))
-            out.record(step.token, y, {"input": x, "value": y}, progress)
+            out.record(step, y, {"input": x, "value": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -198,7 +205,7 @@ def exact_sequence_all(V: int, N0: int, T: Any = None, offset: Offset = None,
                 user = [Fraction(int(i == x)) for i in range(V)] + pad
                 rows = virtual + [user] + [[token_box] * V + pad for _ in range(k)]
                 step = compiled.step(net.inputs(rows, []))
-                out.record(step.token, y, {"step": k, "input": x, "value": y}, progress)
+                out.record(step, y, {"step": k, "input": x, "value": y}, progress)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -237,7 +244,7 @@ def exact_two_token_all(V: int, T: Any = two_token.DEFAULT_T, offset: Offset = N
                 r[offset[1]] = _bump(r[offset[1]], offset[2])
             for x2 in range(V):
                 step = compiled.step(net.inputs([r], [x1, x2]))
-                out.record(step.token, row[x2], {"input": [x1, x2], "row": list(row)}, progress)
+                out.record(step, row[x2], {"input": [x1, x2], "row": list(row)}, progress)
     out.seconds = time.perf_counter() - start
     return out
 

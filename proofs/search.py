@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from theory.kernel import Certificate, KernelError, certify_unsat, genuine
 from theory.smt_prefix import (ABSTRACTION, BASE_TANGENTS, TANGENT_POINTS, AdaptedHeadEncoding, HeadData, Method,
                                Task)
 
@@ -51,11 +52,21 @@ class Outcome:
     abstraction: str = ABSTRACTION
     queries: list[dict[str, Any]] = field(default_factory=list)
     cvc5: Optional[str] = None
+    certificate: Optional[Certificate] = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ("verdict", "certificate") and "certificate" in self.__dict__:
+            if self.verdict == IMPOSSIBLE and not genuine(self.certificate):
+                raise KernelError("IMPOSSIBLE needs a certificate issued by the trusted kernel (theory.kernel)")
 
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "detail": self.detail, "seconds": round(self.seconds, 4),
-                "params": self.params, "max_error": self.max_error, "abstraction": self.abstraction,
-                "queries": self.queries, "cvc5": self.cvc5}
+        out = {"verdict": self.verdict, "detail": self.detail, "seconds": round(self.seconds, 4),
+               "params": self.params, "max_error": self.max_error, "abstraction": self.abstraction,
+               "queries": self.queries, "cvc5": self.cvc5}
+        if self.certificate is not None:
+            out["certificate"] = self.certificate.to_json()
+        return out
 
 
 Candidates = Callable[[AdaptedHeadEncoding, Any], list[tuple[str, dict[str, Any]]]]
@@ -153,8 +164,10 @@ def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool
         solved = enc.solve(remaining)
         records.append(_query_record(label, enc, solved))
         if solved.result == "unsat":
+            cert = certify_unsat([solved], "exp-facts", f"this head and these {len(t.inputs)} input(s), every "
+                                 f"{m.describe()}", ABSTRACTION)
             out = Outcome(IMPOSSIBLE, f"z3 UNSAT in {solved.seconds:.3f}s ({label} lemmas, {len(enc.constraints)} "
-                          f"constraints): no {m.describe()} meets the targets", queries=records)
+                          f"constraints): no {m.describe()} meets the targets", queries=records, certificate=cert)
             if cvc5:
                 from theory.smt_cvc5 import check_smtlib
                 from theory.smt_prefix import to_smtlib

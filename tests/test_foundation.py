@@ -11,7 +11,8 @@ from proofs.catalogue import section4 as s4
 from proofs.checks import smt_identity, smt_order
 from proofs.claim import Claim, Context, LayerResult, Status, verdict
 from proofs.runner import run_claim
-from theory.derivation import chain, zero_test
+from theory.derivation import chain
+from theory.kernel import decide_zero as zero_test
 from theory.head import Shape
 
 P, C, R, V, U, E = (Status.PROVED, Status.CONSISTENT, Status.REFUTED, Status.VIOLATED, Status.UNKNOWN, Status.ERROR)

@@ -7,7 +7,7 @@ of the symbols at that size; a non-zero residual comes with a rational witness p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import sympy as sp
 
@@ -121,33 +121,55 @@ def decide(e: sp.Expr, seed: int = 0) -> ZeroTest:
 
 # ---- positions ------------------------------------------------------------------------------------------
 
-def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> ZeroTest:
-    """Residual ``(l'_ij - l'_ik) - (l_ij - l_ik)`` where ' moves every position by c (content after a prefix).
+POSITION_SCHEMES = ("none", "learned", "sinusoidal", "rope", "alibi")
 
-    ``pos="learned"``: l_ij = (x_i + p_i)^T H (x_j + p_j) with independent position vectors p_0..p_5; a shift by
-    c = 3 uses p_{i+3}. ``pos="rope"``: l_ij = (R_i W_Q x_i)^T (R_j W_K x_j) with a symbolic shift c."""
+
+def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> ZeroTest:
+    """Residual ``(l'_ij - l'_ik) - (l_ij - l_ik)`` where ' moves every position by c (content after a prefix),
+    one derivation per position scheme:
+
+    * ``"none"``: l_ij = x_i^T H x_j (positions do not enter);
+    * ``"learned"``: l_ij = (x_i + p_i)^T H (x_j + p_j), independent symbolic position vectors p_0..p_5, c = 3;
+    * ``"sinusoidal"``: the same with p_m = (sin(m w), cos(m w)) for a symbolic frequency w > 0, c = 3;
+    * ``"rope"``: l_ij = (R_i W_Q x_i)^T (R_j W_K x_j) with symbolic angle and shift c (``rotate_keys=False``:
+      the twin that rotates queries only);
+    * ``"alibi"``: l_ij = x_i^T H x_j - m (i - j) with a symbolic slope m > 0 and shift c.
+    """
+    if pos not in POSITION_SCHEMES:
+        raise ValueError(f"no derivation for position scheme {pos!r} (known: {', '.join(POSITION_SCHEMES)})")
     d = 2
     H = mat("H", d, d)
     x = {j: vec(f"x{j}", d) for j in (0, 1, 2)}
     i, j, k = 2, 1, 0
-    if pos == "learned":
-        p = [vec(f"p{m}", d) for m in range(6)]
+    if pos in ("learned", "sinusoidal"):
+        if pos == "learned":
+            p = [vec(f"p{m}", d) for m in range(6)]
+        else:
+            w = sp.Symbol("w", positive=True)
+            p = [sp.Matrix([sp.sin(m * w), sp.cos(m * w)]) for m in range(6)]
 
-        def logit(a: int, b: int, c: int) -> sp.Expr:
+        def logit(a: int, b: int, c: Any) -> sp.Expr:
             return ((x[a] + p[a + c]).T * H * (x[b] + p[b + c]))[0, 0]
 
-        residual = (logit(i, j, 3) - logit(i, k, 3)) - (logit(i, j, 0) - logit(i, k, 0))
+        shift: Any = 3
     elif pos == "rope":
-        th, c = sp.Symbol("theta", real=True), sp.Symbol("c", real=True)
+        th = sp.Symbol("theta", real=True)
         WQ, WK = mat("Q", d, d), mat("K", d, d)
 
-        def logit(a: int, b: int, shift: sp.Expr) -> sp.Expr:
-            key_rot = rotation((b + shift) * th) if rotate_keys else sp.eye(d)
-            return ((rotation((a + shift) * th) * WQ * x[a]).T * key_rot * WK * x[b])[0, 0]
+        def logit(a: int, b: int, c: Any) -> sp.Expr:
+            key_rot = rotation((b + c) * th) if rotate_keys else sp.eye(d)
+            return ((rotation((a + c) * th) * WQ * x[a]).T * key_rot * WK * x[b])[0, 0]
 
-        residual = (logit(i, j, c) - logit(i, k, c)) - (logit(i, j, 0) - logit(i, k, 0))
+        shift = sp.Symbol("c", real=True)
     else:
-        raise ValueError(f"relative_logit_shift handles learned or rope, not {pos!r}")
+        slope = sp.Symbol("m", positive=True)
+        on = pos == "alibi"
+
+        def logit(a: int, b: int, c: Any) -> sp.Expr:
+            return (x[a].T * H * x[b])[0, 0] - (slope * ((a + c) - (b + c)) if on else 0)
+
+        shift = sp.Symbol("c", real=True)
+    residual = (logit(i, j, shift) - logit(i, k, shift)) - (logit(i, j, 0) - logit(i, k, 0))
     return decide(residual, seed)
 
 

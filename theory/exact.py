@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence
 
+from theory.kernel import certified_argmax
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
 
 
@@ -65,15 +66,6 @@ class ExactStep:
     logits: list[Pair]
     bits: int
     token: Optional[int]
-
-
-def certified_argmax(logits: Sequence[Pair]) -> Optional[int]:
-    """The token whose logit interval lies strictly above every other one, else None."""
-    best = max(range(len(logits)), key=lambda u: logits[u][0])
-    lo = logits[best][0]
-    if all(logits[u][1] < lo for u in range(len(logits)) if u != best):
-        return best
-    return None
 
 
 class ExactNetwork:

@@ -33,7 +33,7 @@ import contextvars
 import math
 import random
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Sequence
@@ -360,6 +360,56 @@ def certify_zero(tests: Sequence[ZeroTest], scope: str, abstraction: str, eviden
                   evidence or f"{len(tests)} residual(s) reduced to 0 exactly ({'; '.join(methods)})")
 
 
+def _positive_form(e: Any) -> bool:
+    """``e`` is a ratio of polynomials with positive coefficients in positive symbols (so e > 0 everywhere)."""
+    import sympy as sp
+
+    if not all(x.is_positive for x in e.free_symbols):
+        return False
+    num, den = sp.fraction(sp.together(e))
+    for part in (num, den):
+        part = sp.expand(part)
+        if part.is_number:
+            if not part > 0:
+                return False
+            continue
+        poly = sp.Poly(part, *sorted(part.free_symbols, key=lambda x: x.name))
+        if not poly.coeffs() or not all(c.is_Rational and c > 0 for c in poly.coeffs()):
+            return False
+    return True
+
+
+def certify_positive_multiple(f: Any, base: Any, factor: Any, varying: Any, scope: str, abstraction: str,
+                              seed: int = 0) -> Optional[Certificate]:
+    """A ``zero-residual`` certificate that ``f = c * base`` with ``c > 0`` not depending on ``varying`` (so f
+    orders every family of values exactly as base does), or None: ``f - c base`` must reduce to 0 exactly and
+    ``c`` be a ratio of positive-coefficient polynomials in positive symbols without ``varying``."""
+    factor = exact(factor)
+    if varying in factor.free_symbols or not _positive_form(factor):
+        return None
+    test = decide_zero(f - factor * base, seed)
+    if test.status != "zero":
+        return None
+    return _issue("zero-residual", scope, abstraction,
+                  f"f - c base reduced to 0 ({test.method}); c positive (positive coefficients, positive symbols) "
+                  f"and free of {varying}")
+
+
+def certify_nonnegative(poly: Any, var: Any, scope: str, abstraction: str) -> Optional[Certificate]:
+    """An ``enclosure`` certificate (an exact sign decision) that the polynomial ``poly`` in ``var`` is >= 0 for
+    every ``var >= 0``: every coefficient is a rational >= 0. None if that criterion does not apply."""
+    import sympy as sp
+
+    expanded = sp.expand(exact(sp.sympify(poly)))
+    if expanded.free_symbols - {var}:
+        return None
+    coeffs = sp.Poly(expanded, var).all_coeffs() if expanded.free_symbols else [expanded]
+    if not all(c.is_Rational and c >= 0 for c in coeffs):
+        return None
+    return _issue("enclosure", scope, abstraction,
+                  f"{len(coeffs)} rational coefficients of a polynomial in {var} >= 0, all >= 0")
+
+
 # ---- solver UNSAT --------------------------------------------------------------------------------------------
 
 ENCODINGS: dict[str, str] = {
@@ -383,7 +433,7 @@ class SolverAnswer:
     model: Any = None
     reason: str = ""
     seconds: float = 0.0
-    solver: str = "z3"
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 _UNSAT: dict[int, SolverAnswer] = {}
@@ -402,13 +452,16 @@ def run_z3(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") ->
     start = time.perf_counter()
     r = solver.check()
     seconds = time.perf_counter() - start
+    st = solver.statistics()
+    stats = {k: float(st.get_key_value(k)) for k in st.keys()}
+    stats["assertions"] = float(len(solver.assertions()))
     if r == z3.unsat:
-        answer = SolverAnswer("unsat", seconds=seconds)
+        answer = SolverAnswer("unsat", seconds=seconds, stats=stats)
         _UNSAT[id(answer)] = answer
     elif r == z3.sat:
-        answer = SolverAnswer("sat", solver.model(), seconds=seconds)
+        answer = SolverAnswer("sat", solver.model(), seconds=seconds, stats=stats)
     else:
-        answer = SolverAnswer("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
+        answer = SolverAnswer("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds, stats=stats)
     return answer
 
 
@@ -559,11 +612,12 @@ def certified_argmax(logits: Sequence[tuple[int, int]]) -> Optional[int]:
     return None
 
 
-def check_decision(logits: Sequence[tuple[int, int]], want: int) -> Optional[bool]:
-    """Record in the open ledger whether the enclosures certify ``want`` as the greedy choice: True (certified),
-    False (another token certified: the construction is wrong there), None (undecided)."""
+def check_decision(logits: Sequence[tuple[int, int]], want: int, ledger: Optional[Ledger] = None) -> Optional[bool]:
+    """Record in ``ledger`` (default: the open session's) whether the enclosures certify ``want`` as the greedy
+    choice: True (certified), False (another token certified: the construction is wrong there), None
+    (undecided)."""
     got = certified_argmax(logits)
-    ledger = _ledger.get()
+    ledger = ledger if ledger is not None else _ledger.get()
     if ledger is not None:
         if got is None:
             ledger.undecided += 1
@@ -574,9 +628,12 @@ def check_decision(logits: Sequence[tuple[int, int]], want: int) -> Optional[boo
     return None if got is None else got == want
 
 
-def certify_enclosure(ledger: Ledger, cases: int, scope: str, abstraction: str, evidence: str = "") -> Certificate:
-    """An ``enclosure`` certificate: every one of at least ``cases`` recorded decisions certified, none wrong
-    or undecided."""
+def certify_enclosure(ledgers: Ledger | Sequence[Ledger], cases: int, scope: str, abstraction: str,
+                      evidence: str = "") -> Certificate:
+    """An ``enclosure`` certificate: every one of at least ``cases`` decisions recorded in the ledger(s)
+    certified, none wrong or undecided."""
+    parts = [ledgers] if isinstance(ledgers, Ledger) else list(ledgers)
+    ledger = Ledger(sum(x.certified for x in parts), sum(x.undecided for x in parts), sum(x.wrong for x in parts))
     if ledger.wrong or ledger.undecided:
         raise KernelError(f"{ledger.wrong} wrong and {ledger.undecided} undecided steps: nothing to certify")
     if ledger.certified < max(cases, 1):

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import z3
 
 from theory.head import WeightedView
-from theory.kernel import to_fraction
-from theory.mentions import note
+from theory.kernel import SolverAnswer, run_z3, to_fraction
+from theory.mentions import note as note_position
 
 ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content positions other than the ones named "
                "are aggregated into one position of positive weight); every real head satisfies the encoding, "
@@ -130,7 +130,7 @@ class ContentVec(Vec):
     """A `Vec` indexed by content position (``A``, ``A_pt``): records the positions a statement names."""
 
     def __getitem__(self, i: Any) -> Any:
-        note(i)
+        note_position(i)
         return self.items[i]
 
 
@@ -191,16 +191,6 @@ def value(model: z3.ModelRef, term: Any) -> float:
     raise ValueError(f"non-numeric model value {v}")
 
 
-@dataclass
-class Query:
-    """Result of one solver call: 'unsat', 'sat' (with model) or 'unknown' (with reason)."""
-
-    result: str
-    model: Optional[z3.ModelRef] = None
-    reason: str = ""
-    seconds: float = 0.0
-
-
 _recording: Optional[list["QueryRecord"]] = None
 
 
@@ -238,24 +228,12 @@ def summarize(records: Sequence[QueryRecord]) -> str:
             f"{max(r.assertions for r in records)} assertions each; {results}")
 
 
-def solve(constraints: Sequence[Any], timeout: float) -> Query:
-    """Check satisfiability of the conjunction with a timeout in seconds; timeouts are 'unknown'."""
-    import time
-
-    solver = z3.SolverFor("QF_NRA")
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*constraints)
-    start = time.perf_counter()
-    r = solver.check()
-    seconds = time.perf_counter() - start
-    if r == z3.unsat:
-        q = Query("unsat", seconds=seconds)
-    elif r == z3.sat:
-        q = Query("sat", solver.model(), seconds=seconds)
-    else:
-        q = Query("unknown", reason=solver.reason_unknown() or "unknown", seconds=seconds)
-    note(constraints, q.result)
-    return q
+def solve(constraints: Sequence[Any], timeout: float) -> SolverAnswer:
+    """Check satisfiability of the conjunction with a timeout in seconds (through the trusted kernel, so an UNSAT
+    answer can back a certificate); timeouts are 'unknown'."""
+    answer = run_z3(constraints, timeout)
+    note(constraints, answer.result)
+    return answer
 
 
 def note(constraints: Sequence[Any], result: str) -> None:
@@ -281,16 +259,23 @@ def describe(constraints: Sequence[Any]) -> str:
     return f"QF_NRA, {len(_unknowns(constraints))} real unknowns, {len(constraints)} assertions"
 
 
+def exact_difference(model: z3.ModelRef, lhs: Any, rhs: Any) -> Optional[Fraction]:
+    """The largest |lhs_c - rhs_c| at the model's point as an exact rational (None if some component is not a
+    rational number there, e.g. an algebraic one)."""
+    best: Optional[Fraction] = Fraction(0)
+    for a, b in zip(components(lhs), components(rhs), strict=True):
+        v = model.eval(raw(a) - raw(b), model_completion=True)
+        if not z3.is_rational_value(v):
+            return None
+        q = abs(Fraction(v.numerator_as_long(), v.denominator_as_long()))
+        best = max(best, q)
+    return best
+
+
 def differs(lhs: Any, rhs: Any) -> Any:
     """The negation of ``lhs == rhs`` (componentwise for vectors)."""
     pairs = list(zip(components(lhs), components(rhs), strict=True))
     return z3.Or([a != b for a, b in pairs]) if len(pairs) > 1 else pairs[0][0] != pairs[0][1]
-
-
-def refute_equality(build: Callable[[], tuple[list[Any], Any, Any]], timeout: float) -> Query:
-    """Search for a model of ``constraints and lhs != rhs``; 'unsat' proves the equality under the encoding."""
-    constraints, lhs, rhs = build()
-    return solve([*constraints, differs(lhs, rhs)], timeout)
 
 
 def exp_lemmas(logits: Sequence[Any], weights: Sequence[Any]) -> list[Any]:

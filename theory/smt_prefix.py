@@ -28,12 +28,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Optional, Sequence
 
 import z3
 
+from theory.kernel import SolverAnswer, exp_bounds, run_z3
 from theory.smt import note, value
 
 Matrix = list[list[Fraction]]
@@ -47,7 +47,6 @@ ABSTRACTION = ("every softmax weight exp(l) is a fresh positive real tied to its
                "sound; a model is a candidate until realised on a float64 torch head")
 TANGENT_POINTS = (-2, -1, 0, 1, 2)  # the rich lemma set, for better candidates
 BASE_TANGENTS = (0,)  # the lean set: fastest UNSAT proofs
-_DIGITS = 50
 
 
 def rational(x: float) -> Fraction:
@@ -57,32 +56,15 @@ def rational(x: float) -> Fraction:
     return Fraction(x)
 
 
-def _widen(x: Decimal, down: bool, bits: int = 40) -> Fraction:
-    """Round a 50-digit Decimal outward to a dyadic rational with ``bits`` significant bits (the slack, about
-    2^-40 relative, is far above the Decimal rounding error; short rationals keep the solvers fast)."""
-    f = Fraction(x)
-    if f == 0:
-        return Fraction(0)
-    shift = bits - (abs(f.numerator).bit_length() - f.denominator.bit_length())  # about -log2|f| + bits
-    scaled = f * Fraction(2) ** shift
-    n = math.floor(scaled) - 1 if down else math.ceil(scaled) + 1
-    return Fraction(n) / Fraction(2) ** shift
-
-
-def exp_enclosure(lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
-    """Rationals ``a <= exp(lo)`` and ``b >= exp(hi)`` (Decimal exp is correctly rounded at 50 digits)."""
-    if hi - lo < 0:
-        raise ValueError("empty interval")
-    with localcontext() as ctx:
-        ctx.prec = _DIGITS
-        a = (Decimal(lo.numerator) / Decimal(lo.denominator)).exp()
-        b = (Decimal(hi.numerator) / Decimal(hi.denominator)).exp()
-    return max(_widen(a, True), Fraction(0)), _widen(b, False)
+def exp_enclosure(lo: Fraction, hi: Fraction) -> tuple[Fraction, Optional[Fraction]]:
+    """Rationals ``a <= exp(lo)`` and ``b >= exp(hi)`` (``b`` None beyond the kernel's range) from the trusted
+    kernel's arb-ball bounds (`theory.kernel.exp_bounds`): never 0 above, safe at any magnitude."""
+    return exp_bounds(lo, hi)
 
 
 def exp_lower(c: int) -> Fraction:
     """A rational lower bound of exp(c)."""
-    return exp_enclosure(Fraction(c), Fraction(c))[0]
+    return exp_bounds(c, c)[0]
 
 
 @dataclass(frozen=True)
@@ -100,10 +82,9 @@ class Tau:
     def bounds(self) -> tuple[Fraction, Fraction]:
         if self.value is not None:
             return self.value, self.value
-        with localcontext() as ctx:
-            ctx.prec = _DIGITS
-            t = 1 / Decimal(self.inv_sqrt).sqrt()
-        return _widen(t, True), _widen(t, False)
+        bits = 40  # isqrt(k 4^bits) / 2^bits <= sqrt(k) < (isqrt(k 4^bits) + 1) / 2^bits, exactly
+        root = math.isqrt(self.inv_sqrt << (2 * bits))
+        return Fraction(1 << bits, root + 1), Fraction(1 << bits, root)
 
     def term(self) -> tuple[Any, list[Any]]:
         """(z3 term, defining constraints)."""
@@ -150,7 +131,7 @@ class ExpAtoms:
             facts += [e > 0, e >= 1 + logit]
             if known is not None:
                 lo, hi = exp_enclosure(*known)
-                facts += [e >= lo, e <= hi]
+                facts += [e >= lo] + ([e <= hi] if hi is not None else [])
         facts += pair_lemmas([(l, e) for l, e, known in self.atoms],
                              skip=lambda a, b: a[2] is not None and b[2] is not None, atoms=self.atoms,
                              tangents=tangents)
@@ -229,34 +210,10 @@ class Task:
     tol: float = 1e-3
 
 
-@dataclass
-class Solved:
-    """A solver answer with statistics; ``model`` for sat."""
-
-    result: str
-    seconds: float
-    model: Optional[z3.ModelRef] = None
-    reason: str = ""
-    stats: dict[str, float] = field(default_factory=dict)
-
-
-def solve(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") -> Solved:
-    """One z3 call with a timeout (seconds); 'unknown' carries z3's reason; statistics included."""
-    solver = z3.SolverFor(logic) if logic else z3.Solver()
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*constraints)
-    start = time.perf_counter()
-    r = solver.check()
-    seconds = time.perf_counter() - start
-    st = solver.statistics()
-    stats = {k: float(st.get_key_value(k)) for k in st.keys()}
-    stats["assertions"] = float(len(solver.assertions()))
-    if r == z3.unsat:
-        out = Solved("unsat", seconds, stats=stats)
-    elif r == z3.sat:
-        out = Solved("sat", seconds, solver.model(), stats=stats)
-    else:
-        out = Solved("unknown", seconds, reason=solver.reason_unknown() or "unknown", stats=stats)
+def solve(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") -> SolverAnswer:
+    """One z3 call through the trusted kernel (so UNSAT can back a certificate) with a timeout (seconds);
+    'unknown' carries z3's reason."""
+    out = run_z3(constraints, timeout, logic)
     note(constraints, out.result)  # for the report's "what was the solver asked"
     return out
 
@@ -348,7 +305,7 @@ class AdaptedHeadEncoding:
                                for b in range(len(W[0]))] for a in range(len(W))]
         return mats["W_Q"], mats["W_K"], mats["W_V"]
 
-    def solve(self, timeout: float) -> Solved:
+    def solve(self, timeout: float) -> SolverAnswer:
         return solve(self.constraints, timeout)
 
     def model_params(self, model: z3.ModelRef) -> dict[str, list[list[float]]]:

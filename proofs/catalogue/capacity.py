@@ -55,8 +55,12 @@ def _exact_result(sweeps: list[Any], what: str) -> LayerResult:
         if s.uncertified:
             return LayerResult(Status.UNKNOWN, f"{s.construction} {s.sizes}: {s.uncertified} cases not certified; "
                                f"first: {_fmt_case(s.first_uncertified)}", instances=cases, abstraction=EXACT)
+    from theory.kernel import certify_enclosure
+
+    sizes = "; ".join(f"{s.construction} ({', '.join(f'{k}={v}' for k, v in s.sizes.items())})" for s in sweeps)
+    cert = certify_enclosure([s.ledger for s in sweeps], cases, f"the cases swept: {sizes}", EXACT)
     return LayerResult(Status.PROVED, f"{what}: all {cases} cases certified exactly", instances=cases,
-                       abstraction=EXACT)
+                       abstraction=EXACT, certificate=cert)
 
 
 def _float_result(sweeps: list[Any], what: str) -> LayerResult:
@@ -133,7 +137,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
         from numeric.constructions import conditional
         from proofs.constructions import exact_map, exact_map_all
         from theory.capacity import head_sum
-        from theory.derivation import zero_test
+        from theory.kernel import decide_zero
 
         E = sp.Symbol("E", positive=True)
         for V in MAP_SYMBOLIC_V:
@@ -145,7 +149,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
             for x in range(V):
                 h = head_sum(net, net.inputs(virtual, [x]), E)
                 want = [r[i] + (1 if i == x else 0) for i in range(V)]
-                test = zero_test(sp.Matrix(h[:V]) - sp.Matrix(want))
+                test = decide_zero(sp.Matrix(h[:V]) - sp.Matrix(want))
                 if test.status != "zero":
                     return LayerResult(Status.REFUTED, f"V={V}, x={x}: summed heads differ from r + onehot(x) "
                                        f"(residual {test.value} at {test.witness})",
@@ -314,30 +318,42 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Reado
         import sympy as sp
 
         from theory import capacity
-        from theory.derivation import zero_test
+        from theory.kernel import certify_zero, decide_zero, exact, exact_floats
 
         f = readout or _default_readout()
         build = weights or _default_weights()
+        tests = []
         for d in (capacity.decoder_identity(), capacity.decoder_gap()):
             check = d.check(ctx.seed)
             if not check.ok:
                 return LayerResult(Status.UNKNOWN, f"derivation '{d.title}' step {check.failed.index} not reduced")
+            tests += [st.test for st in check.steps]
         u, V, z = capacity.u, capacity.Vs, capacity.z
-        test = zero_test(f(u, V, z) - ((z - sp.Rational(1, 2)) ** 2 - (z - u / V) ** 2), ctx.seed)
+        with exact_floats():
+            formula = f(u, V, z)
+        test = decide_zero(formula - ((z - sp.Rational(1, 2)) ** 2 - (z - u / V) ** 2), ctx.seed)
         if test.status != "zero":
             return LayerResult(Status.REFUTED, f"f_u(z) - [(z-1/2)^2 - (z-u/V)^2] = {test.value} at {test.witness}",
-                               witness={"point": test.witness, "residual": test.value})
+                               witness={"point": test.witness, "residual": test.value,
+                                        "exact_residual": test.exact_value})
+        tests.append(test)
         for Vn in DECODER_V:
             W = build(Vn, 2).dense()
             for un in range(Vn):
-                row = W[un][0] * z + W[un][1]
-                t = zero_test(sp.nsimplify(row) - f(sp.Integer(un), sp.Integer(Vn), z), ctx.seed)
+                row = exact(sp.sympify(W[un][0]) * z + sp.sympify(W[un][1]))
+                with exact_floats():
+                    want = f(sp.Integer(un), sp.Integer(Vn), z)
+                t = decide_zero(row - want, ctx.seed)
                 if t.status != "zero":
                     return LayerResult(Status.REFUTED, f"W_U row {un} at V={Vn} is {row}, not f_u(z)",
                                        witness={"V": Vn, "u": un})
+                tests.append(t)
+        abstraction = "u, z real, V > 0"
+        cert = certify_zero(tests, f"the read-out identity for all real u, z, V > 0; the W_U rows at V in {DECODER_V}",
+                            abstraction)
         return LayerResult(Status.PROVED, "f_u(z) = (z-1/2)^2 - (z-u/V)^2 and f_u - f_w = (z-w/V)^2 - (z-u/V)^2 "
                            f"(residual 0; argmax = nearest grid point); W_U rows equal f_u at V in {DECODER_V}",
-                           abstraction="u, z real, V > 0")
+                           abstraction=abstraction, certificate=cert)
 
     def numeric(ctx: Context) -> LayerResult:
         import torch
@@ -376,8 +392,12 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Reado
         q = solve([V > 0, nearer, f(u, V, z) <= f(w, V, z)], ctx.timeout)
         abstraction = "u, w, z, V real with V > 0 (a relaxation of integer tokens: UNSAT covers them)"
         if q.result == "unsat":
+            from theory.kernel import certify_unsat
+
+            cert = certify_unsat([q], "real-relaxation", "all tokens u, w and V >= 1 (relaxed to reals), all z",
+                                 abstraction)
             return LayerResult(Status.PROVED, "no z, u, w with u/V strictly nearer to z but f_u(z) <= f_w(z) "
-                               f"(UNSAT in {q.seconds:.3f}s)", abstraction=abstraction)
+                               f"(UNSAT in {q.seconds:.3f}s)", abstraction=abstraction, certificate=cert)
         if q.result == "unknown":
             return LayerResult(Status.UNKNOWN, f"z3: {q.reason}", abstraction=abstraction)
         vals = {str(k): str(q.model[k]) for k in q.model.decls()}
@@ -438,12 +458,14 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         from numeric.constructions import unconditional
         from proofs.constructions import exact_unconditional
         from theory import capacity
-        from theory.derivation import zero_test
+        from theory.kernel import certify_enclosure, certify_nonnegative, certify_zero, conjoin, decide_zero
 
+        tests = []
         for d in (capacity.temperature_error(), capacity.temperature_margin(), capacity.sufficient_gap()):
             check = d.check(ctx.seed)
             if not check.ok:
                 return LayerResult(Status.UNKNOWN, f"derivation '{d.title}' step {check.failed.index} not reduced")
+            tests += [st.test for st in check.steps]
         # the construction's heads really produce a = E/(E+L-1): summed heads at every length L (V, N concrete)
         Vn, Nn = TEMP_SYMBOLIC
         net = unconditional.build(Vn, Nn)
@@ -452,14 +474,16 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         for Ln in range(1, Nn + 1):
             h = capacity.head_sum(net, net.inputs([list(c) + [0] * Nn], [0] * (Ln - 1)), capacity.E)
             want = [a * c[j] + (a if j == Ln - 1 else (delta if j < Ln else 0)) for j in range(Nn)]
-            test = zero_test((sp.Matrix(h[:Nn]) - sp.Matrix(want)).subs(capacity.L, Ln))
+            test = decide_zero((sp.Matrix(h[:Nn]) - sp.Matrix(want)).subs(capacity.L, Ln))
             if test.status != "zero":
                 return LayerResult(Status.UNKNOWN, f"summed heads at L={Ln} differ from the model of the derivation")
+            tests.append(test)
         # the bound must dominate the exact worst case (4V - 3)(L - 1) for every V >= 1
         t = sp.Symbol("t", nonnegative=True)
         slack = sp.expand(sp.sympify(bound(capacity.Vs)) - (4 * capacity.Vs - 3))
-        shifted = sp.Poly(sp.expand(slack.subs(capacity.Vs, 1 + t)), t)
-        if any(coef < 0 for coef in shifted.all_coeffs()):
+        abstraction = "E = e^{T/sqrt L} a positive symbol; V, L > 0; exact evaluator for the threshold"
+        dominance = certify_nonnegative(slack.subs(capacity.Vs, 1 + t), t, "every V >= 1", abstraction)
+        if dominance is None:
             V_bad = next(v for v in range(2, 10 ** 4) if slack.subs(capacity.Vs, v) < 0)
             return LayerResult(Status.REFUTED, f"bound(V) = {sp.sympify(bound(capacity.Vs))} is below the exact "
                                f"worst case 4V - 3 at V={V_bad}: E in (bound (L-1), (4V-3)(L-1)] fails for Y = V - 1",
@@ -474,12 +498,17 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
             return LayerResult(Status.UNKNOWN, f"exact threshold check at V={Vn}, N={Nn} inconclusive "
                                f"(above: {above.failures} failed / {above.uncertified} uncertified; below: "
                                f"{below.failures} failed)")
+        scope = (f"the derivations for all V, L >= 1 and E > 0; bound(V) >= 4V - 3 for every V >= 1; the exact threshold "
+                 f"at V={Vn}, N={Nn}")
+        cert = conjoin([certify_zero(tests, scope, abstraction), dominance,
+                        certify_enclosure(above.ledger, 1, scope, abstraction)], scope,
+                       "derivation residuals 0, a coefficient sign decision, and certified greedy steps")
         return LayerResult(
             Status.PROVED, "c - z = (L-1)(1+Y/V)/(E+L-1); Y decodes iff E > (2V+2Y-1)(L-1); bound(V)(L-1) >= "
             f"(4V-3)(L-1) = worst case; heads of the real weights give a = E/(E+L-1) (N={TEMP_SYMBOLIC[1]}); exact: "
             f"T* = sqrt(N) log((4V-3)(N-1)) = {T_star:.9g} at V={Vn}, N={Nn}: the all-(V-1) target is certified "
             f"at T*(1+1e-6) and certified wrong at T*(1-1e-6) ({below.first_failure['generated'][-3:]}...)",
-            abstraction="E = e^{T/sqrt L} a positive symbol; V, L > 0; exact evaluator for the threshold")
+            abstraction=abstraction, certificate=cert)
 
     def numeric(ctx: Context) -> LayerResult:
         import math
@@ -530,8 +559,12 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         q = solve([E > 0, L >= 1, V >= 1, Y >= 1, Y <= V - 1, E > bound(V) * (L - 1), wrong], ctx.timeout)
         abstraction = "E = e^{T/sqrt L} > 0, L, V, Y real (relaxing integers) with 1 <= Y <= V - 1; Y = 0 always decodes"
         if q.result == "unsat":
+            from theory.kernel import certify_unsat
+
+            cert = certify_unsat([q], "real-relaxation", "all V >= 1, L >= 1, 1 <= Y <= V - 1 (relaxed to reals)",
+                                 abstraction)
             return LayerResult(Status.PROVED, f"E > bound(V)(L-1) and a wrong decision is UNSAT ({q.seconds:.3f}s)",
-                               abstraction=abstraction)
+                               abstraction=abstraction, certificate=cert)
         if q.result == "unknown":
             return LayerResult(Status.UNKNOWN, f"z3: {q.reason}", abstraction=abstraction)
         return _temperature_witness(bound, abstraction, ctx)

@@ -51,13 +51,23 @@ def _numeric_result(found: Any, tol: float, what: str, scope: str) -> LayerResul
                        max_error=found.max_error, instances=found.instances, witness=found.witness)
 
 
-def _symbolic_result(test: Any, proved: str, abstraction: str) -> LayerResult:
-    if test.status == "zero":
-        return LayerResult(Status.PROVED, f"{proved} ({test.method})", abstraction=abstraction)
-    if test.status == "nonzero":
-        return LayerResult(Status.REFUTED, f"residual {test.value} at a rational point",
-                           witness={"point": test.witness, "residual": test.value}, abstraction=abstraction)
-    return LayerResult(Status.UNKNOWN, f"residual not decided ({test.method})", abstraction=abstraction)
+def _symbolic_result(tests: Any, proved: str, abstraction: str, scope: str) -> LayerResult:
+    """PROVED (a kernel certificate over every zero decision) if every test is zero; REFUTED at the first
+    non-zero one (its exact witness); UNKNOWN otherwise."""
+    from theory.kernel import certify_zero
+
+    tests = list(tests) if isinstance(tests, (list, tuple)) else [tests]
+    for test in tests:
+        if test.status == "nonzero":
+            return LayerResult(Status.REFUTED, f"residual {test.value} (exactly {test.exact_value}) at a rational point",
+                               witness={"point": test.witness, "residual": test.value,
+                                        "exact_residual": test.exact_value}, abstraction=abstraction)
+    for test in tests:
+        if test.status != "zero":
+            return LayerResult(Status.UNKNOWN, f"residual not decided ({test.method})", abstraction=abstraction)
+    cert = certify_zero(tests, scope, abstraction)
+    methods = "; ".join(sorted({t.method for t in tests}))
+    return LayerResult(Status.PROVED, f"{proved} ({methods})", abstraction=abstraction, certificate=cert)
 
 
 # ---- softprompt.layer1_equals_prefix ----------------------------------------------------------------------
@@ -67,14 +77,11 @@ def layer1_claim(id: str = "softprompt.layer1_equals_prefix", add_position: bool
     def symbolic(ctx: Context) -> LayerResult:
         from theory.depth import layer1_soft_vs_prefix
 
-        for causal in (True, False):
-            test = layer1_soft_vs_prefix(add_position, causal=causal, seed=ctx.seed)
-            if test.status != "zero":
-                return _symbolic_result(test, "", "explicit d=2, n=2 layer, symbolic weights, inputs, positions")
-        return LayerResult(Status.PROVED, "layer-1 content outputs with the soft prompt minus those with the prefix "
-                           "s + p_0: every component identically 0 (causal and bidirectional)",
-                           abstraction="explicit one-layer model (d=2, two content tokens, learned absolute "
-                                       "positions p_j), symbolic weights, exp kept")
+        tests = [layer1_soft_vs_prefix(add_position, causal=causal, seed=ctx.seed) for causal in (True, False)]
+        return _symbolic_result(tests, "layer-1 content outputs with the soft prompt minus those with the prefix "
+                                f"{'s + p_0' if add_position else 's'}: every component 0 (causal and bidirectional)",
+                                "explicit one-layer model (d=2, two content tokens, learned absolute positions p_j), "
+                                "symbolic weights, exp kept", "d = 2, two content tokens, one soft token")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import layer1_soft_vs_prefix
@@ -109,14 +116,12 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
                        "symbolic, all weights symbolic, residual, no norm or MLP, exp kept)")
         if dep.status == "nonzero":
             return LayerResult(Status.REFUTED, f"d h^(2)_prompt / d x != 0: h^(2)_0(s, x) - h^(2)_0(s) = "
-                               f"{dep.value} at a rational point", witness={"point": dep.witness,
-                                                                            "residual": dep.value},
-                               abstraction=abstraction)
-        if dep.status == "zero" and diff.status == "zero":
-            return LayerResult(Status.PROVED, "prompt states h^(l)_0 contain no content symbol, and the content "
-                               "outputs with the soft prompt equal those with the prefixes h^(l)_0 (residual 0)",
-                               abstraction=abstraction)
-        return _symbolic_result(diff if dep.status == "zero" else dep, "", abstraction)
+                               f"{dep.value} (exactly {dep.exact_value}) at a rational point",
+                               witness={"point": dep.witness, "residual": dep.value,
+                                        "exact_residual": dep.exact_value}, abstraction=abstraction)
+        return _symbolic_result([dep, diff], "prompt states h^(l)_0 contain no content symbol, and the content "
+                                "outputs with the soft prompt equal those with the prefixes h^(l)_0", abstraction,
+                                "d = 2, two layers, two content tokens, one soft token")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import Finding, one_thread, soft_prompt_as_prefix
@@ -146,12 +151,21 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
 
 def shift_claim(id: str = "prefix.absolute_pe_shift", positions: tuple[str, ...] = ("learned", "sinusoidal"),
                 expected: Expected = "fails") -> Claim:
+    from theory.depth import POSITION_SCHEMES
+
+    unknown = [p for p in positions if p not in POSITION_SCHEMES]
+    if unknown or not positions:
+        raise ValueError(f"shift_claim: no derivation for position scheme(s) {unknown or positions} "
+                         f"(known: {', '.join(POSITION_SCHEMES)})")
+
     def symbolic(ctx: Context) -> LayerResult:
         from theory.depth import relative_logit_shift
 
-        test = relative_logit_shift("learned" if "learned" in positions else "rope", seed=ctx.seed)
-        return _symbolic_result(test, "content logit differences unchanged by the shift",
-                                "explicit d=2 logits with symbolic H (or W_Q, W_K), inputs and positions")
+        tests = [relative_logit_shift(p, seed=ctx.seed) for p in positions]
+        return _symbolic_result(tests, f"content logit differences unchanged by the shift ({'/'.join(positions)})",
+                                "explicit d=2 logits with symbolic H (or W_Q, W_K), inputs and the positions of "
+                                f"each scheme ({'/'.join(positions)})", "d = 2, three content tokens, each scheme "
+                                f"{'/'.join(positions)}")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import relative_attention_change
@@ -174,6 +188,12 @@ def shift_claim(id: str = "prefix.absolute_pe_shift", positions: tuple[str, ...]
 
 def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True, pos: str = "rope",
                expected: Expected = "holds") -> Claim:
+    """``pos`` selects the position scheme of both layers (the symbolic layer derives that scheme's logits;
+    the numeric layer sweeps the reference model's variants with it)."""
+    from theory.depth import POSITION_SCHEMES
+
+    if pos not in POSITION_SCHEMES:
+        raise ValueError(f"rope_claim: unknown position scheme {pos!r} (known: {', '.join(POSITION_SCHEMES)})")
     def derivation() -> Any:
         from theory.depth import rope_derivation
 
@@ -182,9 +202,12 @@ def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True
     def symbolic(ctx: Context) -> LayerResult:
         from theory.depth import relative_logit_shift, rope_derivation
 
+        if pos != "rope" or not rotate_keys:  # another scheme, or the twin that rotates queries only
+            abstraction = f"explicit d=2 logits with the {pos} positions, symbolic weights, inputs and shift"
+            return _symbolic_result(relative_logit_shift(pos, rotate_keys=rotate_keys, seed=ctx.seed),
+                                    "content logit differences unchanged by the shift", abstraction,
+                                    f"d = 2, three content tokens, {pos} positions")
         abstraction = "explicit rotation matrices, symbolic angles theta_i, positions m, n, shift c and vectors"
-        if not rotate_keys:  # the twin: queries rotated, keys not
-            return _symbolic_result(relative_logit_shift("rope", rotate_keys=False, seed=ctx.seed), "", abstraction)
         deriv = rope_derivation().check(ctx.seed)
         if not deriv.ok:
             bad = deriv.failed
@@ -192,9 +215,11 @@ def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True
                 return LayerResult(Status.REFUTED, f"step {bad.index} ({bad.why}) is false at {bad.test.witness}",
                                    abstraction=abstraction)
             return LayerResult(Status.UNKNOWN, f"derivation step {bad.index} ({bad.why}) not reduced")
-        return LayerResult(Status.PROVED, "4-step chain checked: (R_{m+c}q)^T (R_{n+c}k) = q^T R_{n-m} k = "
-                           "(R_m q)^T (R_n k) for 4x4 block rotations with 2 symbolic frequencies (sin/cos as complex "
-                           "exponentials); q = W_Q x_i, k = W_K x_j are arbitrary", abstraction=abstraction)
+        return _symbolic_result([st.test for st in deriv.steps], "4-step chain checked: (R_{m+c}q)^T (R_{n+c}k) = "
+                                "q^T R_{n-m} k = (R_m q)^T (R_n k) for 4x4 block rotations with 2 symbolic "
+                                "frequencies; q = W_Q x_i, k = W_K x_j are arbitrary", abstraction,
+                                "any positions m, n and shift c; head dimension 4 (2 frequencies): every RoPE head "
+                                "is a direct sum of such 2x2 blocks")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import rope_shift
@@ -216,6 +241,8 @@ def rope_claim(id: str = "prefix.rope_shift_invariant", rotate_keys: bool = True
 # ---- prefix.deep_layer_invariance -------------------------------------------------------------------------
 
 def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expected: Expected = "fails") -> Claim:
+    if layer not in (1, 2):
+        raise ValueError(f"deep_claim: layer must be 1 or 2 (the derivation covers those), got {layer}")
     def derivation() -> Any:
         from theory.depth import layer2_derivation
 
@@ -232,9 +259,11 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
         abstraction = "explicit d=2 vectors and H_2; layer 1 enters through its closed form; alpha, tau symbols"
         if test.status == "nonzero":
             return LayerResult(Status.REFUTED, f"2-step perturbation chain checked; the layer-{layer} logit difference "
-                               f"l_ij - l_ik changes by {test.value} at a rational point",
-                               witness={"point": test.witness, "residual": test.value}, abstraction=abstraction)
-        return _symbolic_result(test, f"layer-{layer} logit differences unchanged", abstraction)
+                               f"l_ij - l_ik changes by {test.value} (exactly {test.exact_value}) at a rational point",
+                               witness={"point": test.witness, "residual": test.value,
+                                        "exact_residual": test.exact_value}, abstraction=abstraction)
+        return _symbolic_result([*[st.test for st in check.steps], test], f"layer-{layer} logit differences unchanged",
+                                abstraction, "d = 2, three content positions i, j, k")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import Variant, layer_two_change, layer_two_formula, one_thread, relative_attention_change
@@ -280,13 +309,14 @@ def rank1_claim(id: str = "finetune.rank1_reverses_attention", factor: int | tup
 
         two_d, general, rank = rank1_reversal(sp.Rational(num, den))
         abstraction = "explicit 2-D witness with symbolic c, tau, v_j, v_k; general W_Q, W_K in R^{2x2}, symbolic"
-        if two_d.status != "zero" or general is None or general.status != "zero":
-            return _symbolic_result(two_d if two_d.status != "zero" else general, "", abstraction)
-        if rank != 1:
+        if general is None:
+            return _symbolic_result(two_d, "", abstraction, "2-D witness")
+        if rank != 1 and two_d.status == "zero" and general.status == "zero":
             return LayerResult(Status.REFUTED, f"Delta W_K has rank {rank}", abstraction=abstraction)
-        return LayerResult(Status.PROVED, "rank-1 Delta W_K negates every logit difference l_ij - l_ik of the query "
-                           "(2-D witness of paper-notes 2.2 and the general q q^T W_K construction): every order "
-                           "and the argmax reverse", abstraction=abstraction)
+        return _symbolic_result([two_d, general], "rank-1 Delta W_K negates every logit difference l_ij - l_ik of the "
+                                "query (2-D witness of paper-notes 2.2 and the general q q^T W_K construction): every "
+                                "order and the argmax reverse", abstraction,
+                                "the 2-D witness (any c, tau, v_j, v_k) and general W_Q, W_K in R^{2x2}")
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.depth import one_thread, rank1_reversal, two_d_reversal

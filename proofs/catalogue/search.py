@@ -65,7 +65,7 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
         queries = [ReverseQuery(64, [p], method, aggregated=True) for p in ((0, 1), (1, 0))]
         queries += [ReverseQuery(explicit_n, [(j, k)], method) for j in range(explicit_n)
                     for k in range(explicit_n) if j != k]
-        agree = []
+        agree, answers = [], []
         for i, q in enumerate(queries):
             remaining = ctx.timeout - (time.perf_counter() - start)
             if remaining <= 0:
@@ -73,6 +73,7 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
                                    abstraction=REVERSE_ABSTRACTION)
             cs, handles = q.build()
             r = solve(cs, remaining)
+            answers.append(r)
             if r.result == "unknown":
                 return LayerResult(Status.UNKNOWN, f"query {i}: z3 {r.reason}", abstraction=REVERSE_ABSTRACTION)
             if r.result == "sat":
@@ -95,12 +96,16 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
         if "sat" in agree:
             return LayerResult(Status.UNKNOWN, "z3 UNSAT but cvc5 answered sat: backends disagree",
                                abstraction=REVERSE_ABSTRACTION)
-        return LayerResult(Status.PROVED, f"UNSAT for every n >= 2, so for n up to 64 (aggregated per-pair queries: "
+        from theory.kernel import certify_unsat
+
+        cert = certify_unsat([a for a in answers], "exp-facts", "every content length n >= 2 (the two named positions "
+                             "and the other weights summed into one real >= 0), any n_S", REVERSE_ABSTRACTION)
+        return LayerResult(Status.PROVED, f"UNSAT for every n >= 2 (aggregated per-pair queries: "
                            f"other content weights summed into one real >= 0), and all {explicit_n * (explicit_n - 1)} "
                            f"explicit per-pair queries at n={explicit_n}; any n_S; "
                            f"{time.perf_counter() - start:.2f}s{cvc5} (explicit n=64 sweep, 4032 queries: "
                            "bench/bench_search.py)",
-                           abstraction=REVERSE_ABSTRACTION)
+                           abstraction=REVERSE_ABSTRACTION, certificate=cert)
 
     return check
 
@@ -237,7 +242,7 @@ def segment_smt(end: str = "t") -> Check:
         if o_on.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"on-segment target: {o_on.detail}", abstraction=ABSTRACTION)
         cvc5 = o_off.cvc5 or "not run"
-        return LayerResult(Status.PROVED, f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
+        return LayerResult(Status.PROVED, certificate=o_off.certificate, detail= f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
                            f"{cvc5}); planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
                            abstraction=ABSTRACTION, witness={"s": o_on.params["s"], "max_error": o_on.max_error})
 
@@ -321,7 +326,7 @@ def separation_smt(c: float = -3.0) -> Check:
         if o_l.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"{lora.describe()} not found: {o_l.detail}", abstraction=ABSTRACTION)
         params = lora.parameters(2, 2, 2)
-        return LayerResult(Status.PROVED, f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
+        return LayerResult(Status.PROVED, certificate=o_p.certificate, detail= f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
                            f"{len(SEPARATION_INPUTS)} inputs at once ({o_p.detail}; cvc5 {o_p.cvc5 or 'not run'}); "
                            f"{lora.describe()} FOUND, B A = {o_l.params} ({o_l.detail})",
                            abstraction=ABSTRACTION, witness={"lora": o_l.params, "max_error": o_l.max_error})

@@ -140,20 +140,28 @@ def _eq7(delta_H: bool, delta_V: bool) -> Statement:
 
 def eq7_symbolic(statement: Statement) -> Check:
     def check(ctx: Context) -> LayerResult:
-        from theory.derivation import zero_test
         from theory.finetune import FineTuneHead
+        from theory.kernel import certify_zero, decide_zero, exact_floats
 
-        for mode in ("exp", "positive"):
-            E = FineTuneHead(n=3, d=2, mode=mode)
-            lhs, rhs = statement(E)
-            test = zero_test(lhs - rhs, ctx.seed)
-            if test.status == "nonzero":
-                return LayerResult(Status.REFUTED, f"residual {test.value} at {test.witness} ({mode} weights)",
-                                   witness={"point": test.witness, "residual": test.value})
-            if test.status != "zero":
-                return LayerResult(Status.UNKNOWN, f"residual not reduced ({mode})")
-        return LayerResult(Status.PROVED, "residual 0 at n=3, d=2, every query position, exp and positive weights",
-                           abstraction="explicit matrices; exp(l) kept, or weights as positive symbols")
+        tests = []
+        for n, d, modes in ((3, 2, ("exp", "positive")), (5, 3, ("positive",))):
+            for mode in modes:
+                E = FineTuneHead(n=n, d=d, mode=mode)
+                with exact_floats():
+                    lhs, rhs = statement(E)
+                test = decide_zero(lhs - rhs, ctx.seed)
+                if test.status == "nonzero":
+                    return LayerResult(Status.REFUTED, f"residual {test.value} (exactly {test.exact_value}) at "
+                                       f"{test.witness} (n={n}, d={d}, {mode} weights)",
+                                       witness={"point": test.witness, "residual": test.value,
+                                                "exact_residual": test.exact_value})
+                if test.status != "zero":
+                    return LayerResult(Status.UNKNOWN, f"residual not reduced (n={n}, d={d}, {mode})")
+                tests.append(test)
+        abstraction = "explicit matrices; exp(l) kept, or weights as positive symbols"
+        cert = certify_zero(tests, "n in {3, 5}, d in {2, 3}, every query position", abstraction)
+        return LayerResult(Status.PROVED, "residual 0 at n=3, d=2 (exp and positive weights) and n=5, d=3 (positive), "
+                           "every query position", abstraction=abstraction, certificate=cert)
 
     return check
 
