@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
+from theory.kernel import KernelError, genuine
 
 
 @dataclass
@@ -48,6 +49,8 @@ def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
             result = check(ctx)
         if not isinstance(result, LayerResult):
             raise TypeError(f"check returned {type(result).__name__}, expected LayerResult")
+        if result.status is Status.PROVED and not genuine(result.certificate):
+            raise KernelError("PROVED rests on a certificate this run's kernel did not issue")
     except Exception as exc:  # a failing check must not stop the other claims
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{frame.filename}:{frame.lineno}"

@@ -43,7 +43,7 @@ def test_check_writes_json_in_the_design_shape(tmp_path, capsys):
         for layer, result in claim["layers"].items():
             assert layer in ("symbolic", "numeric", "smt")
             assert isinstance(result["status"], str) and isinstance(result["seconds"], float)
-        assert claim["layers"]["numeric"]["instances"] == 50
+        assert claim["layers"]["numeric"]["instances"] >= 50  # and the longer heads of the size probe
     assert report["claims"][1]["layers"]["smt"]["witness"]["error"] > 0
 
 

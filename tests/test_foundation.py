@@ -18,8 +18,16 @@ from theory.head import Shape
 P, C, R, V, U, E = (Status.PROVED, Status.CONSISTENT, Status.REFUTED, Status.VIOLATED, Status.UNKNOWN, Status.ERROR)
 
 
+def certificate():
+    """A genuine kernel certificate (for a trivially true residual), for results that need one."""
+    from theory.kernel import certify_zero, decide_zero
+
+    return certify_zero([decide_zero(0)], "test", "none")
+
+
 def layers(*statuses):
-    return {name: LayerResult(s) for name, s in zip(("symbolic", "numeric", "smt"), statuses)}
+    return {name: LayerResult(s, certificate=certificate() if s is Status.PROVED else None)
+            for name, s in zip(("symbolic", "numeric", "smt"), statuses)}
 
 
 @pytest.mark.parametrize("expected, statuses, want", [

@@ -215,6 +215,8 @@ def test_exp_enclosure_is_rigorous():
         x = Fraction(rng.randint(-10**6, 10**6), rng.randint(1, 10**4))
         lo, hi = exp_enclosure(x, x)
         true = mpmath.exp(mpmath.mpf(x.numerator) / x.denominator)
-        assert mpmath.mpf(lo.numerator) / lo.denominator <= true <= mpmath.mpf(hi.numerator) / hi.denominator
+        assert mpmath.mpf(lo.numerator) / lo.denominator <= true
+        assert hi is None or true <= mpmath.mpf(hi.numerator) / hi.denominator
+        assert hi is None or hi > 0
     lo, hi = Tau(inv_sqrt=3).bounds()
     assert mpmath.mpf(lo.numerator) / lo.denominator < 1 / mpmath.sqrt(3) < mpmath.mpf(hi.numerator) / hi.denominator

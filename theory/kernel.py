@@ -87,8 +87,31 @@ def _issue(kind: str, scope: str, abstraction: str, evidence: str) -> Certificat
 
 
 def genuine(cert: Any) -> bool:
-    """True only for a certificate this kernel issued (not a copy, not a forgery)."""
+    """True only for a certificate this kernel issued in this run (not a copy, not a forgery, not a record)."""
     return isinstance(cert, Certificate) and _ISSUED.get(id(cert)) is cert
+
+
+_RECORDS: dict[int, Certificate] = {}
+
+
+def from_record(data: dict[str, Any], source: str) -> Certificate:
+    """A certificate read back from a saved report (for rendering it): it says what a previous run's kernel
+    certified and is marked as a record (``evidence`` names the file). `genuine` is False for it, and the runner
+    refuses it as the basis of a new PROVED."""
+    kind, scope = str(data.get("kind", "")), str(data.get("scope", ""))
+    token = _issuing.set(True)
+    try:
+        cert = Certificate(kind, scope or "(not recorded)", str(data.get("abstraction", "")),
+                           f"recorded in {source}: {data.get('evidence', '')}")
+    finally:
+        _issuing.reset(token)
+    _RECORDS[id(cert)] = cert
+    return cert
+
+
+def recorded(cert: Any) -> bool:
+    """True for a certificate read back by `from_record`."""
+    return isinstance(cert, Certificate) and _RECORDS.get(id(cert)) is cert
 
 
 def conjoin(certs: Sequence[Certificate], scope: str, evidence: str) -> Certificate:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from proofs import (ABSTRACTION, Check, Claim, Context, LayerResult, Shape, Status, TorchEnv, Z3Head, chain,
-                    identity_claim, realize, solve)
+from proofs import (ABSTRACTION, Check, Claim, Context, LayerResult, Shape, Status, TorchEnv, Z3Head, certify_unsat,
+                    chain, identity_claim, realize, solve)
 
 SECTION = "examples"
 
@@ -62,13 +62,16 @@ def never_more_attention(h: Any) -> tuple[Any, Any]:
 
 def smt_at_most(bound: Bound, n: int = 3, n_S: int = 2) -> Check:
     """z3, one query per content position j: ``lhs_j > rhs_j`` over positive weights (the sound abstraction of
-    softmax weights). UNSAT for every j is PROVED; a model is re-checked on a float64 torch head first."""
+    softmax weights). UNSAT for every j is PROVED, with a certificate the trusted kernel issues from those UNSAT
+    answers; a model is re-checked on a float64 torch head first."""
 
     def check(ctx: Context) -> LayerResult:
         head = Z3Head(n, n_S, d=1)
         lhs, rhs = bound(head.view)
+        answers = []
         for j in range(n):
             q = solve([*head.constraints, lhs[j] > rhs[j]], ctx.timeout)
+            answers.append(q)
             if q.result == "unknown":
                 return LayerResult(Status.UNKNOWN, f"position {j}: z3 {q.reason}", abstraction=ABSTRACTION)
             if q.result == "sat":
@@ -81,8 +84,10 @@ def smt_at_most(bound: Bound, n: int = 3, n_S: int = 2) -> Check:
                                        abstraction=ABSTRACTION, witness=numbers)
                 return LayerResult(Status.COUNTEREXAMPLE, f"position {j}: lhs exceeds rhs by {excess:.3g} on a "
                                    f"float64 torch head", abstraction=ABSTRACTION, witness={**numbers, "position": j})
+        scope = f"n = {n} content positions (longer heads by aggregating the last), n_S = {n_S}"
         return LayerResult(Status.PROVED, f"negation UNSAT at each of {n} positions (n_S={n_S})",
-                           abstraction=ABSTRACTION)
+                           abstraction=ABSTRACTION,
+                           certificate=certify_unsat(answers, "positive-weights", scope, ABSTRACTION))
 
     return check
 
