@@ -242,7 +242,7 @@ def segment_smt(end: str = "t") -> Check:
         if o_on.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"on-segment target: {o_on.detail}", abstraction=ABSTRACTION)
         cvc5 = o_off.cvc5 or "not run"
-        return LayerResult(Status.PROVED, certificate=o_off.certificate, detail= f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
+        return LayerResult(Status.PROVED, certificate=o_off.certificate, detail=f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
                            f"{cvc5}); planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
                            abstraction=ABSTRACTION, witness={"s": o_on.params["s"], "max_error": o_on.max_error})
 
@@ -326,7 +326,7 @@ def separation_smt(c: float = -3.0) -> Check:
         if o_l.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"{lora.describe()} not found: {o_l.detail}", abstraction=ABSTRACTION)
         params = lora.parameters(2, 2, 2)
-        return LayerResult(Status.PROVED, certificate=o_p.certificate, detail= f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
+        return LayerResult(Status.PROVED, certificate=o_p.certificate, detail=f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
                            f"{len(SEPARATION_INPUTS)} inputs at once ({o_p.detail}; cvc5 {o_p.cvc5 or 'not run'}); "
                            f"{lora.describe()} FOUND, B A = {o_l.params} ({o_l.detail})",
                            abstraction=ABSTRACTION, witness={"lora": o_l.params, "max_error": o_l.max_error})
