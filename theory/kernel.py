@@ -14,8 +14,9 @@ The kernel decides each proposal itself, exactly, and issues a certificate only 
   and only for an encoding in `ENCODINGS` (the project's encodings whose soundness argument is written there).
   `certify_farkas` checks Farkas multipliers of an infeasible linear system in exact rational arithmetic.
 * ``enclosure``: `certified_argmax` decides a greedy step from outward-rounded interval enclosures (one lower end
-  strictly above every other upper end) and records the decision in the open `Ledger`; `certify_enclosure`
-  accepts a ledger with every case decided and none failed.
+  strictly above every other upper end), `check_bound` decides that an enclosed real quantity lies below (or
+  above) a bound; both record the decision in the open `Ledger`; `certify_enclosure` accepts a ledger with
+  every case decided and none failed.
 
 A certificate carries its kind, its scope (what it covers: "all n, n_S" only where the statement was shown
 size-generic, else the sizes covered) and its abstraction. `genuine` tells a certificate the kernel issued from
@@ -604,7 +605,7 @@ def _dyadic(q: Fraction, bits: int, down: bool) -> Fraction:
 
 @dataclass
 class Ledger:
-    """Decisions `certified_argmax` made inside `enclosure_session`: steps certified, wrong or undecided."""
+    """Decisions `check_decision` / `check_bound` made inside `enclosure_session`: certified, wrong or undecided."""
 
     certified: int = 0
     undecided: int = 0
@@ -616,7 +617,7 @@ _ledger: contextvars.ContextVar[Optional[Ledger]] = contextvars.ContextVar("kern
 
 @contextmanager
 def enclosure_session() -> Iterator[Ledger]:
-    """Open a ledger; every `certified_argmax` / `check_decision` inside the block is recorded in it."""
+    """Open a ledger; every `check_decision` / `check_bound` inside the block is recorded in it."""
     ledger = Ledger()
     token = _ledger.set(ledger)
     try:
@@ -649,6 +650,31 @@ def check_decision(logits: Sequence[tuple[int, int]], want: int, ledger: Optiona
         else:
             ledger.wrong += 1
     return None if got is None else got == want
+
+
+def check_bound(enclosure: tuple[Any, Any], bound: Any, *, above: bool = False,
+                ledger: Optional[Ledger] = None) -> Optional[bool]:
+    """Record in ``ledger`` (default: the open session's) whether a real quantity ``q`` known to lie in
+    ``[lo, hi]`` (an outward-rounded enclosure) satisfies ``q <= bound`` (``above``: ``q >= bound``): True
+    (certified: ``hi <= bound``, resp. ``lo >= bound``), False (the enclosure lies strictly on the wrong side:
+    ``q`` violates the bound), None (undecided). Every number is converted with `to_fraction`, so the comparison
+    is exact."""
+    lo, hi, b = to_fraction(enclosure[0]), to_fraction(enclosure[1]), to_fraction(bound)
+    if lo > hi:
+        raise KernelError(f"empty enclosure [{lo}, {hi}]")
+    if above:
+        got: Optional[bool] = True if lo >= b else (False if hi < b else None)
+    else:
+        got = True if hi <= b else (False if lo > b else None)
+    ledger = ledger if ledger is not None else _ledger.get()
+    if ledger is not None:
+        if got is None:
+            ledger.undecided += 1
+        elif got:
+            ledger.certified += 1
+        else:
+            ledger.wrong += 1
+    return got
 
 
 def certify_enclosure(ledgers: Ledger | Sequence[Ledger], cases: int, scope: str, abstraction: str,

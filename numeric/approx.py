@@ -1,0 +1,150 @@
+"""The universal-approximator construction (theory/approx.py) run in float64 on the reference transformer.
+
+The pretrained model is a `numeric.model.Transformer` with one layer and one head: width 2, ``W_Q = W_K = I_2``,
+``W_V = w^T`` (value width 1), logit scale 1, no norm, positions, residual, MLP, ``W_O`` or unembedding. The
+prefix is a `PrefixKV` adapter holding the construction's keys ``T ĝ_m`` and values ``v_m``; the content token is
+``x = (cos θ, sin θ)`` (input embeddings), so the model's output at that token is the head output ``H(θ)``.
+Everything here takes plain numbers (lists of floats): no sympy, no z3.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from numeric.constructions.realize import one_thread
+from numeric.model import Config, PrefixKV, Transformer
+
+
+def pretrained(w: Sequence[float]) -> Transformer:
+    """The fixed one-head model with ``W_Q = W_K = I_2`` and ``W_V = w^T``."""
+    cfg = Config(vocab=1, d=2, n_layers=1, n_heads=1, d_head=2, d_value=1, norm="none", pos="none", causal=True,
+                 residual=False, w_o=False, mlp="none", unembed=False, logit_scale=lambda k, L: 1.0,
+                 dtype=torch.float64)
+    model = Transformer(cfg)
+    attn = model.layers[0].attn
+    with torch.no_grad():
+        attn.W_Q.weight.copy_(torch.eye(2, dtype=torch.float64))
+        attn.W_K.weight.copy_(torch.eye(2, dtype=torch.float64))
+        attn.W_V.weight.copy_(torch.tensor([list(w)], dtype=torch.float64))
+    return model
+
+
+def prefix(model: Transformer, keys: Sequence[Sequence[float]], values: Sequence[float]) -> PrefixKV:
+    """A `PrefixKV` adapter holding exactly these keys (N x 2) and values (N)."""
+    adapter = PrefixKV(model, len(values))
+    with torch.no_grad():
+        adapter.keys.copy_(torch.tensor([list(map(list, keys))], dtype=torch.float64))
+        adapter.values.copy_(torch.tensor([[[v] for v in values]], dtype=torch.float64))
+    return adapter
+
+
+def points(thetas: torch.Tensor) -> torch.Tensor:
+    """Content tokens ``(cos θ, sin θ)`` as a (B, 1, 2) batch of one-token inputs."""
+    return torch.stack([thetas.cos(), thetas.sin()], -1).unsqueeze(1)
+
+
+def head(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
+         thetas: torch.Tensor) -> torch.Tensor:
+    """H(θ) for each angle (float64), through the reference model with the prefix."""
+    model = pretrained(w)
+    with torch.no_grad(), one_thread():
+        out = model(embeds=points(thetas.to(torch.float64)), adapter=prefix(model, keys, values))
+    return out.hidden[:, 0, 0]
+
+
+@dataclass
+class Sampled:
+    """The sampled error ``max |H(θ) − f(θ)|`` over the given angles, where it is reached, and its value there."""
+
+    max_error: float
+    theta: float
+    samples: int
+
+
+def sampled_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
+                  thetas: Sequence[float], f_values: Sequence[float]) -> Sampled:
+    t = torch.tensor(list(thetas), dtype=torch.float64)
+    err = (head(keys, values, w, t) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
+    k = int(err.argmax())
+    return Sampled(float(err[k]), float(t[k]), len(t))
+
+
+def circle(samples: int, offset: float = 0.0) -> list[float]:
+    """``samples`` equally spaced angles in [0, 2π), shifted by ``offset`` of a step."""
+    return [2 * math.pi * (k + offset) / samples for k in range(samples)]
+
+
+@dataclass
+class Mixture:
+    """Discrepancies of the Section 4 statements on the prefixed head (max over instances and positions):
+    content attention ratios vs the unprefixed head, the output vs ``(1 − α) t_content + α t_prefix``, and the
+    distance of the output outside ``[min, max]`` of the content and prefix values it mixes."""
+
+    ratio: float
+    mixture: float
+    hull: float
+    drop_content: float
+    instances: int
+
+
+def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], n: int,
+                  instances: int, seed: int) -> Mixture:
+    """Random content sequences of ``n`` tokens on the circle (causal), with and without the prefix."""
+    g = torch.Generator().manual_seed(seed)
+    thetas = torch.rand(instances, n, generator=g, dtype=torch.float64) * 2 * math.pi
+    x = torch.stack([thetas.cos(), thetas.sin()], -1)
+    model = pretrained(w)
+    adapter = prefix(model, keys, values)
+    N = len(values)
+    with torch.no_grad(), one_thread():
+        plain = model(embeds=x, trace=True).layers[0]
+        pref = model(embeds=x, adapter=adapter, trace=True).layers[0]
+    A0, A = plain.attn[:, 0], pref.attn[:, 0]            # (B, n, n) and (B, n, N + n)
+    content = A[..., N:]
+    alpha = A[..., :N].sum(-1)                          # prefix mass per query
+    mask = torch.ones(n, n, dtype=torch.bool).tril()
+    # ratios: the prefixed content weights, renormalised over the content, equal the unprefixed weights
+    ratio = ((content / content.sum(-1, keepdim=True) - A0).abs() * mask).amax().item()
+    v_content = plain.v[0][..., 0]                      # (B, n) content values w . x_j
+    t0 = plain.head_out[0][..., 0]                      # unprefixed outputs
+    vals = torch.tensor(list(values), dtype=torch.float64)
+    t_prefix = (A[..., :N] / alpha.unsqueeze(-1)) @ vals
+    t = pref.head_out[0][..., 0]
+    mixture = (t - ((1 - alpha) * t0 + alpha * t_prefix)).abs().amax().item()
+    visible = torch.where(mask, v_content.unsqueeze(1).expand(-1, n, -1), torch.nan)
+    lo = torch.minimum(torch.nan_to_num(visible, nan=math.inf).amin(-1), vals.min())
+    hi = torch.maximum(torch.nan_to_num(visible, nan=-math.inf).amax(-1), vals.max())
+    hull = torch.clamp(torch.maximum(lo - t, t - hi), min=0).amax().item()
+    drop = (t - t_prefix).abs().amax().item()
+    return Mixture(ratio, mixture, hull, drop, instances)
+
+
+def one_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], theta: float,
+              f_value: float) -> float:
+    """|H(θ) − f(θ)| at one angle (the float64 re-check of a witness)."""
+    t = torch.tensor([theta], dtype=torch.float64)
+    return abs(float(head(keys, values, w, t)[0]) - f_value)
+
+
+def random_lipschitz(L: float, terms: int, count: int, seed: int) -> list[tuple[list[float], list[float]]]:
+    """``count`` random trigonometric polynomials ``Σ_k a_k cos(kθ) + b_k sin(kθ)`` (k <= terms) scaled so that
+    ``Σ_k k (|a_k| + |b_k|) = L`` (hence L-Lipschitz in arc length); each as (a, b) coefficient lists."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        a = torch.randn(terms, generator=g, dtype=torch.float64)
+        b = torch.randn(terms, generator=g, dtype=torch.float64)
+        k = torch.arange(1, terms + 1, dtype=torch.float64)
+        s = float((k * (a.abs() + b.abs())).sum())
+        out.append(((a * L / s).tolist(), (b * L / s).tolist()))
+    return out
+
+
+def trig(coeffs: tuple[Sequence[float], Sequence[float]], thetas: Sequence[float]) -> list[float]:
+    a, b = (torch.tensor(list(c), dtype=torch.float64) for c in coeffs)
+    kt = torch.arange(1, len(a) + 1, dtype=torch.float64)[:, None] * torch.tensor(list(thetas), dtype=torch.float64)
+    return (a @ kt.cos() + b @ kt.sin()).tolist()
+

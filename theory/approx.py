@@ -1,0 +1,655 @@
+"""The follow-up's universal approximator on S^1 (paper-notes 7; the mechanism is reconstructed [R], the constants
+below are our own): one prefixed attention head, its derived prefix length and temperature, and certified
+enclosures of its error by interval branch-and-bound.
+
+The pretrained head (fixed, the same for every target f): width 2, ``W_Q = W_K = I_2``, ``W_V = w^T`` (a 1 x 2
+row), logit scale 1, no norm, residual, MLP or ``W_O``. The content token is the input itself,
+``x = (cos θ, sin θ)``: the query is ``x`` and the content logit is ``x . x = 1``.
+
+The prefix (the only tuned part): N positions with keys ``k_m = T ĝ_m``, ``ĝ_m ≈ (cos φ_m, sin φ_m)``,
+``φ_m = 2π m / N`` (each key coordinate is the float64 number ``float(T) * cos(φ_m)``, taken at its exact binary
+value, so the exact and the float64 layers run the same weights), and values ``v_m ≈ f(φ_m)``. The output is
+
+    H(θ) = (Σ_m e^{k_m . x} v_m + e w . x) / (Σ_m e^{k_m . x} + e),    e = e^{x . x}.
+
+Derivation (docs/approximation.md; h = 2π/N, δ = distance from θ to the nearest grid angle <= h/2, A the
+attention weights, C = |w|_1 + M for targets with |f| <= M). ``H − f(x) = Σ_m A_m (v_m − f(x)) + A_c (w.x − f(x))``
+because the weights sum to 1, so for every L-Lipschitz f (arc length) with v_m = f(φ_m)
+
+    |H(θ) − f(θ)| <= W(θ) := L Σ_m A_m d(θ, φ_m) + A_c C.                                            (1)
+
+The two grid angles bracketing θ (distances δ and h − δ, the nearer one weighted more) contribute at most L h/2;
+every other grid angle lies at distance >= h + δ, so its weight relative to the nearest is at most
+``e^{−T(cos δ − cos(h+δ))} <= e^{−T(1 − cos h)}``; the content weight is at most ``e^{1 − T cos(h/2)}``:
+
+    sup_θ |H − f| <= π L / N + L π (N − 2) e^{−T (1 − cos h)} + C e^{1 − T cos(h/2)}.                (2)
+
+Conversely at a cell midpoint every grid angle is at least h/2 away, so the tent ``f = M − L d(θ, θ*)`` centred
+there has error >= L h / 2 = π L / N at every temperature (3). Hence ``N(ε) = ⌊π L / ε⌋ + 1`` is the least prefix
+length that meets ε for the whole class, and with ``μ = ε − π L / N`` the temperature
+
+    T(ε) = ⌈max( log(2 L π (N−2) / μ) / (1 − cos h), (1 + log(2 C / μ)) / cos(h/2) )⌉                (4)
+
+makes each leakage term of (2) at most μ / 2. (2) and (4) assume keys exactly on the circle; the certificates
+below do not: they enclose (1), or ``H − f`` for one given f, on the actual construction.
+
+Enclosures (python-flint arb balls, outward rounded): on a box Θ of angles, relative to the grid index r nearest
+the box, ``ρ_m = exp((k_m − k_r) . x(Θ))`` with the logit difference enclosed by its second-order Taylor form
+(value and slope at the centre, remainder |k_m − k_r|_1 r^2 / 2), the content likewise; prefix positions more
+than K grid steps from r are bounded in bulk by ``exp(T (cos((K+1) h − ρ) − cos ρ) + 2 Δ)`` each (ρ bounds
+|θ − φ_r| on the box, Δ bounds |k_m − T g_m|_1 over m, the float keys' distance from the exact circle). The
+branch-and-bound splits the box with the largest upper end until the bound is within ``rtol`` of the best lower
+end (and below the claimed ε, if one is given).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+
+import flint
+from flint import arb, fmpq
+
+if TYPE_CHECKING:
+    import sympy as sp
+
+PREC = 96                       # arb working precision (bits)
+PI_UP = Fraction(355, 113)      # > π (by 2.7e-7): boxes cover [0, 2 PI_UP] ⊃ [0, 2π]
+TWO_PI_UP = 2 * PI_UP
+DEFAULT_W = (Fraction(1, 2), Fraction(-1, 4))   # the pretrained W_V row (|w|_1 = 3/4 <= 1)
+BULK_NEGLIGIBLE = Fraction(1, 10**12)           # far prefix positions are bounded in bulk once below this
+
+
+@contextmanager
+def precision(bits: int = PREC) -> Iterator[None]:
+    """arb's working precision inside the block (python-flint's context is global; restored on exit)."""
+    old = flint.ctx.prec
+    flint.ctx.prec = bits
+    try:
+        yield
+    finally:
+        flint.ctx.prec = old
+
+
+def q_arb(q: Fraction | int) -> arb:
+    """A ball containing the rational ``q``."""
+    q = Fraction(q)
+    return arb(fmpq(q.numerator, q.denominator))
+
+
+def interval(lo: Fraction, hi: Fraction) -> arb:
+    """A ball containing the interval ``[lo, hi]``."""
+    return q_arb(lo).union(q_arb(hi))
+
+
+def exact(x: arb) -> Fraction:
+    """The exact value of an exact arb (an endpoint from ``lower``/``upper``/``abs_upper``)."""
+    man, e = x.mid().man_exp()
+    return Fraction(int(man)) * Fraction(2) ** int(e)
+
+
+def bounds(x: arb) -> tuple[Fraction, Fraction]:
+    """Rationals ``lo <= every point of x <= hi`` (outward)."""
+    if not x.is_finite():
+        raise ArithmeticError("enclosure is not finite")
+    return exact(x.lower()), exact(x.upper())
+
+
+def abs_bounds(x: arb) -> tuple[Fraction, Fraction]:
+    """Rationals ``lo <= |q| <= hi`` for every point q of the ball."""
+    if not x.is_finite():
+        raise ArithmeticError("enclosure is not finite")
+    return exact(x.abs_lower()), exact(x.abs_upper())
+
+
+def pi_ball() -> arb:
+    return arb.pi()
+
+
+# ---- targets ---------------------------------------------------------------------------------------------------
+
+class Target:
+    """A function on S^1 (of the angle θ): ``value`` (float64, for prefix values and sampling), ``enclose`` (a ball
+    containing f(θ) for every θ in a ball of angles), ``lipschitz`` (the user's L), ``describe`` (one line), and
+    ``scope`` (what a certificate about it covers)."""
+
+    name: str
+    lipschitz: Fraction
+    scope: str
+
+    def value(self, theta: float) -> float:
+        raise NotImplementedError
+
+    def enclose(self, theta: arb) -> arb:
+        raise NotImplementedError
+
+    def sup_abs(self) -> Fraction:
+        """A certified upper bound M of sup |f| over the circle."""
+        best = Fraction(0)
+        with precision():
+            for a, b in _pieces(256):
+                best = max(best, abs_bounds(self.enclose(interval(a, b)))[1])
+        return best
+
+
+_SMOOTH = ("sin", "cos", "tan", "exp", "log", "atan", "sinh", "cosh", "tanh", "asin", "acos")
+
+
+class Expression(Target):
+    """f given as a sympy expression in the angle ``x`` (2π-periodic, checked exactly). Enclosures evaluate the
+    expression tree in arb; when its derivative uses only smooth functions, the mean-value form
+    ``f(c) + f'(Θ)(Θ − c)`` is intersected in (second-order tight on small boxes)."""
+
+    def __init__(self, expr: "sp.Expr", lipschitz: Fraction, text: str = "") -> None:
+        import sympy as sp
+
+        self.x = sp.Symbol("x", real=True)
+        free = expr.free_symbols
+        if len(free) > 1 or (free and next(iter(free)).name != "x"):
+            raise ValueError(f"f must be an expression in x only, got symbols {sorted(s.name for s in free)}")
+        expr = expr.xreplace({s: self.x for s in free})
+        self.expr, self.lipschitz, self.name = expr, Fraction(lipschitz), text or str(expr)
+        self._f = _compile(expr, self.x)
+        self._float = sp.lambdify(self.x, expr, "math")
+        d = sp.diff(expr, self.x)
+        funcs = {type(a).__name__ for a in d.atoms(sp.Function)}
+        self._df = _compile(d, self.x) if funcs <= set(_SMOOTH) and not d.has(sp.Abs, sp.sign) else None
+        self.derivative = d
+        self.scope = f"f(x) = {self.name} (enclosed exactly)"
+
+    @classmethod
+    def parse(cls, text: str, lipschitz: Fraction) -> "Expression":
+        """Parse ``text`` (sympy syntax, variable ``x`` = the angle); ValueError with a one-line reason."""
+        import sympy as sp
+
+        try:
+            expr = sp.sympify(text, locals={"x": sp.Symbol("x", real=True)})
+        except (sp.SympifyError, SyntaxError, TypeError) as exc:
+            raise ValueError(f"cannot parse f={text!r}: {exc}") from None
+        if not isinstance(expr, sp.Expr):
+            raise ValueError(f"f={text!r} is not an expression")
+        target = cls(expr, lipschitz, text)
+        target.check_periodic()
+        return target
+
+    def check_periodic(self) -> None:
+        """f(x + 2π) − f(x) must reduce to 0 exactly (a function on the circle)."""
+        import sympy as sp
+
+        from theory.kernel import decide_zero
+
+        test = decide_zero(self.expr.subs(self.x, self.x + 2 * sp.pi) - self.expr)
+        if test.status != "zero":
+            raise ValueError(f"f={self.name} is not shown 2π-periodic (f(x+2π) − f(x) {test.status}), so it is "
+                             f"not a function on the circle")
+
+    def value(self, theta: float) -> float:
+        return float(self._float(theta))
+
+    def enclose(self, theta: arb) -> arb:
+        naive = self._f(theta)
+        if self._df is None or theta.rad() == 0:
+            return naive
+        c = arb(theta.mid())
+        centred = self._f(c) + self._df(theta) * (theta - c)
+        return naive.intersection(centred) if naive.is_finite() and centred.is_finite() else naive
+
+    def derivative_enclosure(self) -> Optional[Callable[[arb], arb]]:
+        return self._df
+
+
+def _compile(e: "sp.Expr", x: "sp.Symbol") -> Callable[[arb], arb]:
+    """An arb evaluator of a sympy expression tree (a ball containing e(θ) for every θ in the argument ball)."""
+    import sympy as sp
+
+    if e == x:
+        return lambda t: t
+    if e.is_Rational:
+        q = Fraction(int(e.p), int(e.q))
+        return lambda t: q_arb(q)
+    if e.is_Float:
+        from theory.kernel import to_fraction
+
+        q = to_fraction(e)
+        return lambda t: q_arb(q)
+    if e is sp.pi:
+        return lambda t: arb.pi()
+    if e is sp.E:
+        return lambda t: arb.const_e()
+    args = [_compile(a, x) for a in e.args]
+    if isinstance(e, sp.Add):
+        return lambda t: _fold(args, t, lambda u, v: u + v)
+    if isinstance(e, sp.Mul):
+        return lambda t: _fold(args, t, lambda u, v: u * v)
+    if isinstance(e, sp.Pow):
+        base, ex = args
+        if e.exp.is_Integer:
+            n = int(e.exp)
+            return (lambda t: base(t) ** n) if n >= 0 else (lambda t: 1 / base(t) ** (-n))
+        if e.exp == sp.Rational(1, 2):
+            return lambda t: base(t).sqrt()
+        return lambda t: (ex(t) * base(t).log()).exp()
+    if isinstance(e, sp.Abs):
+        return lambda t: abs(args[0](t))
+    name = type(e).__name__
+    if name in _SMOOTH and len(args) == 1:
+        return lambda t: getattr(args[0](t), name)()
+    raise ValueError(f"unsupported in f: {name} (use + - * / ^, sqrt, abs, {', '.join(_SMOOTH)}, pi, E)")
+
+
+def _fold(fs: Sequence[Callable[[arb], arb]], t: arb, op: Callable[[arb, arb], arb]) -> arb:
+    acc = fs[0](t)
+    for g in fs[1:]:
+        acc = op(acc, g(t))
+    return acc
+
+
+class Table(Target):
+    """f known at sample angles only (a table, or a Python callable sampled on an equal grid), with a Lipschitz
+    constant L: the certificate covers *every* L-Lipschitz function through the samples. ``value`` is the
+    piecewise-linear interpolant (one such function); ``enclose`` is the Lipschitz envelope
+    ``∩_j [y_j − L |θ − t_j|, y_j + L |θ − t_j|]`` over the samples nearest the ball."""
+
+    def __init__(self, values: Sequence[Any], lipschitz: Fraction, angles: Optional[Sequence[Any]] = None,
+                 name: str = "table") -> None:
+        from theory.kernel import to_fraction
+
+        if len(values) < 2:
+            raise ValueError("a table needs at least 2 values")
+        self.lipschitz, self.name = Fraction(lipschitz), name
+        self.y = [to_fraction(v) for v in values]
+        J = len(self.y)
+        if angles is None:                       # equally spaced: t_j = 2π j / J
+            self.turns: Optional[list[Fraction]] = [Fraction(j, J) for j in range(J)]
+            self.radians: Optional[list[Fraction]] = None
+        else:
+            if len(angles) != J:
+                raise ValueError(f"{len(angles)} angles for {J} values")
+            self.turns, self.radians = None, [to_fraction(a) for a in angles]
+            if any(b <= a for a, b in zip(self.radians, self.radians[1:])) or self.radians[0] < 0:
+                raise ValueError("table angles must be increasing and >= 0")
+        self._t_float = [float(q) * 2 * math.pi for q in self.turns] if self.turns else [float(a) for a in self.radians]
+        with precision():
+            self._t = [self._angle(j) for j in range(J)]
+            if not self._t[-1] < 2 * arb.pi():
+                raise ValueError("table angles must lie in [0, 2π)")
+            self._check_lipschitz()
+        self.scope = f"every {self.lipschitz}-Lipschitz f through the {J} table values"
+
+    def _angle(self, j: int) -> arb:
+        return 2 * arb.pi() * q_arb(self.turns[j]) if self.turns is not None else q_arb(self.radians[j])
+
+    def _check_lipschitz(self) -> None:
+        """Adjacent samples (around the circle) must satisfy |Δy| <= L Δt, certified; the piecewise-linear
+        interpolant is then L-Lipschitz in arc length, so the class is not empty."""
+        J = len(self.y)
+        for j in range(J):
+            t0, t1 = self._t[j], self._t[(j + 1) % J] + (2 * arb.pi() if j == J - 1 else 0)
+            gap = q_arb(abs(self.y[(j + 1) % J] - self.y[j])) - q_arb(self.lipschitz) * (t1 - t0)
+            if not gap <= 0:
+                raise ValueError(f"the table is not {self.lipschitz}-Lipschitz between samples {j} and {(j + 1) % J}")
+
+    def value(self, theta: float) -> float:
+        import bisect
+
+        two_pi = 2 * math.pi
+        th = theta % two_pi
+        t, J = self._t_float, len(self.y)
+        j = bisect.bisect_right(t, th) - 1
+        a, b = (t[j], t[j + 1]) if 0 <= j < J - 1 else (t[-1], t[0] + two_pi)
+        if j < 0:
+            th += two_pi
+        ya, yb = float(self.y[j % J]), float(self.y[(j + 1) % J])
+        return ya + (yb - ya) * (th - a) / (b - a)
+
+    def enclose(self, theta: arb) -> arb:
+        import bisect
+
+        J = len(self.y)
+        c = float(theta.mid())
+        turns = math.floor(c / (2 * math.pi))
+        j = bisect.bisect_right(self._t_float, c - turns * 2 * math.pi) - 1
+        lip = q_arb(self.lipschitz)
+        out: Optional[arb] = None
+        for k in (j - 1, j, j + 1, j + 2):
+            t = self._t[k % J] + 2 * arb.pi() * (turns + k // J)
+            ball = q_arb(self.y[k % J]) + lip * abs(theta - t) * arb(0, 1)
+            out = ball if out is None else out.intersection(ball)
+        return out
+
+
+# ---- the construction ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Construction:
+    """N prefix positions with keys ``T ĝ_m`` and values ``v_m``, on the fixed head with content value row ``w``.
+    Every number is the exact binary value of the float64 number the reference model runs."""
+
+    N: int
+    T: Fraction
+    keys: tuple[tuple[Fraction, Fraction], ...]
+    values: tuple[Fraction, ...]
+    w: tuple[Fraction, Fraction] = DEFAULT_W
+
+    def key_floats(self) -> list[list[float]]:
+        return [[float(a), float(b)] for a, b in self.keys]
+
+    def value_floats(self) -> list[float]:
+        return [float(v) for v in self.values]
+
+    @property
+    def h(self) -> float:
+        return 2 * math.pi / self.N
+
+
+def grid_angles(N: int) -> list[float]:
+    return [2 * math.pi * m / N for m in range(N)]
+
+
+def build(N: int, T: Fraction | int, values: Sequence[float], w: tuple[Fraction, Fraction] = DEFAULT_W
+          ) -> Construction:
+    """The construction with float64 keys ``float(T) * (cos φ_m, sin φ_m)`` and the given prefix values."""
+    if N < 2 or len(values) != N:
+        raise ValueError(f"need N >= 2 and N values, got N={N}, {len(values)} values")
+    T = Fraction(T)
+    t = float(T)
+    keys = tuple((Fraction(t * math.cos(p)), Fraction(t * math.sin(p))) for p in grid_angles(N))
+    return Construction(N, T, keys, tuple(Fraction(float(v)) for v in values), w)
+
+
+def for_target(target: Target, N: int, T: Fraction | int, w: tuple[Fraction, Fraction] = DEFAULT_W) -> Construction:
+    return build(N, T, [target.value(p) for p in grid_angles(N)], w)
+
+
+# ---- derived constants (exact arithmetic on balls) -------------------------------------------------------------
+
+def prefix_length(eps: Fraction, L: Fraction) -> int:
+    """N(ε) = ⌊π L / ε⌋ + 1, the least N with π L / N < ε (decided on a ball of π; π L / ε is never an integer
+    for rational L, ε, so a fine enough ball always decides)."""
+    bits = PREC
+    while True:
+        with precision(bits):
+            q = arb.pi() * q_arb(Fraction(L)) / q_arb(Fraction(eps))
+            lo, hi = bounds(q)
+        if math.floor(lo) == math.floor(hi):
+            return math.floor(lo) + 1
+        bits *= 2
+
+
+def sufficient_temperature(eps: Fraction, L: Fraction, N: int, C: Fraction) -> int:
+    """T(ε) of (4): an integer at least max(log(2Lπ(N−2)/μ)/(1 − cos h), (1 + log(2C/μ))/cos(h/2)),
+    μ = ε − πL/N > 0 (ValueError when N is too small for ε)."""
+    with precision():
+        pi = arb.pi()
+        h = 2 * pi / N
+        mu = q_arb(Fraction(eps)) - pi * q_arb(Fraction(L)) / N
+        if not mu > 0:
+            raise ValueError(f"N={N} cannot meet ε={eps} for L={L}: π L / N >= ε")
+        far = (2 * q_arb(Fraction(L)) * pi * max(N - 2, 1) / mu).log() / (1 - h.cos())
+        content = (1 + (2 * q_arb(Fraction(C)) / mu).log()) / (h / 2).cos()
+        return math.ceil(bounds(far.max(content))[1])
+
+
+def necessary_bound(N: int, L: Fraction) -> float:
+    """π L / N: the error the tent centred at a cell midpoint reaches at every temperature (lower bound (3))."""
+    return math.pi * float(L) / N
+
+
+# ---- enclosures of the error on boxes of angles ----------------------------------------------------------------
+
+class Enclosure:
+    """Balls containing ``H(θ) − f(θ)`` (``target`` given) or the class bound ``W(θ)`` of (1) (``target`` None:
+    every ``lipschitz``-Lipschitz f with |f| <= ``sup_f``) for every θ in a box [a, b] of angles."""
+
+    def __init__(self, con: Construction, target: Optional[Target] = None, lipschitz: Optional[Fraction] = None,
+                 sup_f: Optional[Fraction] = None) -> None:
+        if (target is None) == (lipschitz is None):
+            raise ValueError("give a target or a Lipschitz constant (the class), not both")
+        self.con, self.target = con, target
+        self.N = con.N
+        with precision():
+            self.keys = [(q_arb(a), q_arb(b)) for a, b in con.keys]
+            self.values = [q_arb(v) for v in con.values]
+            self.w = (q_arb(con.w[0]), q_arb(con.w[1]))
+            self.h = 2 * arb.pi() / self.N
+            T = q_arb(con.T)
+            dev = Fraction(0)
+            for m, (k1, k2) in enumerate(self.keys):
+                c, s = (self.h * m).cos(), (self.h * m).sin()
+                dev = max(dev, abs_bounds(abs(k1 - T * c) + abs(k2 - T * s))[1])
+            self.delta = q_arb(dev)
+            if target is None:
+                self.L = q_arb(Fraction(lipschitz))
+                self.C = q_arb(sum(abs(x) for x in con.w) + Fraction(sup_f))
+                self.spread = self.L * arb.pi()
+            else:
+                self.L = None
+                fmax = target.sup_abs()
+                self.C = None
+                self.spread = q_arb(max(abs(v) for v in con.values) + fmax)
+            self.K = self._choose_K()
+
+    def _bulk(self, K: int, rho: arb) -> Optional[arb]:
+        """Upper bound of the summed weight of the prefix positions more than K steps from r, relative to r's,
+        when |θ − φ_r| <= rho; None when the bulk bound does not apply (then every position is near)."""
+        n_far = self.N - (2 * K + 1)
+        if n_far <= 0:
+            return None
+        dmin = (K + 1) * self.h - rho
+        if not (dmin >= rho and dmin <= arb.pi()):
+            return None
+        T = q_arb(self.con.T)
+        return n_far * (T * (dmin.cos() - rho.cos()) + 2 * self.delta).exp()
+
+    def _choose_K(self) -> int:
+        """The fewest near positions (each side) for which the bulk is negligible on boxes of width <= h/8."""
+        rho = self.h * q_arb(Fraction(5, 8))
+        K = 2
+        while 2 * K + 1 < self.N:
+            bulk = self._bulk(K, rho)
+            if bulk is not None and bulk * self.spread < q_arb(BULK_NEGLIGIBLE):
+                return K
+            K = K + max(1, K // 2)
+        return self.N  # every position near
+
+    def box(self, a: Fraction, b: Fraction) -> arb:
+        """A ball containing the quantity at every θ in [a, b]."""
+        with precision():
+            return self._box(a, b)
+
+    def _box(self, a: Fraction, b: Fraction) -> arb:
+        N = self.N
+        c, r = (a + b) / 2, (b - a) / 2
+        i = round(float(c) * N / (2 * math.pi))
+        theta = interval(a, b)
+        cb = q_arb(c)
+        cos_c, sin_c = cb.cos(), cb.sin()
+        spread_t = arb(0, 1) * q_arb(r)
+        spread_2 = arb(0, 1) * q_arb(r * r / 2)
+        kr1, kr2 = self.keys[i % N]
+
+        def logit_diff(d1: arb, d2: arb) -> arb:  # (d1, d2) . x(Θ), second-order Taylor form
+            return (d1 * cos_c + d2 * sin_c) + (d2 * cos_c - d1 * sin_c) * spread_t + (abs(d1) + abs(d2)) * spread_2
+
+        rho = abs(theta - i * self.h)
+        bulk = self._bulk(self.K, rho) if self.K < N else None
+        if bulk is None:
+            lo_j = i - (N - 1) // 2
+            near = range(lo_j, lo_j + N)
+        else:
+            near = range(i - self.K, i + self.K + 1)
+        f_box = self.target.enclose(theta) if self.target is not None else None
+        num, den = arb(0), arb(0)
+        for j in near:
+            k1, k2 = self.keys[j % N]
+            rho_j = logit_diff(k1 - kr1, k2 - kr2).exp()
+            if self.target is not None:
+                term = self.values[j % N] - f_box
+            else:
+                term = self.L * abs(theta - j * self.h)
+            num += rho_j * term
+            den += rho_j
+        rho_c = (1 + logit_diff(-kr1, -kr2)).exp()
+        if self.target is not None:
+            content = self.w[0] * theta.cos() + self.w[1] * theta.sin() - f_box
+        else:
+            content = self.C
+        num += rho_c * content
+        den += rho_c
+        if bulk is not None:
+            share = arb(0).union(bulk)
+            den += share
+            num += share * self.spread * (arb(0, 1) if self.target is not None else arb(0).union(arb(1)))
+        return num / den
+
+
+def error_at(con: Construction, theta: Fraction | arb, values: Optional[Sequence[arb]] = None,
+             f_value: Optional[arb] = None, target: Optional[Target] = None) -> arb:
+    """A ball containing H(θ) − f(θ) at one angle, summing every prefix position (no bulk bound). ``values``
+    override the prefix values (exact reals as balls); f(θ) from ``f_value`` or ``target``."""
+    with precision():
+        th = theta if isinstance(theta, arb) else q_arb(theta)
+        x1, x2 = th.cos(), th.sin()
+        logits = [q_arb(k1) * x1 + q_arb(k2) * x2 for k1, k2 in con.keys]
+        top = max(float(l.mid()) for l in logits)
+        shift = arb(top)
+        vals = values if values is not None else [q_arb(v) for v in con.values]
+        fx = f_value if f_value is not None else target.enclose(th)
+        num, den = arb(0), arb(0)
+        for l, v in zip(logits, vals):
+            e = (l - shift).exp()
+            num += e * v
+            den += e
+        e_c = (1 - shift).exp()
+        num += e_c * (q_arb(con.w[0]) * x1 + q_arb(con.w[1]) * x2)
+        den += e_c
+        return num / den - fx
+
+
+def midpoint_tent_error(N: int, T: Fraction | int, L: Fraction, M: Fraction,
+                        w: tuple[Fraction, Fraction] = DEFAULT_W) -> tuple[arb, arb, Construction]:
+    """The witness of (3): the tent ``f(θ) = M − L d(θ, θ*)`` centred at the cell midpoint ``θ* = (i + 1/2) h``
+    with the most negative ``w . x`` (so the content term adds to the error), its construction (float64 prefix
+    values), and a ball containing ``|H(θ*) − f(θ*)|`` computed with the *exact* tent values
+    ``M − L h |m − i − 1/2|_circ`` and the float64 keys. Returns (θ* as a ball, the error ball, the float64
+    construction). The tent is L-Lipschitz with |f| <= M when M >= L π / 2."""
+    with precision():
+        h = 2 * arb.pi() / N
+        best = min(range(N), key=lambda i: float(w[0]) * math.cos((i + .5) * 2 * math.pi / N)
+                   + float(w[1]) * math.sin((i + .5) * 2 * math.pi / N))
+        theta = (best + q_arb(Fraction(1, 2))) * h
+        def steps(m: int) -> Fraction:  # |m − best − 1/2| around the circle, in grid steps
+            d = abs(Fraction(2 * (m - best) - 1, 2)) % N
+            return min(d, N - d)
+        exact_vals = [q_arb(M) - q_arb(L) * h * q_arb(steps(m)) for m in range(N)]
+        floats = [float(M) - float(L) * (2 * math.pi / N) * float(steps(m)) for m in range(N)]
+        con = build(N, T, floats, w)
+        err = error_at(con, theta, values=exact_vals, f_value=q_arb(M))
+        return theta, abs(err), con
+
+
+# ---- branch-and-bound ------------------------------------------------------------------------------------------
+
+def _pieces(n: int, lo: Fraction = Fraction(0), hi: Fraction = TWO_PI_UP) -> list[tuple[Fraction, Fraction]]:
+    step = (hi - lo) / n
+    return [(lo + k * step, lo + (k + 1) * step) for k in range(n)]
+
+
+@dataclass
+class SupBound:
+    """The outcome of `sup_abs`: every box of ``cover`` (a, b, ball) together covers [0, 2π]; ``upper`` bounds
+    |q| on all of them (certified once the kernel has checked each box), ``lower`` is a certified lower bound of
+    sup |q| (the lower end of |q| on the box ``argmax``); ``complete`` False when the box budget ran out."""
+
+    upper: Fraction
+    lower: Fraction
+    argmax: tuple[Fraction, Fraction]
+    cover: list[tuple[Fraction, Fraction, arb]] = field(repr=False)
+    complete: bool
+    evaluations: int
+
+
+def sup_abs(enclose: Callable[[Fraction, Fraction], arb], pieces: int, rtol: Optional[Fraction] = Fraction(1, 100),
+            bound: Optional[Fraction] = None, max_boxes: int = 200_000) -> SupBound:
+    """Branch-and-bound for sup_θ |q(θ)| over [0, 2π]: split the box with the largest upper end until it is
+    within ``rtol`` of the best lower end (``rtol`` None: no such requirement) and (if ``bound`` is given) at most
+    ``bound``; stop early when the
+    lower end exceeds ``bound`` (refuted) or after ``max_boxes`` evaluations (incomplete)."""
+    heap: list[tuple[float, int, Fraction, Fraction, arb, Fraction]] = []
+    lower, argmax, count = Fraction(0), (Fraction(0), Fraction(0)), 0
+
+    def push(a: Fraction, b: Fraction) -> None:
+        nonlocal lower, argmax, count
+        ball = enclose(a, b)
+        count += 1
+        try:
+            lo, hi = abs_bounds(ball)
+        except ArithmeticError:
+            lo, hi = Fraction(0), Fraction(10**30)
+        if lo > lower:
+            lower, argmax = lo, (a, b)
+        heapq.heappush(heap, (-float(hi), count, a, b, ball, hi))
+
+    for a, b in _pieces(pieces):
+        push(a, b)
+    complete = True
+    while True:
+        top = heap[0][5]
+        if bound is not None and lower > bound:
+            break
+        if (rtol is None or top <= lower * (1 + rtol)) and (bound is None or top <= bound):
+            break
+        if count >= max_boxes:
+            complete = False
+            break
+        _, _, a, b, _, _ = heapq.heappop(heap)
+        mid = (a + b) / 2
+        push(a, mid)
+        push(mid, b)
+    cover = sorted(((a, b, ball) for _, _, a, b, ball, _ in heap), key=lambda t: t[0])
+    return SupBound(heap[0][5], lower, argmax, cover, complete, count)
+
+
+def covers_circle(cover: Sequence[tuple[Fraction, Fraction, Any]]) -> bool:
+    """The boxes, sorted, are contiguous from 0 to at least 2π (TWO_PI_UP > 2π)."""
+    if not cover or cover[0][0] > 0:
+        return False
+    end = cover[0][1]
+    for a, b, _ in cover[1:]:
+        if a > end:
+            return False
+        end = max(end, b)
+    return end >= TWO_PI_UP
+
+
+def certify_cover(result: SupBound, bound: Fraction, scope: str, abstraction: str, what: str) -> Any:
+    """The kernel's ``enclosure`` certificate that |q| <= ``bound`` on every box of a complete cover of the
+    circle (each box decided by `theory.kernel.check_bound`); raises `theory.kernel.KernelError` otherwise."""
+    from theory import kernel
+
+    if not covers_circle(result.cover):
+        raise kernel.KernelError("the boxes do not cover the circle")
+    with kernel.enclosure_session() as ledger:
+        for _, _, ball in result.cover:
+            kernel.check_bound(abs_bounds(ball), bound)
+    return kernel.certify_enclosure(ledger, len(result.cover), scope, abstraction,
+                                    evidence=f"{ledger.certified} boxes covering [0, 2π]: {what} <= {float(bound):.6g} "
+                                             f"on each (outward-rounded arb balls)")
+
+
+def certify_above(ball: arb, bound: Fraction, scope: str, abstraction: str, what: str) -> Any:
+    """The kernel's ``enclosure`` certificate that a quantity enclosed by ``ball`` is at least ``bound``."""
+    from theory import kernel
+
+    with kernel.enclosure_session() as ledger:
+        kernel.check_bound(bounds(ball), bound, above=True)
+    return kernel.certify_enclosure(ledger, 1, scope, abstraction,
+                                    evidence=f"{what} >= {float(bound):.6g} (outward-rounded arb ball)")
+
+
+ABSTRACTION = ("none beyond outward rounding: the construction's exact binary weights; sin, cos, exp, π in "
+               "python-flint arb balls; logit differences by second-order Taylor forms with exact remainders; "
+               "prefix positions far from the box bounded in bulk")
