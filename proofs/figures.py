@@ -15,6 +15,7 @@ comes from ``ctx.child_seed("figure:<name>")``, so a figure is a function of the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
@@ -165,7 +166,37 @@ FIGURES: tuple[FigureSpec, ...] = (
 )
 
 
-SIZES = {"attention_heatmap": (7.0, 2.8), "bias_directions": (7.0, 3.4)}
+def draw_approx_heads(fig: Any, ctx: Context) -> str:
+    """The catalogue's approx.single_head_uniform targets at ε = 1/5: f against the head output."""
+    from proofs.approx_run import draw_runs, run
+    from proofs.catalogue.approx import UNIFORM_EPS, UNIFORM_TARGETS
+    from theory.approx import Expression
+
+    runs = [run(Expression.parse(text, Fraction(L)), UNIFORM_EPS) for text, L in UNIFORM_TARGETS]
+    draw_runs(fig, runs)
+    return "; ".join(f"{r.name}: certified {float(r.certified_upper):.4g}, sampled {r.sampled:.4g}" for r in runs)
+
+
+def draw_approx_length(fig: Any, ctx: Context) -> str:
+    from proofs.approx_run import draw_length_curve
+
+    return draw_length_curve(fig)
+
+
+FIGURES = FIGURES + (
+    FigureSpec("approx_heads",
+               "One prefixed head approximating three Lipschitz targets on the circle at eps = 1/5 with the "
+               "derived N(eps) and T(eps): f (black) and the head output H (orange); each title gives the "
+               "certified sup error (interval branch-and-bound) and the sampled one (float64).",
+               ("approx.single_head_uniform", "approx.consistent_with_limitation"), draw_approx_heads),
+    FigureSpec("approx_prefix_length",
+               "The Jackson-type prefix length N(eps) = floor(pi L / eps) + 1 for L = 3 (the least N meeting eps "
+               "for every 3-Lipschitz f: certified at N(eps), refuted by the midpoint tent at N(eps) - 1), and "
+               "the least N for the smooth target sin(3x) (sampled, float64), which needs fewer.",
+               ("approx.prefix_length_bound",), draw_approx_length),
+)
+
+SIZES = {"attention_heatmap": (7.0, 2.8), "bias_directions": (7.0, 3.4), "approx_heads": (7.5, 2.8)}
 
 
 def render(specs: tuple[FigureSpec, ...], out_dir: Path, ctx: Context) -> list[FigureFile]:

@@ -70,6 +70,10 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     s.add_argument("--json", metavar="PATH", help="write the sweep results as JSON here")
     s.set_defaults(func=cmd_sweep)
 
+    from proofs.approx_cli import register_kind
+
+    register_kind(kinds)
+
 
 # ---- unconditional -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""The follow-up's universal approximator (approx.*): every claim ok, every false twin caught in every layer, the
+kernel's bound decisions, and the derived constants at their edges."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from proofs.catalogue import approx as ap
+from proofs.claim import Context, Status
+from proofs.runner import run_claim
+from theory import approx as A
+from theory import kernel
+
+CTX = Context(seed=0)
+FAILS = {Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE}
+SIN3 = (("sin(3*x)", 3),)
+
+
+@pytest.mark.parametrize("claim", ap.CLAIMS, ids=lambda c: c.id)
+def test_catalogue_claim_is_ok(claim):
+    result = run_claim(claim, CTX)
+    assert result.verdict == "ok", {k: (v.status, v.detail) for k, v in result.layers.items()}
+    assert result.layers["symbolic"].status is Status.PROVED
+    assert result.layers["symbolic"].certificate.kind in ("enclosure", "zero-residual")
+
+
+TWINS = [
+    ap.single_head_uniform_claim("twin.uniform_short", targets=SIN3, N=24),          # half the prefix length
+    ap.single_head_uniform_claim("twin.uniform_cold", targets=SIN3, T=4),            # far below any threshold
+    ap.prefix_length_bound_claim("twin.one_step_short", cases=((1, Fraction(1, 4)),), n_offset=-1),
+    ap.prefix_length_bound_claim("twin.below_threshold", cases=((1, Fraction(1, 4)),), t_scale=Fraction(1, 2)),
+    ap.consistent_claim("twin.prefix_overrides_content", drop_content=True),
+]
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda c: c.id)
+def test_false_twin_is_caught_in_every_layer(twin):
+    result = run_claim(twin, CTX)
+    assert result.verdict == "mismatch"
+    for name, layer in result.layers.items():
+        assert layer.status in FAILS, (name, layer.status, layer.detail)
+
+
+def test_check_bound_records_certified_wrong_and_undecided():
+    with kernel.enclosure_session() as ledger:
+        assert kernel.check_bound((Fraction(1), Fraction(2)), Fraction(2)) is True
+        assert kernel.check_bound((Fraction(3), Fraction(4)), Fraction(2)) is False
+        assert kernel.check_bound((Fraction(1), Fraction(3)), Fraction(2)) is None
+        assert kernel.check_bound((Fraction(2), Fraction(3)), Fraction(2), above=True) is True
+    assert (ledger.certified, ledger.wrong, ledger.undecided) == (2, 1, 1)
+    with pytest.raises(kernel.KernelError):
+        kernel.certify_enclosure(ledger, 2, "test", "none")
+
+
+def test_prefix_length_is_the_least_length_below_eps():
+    import math
+
+    for L, eps in ((1, Fraction(1, 4)), (3, Fraction(1, 20)), (Fraction(7, 3), Fraction(1, 1000))):
+        n = A.prefix_length(eps, Fraction(L))
+        assert math.pi * float(L) / n < eps <= math.pi * float(L) / (n - 1)
+
+
+def test_a_cover_with_a_gap_is_not_certified():
+    result = A.sup_abs(lambda a, b: A.q_arb(Fraction(1, 10)), 8)
+    assert A.covers_circle(result.cover)
+    result.cover.pop(3)
+    with pytest.raises(kernel.KernelError):
+        A.certify_cover(result, Fraction(1), "test", "none", "constant")
+
+
+def test_table_target_certifies_the_whole_lipschitz_class():
+    import math
+
+    J = 64
+    values = [math.sin(2 * math.pi * j / J) for j in range(J)]
+    table = A.Table(values, Fraction(1))
+    eps = Fraction(3, 10)
+    n = A.prefix_length(eps, Fraction(1))
+    con = A.for_target(table, n, ap.class_temperature(Fraction(1), eps, n))
+    result = A.sup_abs(A.Enclosure(con, target=table).box, 8 * n, bound=eps)
+    assert result.complete and result.upper <= eps
+    with pytest.raises(ValueError, match="not 1/2-Lipschitz"):
+        A.Table(values, Fraction(1, 2))
+
+
+def test_expression_must_live_on_the_circle():
+    with pytest.raises(ValueError, match="periodic"):
+        A.Expression.parse("x", Fraction(1))
+    with pytest.raises(ValueError, match="unsupported"):
+        A.Expression.parse("gamma(sin(x))", Fraction(1))
+
+
+def test_low_temperature_smoothing_can_beat_the_class_bound():
+    """For smooth f the softmax smoothing interpolates: sin(3x) at N = 48 is closer at T = 200 than at T(ε)."""
+    f = A.Expression.parse("sin(3*x)", Fraction(3))
+    sups = {}
+    for T in (200, 1447):
+        con = A.for_target(f, 48, T)
+        sups[T] = A.sup_abs(A.Enclosure(con, target=f).box, 8 * 48, rtol=Fraction(1, 20)).upper
+    assert sups[200] < Fraction(1, 2) * sups[1447]
