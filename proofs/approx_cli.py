@@ -39,6 +39,8 @@ def register_kind(kinds: Any) -> None:
     a.add_argument("--eps", type=_positive_fraction, required=True, help="target precision ε")
     a.add_argument("--N", type=positive_int, default=None, help="prefix length (default N(ε) = ⌊πL/ε⌋ + 1)")
     a.add_argument("--T", type=positive_int, default=None, help="temperature (default the derived T(ε))")
+    a.add_argument("--max-boxes", type=positive_int, default=30_000,
+                   help="branch-and-bound budget (default 30000; exhausted: exit 3)")
     a.add_argument("--figure", metavar="PATH", help="draw f and the head output over the circle (PNG or PDF)")
     a.add_argument("--json", metavar="PATH", help="write the result as JSON here")
     a.set_defaults(func=cmd_approx)
@@ -58,7 +60,7 @@ def cmd_approx(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(str(exc).splitlines()[0]) from None
     if args.N is not None and args.N < 2:
         raise UsageError("--N must be at least 2")
-    r = run(target, args.eps, args.N, args.T)
+    r = run(target, args.eps, args.N, args.T, max_boxes=args.max_boxes)
     L = args.lipschitz
     console.print(f"[bold]target[/bold]  f = {r.name}, L = {L}, certified sup |f| <= {float(r.M):.6g}"
                   + ("" if args.f is not None else f" ({target.scope})"), highlight=False)

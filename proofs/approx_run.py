@@ -73,7 +73,7 @@ class Run:
 
 
 def run(target: Any, eps: Fraction, N: Optional[int] = None, T: Optional[int] = None,
-        rtol: Fraction = Fraction(1, 50), max_boxes: int = 400_000) -> Run:
+        rtol: Fraction = Fraction(1, 50), max_boxes: int = 30_000) -> Run:
     """Build the construction for ``target`` (N default N(ε), T default T(ε) with M = certified sup |f|), certify
     its sup error and sample it."""
     from numeric.approx import circle, sampled_error

@@ -99,3 +99,45 @@ def test_low_temperature_smoothing_can_beat_the_class_bound():
         con = A.for_target(f, 48, T)
         sups[T] = A.sup_abs(A.Enclosure(con, target=f).box, 8 * 48, rtol=Fraction(1, 20)).upper
     assert sups[200] < Fraction(1, 2) * sups[1447]
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "proofs", "construct", "approx", *args], capture_output=True,
+                          text=True, env=env)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_construct_approx_prints_the_certified_and_sampled_errors(tmp_path):
+    import json
+
+    code, out = _cli("--f", "sin(x)", "--lipschitz", "1", "--eps", "0.3", "--json", str(tmp_path / "r.json"))
+    assert code == 0, out
+    assert "certified" in out and "sampled" in out and "N = 11" in out
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["certified_sup_lower"] <= data["sampled_max_error"] <= data["certified_sup_upper"] <= 0.3
+    code, out = _cli("--f", "sin(x)", "--lipschitz", "1", "--eps", "0.3", "--N", "4")
+    assert code == 1 and "fails" in out, out
+    code, out = _cli("--table", "[0, 0.5, 0, -0.5]", "--lipschitz", "1", "--eps", "0.5", "--N", "4",
+                     "--max-boxes", "500")
+    assert code == 3 and "undecided" in out, out                    # a class is never refuted by its envelope
+    import math
+
+    table = json.dumps([math.sin(2 * math.pi * j / 64) for j in range(64)])
+    code, out = _cli("--table", table, "--lipschitz", "1", "--eps", "0.3")
+    assert code == 0 and "every 1-Lipschitz f through the 64 table values" in out, out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--f", "x", "--lipschitz", "1", "--eps", "0.1"), "periodic"),
+    (("--f", "sin(", "--lipschitz", "1", "--eps", "0.1"), "cannot parse"),
+    (("--table", "[0, 4]", "--lipschitz", "1", "--eps", "0.1"), "Lipschitz"),
+    (("--f", "sin(x)", "--lipschitz", "-1", "--eps", "0.1"), "positive"),
+])
+def test_construct_approx_bad_input_is_one_line_exit_2(args, message):
+    code, out = _cli(*args)
+    assert code == 2 and message in out and "Traceback" not in out, out
