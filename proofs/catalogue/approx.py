@@ -19,7 +19,8 @@ from typing import Any, Optional, Sequence
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
 SECTION = "follow-up: universal approximation"
-PAPER_REF = "paper-notes 7 (follow-up, arXiv 2402.14753); mechanism and constants reconstructed [R]"
+PAPER_REF = ("Abstract of the follow-up (Petrov, Torr, Bibi, ICML 2024, arXiv 2402.14753; paper-notes 7); mechanism "
+             "and constants reconstructed [R]")
 RECONSTRUCTED = ("reconstructed from the follow-up's abstract (paper-notes 7); constants derived here "
                  "(docs/approximation.md), not the paper's")
 
@@ -332,7 +333,8 @@ def consistent_claim(id: str = "approx.consistent_with_limitation", drop_content
     return Claim(
         id=id, title="the universal head still obeys Section 4: content attention ratios unchanged, output a "
                      "convex mix of content and prefix values",
-        paper_ref=PAPER_REF + "; paper-notes 2.2 (Section 4)",
+        paper_ref="Sec. 4 (a prefix mixes in its values, content attention ratios unchanged) on the construction of "
+                  "the follow-up (arXiv 2402.14753, abstract; paper-notes 7, reconstructed)",
         statement=r"\frac{A_{ij}}{A_{ik}}=\frac{A^0_{ij}}{A^0_{ik}},\quad t_i=(1-\alpha_i)\,t^0_i+\alpha_i\,"
                   r"\frac{\sum_m e^{T g_m\cdot x_i}f(\varphi_m)}{\sum_m e^{T g_m\cdot x_i}}",
         assumptions=(RECONSTRUCTED, "the grid construction with n content tokens, causal; universality comes from "
