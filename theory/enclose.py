@@ -1,0 +1,156 @@
+"""Rigorous enclosures of the *frozen* quantities of a concrete head, the exact data of the LP relaxations
+(`theory.relax`).
+
+For input r with tokens ``x_1..x_n`` (float64 rows) and query ``x_q = x_n`` (causal: the last token sees every
+token), with ``g_r = W_K^T W_Q x_q``:
+
+* raw content logits ``g_r . x_j`` and values ``v_j = W_V x_j``: exact rationals (python-flint ``fmpq_mat``; every
+  float64 entry is its exact binary value);
+* content logits ``l_j = tau g_r . x_j``, ``tau`` exact when rational, else the arb ball of ``1/sqrt(k)``;
+* the content output ``t_r = sum_j A_j v_j`` with ``A = softmax(l)`` and ``log Z_r = log sum_j exp(l_j)``:
+  arb balls (outward-rounded ball arithmetic at 128 bits, any magnitude), whose ends are rounded outward once
+  more to float64 numbers, so the relaxation's data are exactly the doubles an LP solver receives.
+
+Every enclosure contains the true real value; a relaxation built from them is satisfied by the real head.
+No torch here; python-flint is the kernel's ball arithmetic (docs/kernel.md).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Sequence
+
+PREC = 128
+
+
+def _q(x: float) -> "object":
+    import flint
+
+    n, d = float(x).as_integer_ratio()
+    return flint.fmpq(n, d)
+
+
+def qmat(M: Sequence[Sequence[float]]) -> "object":
+    """A float64 matrix as an exact ``fmpq_mat``."""
+    import flint
+
+    rows, cols = len(M), len(M[0])
+    return flint.fmpq_mat(rows, cols, [_q(x) for row in M for x in row])
+
+
+def frac(x: "object") -> Fraction:
+    """A flint ``fmpq`` as a ``Fraction``."""
+    return Fraction(int(x.p), int(x.q))
+
+
+def _arb_end(x: "object") -> Fraction:
+    """The exact value of an exact arb point (an arb ``lower()``/``upper()``)."""
+    man, e = x.mid().man_exp()
+    return Fraction(int(man)) * Fraction(2) ** int(e)
+
+
+def down(q: Fraction) -> Fraction:
+    """The largest float64 number <= q, as a Fraction."""
+    f = float(q)
+    if Fraction(f) > q:
+        f = math.nextafter(f, -math.inf)
+    return Fraction(f)
+
+
+def up(q: Fraction) -> Fraction:
+    """The smallest float64 number >= q, as a Fraction."""
+    f = float(q)
+    if Fraction(f) < q:
+        f = math.nextafter(f, math.inf)
+    return Fraction(f)
+
+
+def ball_bounds(x: "object") -> tuple[Fraction, Fraction]:
+    """(lower, upper) float64 ends enclosing an arb ball."""
+    return down(_arb_end(x.lower())), up(_arb_end(x.upper()))
+
+
+@dataclass(frozen=True)
+class InputEnclosure:
+    """One input at its last position. ``t_lo <= t_r <= t_hi`` componentwise, ``logZ_lo <= log Z_r <= logZ_hi``,
+    ``g``: the exact key direction ``W_K^T W_Q x_q`` (so a prefix logit is ``tau g . s``), ``raw``: exact raw
+    content logits ``g . x_j``, ``tokens``: the exact tokens (an n x d ``fmpq_mat``), ``xbar_lo/hi``: the
+    attention-weighted mean token ``sum_j A_j x_j``."""
+
+    t_lo: list[Fraction]
+    t_hi: list[Fraction]
+    logZ_lo: Fraction
+    logZ_hi: Fraction
+    g: list[Fraction]
+    raw: list[Fraction]
+    tokens: "object"
+    xbar_lo: list[Fraction]
+    xbar_hi: list[Fraction]
+
+
+@dataclass(frozen=True)
+class HeadEnclosure:
+    """Exact matrices (Fractions) and per-input enclosures. ``tau`` is the exact rational when it is one
+    (a given float, or ``1/sqrt(k)`` for square k), else None (then ``tau_lo <= tau <= tau_hi``)."""
+
+    W_V: list[list[Fraction]]
+    tau: Optional[Fraction]
+    tau_lo: Fraction
+    tau_hi: Fraction
+    inputs: list[InputEnclosure]
+
+    @property
+    def d_v(self) -> int:
+        return len(self.W_V)
+
+    @property
+    def d(self) -> int:
+        return len(self.W_V[0])
+
+
+def enclose_head(W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]], W_V: Sequence[Sequence[float]],
+                 tau: Optional[float], inputs: Sequence[Sequence[Sequence[float]]]) -> HeadEnclosure:
+    """Enclose ``t_r``, ``log Z_r`` and the mean token of every input (see the module docstring)."""
+    import flint
+
+    old = flint.ctx.prec
+    flint.ctx.prec = PREC
+    try:
+        k = len(W_Q)
+        if tau is None:
+            root = math.isqrt(k)
+            exact_tau: Optional[Fraction] = Fraction(1, root) if root * root == k else None
+            tau_ball = flint.arb(1) / flint.arb(k).sqrt()
+        else:
+            exact_tau = Fraction(float(tau))
+            tau_ball = flint.arb(flint.fmpq(exact_tau.numerator, exact_tau.denominator))
+        if exact_tau is not None:
+            tau_ball = flint.arb(flint.fmpq(exact_tau.numerator, exact_tau.denominator))
+        tau_lo, tau_hi = (exact_tau, exact_tau) if exact_tau is not None else ball_bounds(tau_ball)
+        Q, K, V = qmat(W_Q), qmat(W_K), qmat(W_V)
+        KtQ = K.transpose() * Q  # d x d, exact
+        Vt = flint.arb_mat(V.transpose())
+        out = []
+        for tokens in inputs:
+            X = qmat(tokens)  # n x d
+            n, d = X.nrows(), X.ncols()
+            xq = flint.fmpq_mat(d, 1, [X[n - 1, c] for c in range(d)])
+            g = KtQ * xq  # d x 1
+            raw = X * g  # n x 1
+            logits = [tau_ball * flint.arb(raw[j, 0]) for j in range(n)]
+            m = max(logits, key=lambda a: float(a.mid()))
+            E = flint.arb_mat(1, n, [(l - m).exp() for l in logits])
+            Z = sum((E[0, j] for j in range(1, n)), E[0, 0])
+            xv = E * flint.arb_mat(X)  # 1 x d
+            tv = xv * Vt  # 1 x d_v
+            t_b = [ball_bounds(tv[0, c] / Z) for c in range(tv.ncols())]
+            x_b = [ball_bounds(xv[0, c] / Z) for c in range(d)]
+            lz = ball_bounds(m + Z.log())
+            out.append(InputEnclosure([a for a, _ in t_b], [b for _, b in t_b], lz[0], lz[1],
+                                      [frac(g[c, 0]) for c in range(d)], [frac(raw[j, 0]) for j in range(n)],
+                                      X, [a for a, _ in x_b], [b for _, b in x_b]))
+        W_V_q = [[Fraction(float(x)) for x in row] for row in W_V]
+        return HeadEnclosure(W_V_q, exact_tau, tau_lo, tau_hi, out)
+    finally:
+        flint.ctx.prec = old
