@@ -25,6 +25,7 @@ from typing import Any, Optional
 from proofs.search import FOUND, IMPOSSIBLE, UNKNOWN, Outcome, Problem
 
 CUT_ROUNDS = 6
+SUBSETS = (4, 16)  # the relaxation is tried on the first 4, then 16, then all inputs
 GRID = 64  # tangent points c on the 1/GRID grid (short rationals)
 
 
@@ -112,13 +113,13 @@ def decide(problem: Problem, timeout: float, *, seed: int = 0, fallback: bool = 
 
 def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outcome:
     from theory import relax
-    from theory.enclose import enclose_head
+    from theory.enclose import HeadEnclosure
 
     run = _Run(problem, timeout)
     m, t = problem.method, problem.task
     t0 = time.perf_counter()
-    head = enclose_head(problem.W_Q, problem.W_K, problem.W_V, problem.tau, t.inputs)
-    run.record("exact enclosures", "done", time.perf_counter() - t0)
+    head = HeadEnclosure(problem.W_Q, problem.W_K, problem.W_V, problem.tau, t.inputs)
+    run.record("exact head data", "done", time.perf_counter() - t0)
     frozen_order = m.kind in ("prefix", "softprompt") or m.matrix == "W_V"
     if t.orderings is not None and frozen_order:
         rel = relax.fixed_orderings(head, t.orderings)
@@ -159,20 +160,28 @@ def _prefix(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
     seeds: list[torch.Tensor] = []
     point: Optional[dict[str, float]] = None
     rel = None
+    frozen = FrozenPrefix.of(run.head, run.X)
+    Y = torch.tensor(t.outputs, dtype=torch.float64) if t.outputs is not None else None
     if t.outputs is not None:
-        rel = relax.prefix_ray(head, t.outputs, t.tol) if m.n_S == 1 else relax.prefix_cone(head, t.outputs, t.tol)
-        ans = _lp(run, rel)
-        if ans.status == "infeasible":
-            return _impossible(run, rel, ans)
-        if ans.status == "feasible" and m.n_S == 1:
+        build = relax.prefix_ray if m.n_S == 1 else relax.prefix_cone
+        for size in sorted({min(head.R, k) for k in SUBSETS} | {head.R}):
+            rel = build(head, t.outputs, t.tol, inputs=range(size))
+            rel.name += f" (inputs 1..{size} of {head.R})"
+            ans = _lp(run, rel)
+            if ans.status == "infeasible":
+                return _impossible(run, rel, ans)
+            if ans.status != "feasible" or m.n_S != 1:
+                continue
             point = ans.point
+            if size < head.R:
+                found = _realise_prefix(run, frozen, _s_of(point, d), Y, "relaxation's point")
+                if found is not None:
+                    return found
     else:
         seeds.append(torch.zeros(m.n_S, d, dtype=torch.float64))  # orderings only: they hold for every prefix
     if point is not None:
         seeds.append(_s_of(point, d))
     seeds += [torch.randn(m.n_S, d, generator=g, dtype=torch.float64) for _ in range(3)]
-    frozen = FrozenPrefix.of(run.head, run.X)
-    Y = torch.tensor(t.outputs, dtype=torch.float64) if t.outputs is not None else None
     for i, s0 in enumerate(seeds):
         if run.left() <= 0:
             return run.outcome(UNKNOWN, f"timeout ({run.timeout:g}s) while realising")
@@ -275,11 +284,10 @@ def _lora_value(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
 def _lora_attention(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
     """LoRA on W_Q / W_K: the attention-hull relaxation, then L-BFGS starts."""
     from theory import relax
-    from theory.enclose import qmat
 
     t = run.problem.task
     if t.outputs is not None:
-        rel = relax.attention_hull(head, qmat(run.problem.W_V), t.outputs, t.tol)
+        rel = relax.attention_hull(head, t.outputs, t.tol)
         ans = _lp(run, rel)
         if ans.status == "infeasible":
             return _impossible(run, rel, ans)

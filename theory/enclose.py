@@ -17,9 +17,10 @@ No torch here; python-flint is the kernel's ball arithmetic (docs/kernel.md).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 PREC = 128
 
@@ -89,16 +90,39 @@ class InputEnclosure:
     xbar_hi: list[Fraction]
 
 
-@dataclass(frozen=True)
 class HeadEnclosure:
-    """Exact matrices (Fractions) and per-input enclosures. ``tau`` is the exact rational when it is one
-    (a given float, or ``1/sqrt(k)`` for square k), else None (then ``tau_lo <= tau <= tau_hi``)."""
+    """Exact matrices and per-input enclosures, computed on first use (`input`): a relaxation over a few inputs
+    never pays for the others. ``tau`` is the exact rational when it is one (a given float, or ``1/sqrt(k)`` for
+    square k), else None (then ``tau_lo <= tau <= tau_hi``)."""
 
-    W_V: list[list[Fraction]]
-    tau: Optional[Fraction]
-    tau_lo: Fraction
-    tau_hi: Fraction
-    inputs: list[InputEnclosure]
+    def __init__(self, W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]],
+                 W_V: Sequence[Sequence[float]], tau: Optional[float],
+                 inputs: Sequence[Sequence[Sequence[float]]]) -> None:
+        import flint
+
+        self._inputs = inputs
+        self._cache: dict[int, InputEnclosure] = {}
+        self.W_V = [[Fraction(float(x)) for x in row] for row in W_V]
+        k = len(W_Q)
+        root = math.isqrt(k)
+        if tau is not None:
+            self.tau: Optional[Fraction] = Fraction(float(tau))
+        else:
+            self.tau = Fraction(1, root) if root * root == k else None
+        with _precision():
+            if self.tau is not None:
+                self._tau_ball = flint.arb(flint.fmpq(self.tau.numerator, self.tau.denominator))
+                self.tau_lo = self.tau_hi = self.tau
+            else:
+                self._tau_ball = flint.arb(1) / flint.arb(k).sqrt()
+                self.tau_lo, self.tau_hi = ball_bounds(self._tau_ball)
+            Q, K, self._V = qmat(W_Q), qmat(W_K), qmat(W_V)
+            self._KtQ = K.transpose() * Q  # d x d, exact
+            self._Vt = flint.arb_mat(self._V.transpose())
+
+    @property
+    def R(self) -> int:
+        return len(self._inputs)
 
     @property
     def d_v(self) -> int:
@@ -108,49 +132,47 @@ class HeadEnclosure:
     def d(self) -> int:
         return len(self.W_V[0])
 
+    @property
+    def W_V_exact(self) -> "object":
+        """W_V as an exact ``fmpq_mat``."""
+        return self._V
 
-def enclose_head(W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]], W_V: Sequence[Sequence[float]],
-                 tau: Optional[float], inputs: Sequence[Sequence[Sequence[float]]]) -> HeadEnclosure:
-    """Enclose ``t_r``, ``log Z_r`` and the mean token of every input (see the module docstring)."""
+    def input(self, r: int) -> InputEnclosure:
+        """The enclosure of input r at its last position (see the module docstring)."""
+        if r not in self._cache:
+            with _precision():
+                self._cache[r] = self._enclose(self._inputs[r])
+        return self._cache[r]
+
+    def _enclose(self, tokens: Sequence[Sequence[float]]) -> InputEnclosure:
+        import flint
+
+        X = qmat(tokens)  # n x d
+        n, d = X.nrows(), X.ncols()
+        xq = flint.fmpq_mat(d, 1, [X[n - 1, c] for c in range(d)])
+        g = self._KtQ * xq  # d x 1
+        raw = X * g  # n x 1
+        logits = [self._tau_ball * flint.arb(raw[j, 0]) for j in range(n)]
+        m = max(logits, key=lambda a: float(a.mid()))
+        E = flint.arb_mat(1, n, [(l - m).exp() for l in logits])
+        Z = sum((E[0, j] for j in range(1, n)), E[0, 0])
+        xv = E * flint.arb_mat(X)  # 1 x d
+        tv = xv * self._Vt  # 1 x d_v
+        t_b = [ball_bounds(tv[0, c] / Z) for c in range(tv.ncols())]
+        x_b = [ball_bounds(xv[0, c] / Z) for c in range(d)]
+        lz = ball_bounds(m + Z.log())
+        return InputEnclosure([a for a, _ in t_b], [b for _, b in t_b], lz[0], lz[1],
+                              [frac(g[c, 0]) for c in range(d)], [frac(raw[j, 0]) for j in range(n)],
+                              X, [a for a, _ in x_b], [b for _, b in x_b])
+
+
+@contextmanager
+def _precision() -> Iterator[None]:
     import flint
 
     old = flint.ctx.prec
     flint.ctx.prec = PREC
     try:
-        k = len(W_Q)
-        if tau is None:
-            root = math.isqrt(k)
-            exact_tau: Optional[Fraction] = Fraction(1, root) if root * root == k else None
-            tau_ball = flint.arb(1) / flint.arb(k).sqrt()
-        else:
-            exact_tau = Fraction(float(tau))
-            tau_ball = flint.arb(flint.fmpq(exact_tau.numerator, exact_tau.denominator))
-        if exact_tau is not None:
-            tau_ball = flint.arb(flint.fmpq(exact_tau.numerator, exact_tau.denominator))
-        tau_lo, tau_hi = (exact_tau, exact_tau) if exact_tau is not None else ball_bounds(tau_ball)
-        Q, K, V = qmat(W_Q), qmat(W_K), qmat(W_V)
-        KtQ = K.transpose() * Q  # d x d, exact
-        Vt = flint.arb_mat(V.transpose())
-        out = []
-        for tokens in inputs:
-            X = qmat(tokens)  # n x d
-            n, d = X.nrows(), X.ncols()
-            xq = flint.fmpq_mat(d, 1, [X[n - 1, c] for c in range(d)])
-            g = KtQ * xq  # d x 1
-            raw = X * g  # n x 1
-            logits = [tau_ball * flint.arb(raw[j, 0]) for j in range(n)]
-            m = max(logits, key=lambda a: float(a.mid()))
-            E = flint.arb_mat(1, n, [(l - m).exp() for l in logits])
-            Z = sum((E[0, j] for j in range(1, n)), E[0, 0])
-            xv = E * flint.arb_mat(X)  # 1 x d
-            tv = xv * Vt  # 1 x d_v
-            t_b = [ball_bounds(tv[0, c] / Z) for c in range(tv.ncols())]
-            x_b = [ball_bounds(xv[0, c] / Z) for c in range(d)]
-            lz = ball_bounds(m + Z.log())
-            out.append(InputEnclosure([a for a, _ in t_b], [b for _, b in t_b], lz[0], lz[1],
-                                      [frac(g[c, 0]) for c in range(d)], [frac(raw[j, 0]) for j in range(n)],
-                                      X, [a for a, _ in x_b], [b for _, b in x_b]))
-        W_V_q = [[Fraction(float(x)) for x in row] for row in W_V]
-        return HeadEnclosure(W_V_q, exact_tau, tau_lo, tau_hi, out)
+        yield
     finally:
         flint.ctx.prec = old

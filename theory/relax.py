@@ -39,9 +39,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence
+from typing import Optional, Sequence
 
 from theory.enclose import HeadEnclosure, frac, up
+
+Inputs = Optional[Sequence[int]]
 
 Row = tuple[dict[str, Fraction], str, Fraction]
 
@@ -62,6 +64,10 @@ class Relaxation:
         return list(dict.fromkeys(v for coeffs, _, _ in self.rows for v in coeffs))
 
 
+def _which(head: HeadEnclosure, inputs: Inputs) -> Sequence[int]:
+    return range(head.R) if inputs is None else inputs
+
+
 def s_var(m: int, c: int) -> str:
     return f"s{m}_{c}"
 
@@ -74,9 +80,10 @@ def _tol_targets(Y: Sequence[Sequence[float]], tol: float) -> tuple[list[list[Fr
     return [[Fraction(float(v)) for v in y] for y in Y], Fraction(float(tol))
 
 
-def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float) -> Relaxation:
+def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, inputs: Inputs = None) -> Relaxation:
     """n_S = 1: ``u + beta_r (t_lo - y - tol) <= t_lo`` and ``-u - beta_r (t_hi - y + tol) <= -t_hi`` per
-    coordinate, ``beta_r >= 1``, ``u = W_V s`` (see the module docstring)."""
+    coordinate, ``beta_r >= 1``, ``u = W_V s`` (see the module docstring); over ``inputs`` (default all: rows of
+    a subset are a subset of the rows, so its infeasibility is already a proof)."""
     ys, tq = _tol_targets(Y, tol)
     wv = [{s_var(0, c): a for c, a in enumerate(row) if a} for row in head.W_V]
     neg = [{v: -a for v, a in row.items()} for row in wv]
@@ -84,8 +91,8 @@ def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float) ->
                      "n_S = 1: the coupling alpha_r = sigmoid(tau (W_Q x_q)^T W_K s - log Z_r) between the prefix "
                      "weight and s is dropped (alpha_r free in (0, 1], relaxed to beta_r = 1/alpha_r >= 1); t_r "
                      "replaced by its outward-rounded ball enclosure; data exact rationals of the float64 head")
-    for r, (enc, y) in enumerate(zip(head.inputs, ys)):
-        b = beta_var(r)
+    for r in _which(head, inputs):
+        enc, y, b = head.input(r), ys[r], beta_var(r)
         for c in range(head.d_v):
             rel.rows.append(({**wv[c], b: enc.t_lo[c] - y[c] - tq}, "<=", enc.t_lo[c]))
             rel.rows.append(({**neg[c], b: -(enc.t_hi[c] - y[c] + tq)}, "<=", -enc.t_hi[c]))
@@ -100,7 +107,7 @@ def coupling_cut(head: HeadEnclosure, r: int, c: Fraction, L: Fraction) -> Row:
         raise ValueError("coupling cuts need a rational tau")
     if L < 0:
         raise ValueError("L must be >= 0")
-    enc = head.inputs[r]
+    enc = head.input(r)
     coeffs = {s_var(0, i): -L * head.tau * g for i, g in enumerate(enc.g) if g}
     coeffs[beta_var(r)] = Fraction(-1)
     return coeffs, "<=", -1 - L * (1 + enc.logZ_lo - c)
@@ -114,7 +121,7 @@ def sigma_var(r: int) -> str:
     return f"sigma{r}"
 
 
-def prefix_cone(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float) -> Relaxation:
+def prefix_cone(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, inputs: Inputs = None) -> Relaxation:
     """Any n_S: per input, ``W_V w_r - sigma_r (y + tol) <= y + tol - t_lo``,
     ``-W_V w_r + sigma_r (y - tol) <= t_hi - y + tol``, ``sigma_r >= 0``."""
     ys, tq = _tol_targets(Y, tol)
@@ -122,8 +129,8 @@ def prefix_cone(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float) -
                      "the prefix shift sum_m rho_rm W_V s_m taken as any W_V w_r with its own weight sigma_r >= 0 "
                      "per input (the sharing of s_1..s_nS across inputs and the coupling to the logits dropped); "
                      "t_r replaced by its ball enclosure; data exact rationals of the float64 head")
-    for r, (enc, y) in enumerate(zip(head.inputs, ys)):
-        sg = sigma_var(r)
+    for r in _which(head, inputs):
+        enc, y, sg = head.input(r), ys[r], sigma_var(r)
         for c, row in enumerate(head.W_V):
             base = {w_var(r, i): a for i, a in enumerate(row) if a}
             rel.rows.append(({**base, sg: -(y[c] + tq)}, "<=", y[c] + tq - enc.t_lo[c]))
@@ -139,7 +146,7 @@ def fixed_orderings(head: HeadEnclosure, orderings: Sequence[Sequence[tuple[int,
                      "content logit differences are unchanged by the method; the strict A_j > A_k weakened to "
                      "l_j - l_k >= 0 (tau > 0 factored out); exact rational logits")
     for r, pairs in enumerate(orderings):
-        raw = head.inputs[r].raw
+        raw = head.input(r).raw
         for j, k in pairs:
             rel.rows.append(({}, "<=", raw[j] - raw[k]))
     return rel
@@ -149,15 +156,16 @@ def a_var(r: int, j: int) -> str:
     return f"a{r}_{j}"
 
 
-def attention_hull(head: HeadEnclosure, W_V_q: "object", Y: Sequence[Sequence[float]], tol: float) -> Relaxation:
+def attention_hull(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, inputs: Inputs = None) -> Relaxation:
     """LoRA on W_Q / W_K: ``a_rj >= 0``, ``sum_j a_rj = 1``, ``|sum_j a_rj v_rj - y_r| <= tol`` with the exact
-    values ``v_rj = W_V x_rj`` (``W_V_q``: W_V as an exact ``fmpq_mat``)."""
+    values ``v_rj = W_V x_rj``."""
     ys, tq = _tol_targets(Y, tol)
     rel = Relaxation("attention-hull", ("finetune.eq7_reduces",),
                      "the adapted attention replaced by any probability vector over the content positions "
                      "(positivity of softmax weights relaxed to >= 0); values exact rationals")
-    for r, (enc, y) in enumerate(zip(head.inputs, ys)):
-        V = enc.tokens * W_V_q.transpose()
+    for r in _which(head, inputs):
+        y = ys[r]
+        V = head.input(r).tokens * head.W_V_exact.transpose()
         n = V.nrows()
         for c in range(head.d_v):
             coeffs = {a_var(r, j): frac(V[j, c]) for j in range(n)}
@@ -190,7 +198,8 @@ def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, 
     for i in range(d):
         rel.rows.append(({delta_var(c, i): Fraction(1), abs_var(c, i): Fraction(-1)}, "<=", Fraction(0)))
         rel.rows.append(({delta_var(c, i): Fraction(-1), abs_var(c, i): Fraction(-1)}, "<=", Fraction(0)))
-    for enc, y in zip(head.inputs, ys):
+    for r in range(head.R):
+        enc, y = head.input(r), ys[r]
         h = [up(b - a) for a, b in zip(enc.xbar_lo, enc.xbar_hi)]
         lo = {delta_var(c, i): enc.xbar_lo[i] for i in range(d) if enc.xbar_lo[i]}
         width = {abs_var(c, i): -h[i] for i in range(d) if h[i]}
