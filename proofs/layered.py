@@ -252,7 +252,8 @@ def _cuts(run: _Run, head: Any, rel: Any, point: dict[str, float], frozen: Any, 
 
 
 def _lora_value(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
-    """LoRA on W_V: the per-coordinate LPs in Delta; realised by a truncated SVD of the LP's Delta."""
+    """LoRA on W_V: the per-coordinate LPs in Delta (certificates only); realised by a truncated SVD of the
+    least-squares Delta."""
     import torch
 
     from theory import relax
@@ -262,22 +263,23 @@ def _lora_value(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
         zero = {"B": torch.zeros(head.d_v, m.rank, dtype=torch.float64),
                 "A": torch.zeros(m.rank, head.d, dtype=torch.float64)}
         return run.check(zero, "the zero update")
-    D = torch.zeros(head.d_v, head.d, dtype=torch.float64)
     for c in range(head.d_v):
         rel = relax.value_linear(head, t.outputs, t.tol, c)
+        if rel is None:
+            break
         ans = _lp(run, rel)
         if ans.status == "infeasible":
             return _impossible(run, rel, ans)
-        if ans.status != "feasible":
-            return None
-        D[c] = torch.tensor([ans.point.get(relax.delta_var(c, i), 0.0) for i in range(head.d)], dtype=torch.float64)
+    T = torch.tensor([[float(v) for v in head.input(r).t_lo] for r in range(head.R)], dtype=torch.float64)
+    Xbar = torch.tensor([[float(v) for v in head.input(r).xbar_lo] for r in range(head.R)], dtype=torch.float64)
+    D = torch.linalg.lstsq(Xbar, torch.tensor(t.outputs, dtype=torch.float64) - T).solution.T  # Delta xbar_r = y - t
     U, S, Vh = torch.linalg.svd(D, full_matrices=False)
     r = m.rank
     B = torch.zeros(head.d_v, r, dtype=torch.float64)
     A = torch.zeros(r, head.d, dtype=torch.float64)
     k = min(r, S.shape[0])
     B[:, :k], A[:k] = U[:, :k] * S[:k], Vh[:k]
-    found = run.check({"B": B, "A": A}, f"rank-{r} truncated SVD of the LP's Delta")
+    found = run.check({"B": B, "A": A}, f"rank-{r} truncated SVD of the least-squares Delta")
     return found or _polish_starts(run, {"B": B, "A": A}, seed)
 
 

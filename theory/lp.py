@@ -123,25 +123,41 @@ def _certify(rel: Relaxation, support: list[int], multipliers: dict[int, Fractio
 
 
 def exact_multipliers(rows: list[Row], ray: list[float]) -> tuple[list[int], Optional[dict[int, Fraction]]]:
-    """(support, exact multipliers on it or None) from a floating dual ray (see the module docstring)."""
-    import flint
-
+    """(support, exact multipliers on it or None) from a floating dual ray (see the module docstring). If the
+    ray's support alone has no exact solution (a multiplier too small for the threshold, say on a bound row),
+    the rows sharing a variable with the support are added (after it, so that they are pivots only if needed)."""
     top = max((abs(v) for v in ray), default=0.0)
     if top == 0:
         return [], None
     support = sorted((i for i, v in enumerate(ray) if abs(v) > SUPPORT * top), key=lambda i: -abs(ray[i]))
     ineq = [i for i in support if rows[i][1] == "<="]
     sign = -1.0 if ineq and sum(ray[i] for i in ineq) < 0 else 1.0  # <= rows need y >= 0
-    y = [sign * ray[i] for i in support]
-    yb = sum(v * float(rows[i][2]) for v, i in zip(y, support))
+    y = {i: sign * ray[i] for i in support}
+    yb = sum(v * float(rows[i][2]) for i, v in y.items())
     if not yb < 0:
         return support, None
-    y = [v / -yb for v in y]  # now y . b ~ -1
-    variables = list(dict.fromkeys(v for i in support for v in rows[i][0]))
+    y = {i: v / -yb for i, v in y.items()}  # now y . b ~ -1
+    found = _solve_on(rows, support, y)
+    if found is None:
+        touched = {v for i in support for v in rows[i][0]}
+        chosen = set(support)
+        extra = [i for i, (coeffs, _, _) in enumerate(rows) if i not in chosen and touched & coeffs.keys()]
+        if len(extra) <= 4 * len(support) + 64:
+            support = support + extra
+            found = _solve_on(rows, support, y)
+    return support, found
+
+
+def _solve_on(rows: list[Row], cols: list[int], y: dict[int, float]) -> Optional[dict[int, Fraction]]:
+    """Exact multipliers on the rows ``cols``: ``sum y_i a_i = 0``, ``sum y_i b_i = -1``, signs checked; free
+    entries 0 or the float guess ``y``."""
+    import flint
+
+    variables = list(dict.fromkeys(v for i in cols for v in rows[i][0]))
     vindex = {v: k for k, v in enumerate(variables)}
-    m, n = len(variables) + 1, len(support)
+    m, n = len(variables) + 1, len(cols)
     entries = [flint.fmpq(0)] * (m * (n + 1))
-    for col, i in enumerate(support):
+    for col, i in enumerate(cols):
         coeffs, _, rhs = rows[i]
         for v, a in coeffs.items():
             entries[vindex[v] * (n + 1) + col] = flint.fmpq(a.numerator, a.denominator)
@@ -152,20 +168,21 @@ def exact_multipliers(rows: list[Row], ray: list[float]) -> tuple[list[int], Opt
     for r in range(rank):
         col = next(c for c in range(n + 1) if R[r, c] != 0)
         if col == n:
-            return support, None  # inconsistent: no multipliers on this support
+            return None  # inconsistent: no multipliers on these rows
         pivots.append((r, col))
     pivot_cols = {c for _, c in pivots}
     free = [c for c in range(n) if c not in pivot_cols]
     for guess in ("zero", "float"):
-        values: dict[int, Fraction] = {c: (Fraction(0) if guess == "zero" else Fraction(y[c])) for c in free}
+        values: dict[int, Fraction] = {c: (Fraction(0) if guess == "zero" else Fraction(y.get(cols[c], 0.0)))
+                                       for c in free}
         for r, c in pivots:
             acc = Fraction(int(R[r, n].p), int(R[r, n].q))
             for f in free:
                 if values[f] and R[r, f] != 0:
                     acc -= Fraction(int(R[r, f].p), int(R[r, f].q)) * values[f]
             values[c] = acc
-        if all(values[c] >= 0 for c in range(n) if rows[support[c]][1] == "<="):
-            return support, {support[c]: values[c] for c in range(n)}
+        if all(values[c] >= 0 for c in range(n) if rows[cols[c]][1] == "<="):
+            return {cols[c]: values[c] for c in range(n)}
         if not free:
             break
-    return support, None
+    return None

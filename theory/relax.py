@@ -80,10 +80,12 @@ def _tol_targets(Y: Sequence[Sequence[float]], tol: float) -> tuple[list[list[Fr
     return [[Fraction(float(v)) for v in y] for y in Y], Fraction(float(tol))
 
 
-def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, inputs: Inputs = None) -> Relaxation:
+def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, inputs: Inputs = None,
+               ends: str = "t") -> Relaxation:
     """n_S = 1: ``u + beta_r (t_lo - y - tol) <= t_lo`` and ``-u - beta_r (t_hi - y + tol) <= -t_hi`` per
     coordinate, ``beta_r >= 1``, ``u = W_V s`` (see the module docstring); over ``inputs`` (default all: rows of
-    a subset are a subset of the rows, so its infeasibility is already a proof)."""
+    a subset are a subset of the rows, so its infeasibility is already a proof). ``ends="zero"`` puts 0 in
+    place of ``t_r`` (segments from the origin: the false twin of prefix.reachable_segment, unsound)."""
     ys, tq = _tol_targets(Y, tol)
     wv = [{s_var(0, c): a for c, a in enumerate(row) if a} for row in head.W_V]
     neg = [{v: -a for v, a in row.items()} for row in wv]
@@ -91,11 +93,13 @@ def prefix_ray(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, in
                      "n_S = 1: the coupling alpha_r = sigmoid(tau (W_Q x_q)^T W_K s - log Z_r) between the prefix "
                      "weight and s is dropped (alpha_r free in (0, 1], relaxed to beta_r = 1/alpha_r >= 1); t_r "
                      "replaced by its outward-rounded ball enclosure; data exact rationals of the float64 head")
+    zero = [Fraction(0)] * head.d_v
     for r in _which(head, inputs):
-        enc, y, b = head.input(r), ys[r], beta_var(r)
+        y, b = ys[r], beta_var(r)
+        t_lo, t_hi = (head.input(r).t_lo, head.input(r).t_hi) if ends == "t" else (zero, zero)
         for c in range(head.d_v):
-            rel.rows.append(({**wv[c], b: enc.t_lo[c] - y[c] - tq}, "<=", enc.t_lo[c]))
-            rel.rows.append(({**neg[c], b: -(enc.t_hi[c] - y[c] + tq)}, "<=", -enc.t_hi[c]))
+            rel.rows.append(({**wv[c], b: t_lo[c] - y[c] - tq}, "<=", t_lo[c]))
+            rel.rows.append(({**neg[c], b: -(t_hi[c] - y[c] + tq)}, "<=", -t_hi[c]))
         rel.rows.append(({b: Fraction(-1)}, "<=", Fraction(-1)))
     return rel
 
@@ -181,31 +185,58 @@ def delta_var(c: int, i: int) -> str:
     return f"D{c}_{i}"
 
 
-def abs_var(c: int, i: int) -> str:
-    return f"P{c}_{i}"
-
-
-def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, coordinate: int) -> Relaxation:
-    """LoRA on W_V, one output coordinate c (the coordinates are independent): ``Delta_c . xbar_lo - h . P_c <=
-    y + tol - t_lo`` and ``-Delta_c . xbar_lo - h . P_c <= t_hi - y + tol`` with ``h = xbar_hi - xbar_lo``,
-    ``P_c >= |Delta_c|``."""
+def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, coordinate: int) -> Optional[Relaxation]:
+    """LoRA on W_V, one output coordinate c (the coordinates are independent): ``Delta_c . xbar_lo <= y + tol -
+    t_lo + eps_c`` and ``-Delta_c . xbar_lo <= t_hi - y + tol + eps_c``, where ``eps_c = sum_i U_ci h_i`` bounds
+    ``|Delta_c . (xbar_r - xbar_lo)|`` (``h = xbar_hi - xbar_lo``, ``U_c`` from `delta_bound`). None when no
+    bound is available (fewer inputs than d, or a singular mean-token matrix): no sound relaxation then."""
     ys, tq = _tol_targets(Y, tol)
     c = coordinate
+    bound = delta_bound(head, ys, tq, c)
+    if bound is None:
+        return None
     rel = Relaxation(f"value-linear[{c}]", ("finetune.eq7_reduces",),
-                     "LoRA on W_V with attention unchanged: Delta = B A of any rank (rank <= r dropped); the mean "
-                     "token xbar_r and t_r replaced by ball enclosures; data exact rationals")
+                     "LoRA on W_V with attention unchanged: Delta = B A of any rank (rank <= r dropped); |Delta| "
+                     "bounded through d of the inputs (ball inverse of their mean tokens), which absorbs the "
+                     "enclosure width of xbar_r; t_r replaced by its ball enclosure; data exact rationals")
     d = head.d
-    for i in range(d):
-        rel.rows.append(({delta_var(c, i): Fraction(1), abs_var(c, i): Fraction(-1)}, "<=", Fraction(0)))
-        rel.rows.append(({delta_var(c, i): Fraction(-1), abs_var(c, i): Fraction(-1)}, "<=", Fraction(0)))
     for r in range(head.R):
         enc, y = head.input(r), ys[r]
-        h = [up(b - a) for a, b in zip(enc.xbar_lo, enc.xbar_hi)]
+        eps = up(sum((U * up(b - a) for U, a, b in zip(bound, enc.xbar_lo, enc.xbar_hi)), Fraction(0)))
         lo = {delta_var(c, i): enc.xbar_lo[i] for i in range(d) if enc.xbar_lo[i]}
-        width = {abs_var(c, i): -h[i] for i in range(d) if h[i]}
-        rel.rows.append(({**lo, **width}, "<=", y[c] + tq - enc.t_lo[c]))
-        rel.rows.append(({**{v: -a for v, a in lo.items()}, **width}, "<=", enc.t_hi[c] - y[c] + tq))
+        rel.rows.append((lo, "<=", y[c] + tq - enc.t_lo[c] + eps))
+        rel.rows.append(({v: -a for v, a in lo.items()}, "<=", enc.t_hi[c] - y[c] + tq + eps))
     return rel
+
+
+def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: int) -> Optional[list[Fraction]]:
+    """Upper bounds of ``|Delta_ci|`` valid for every Delta meeting the targets of the first d inputs whose mean
+    tokens form a ball matrix ``G`` that arb can invert (None when R < d or no such G)."""
+    import flint
+
+    from theory.enclose import _arb_end, _precision
+
+    d = head.d
+    if head.R < d:
+        return None
+    with _precision():
+        def ball(lo: Fraction, hi: Fraction) -> "flint.arb":
+            mid = (lo + hi) / 2
+            return flint.arb(flint.fmpq(mid.numerator, mid.denominator), float(up((hi - lo) / 2)) or 0)
+
+        encs = [head.input(r) for r in range(d)]
+        G = flint.arb_mat(d, d, [ball(encs[k].xbar_lo[i], encs[k].xbar_hi[i]) for i in range(d) for k in range(d)])
+        try:
+            Ginv = G.inv()
+        except ZeroDivisionError:
+            return None
+        b = [max(abs(ys[k][c] + tq - encs[k].t_lo[c]), abs(ys[k][c] - tq - encs[k].t_hi[c])) for k in range(d)]
+        out = []
+        for i in range(d):
+            total = sum((flint.arb(flint.fmpq(b[k].numerator, b[k].denominator)) * abs(Ginv[k, i])
+                         for k in range(d)), flint.arb(0))
+            out.append(up(_arb_end(total.upper())))
+        return out
 
 
 def row_holds(row: Row, point: dict[str, Fraction]) -> bool:
