@@ -82,10 +82,13 @@ class _Run:
 
 
 def _lp(run: _Run, rel: Any) -> Any:
-    from theory.lp import solve
+    from theory.lp import LPAnswer, solve
 
     rel.scope = scope(run.problem)
-    ans = solve(rel, max(0.05, run.left()))
+    if run.left() <= 0:
+        ans = LPAnswer("unknown", 0.0, reason=f"timeout ({run.timeout:g}s) before this LP")
+    else:
+        ans = solve(rel, run.left())
     run.record(f"LP {rel.name}", ans.status, ans.seconds, len(rel.rows), ans.reason, support=float(ans.support))
     return ans
 
@@ -135,6 +138,8 @@ def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outc
         found = _lora_attention(run, head, seed)
     if found is not None:
         return found
+    if run.left() <= 0:
+        return run.outcome(UNKNOWN, f"timeout ({run.timeout:g}s); last re-check: {run.last_fail}")
     if fallback and run.left() > 1.0:
         from proofs.search import search
 

@@ -165,8 +165,8 @@ def _positive(kind: type) -> Any:
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("search", help="FOUND / IMPOSSIBLE / UNKNOWN: can a prefix, soft prompt or LoRA meet targets "
                                       "on a concrete head?", description=__doc__.split("\n\n")[0])
-    p.add_argument("--head", required=True, help="head file: .json or .npz with W_Q, W_K, W_V (optional tau)")
-    p.add_argument("--inputs", required=True, help="inputs: .json list of token lists, or .npz with X (R, n, d)")
+    p.add_argument("--head", help="head file: .json or .npz with W_Q, W_K, W_V (optional tau)")
+    p.add_argument("--inputs", help="inputs: .json list of token lists, or .npz with X (R, n, d)")
     p.add_argument("--targets", help="target outputs at each input's last position: .json (R x d_v) or .npz Y")
     p.add_argument("--orderings", help=".json: per input, pairs [j, k] meaning content attention A_j > A_k")
     p.add_argument("--method", choices=("prefix", "softprompt", "lora"), default="prefix")
@@ -179,6 +179,13 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--cvc5", action="store_true", help="re-check an UNSAT with cvc5 (same abstraction)")
     p.add_argument("--out", default="search-witness.json", help="where FOUND parameters are written")
     p.add_argument("--json", metavar="PATH", help="also write the whole outcome as JSON")
+    p.add_argument("--engine", choices=("layered", "z3"), default="layered",
+                   help="layered: LP relaxations with exact certificates, realisation, then z3 (docs/search.md); "
+                        "z3: the z3 path only (implied by --cvc5)")
+    p.add_argument("--batch", metavar="NPZ", help="many heads / target sets from one .npz (W_Q, W_K, W_V, X, Y; "
+                                                  "docs/search.md): JSON lines and a summary table")
+    p.add_argument("-j", "--jobs", type=_positive(int), default=1, help="worker processes for --batch")
+    p.add_argument("--jsonl", metavar="PATH", default="search-batch.jsonl", help="where --batch writes its records")
     p.set_defaults(func=cmd_search)
 
 
@@ -186,6 +193,13 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from proofs.search import FOUND, IMPOSSIBLE, Problem, search
     from theory.smt_prefix import Method, Task
 
+    if args.seed < 0:
+        raise _error(f"--seed must be >= 0, got {args.seed}")
+    method = Method(args.method, n_S=args.n_prefix, rank=args.rank, matrix=args.matrix)
+    if args.batch:
+        return _batch(args, method, console)
+    if args.head is None or args.inputs is None:
+        raise _error("give --head and --inputs (or --batch)")
     if args.targets is None and args.orderings is None:
         raise _error("give --targets and/or --orderings")
     W_Q, W_K, W_V, tau = load_head(args.head)
@@ -198,11 +212,13 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
         if not available():
             raise _error("--cvc5 needs the optional package cvc5 (pip install 'prefixcheck[smt]')")
-    method = Method(args.method, n_S=args.n_prefix, rank=args.rank, matrix=args.matrix)
     problem = Problem(W_Q, W_K, W_V, method, Task(inputs, targets, orderings, tol=args.tol), tau=tau)
-    if args.seed < 0:
-        raise _error(f"--seed must be >= 0, got {args.seed}")
-    outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
+    if args.engine == "z3" or args.cvc5:
+        outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
+    else:
+        from proofs.layered import decide
+
+        outcome = decide(problem, args.timeout, seed=args.seed)
     _print(console, outcome, method, len(W_Q), d, d_v)
     if outcome.verdict == FOUND:
         witness = {"method": method.describe(), "kind": method.kind, "n_S": method.n_S, "rank": method.rank,
@@ -213,6 +229,23 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(outcome.to_json(), indent=2, default=str) + "\n")
     return 0 if outcome.verdict in (FOUND, IMPOSSIBLE) else 3
+
+
+def _batch(args: argparse.Namespace, method: Any, console: Console) -> int:
+    """``--batch``: every (head, target set) of the archive; exit 0 if all decided, 3 otherwise."""
+    from proofs.batch import load_jobs, print_summary, timed_batch, write_jsonl
+
+    if not Path(args.batch).is_file():
+        raise _error(f"batch file not found: {args.batch}")
+    try:
+        jobs = load_jobs(args.batch)
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+    records, seconds = timed_batch(jobs, method, args.tol, args.timeout, args.seed, args.jobs, console)
+    write_jsonl(args.jsonl, records)
+    s = print_summary(console, records, seconds)
+    console.print(f"{len(records)} records written to {args.jsonl}")
+    return 0 if s["UNKNOWN"] == 0 else 3
 
 
 def _print(console: Console, outcome: Any, method: Any, k: int, d: int, d_v: int) -> None:
