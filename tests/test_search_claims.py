@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from proofs.catalogue.search import cannot_reverse_claim, reachable_segment_claim, separation_claim
+from proofs.catalogue.search import cannot_reverse_claim, reachable_segment_claim, separation_claim, wide_segment_claim
 from proofs.claim import Context, Status
 from proofs.runner import run_claim
 
@@ -38,4 +38,20 @@ def test_separation_twin_largest_head_is_refuted():
     result = run_claim(separation_claim("twin.separation_easy", c=3.0), CTX)
     assert result.layers["smt"].status == Status.COUNTEREXAMPLE, result.layers["smt"].detail
     assert result.layers["smt"].witness["params"]["s"]
+    assert result.layers["numeric"].status == Status.VIOLATED
+
+
+def test_wide_segment_claim_is_decided_by_the_layered_engine():
+    """d = 64, 16 inputs of 32 tokens: far targets IMPOSSIBLE by an exact Farkas certificate, planted FOUND."""
+    result = run_claim(wide_segment_claim(), CTX)
+    smt = result.layers["smt"]
+    assert result.verdict == "ok" and smt.status == Status.PROVED, (smt.status, smt.detail)
+    assert smt.certificate.kind == "unsat" and "prefix-ray" in smt.certificate.abstraction
+    assert "d=64" in smt.certificate.scope
+
+
+def test_wide_segment_twin_from_zero_is_refuted():
+    """Segments from 0: the exact LP certifies the planted outputs off them; torch measures the distance."""
+    result = run_claim(wide_segment_claim("twin.wide_from_zero", end="zero"), CTX)
+    assert result.layers["smt"].status == Status.COUNTEREXAMPLE, result.layers["smt"].detail
     assert result.layers["numeric"].status == Status.VIOLATED

@@ -386,4 +386,117 @@ def separation_claim(id: str = "prefix.vs_lora_separation", c: float = -3.0, exp
         expected=expected, section=SECTION, smt=separation_smt(c), numeric=separation_numeric(c))
 
 
-CLAIMS = [cannot_reverse_claim(), reachable_segment_claim(), separation_claim()]
+# ---- prefix.reachable_segment_d64 ---------------------------------------------------------------------------
+
+WIDE = {"d": 64, "n": 32, "R": 16, "tol": 1e-3}
+
+
+def wide_setup(ctx: Context) -> dict[str, Any]:
+    """A seeded head of width d = 64 (entries N(0, 1/d), tau = 1/8), R = 16 inputs of n = 32 tokens, a planted
+    prefix s* (n_S = 1) with its float64 outputs, and far targets (N(0, 9) entries)."""
+    import numpy as np
+    import torch
+
+    from numeric.adapt import ConcreteHead
+
+    seed = ctx.child_seed("wide")
+    rng = np.random.default_rng(seed)
+    d, n, R = WIDE["d"], WIDE["n"], WIDE["R"]
+    W = [rng.standard_normal((d, d)) / np.sqrt(d) for _ in range(3)]
+    X = rng.standard_normal((R, n, d))
+    s_star = rng.standard_normal((1, d)) * 2
+    head = ConcreteHead(*[torch.tensor(w) for w in W], 1 / np.sqrt(d))
+    with torch.no_grad():
+        planted = [head.last(torch.tensor(x), "prefix", "W_K", {"s": torch.tensor(s_star)})[0].tolist() for x in X]
+    far = (rng.standard_normal((R, d)) * 3).tolist()
+    return {"seed": seed, "W": [w.tolist() for w in W], "X": X.tolist(), "s_star": s_star.tolist(),
+            "planted": planted, "far": far}
+
+
+def wide_smt(end: str = "t") -> Check:
+    """The layered engine at d = 64: the planted outputs lie on the segments [e_r, W_V s] (exact LP; with
+    e_r = 0, the false twin, a Farkas certificate shows they do not, while s* reaches them: COUNTEREXAMPLE); far
+    targets IMPOSSIBLE with a kernel certificate; planted targets FOUND."""
+
+    def check(ctx: Context) -> LayerResult:
+        from proofs.layered import decide, scope
+        from proofs.search import FOUND, IMPOSSIBLE, Problem
+        from theory import relax
+        from theory.enclose import HeadEnclosure
+        from theory.lp import solve
+        from theory.smt_prefix import Method, Task
+
+        st = wide_setup(ctx)
+        problem = lambda Y: Problem(*st["W"], Method("prefix", 1), Task(st["X"], Y, tol=WIDE["tol"]))  # noqa: E731
+        on = problem(st["planted"])
+        seg = relax.prefix_ray(HeadEnclosure(on.W_Q, on.W_K, on.W_V, None, st["X"]), st["planted"], WIDE["tol"],
+                               ends=end)
+        seg.scope = scope(on)
+        ans = solve(seg, ctx.timeout)
+        if ans.status == "infeasible":
+            return LayerResult(Status.COUNTEREXAMPLE, f"the planted prefix s* (seed {st['seed']}) reaches outputs "
+                               f"off every family of segments [{end}_r, W_V s] ({ans.certificate.evidence}; outputs "
+                               "computed on float64 torch)", witness={"seed": st["seed"]})
+        far = decide(problem(st["far"]), ctx.timeout, seed=ctx.child_seed("wide-far"))
+        if far.verdict == FOUND:
+            return LayerResult(Status.COUNTEREXAMPLE, f"far targets reached: {far.detail}",
+                               witness={"seed": st["seed"], "params": far.params})
+        if far.verdict != IMPOSSIBLE:
+            return LayerResult(Status.UNKNOWN, f"far targets: {far.detail}")
+        found = decide(on, ctx.timeout, seed=ctx.child_seed("wide-on"))
+        if found.verdict != FOUND:
+            return LayerResult(Status.UNKNOWN, f"planted targets: {found.detail}")
+        return LayerResult(Status.PROVED, f"seed {st['seed']}, d=64, n=32, R=16: far targets IMPOSSIBLE in "
+                           f"{far.seconds:.2f}s ({far.detail}); planted targets FOUND in {found.seconds:.2f}s "
+                           f"({found.detail})", abstraction=far.certificate.abstraction,
+                           certificate=far.certificate, witness={"max_error": found.max_error})
+
+    return check
+
+
+def wide_numeric(end: str = "t") -> Check:
+    """torch: on the d = 64 head, 200 random prefixes s: distance of t^pt_r to the segment [e_r, W_V s]."""
+
+    def check(ctx: Context) -> LayerResult:
+        import torch
+
+        from numeric.adapt import ConcreteHead
+
+        st = wide_setup(ctx)
+        head = ConcreteHead.from_lists(*st["W"], None)
+        X = torch.tensor(st["X"], dtype=torch.float64)  # (R, n, d)
+        g = torch.Generator().manual_seed(st["seed"])
+        S = torch.randn(200, WIDE["d"], generator=g, dtype=torch.float64) * 2  # 200 prefixes, n_S = 1
+        q = X[:, -1] @ head.W_Q.T  # (R, k)
+        content = head.tau * torch.einsum("rnk,rk->rn", X @ head.W_K.T, q)  # (R, n)
+        pre = head.tau * (S @ head.W_K.T) @ q.T  # (200, R)
+        A = torch.softmax(torch.cat([pre[..., None], content.expand(200, -1, -1)], -1), -1)  # the real softmax
+        u = (S @ head.W_V.T)[:, None, :]  # (200, 1, d_v)
+        out = A[..., :1] * u + torch.einsum("prn,rnv->prv", A[..., 1:], X @ head.W_V.T)
+        t = torch.einsum("rn,rnv->rv", torch.softmax(content, -1), X @ head.W_V.T)
+        a = (t if end == "t" else torch.zeros_like(t)).expand_as(out)
+        b = u.expand_as(out)
+        lam = (((out - a) * (b - a)).sum(-1, keepdim=True) / ((b - a) ** 2).sum(-1, keepdim=True)).clamp(0, 1)
+        worst = float((out - (a + lam * (b - a))).norm(dim=-1).max())
+        tol = 1e-9
+        status = Status.CONSISTENT if worst <= tol else Status.VIOLATED
+        return LayerResult(status, f"max distance to seg({end}_r, W_V s) {worst:.3g} over 200 prefixes x 16 inputs "
+                           f"(seed {st['seed']}, tol {tol:g})", max_error=worst, instances=200,
+                           witness=None if status is Status.CONSISTENT else {"seed": st["seed"]})
+
+    return check
+
+
+def wide_segment_claim(id: str = "prefix.reachable_segment_d64", end: str = "t", expected: Any = "holds") -> Claim:
+    return Claim(
+        id=id, title="n_S=1 at d=64, 16 inputs of 32 tokens: far targets are unreachable (exact certificate), "
+                     "planted ones are found",
+        paper_ref="paper-notes 2.2 consequence 2; 5 items 5, 14",
+        statement=r"t^{pt}_r\in[t_r,\,W_Vs];\ y\ \text{off every ray from } t_r \text{ through a common } "
+                  r"W_Vs\Rightarrow\text{IMPOSSIBLE}\ (d=64,\ R=16,\ n=32)",
+        assumptions=ASSUME + ("a seeded random head of width 64 (tau = 1/8), 16 seeded inputs of 32 tokens; "
+                              "tol = 1e-3 (max-norm)",),
+        expected=expected, section=SECTION, smt=wide_smt(end), numeric=wide_numeric(end))
+
+
+CLAIMS = [cannot_reverse_claim(), reachable_segment_claim(), separation_claim(), wide_segment_claim()]
