@@ -158,3 +158,31 @@ def test_sweep_catches_a_false_twin_relaxation():
         rel = relax.prefix_ray(h, p.task.outputs, p.task.tol, ends="zero")
         caught += solve(rel, 10.0).status == "infeasible"
     assert caught >= 5
+
+
+# ---- batch mode ------------------------------------------------------------------------------------------------
+
+def test_batch_cli_writes_json_lines_and_summary(tmp_path, capsys):
+    from proofs.cli import main
+
+    probs = [random_problem(40 + h, 6, 4, 3, Method("prefix", 1), kind) for h, kind in enumerate(("planted", "random"))]
+    arrays = {k: np.array([getattr(p, k) for p in probs]) for k in ("W_Q", "W_K", "W_V")}
+    np.savez(tmp_path / "layer.npz", **arrays, X=np.array([p.task.inputs for p in probs]),
+             Y=np.array([p.task.outputs for p in probs]))
+    out = tmp_path / "out.jsonl"
+    code = main(["search", "--batch", str(tmp_path / "layer.npz"), "--timeout", "20", "--jsonl", str(out)])
+    import json
+
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["verdict"] for r in records] == ["FOUND", "IMPOSSIBLE"] and code == 0
+    assert records[1]["certificate"]["kind"] == "unsat" and records[0]["params"]["s"]
+    assert "2 jobs" in capsys.readouterr().out
+
+
+def test_batch_cli_rejects_a_malformed_archive(tmp_path, capsys):
+    from proofs.cli import main
+
+    np.savez(tmp_path / "bad.npz", W_Q=np.zeros((2, 2)), W_K=np.zeros((2, 2)), W_V=np.zeros((2, 2)),
+             X=np.zeros((3, 2, 5)), Y=np.zeros((3, 2)))
+    assert main(["search", "--batch", str(tmp_path / "bad.npz")]) == 2
+    assert "X must be" in capsys.readouterr().err
