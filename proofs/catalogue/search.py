@@ -491,7 +491,7 @@ def wide_segment_claim(id: str = "prefix.reachable_segment_d64", end: str = "t",
     return Claim(
         id=id, title="n_S=1 at d=64, 16 inputs of 32 tokens: far targets are unreachable (exact certificate), "
                      "planted ones are found",
-        paper_ref="paper-notes 2.2 consequence 2; 5 items 5, 14",
+        paper_ref="Sec. 4 (the output is biased towards W_V s_1), at d = 64; notes 2.2, 5 items 5, 14",
         statement=r"t^{pt}_r\in[t_r,\,W_Vs];\ y\ \text{off every ray from } t_r \text{ through a common } "
                   r"W_Vs\Rightarrow\text{IMPOSSIBLE}\ (d=64,\ R=16,\ n=32)",
         assumptions=ASSUME + ("a seeded random head of width 64 (tau = 1/8), 16 seeded inputs of 32 tokens; "
