@@ -52,7 +52,8 @@ ITEMS: tuple[Item, ...] = (
                          "prefix.absolute_pe_shift", "prefix.rope_shift_invariant", "impl.peft_prefix.position_shift",
                          "impl.peft_prefix.rope_position_shift")),
     Item("Sec. 4 (consequence: the output is biased towards W_V s_1)", "the head output moves on a segment "
-         "towards a fixed vector", ("prefix.contraction", "prefix.bias_parallel_naive", "prefix.reachable_segment")),
+         "towards a fixed vector", ("prefix.contraction", "prefix.bias_parallel_naive", "prefix.reachable_segment",
+                                  "prefix.reachable_segment_d64")),
     Item("Sec. 4 (multi-head layers)", "the bias of a layer lies in span{W_O^h W_V^h s}",
          ("prefix.multihead.span", "prefix.multihead.single_direction")),
     Item("Sec. 4, eq. (7)", "full fine-tuning changes H and W_V, so it can re-order the attention",
