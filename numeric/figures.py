@@ -38,10 +38,10 @@ def plot_attention(run: Run, path: Path) -> Path:
     for c, method in enumerate(methods):
         for l, A in enumerate(run.attention[method]):
             for h in range(heads):
-                W = (A[h] if method == "prefix" else A[h, n_S:])[first:]
+                W = (A[h] if method.startswith("prefix") else A[h, n_S:])[first:]
                 ax = axes[l * heads + h][c]
                 ax.imshow(W.numpy(), norm=norm, cmap="viridis")
-                ax.set_xticks(range(W.shape[1]), ["P" if method == "prefix" else "0"] * n_S + content, fontsize=6)
+                ax.set_xticks(range(W.shape[1]), ["P" if method.startswith("prefix") else "0"] * n_S + content, fontsize=6)
                 ax.set_yticks(range(W.shape[0]), content[first:], fontsize=6)
                 ax.axvline(n_S - 0.5, color="white", linewidth=0.8)
                 ax.set_title(f"{TITLES.get(method, method)}\nlayer {l + 1}, head {h + 1}", fontsize=8)

@@ -11,6 +11,8 @@ Variants (`Config`)::
     pos     "none", "learned" (absolute, added at the input), "sinusoidal" (absolute, added at the input),
             "rope" (rotation of q, k in every head), "alibi" (logit bias -m_h |i - j|)
     causal  True: query position p sees keys at positions <= p; False: bidirectional
+    dropout  minGPT's three dropouts with this probability (input embedding, attention weights, each sub-block's
+            output before the residual add), active only in ``train()`` mode; 0 by default
     residual, w_o, mlp ("gelu" | "relu" | "none" | a factory ``layer -> nn.Module``), d_head / d_value (an int,
     or one width per head, e.g. ``d_head=(N, 1)``), logit_scale (``(k_h, n_keys) -> float``; default
     ``1/sqrt(k_h)``; the paper's constructions use ``lambda k, L: T / math.sqrt(L)``), dtype, unembed.
@@ -91,6 +93,7 @@ class Config:
     logit_scale: Optional[Callable[[int, int], float]] = None
     dtype: torch.dtype = torch.float64
     eps: float = 1e-5
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -113,6 +116,8 @@ class Config:
             raise ConfigError(f"without W_O heads are summed, so value widths must agree, got {vs}")
         if not self.w_o and vs[0] != self.d and (self.residual or self.n_layers > 1):
             raise ConfigError(f"without W_O the value width {vs[0]} must equal d={self.d} (residual or next layer)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.dtype not in (torch.float64, torch.float32):
             raise ConfigError(f"dtype must be torch.float64 or torch.float32, got {self.dtype}")
 
@@ -316,7 +321,7 @@ class Attention(Named):
             A = torch.softmax(l, dim=-1)
             logits.append(l)
             weights.append(A)
-            outs.append(A @ v[h])
+            outs.append(F.dropout(A, cfg.dropout, self.training) @ v[h])
         if self.W_O is not None:
             out = self.W_O(torch.cat(outs, -1), adapter)
         else:
@@ -353,14 +358,15 @@ class Block(Named):
         a_in = self.ln1(x, adapter) if pre else x
         p_in = None if prefix is None else (self.ln1(prefix, adapter) if pre else prefix)
         att = self.attn(a_in, positions, adapter, p_in, prefix_kv)
-        mid = res(x, att["attn_out"])
+        drop = lambda t: F.dropout(t, self.cfg.dropout, self.training)  # noqa: E731
+        mid = res(x, drop(att["attn_out"]))
         if self.cfg.norm == "post":
             mid = self.ln1(mid, adapter)
         if self.mlp is None:
             m_out, out = torch.zeros_like(mid), mid
         else:
             m_out = self._mlp(self.ln2(mid, adapter) if pre else mid, adapter)
-            out = res(mid, m_out)
+            out = res(mid, drop(m_out))
             if self.cfg.norm == "post":
                 out = self.ln2(out, adapter)
         return LayerTrace(resid_in=x, attn_in=a_in, resid_mid=mid, mlp_out=m_out, resid_out=out, **att)
@@ -479,6 +485,7 @@ class Transformer(Named):
         pe = self.positional(positions, adapter)
         if pe is not None:
             x = x + pe
+        x = F.dropout(x, cfg.dropout, self.training)
         traces = []
         for l, block in enumerate(self.layers):
             prefix = adapter.prefix_hidden(l) if adapter is not None else None

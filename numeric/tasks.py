@@ -20,14 +20,15 @@ for prefix positions, so content positions are the same with and without a prefi
 Split: an input belongs to the test set iff ``blake2b(bytes(input)) mod 4 == 0`` (25%). The authors used
 Python's ``hash``, which is salted per process; blake2b gives the same split in every process and machine.
 
-The vocabulary has ``max(num_digits + 2, n + 1)`` tokens: digits, +2 overflow, and histogram counts up to n
-(the authors' 10 tokens cannot hold the count 10 of a constant input).
+The vocabulary has ``max(num_digits + 2, n + 1)`` tokens by default: digits, +2 overflow, and histogram counts up
+to n (the authors' 10 tokens cannot hold the count 10 of a constant input); ``vocab_size`` sets it explicitly (at
+least ``num_digits + 2``; e.g. the authors' 10 for tasks without histogram counts).
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -86,17 +87,20 @@ class TaskSpec:
     num_digits: int = 8
     max_unique: int = 5
     n_S: int = 1
+    vocab_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.num_digits < 2 or self.n_S < 0 or not 1 <= self.max_unique <= self.num_digits:
             raise ValueError(f"impossible task sizes n={self.n}, num_digits={self.num_digits}, "
                              f"max_unique={self.max_unique}, n_S={self.n_S}")
+        if self.vocab_size is not None and self.vocab_size < self.num_digits + 2:
+            raise ValueError(f"vocab_size {self.vocab_size} cannot hold the digits and +2 (need {self.num_digits + 2})")
         if self.num_digits > 255:
             raise ValueError("num_digits must be at most 255 (inputs are hashed as bytes)")
 
     @property
     def vocab(self) -> int:
-        return max(self.num_digits + 2, self.n + 1)
+        return self.vocab_size if self.vocab_size is not None else max(self.num_digits + 2, self.n + 1)
 
     @property
     def block(self) -> int:
