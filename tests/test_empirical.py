@@ -36,6 +36,10 @@ def test_e1_claim_ok_and_same_seed_same_numbers(e1_run) -> None:
     # a second, independent training run from the same seed reproduces every number exactly
     assert numeric.witness["accuracy"] == {f"{m}/{t}": v for (m, t), v in e1_run.acc.items()}
     assert numeric.witness["content_attention_change"] == e1_run.content_change
+    # the prefix optimisation check: every learning rate and restart stays below the bar
+    attempts = numeric.witness["prefix_optimisation"]["attempts"]
+    assert "prefix optimisation" in numeric.detail and len(attempts) == 6
+    assert all(a["accuracy"] <= E1.max_worse for a in attempts)
 
 
 def test_e1_contrast_and_mechanism(e1_run) -> None:
@@ -151,3 +155,62 @@ def test_reproduce_bad_arguments_exit_2(args, capsys) -> None:
         main(args)
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+# ---- paper presets, budgets, sweeps, the prefix optimisation check --------------------------------------------
+
+def test_paper_presets_carry_the_authors_settings() -> None:
+    """paper-notes 4.1-4.2: architecture, vocabulary, budgets, learning rates and dropout."""
+    e1, e2, e3, e4 = (EXPERIMENTS[k]["paper"] for k in ("e1", "e2", "e3", "e4"))
+    assert (e1.size.d, e1.size.layers, e1.size.heads, e1.spec.vocab, e1.dropout) == (96, 1, 1, 10, 0.1)
+    assert (e1.pretrain.steps, e1.pretrain.lr, e1.phase("finetune").steps, e1.phase("prefix").steps,
+            e1.phase("prefix").lr) == (20000, 5e-4, 10000, 40000, 5e-4)
+    assert (e2.size.d, e2.size.layers, e2.size.heads, e2.size.norm, e2.spec.n_S) == (256, 1, 4, "none", 1)
+    assert e2.phase("prefix").lr == 5e-5 and e2.phase("prefix").steps == 30000
+    assert (e3.size.d, e3.size.layers, e3.size.heads, e3.spec.n_S, e3.pretrain.steps) == (256, 4, 4, 10, 40000)
+    assert e3.phase("prefix", "double_hist").steps == 500000 and e3.phase("prefix", "add1").steps == 20000
+    assert e4.phase("lora").lr == 5e-3 and e4.phase("prefix").steps == 100000 and e4.spec.n_S == 12
+    assert all(e.spec.n == 10 and e.spec.num_digits == 8 and e.eval_samples == 3200 for e in (e1, e2, e3, e4))
+
+
+def test_scaled_budget_and_summary() -> None:
+    from numeric.empirical import scaled, summary
+
+    e = scaled(EXPERIMENTS["e3"]["paper"], 0.01)
+    assert e.pretrain.steps == 400 and e.phase("prefix", "double_hist").steps == 5000 and e.phase("prefix").steps == 200
+    with pytest.raises(ValueError):
+        scaled(e, 0.0)
+    runs = [Run(e, s, acc={("prefix", "t"): v}) for s, v in enumerate((0.2, 0.4))]
+    stats = summary(runs)[("prefix", "t")]
+    assert stats["mean"] == pytest.approx(0.3) and stats["std"] == pytest.approx(0.1414213562) and stats["runs"] == 2
+
+
+def test_histogram_needs_a_count_token() -> None:
+    with pytest.raises(ValueError, match="double histogram"):
+        dataclasses.replace(EXPERIMENTS["e4"]["paper"], spec=dataclasses.replace(EXPERIMENTS["e4"]["paper"].spec,
+                                                                                   vocab_size=10))
+
+
+def test_dropout_is_active_only_in_train_mode() -> None:
+    from numeric.model import Config, Transformer
+
+    model = Transformer(Config(vocab=5, d=8, n_layers=1, n_heads=1, dropout=0.5), seed=0)
+    idx = torch.tensor([[1, 2, 3]])
+    model.eval()
+    a, b = model(idx).logits, model(idx).logits
+    assert torch.equal(a, b)
+    model.train()
+    assert not torch.equal(model(idx).logits, model(idx).logits)
+
+
+def test_optimisation_judge_catches_a_prefix_that_learns() -> None:
+    """The false twin of the optimisation check: one tuned prefix reaching the target makes the contrast VIOLATED."""
+    from proofs.catalogue.empirical import optimisation_judge
+    from proofs.claim import LayerResult
+
+    rec = {"attempts": [{"lr": 0.1, "restart": 0, "best_loss": 0.1, "final_loss": 0.1, "accuracy": 0.6}],
+           "best": {"lr": 0.1, "best_loss": 0.1}, "lrs": [0.1], "restarts": 1, "steps": 10,
+           "reference_losses": {"uniform (ln V)": 2.3}}
+    out = optimisation_judge(rec, E1, LayerResult(Status.CONSISTENT, "x", witness={}))
+    assert out.status is Status.VIOLATED and "tuned prefix" in out.detail
+

@@ -36,6 +36,8 @@ class Contrast:
     same_attention: str = "prefix"
     layer: int = 0
     tol: float = 1e-6
+    optimise_lrs: tuple[float, ...] = ()
+    restarts: int = 2
 
 
 def judge(run: Any, c: Contrast) -> LayerResult:
@@ -62,13 +64,38 @@ def judge(run: Any, c: Contrast) -> LayerResult:
     return LayerResult(Status.CONSISTENT, facts, max_error=change, instances=e.eval_samples, witness=witness)
 
 
+def optimisation_judge(rec: dict[str, Any], c: Contrast, result: LayerResult) -> LayerResult:
+    """Add the prefix optimisation check to ``result``: every learning rate and restart must stay at most
+    ``max_worse`` on the target, else the contrast was a training failure of one run (VIOLATED)."""
+    best = max(rec["attempts"], key=lambda a: a["accuracy"])
+    lowest = rec["best"]
+    refs = "; ".join(f"{k} {v:.3f}" for k, v in rec["reference_losses"].items())
+    line = (f"; prefix optimisation: {len(rec['lrs'])} learning rates ({', '.join(f'{x:g}' for x in rec['lrs'])}) "
+            f"x {rec['restarts']} restarts, {rec['steps']} steps: best exact match {best['accuracy']:.1%} (lr "
+            f"{best['lr']:g}), lowest loss {lowest['best_loss']:.3f} (lr {lowest['lr']:g}) against {refs}")
+    result.detail += line
+    if result.witness is not None:
+        result.witness["prefix_optimisation"] = rec
+    if best["accuracy"] > c.max_worse and result.status is Status.CONSISTENT:
+        result.status = Status.VIOLATED
+        result.detail = f"a tuned prefix reaches {best['accuracy']:.1%} > {c.max_worse:.0%}: " + result.detail
+    return result
+
+
 def contrast_check(experiment: str, contrast: Contrast) -> Check:
-    """Train the quick configuration of ``experiment`` from ``ctx.child_seed("training")`` and `judge` it."""
+    """Train the quick configuration of ``experiment`` from ``ctx.child_seed("training")`` and `judge` it; with
+    ``contrast.optimise_lrs``, also the prefix optimisation check on the same pretrained model (same seed)."""
 
     def check(ctx: Context) -> LayerResult:
-        from numeric.empirical import EXPERIMENTS, run
+        from numeric.empirical import EXPERIMENTS, prefix_optimisation, run
 
-        return judge(run(EXPERIMENTS[experiment]["quick"], ctx.child_seed("training")), contrast)
+        e, seed = EXPERIMENTS[experiment]["quick"], ctx.child_seed("training")
+        result = judge(run(e, seed), contrast)
+        if not contrast.optimise_lrs:
+            return result
+        rec = prefix_optimisation(e, seed, contrast.task, contrast.optimise_lrs, contrast.restarts,
+                                  e.phase("prefix").steps, eval_samples=e.eval_samples)
+        return optimisation_judge(rec, contrast, result)
 
     return check
 
@@ -81,7 +108,8 @@ def contrast_claim(id: str, title: str, paper_ref: str, statement: str, experime
                  numeric=contrast_check(experiment, contrast))
 
 
-E1 = Contrast(better="finetune", worse="prefix", task="descending", min_better=0.5, max_worse=0.05)
+E1 = Contrast(better="finetune", worse="prefix", task="descending", min_better=0.5, max_worse=0.05,
+              optimise_lrs=(3e-3, 3e-2, 3e-1))
 E4 = Contrast(better="lora", worse="prefix", task="double_hist", min_better=0.15, max_worse=0.08)
 TRAINING = ("one seeded training run of the quick configuration (`prefixcheck reproduce --quick`), "
             "deterministic kernels, 1 thread", "exact match of every output token, greedy decoding, held-out inputs "
