@@ -16,23 +16,25 @@ UNCONFIRMED = "(no. unconfirmed)"
 @dataclass(frozen=True)
 class Item:
     """One result of the paper: ``where`` it is (section / theorem / equation / figure), ``what`` it says, the
-    catalogue ``claims`` that check it, and ``out_of_scope`` (the reason) when no claim can."""
+    catalogue ``claims`` that check it, ``reproduced`` (where a training run reports it without a claim), and
+    ``out_of_scope`` (the reason) when nothing here can."""
 
     where: str
     what: str
     claims: tuple[str, ...] = ()
     out_of_scope: Optional[str] = None
+    reproduced: Optional[str] = None
 
 
 ITEMS: tuple[Item, ...] = (
     Item("Abstract; Sec. 1", "v1: strictly less expressive than full fine-tuning; v2: potentially less expressive",
-         ("prefix.vs_lora_separation", "finetune.rank1_reverses_attention")),
+         ("prefix.vs_lora_separation", "prefix.vs_lora_paper_placement", "finetune.rank1_reverses_attention")),
     Item("Sec. 2 (definitions)", "prompting, soft prompting and prefix-tuning as prefixes; soft prompting is a "
          "layer-1 prefix", ("softprompt.layer1_equals_prefix", "impl.peft_prompt.is_prefix")),
     Item("Sec. 2; Sec. 3 (hierarchy)", "prompting <= soft prompting <= prefix-tuning under a causal mask",
          ("softprompt.causal_is_prefix", "softprompt.bidirectional_is_prefix", "impl.kv_from_text.equals_prompting")),
     Item("Sec. 3, Theorem 2 (the strict hierarchy: prefix-tuning more expressive than soft prompting)",
-         "a prefix reaches something no soft prompt of the same length reaches", ()),
+         "a prefix reaches something no soft prompt of the same length reaches", ("softprompt.strictly_weaker_than_prefix",)),
     Item("Sec. 3 (hard-token capacity)", "n_S hard tokens give at most V^{n_S} greedy behaviours; soft tokens more",
          ("capacity.hard_token_bound",)),
     Item("Sec. 3, Theorem 1", "one virtual token makes a fixed 1-layer, 2-head model generate any Y in [V]^N",
@@ -64,15 +66,17 @@ ITEMS: tuple[Item, ...] = (
          "needs the LLaMA-7B weights and the DART prefix, not available offline; impl.peft_prefix.rope_position_shift "
          "and impl.peft_prefix.relative_attention check the same identities on random LLaMA-architecture models"),
     Item("Sec. 5.1 (E2)", "a prefix elicits each pretraining skill from a model pretrained on a task mixture",
-         ()),
+         reproduced="`prefixcheck reproduce e2`, docs/empirical.md (seed sweep at a reduced size)"),
     Item(f"Sec. 5.2 (cross-layer effects) {UNCONFIRMED}", "a layer-1 prefix perturbs the layer-2 logits by a "
          "fixed bilinear form; the relative attention in layer 2 can change, within a constrained set",
-         ("prefix.deep_layer_invariance",)),
+         ("prefix.deep_layer_invariance", "prefix.layer2.reachable_set")),
     Item("Sec. 5.2 (E3)", "a prefix combines pretraining skills (ascending_add1, 71.59%) but does not learn the "
-         "double histogram (0.62%)", ()),
+         "double histogram (0.62%)",
+         reproduced="`prefixcheck reproduce e3`, docs/empirical.md (seed sweep at a reduced size; the paper's "
+                    "500k-step prefixes on a 3.17M-parameter model do not fit a shared 2-core CPU)"),
     Item("Sec. 6 (E4)", "at 12,288 parameters each, rank-1 LoRA on W_O and the MLP learns the double histogram "
          "(92.38%), a prefix does not (0.31%)",
-         ("empirical.e4_lora_beats_prefix_double_hist",)),
+         ("empirical.e4_lora_beats_prefix_double_hist", "prefix.vs_lora_paper_placement")),
     Item("Sec. 7 (discussion)", "catastrophic forgetting, alignment, interpretability", (),
          "qualitative discussion, no checkable statement"),
     Item("App. B (longer prefixes)", "n_S > 1: the bias is a query-dependent mixture of W_V s_m",
@@ -91,14 +95,14 @@ def claim_ids() -> list[str]:
 
 
 def rows(verdicts: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """(where, what, claims with verdicts, the out-of-scope reason, or "not checked yet") per item; a claim without
-    a result shows "not run"."""
+    """(where, what, claims with verdicts, the reproduction, the out-of-scope reason, or "not checked yet") per item;
+    a claim without a result shows "not run"."""
     out = []
     for item in ITEMS:
         if item.out_of_scope:
             mapped = "out of scope: " + item.out_of_scope
         elif not item.claims:
-            mapped = "not checked yet"
+            mapped = "reproduced, no claim: " + item.reproduced if item.reproduced else "not checked yet"
         else:
             mapped = "; ".join(f"{c} ({verdicts.get(c, 'not run')})" for c in item.claims)
         out.append((item.where, item.what, mapped))
