@@ -149,7 +149,10 @@ def test_reproduce_bad_paths_one_line_exit_2(args, needle, capsys) -> None:
 
 
 @pytest.mark.parametrize("args", [["reproduce", "e9"], ["reproduce", "e1", "--seed", "-1"],
-                                  ["reproduce", "e1", "--threads", "0"], ["reproduce"]])
+                                  ["reproduce", "e1", "--threads", "0"], ["reproduce"],
+                                  ["reproduce", "e1", "--quick", "--paper"], ["reproduce", "e1", "--budget", "0"],
+                                  ["reproduce", "e1", "--budget", "nan"], ["reproduce", "e1", "--seeds", ","],
+                                  ["reproduce", "e1", "--seeds", "1,-2"], ["reproduce", "e1", "--lrs", "0.1,x"]])
 def test_reproduce_bad_arguments_exit_2(args, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(args)
