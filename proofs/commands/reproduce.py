@@ -191,8 +191,8 @@ def _environment() -> dict[str, str]:
                 if line.startswith("model name")), platform.processor())
     return {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
             "cpus": str(__import__("os").cpu_count()), "cpu_model": cpu,
-            "torch_threads": str(torch.get_num_threads()), "torch_parallel": torch.__config__.parallel_info()
-            .splitlines()[0] if torch.__config__.parallel_info() else ""}
+            "torch_parallel": "; ".join(line.strip() for line in torch.__config__.parallel_info().splitlines()
+                                        if line.startswith(("OpenMP", "Intel", "ATen parallel backend")))}
 
 
 def _read(path: str) -> str:
