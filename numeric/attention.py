@@ -221,14 +221,15 @@ def compare(lhs: Any, rhs: Any, lhs32: Any, rhs32: Any, atol: float, rtol: float
     query cannot see (key after query) are excluded; a NaN elsewhere fails."""
     a, b = torch.broadcast_tensors(_stacked(lhs), _stacked(rhs))
     a32, b32 = (_stacked(x).to(DTYPE) for x in (lhs32, rhs32))
-    noise = (a32 - b32).abs()
-    noise = torch.where(torch.isfinite(noise), noise, torch.zeros_like(noise))
-    noise = torch.broadcast_to(noise, a.shape) if noise.shape != a.shape else noise
     same = (a == b)  # equal infinities are equal
     err = torch.where(same, torch.zeros_like(a), (a - b).abs())
     err = torch.nan_to_num(err, nan=float("inf"))
-    scale = torch.where(same, torch.zeros_like(a), torch.maximum(a.abs(), b.abs()))
-    allowed = atol + rtol * torch.nan_to_num(scale, nan=0.0, posinf=0.0) + 16 * EPS_RATIO * noise
+    scale = torch.nan_to_num(torch.where(same, torch.zeros_like(a), torch.maximum(a.abs(), b.abs())),
+                             nan=0.0, posinf=0.0)
+    noise = torch.broadcast_to((a32 - b32).abs(), a.shape)
+    # where float32 itself overflowed or divided by a cancelled 0, its error is at least the value's size
+    noise = torch.where(torch.isfinite(noise), noise, scale)
+    allowed = atol + rtol * scale + 16 * EPS_RATIO * noise
     if causal_n is not None and a.dim() >= 2 and tuple(a.shape[-2:]) == (causal_n, causal_n):
         hidden = ~causal_mask(causal_n)
         err = err.masked_fill(hidden, 0.0)

@@ -107,16 +107,21 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Op
                 covered.append((n, d))
         n_big = max(max(n for n, _ in unrolled) + 2, named.largest + 3)
         d_big = max(d for _, d in unrolled) + 1
-        try:
-            outcome = _unrolled(statement, sh, n_big, d_big, ("positive",), ctx.seed, zeros)
-        except Exception as exc:
-            outcome = (f"the statement cannot be evaluated at n={n_big}, d={d_big} ({type(exc).__name__}: {exc}), "
-                       f"so it is not shown beyond the sizes it names")
-        if isinstance(outcome, LayerResult):
-            return outcome
-        if outcome:
-            problems.append(outcome)
-        covered.append((n_big, d_big))
+        probes = [(n_big, d_big, False)]
+        with recording() as at_probe:
+            for n_p, d_p, last_only in probes:
+                try:
+                    outcome = _unrolled(statement, sh, n_p, d_p, ("positive",), ctx.seed, zeros, last_only)
+                except Exception as exc:
+                    outcome = (f"the statement cannot be evaluated at n={n_p}, d={d_p} ({type(exc).__name__}: "
+                               f"{exc}), so it is not shown beyond the sizes it names")
+                if isinstance(outcome, LayerResult):
+                    return outcome
+                if outcome:
+                    problems.append(outcome)
+                covered.append((n_p, d_p))
+                if len(probes) == 1 and at_probe.largest >= n_p - 2:  # it reads up to the end: maybe up to a bound
+                    probes.append((2 * n_p + 3, min(d for _, d in unrolled), True))
         notes.append(f"unrolled at {_sizes(covered)}")
         if problems:
             return LayerResult(Status.UNKNOWN, "; ".join(problems))
@@ -136,14 +141,17 @@ def _refuted(where: str, test: Any) -> LayerResult:
 
 
 def _unrolled(statement: Statement, sh: Any, n: int, d: int, modes: Sequence[str], seed: int,
-              zeros: list[Any]) -> Any:
-    """Decide the statement at every query position of an n-token, d-dimensional explicit head: a REFUTED
-    `LayerResult`, a problem line (residual not reduced), or "" (every residual 0; decisions appended)."""
+              zeros: list[Any], last_only: bool = False) -> Any:
+    """Decide the statement at every query position (or the last) of an n-token, d-dimensional explicit head: a
+    REFUTED `LayerResult`, a problem line (residual not reduced), or "" (every residual 0; decisions appended)."""
     from theory.head import UnrolledEnv
     from theory.kernel import decide_zero
 
     for mode in modes:
-        for i, env in enumerate(UnrolledEnv(sh, n=n, d=d, mode=mode).positions(), start=1):
+        envs = UnrolledEnv(sh, n=n, d=d, mode=mode).positions()
+        for i, env in enumerate(envs, start=1):
+            if last_only and i < n:
+                continue
             lhs, rhs = _evaluate(statement, env)
             test = decide_zero(_difference(lhs, rhs), seed=seed)
             if test.status == "nonzero":
@@ -257,6 +265,10 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
         top = max(n, named.largest + 3)
         sizes = [(m, d) for m in range(1, top + 1)] + [(top, d + 1)]
         answers, skipped, query = [], [], ""
+        with recording() as read:
+            _evaluate(statement, Z3Env(sh, n=top, d=d))
+        if read.largest >= top - 2:  # it reads up to the end: it may name positions up to a bound larger than top
+            sizes.append((2 * top + 3, d))
         for m, width in sizes:
             env = Z3Env(sh, n=m, d=width)
             try:
