@@ -1,0 +1,63 @@
+"""Design rule 6: a claim factory honours every parameter it takes, or refuses it. Each case changes one parameter
+and checks that the statement the symbolic layer decides changes with it (never another scheme's lemma)."""
+from __future__ import annotations
+
+import pytest
+
+from proofs.catalogue.depth import deep_claim, layer1_claim, prompt_prefix_claim, rank1_claim, rope_claim, shift_claim
+from proofs.catalogue.section4 import eq7_claim
+from proofs.claim import Context, Status
+
+CTX = Context(instances=32, timeout=20)
+
+
+def symbolic(claim):
+    return claim.symbolic(CTX)
+
+
+@pytest.mark.parametrize("positions, want", [
+    (("learned",), Status.REFUTED), (("sinusoidal",), Status.REFUTED), (("learned", "sinusoidal"), Status.REFUTED),
+    (("rope",), Status.PROVED), (("alibi",), Status.PROVED), (("none",), Status.PROVED),
+    (("rope", "learned"), Status.REFUTED),
+])
+def test_shift_claim_derives_each_position_scheme(positions, want):
+    result = symbolic(shift_claim("t.shift", positions=positions, expected=None))
+    assert result.status is want, result.detail
+    if want is Status.PROVED:
+        assert "/".join(positions) in result.certificate.scope
+
+
+@pytest.mark.parametrize("pos, rotate_keys, want", [
+    ("rope", True, Status.PROVED), ("rope", False, Status.REFUTED), ("learned", True, Status.REFUTED),
+    ("sinusoidal", True, Status.REFUTED), ("alibi", True, Status.PROVED),
+])
+def test_rope_claim_uses_the_scheme_it_names(pos, rotate_keys, want):
+    result = symbolic(rope_claim("t.rope", rotate_keys=rotate_keys, pos=pos, expected=None))
+    assert result.status is want, result.detail
+    if pos != "rope" and want is Status.PROVED:
+        assert "4x4 block rotations" not in result.detail  # not the RoPE lemma
+
+
+def test_unknown_schemes_and_layers_are_refused():
+    with pytest.raises(ValueError, match="position scheme"):
+        shift_claim("t.bad", positions=("t5-buckets",))
+    with pytest.raises(ValueError, match="position scheme"):
+        rope_claim("t.bad", pos="xpos")
+    with pytest.raises(ValueError, match="layer"):
+        deep_claim("t.bad", layer=3)
+
+
+@pytest.mark.parametrize("make, true_variant, false_variant", [
+    (lambda v: layer1_claim("t.l1", add_position=v, expected=None), True, False),
+    (lambda v: prompt_prefix_claim("t.pp", causal=v, expected=None), True, False),
+    (lambda v: rank1_claim("t.r1", factor=v, expected=None), -2, -1),
+    (lambda v: eq7_claim("t.eq7", delta_H=v, expected=None), False, True),
+])
+def test_each_boolean_or_numeric_parameter_changes_the_statement(make, true_variant, false_variant):
+    assert symbolic(make(true_variant)).status is Status.PROVED
+    assert symbolic(make(false_variant)).status is Status.REFUTED
+
+
+def test_deep_claim_layer_parameter_is_honoured():
+    assert symbolic(deep_claim("t.deep2", layer=2, expected=None)).status is Status.REFUTED
+    assert symbolic(deep_claim("t.deep1", layer=1, expected=None)).status is Status.PROVED
