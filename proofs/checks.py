@@ -240,7 +240,7 @@ def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) 
     return (not disc.ok(tol)), disc.max_error, env
 
 
-SMT_SIZES = "every content length 1..{top} explicitly and longer heads by aggregating the unnamed positions into one (a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length {top})"
+SMT_SIZES = "every content length 1..{top} explicitly and longer heads by aggregating the unnamed positions into one (a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length 1)"
 
 
 def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int = 2) -> Check:
@@ -263,7 +263,7 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
         with recording() as named:
             _evaluate(statement, Z3Env(sh, n=n, d=d))
         top = max(n, named.largest + 3)
-        sizes = [(m, d) for m in range(1, top + 1)] + [(top, d + 1)]
+        sizes = [(m, d) for m in range(1, top + 1)] + [(1, d + 1)]
         answers, skipped, query = [], [], ""
         with recording() as read:
             _evaluate(statement, Z3Env(sh, n=top, d=d))
@@ -293,7 +293,7 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
             scope = f"content lengths {sorted({m for m, _ in sizes} - set(skipped))} exactly (the statement indexes from the end), d = {d}"
         else:
             low = max(skipped) + 1 if skipped else 1
-            scope = SMT_SIZES.format(top=top, d=d, d1=d + 1).replace("1..", f"{low}..")
+            scope = SMT_SIZES.format(top=top, d=d, d1=d + 1).replace("length 1..", f"length {low}..")
         cert = certify_unsat(answers, "positive-weights", scope, ABSTRACTION)
         return LayerResult(Status.PROVED, f"negation UNSAT at {len(answers)} sizes ({scope})", abstraction=ABSTRACTION,
                            query=query, certificate=cert)
