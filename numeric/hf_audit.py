@@ -285,6 +285,10 @@ def _prefix_rows(run: PrefixRun, setup: Setup, tol64: float) -> tuple[list[Row],
                                      premise=premise)))
 
         biased, bias_text = _bias_note(P, tol) if P.n_pre > 0 else (False, "")
+        if P.extra_columns:
+            biased, bias_text = True, (f"attention sink: {P.extra_columns} extra softmax column(s) per head (a "
+                                       f"learned logit with no value) take mass, which the alpha formulas over "
+                                       f"prefix + content omit")
         if P.n_pre > 0:
             row("alpha_i = sigma(LSE_m tau q.k_m - LSE_j S~_ij) (position-free, own inputs)", th.alpha_position_free(P),
                 "deviates" if biased else "holds", bias_text if biased else
@@ -298,7 +302,8 @@ def _prefix_rows(run: PrefixRun, setup: Setup, tol64: float) -> tuple[list[Row],
         else:
             why, expect = DEEPER, "deviates"
         if P.n_pre > 0:
-            row("alpha_i closed form with the prefix's own bias vs base scores", th.alpha_closed_form(P, R), expect, why)
+            row("alpha_i closed form with the prefix's own bias vs base scores", th.alpha_closed_form(P, R),
+                "deviates" if P.extra_columns else expect, bias_text if P.extra_columns and first else why)
             row("A_ij = (1-alpha_i) A^0_ij vs base, same positions", th.relative_attention(P, R), expect, why)
             row("t_i = (1-alpha_i) t^0_i + sum_m A_im v_m vs base, same positions", th.head_output(P, R), expect, why)
         S = shifted.get(P.path)
