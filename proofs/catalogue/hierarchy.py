@@ -21,6 +21,18 @@ SECTION = "soft prompting and depth"
 STARTS = 3
 
 
+def _one_thread(check: Any) -> Any:
+    """``check`` on one torch thread: these models are tiny and thread hand-offs dominate (numeric/model.py)."""
+
+    def run(ctx: Context) -> LayerResult:
+        from numeric.depth import one_thread
+
+        with one_thread():
+            return check(ctx)
+
+    return run
+
+
 def _exact_refuted(test: Any, what: str, abstraction: str) -> LayerResult:
     return LayerResult(Status.REFUTED, f"{what}: residual {test.value} (exactly {test.exact_value}) at a rational "
                        "point", witness={"point": test.witness, "residual": test.value,
@@ -65,7 +77,7 @@ def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b
                            "reaches it exactly for every layer-1 W_Q, W_K", abstraction=STRICT_ABSTRACTION,
                            certificate=cert)
 
-    def numeric(ctx: Context) -> LayerResult:
+    def _numeric(ctx: Context) -> LayerResult:
         import torch
 
         from numeric.strictness import build, invariant_error, prefix_out, soft_search
@@ -100,7 +112,7 @@ def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b
         assumptions=("causal mask; one soft token against one prefix position per layer; residual single-head "
                      "layers, no norm or MLP", "layer 1: any W_Q, W_K, W_V = [[0,0],[0,-1]]; layer 2: uniform "
                      "attention, W_V = [[0,1],[0,0]]"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
 
 
 def _z3_number(model: Any, v: Any) -> Any:
@@ -187,7 +199,7 @@ def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Optional[Sequ
     def symbolic(ctx: Context) -> LayerResult:
         return layer2_symbolic(_outside(), ctx)
 
-    def numeric(ctx: Context) -> LayerResult:
+    def _numeric(ctx: Context) -> LayerResult:
         import torch
 
         from numeric.layer2 import build, perturbation, search
@@ -234,7 +246,7 @@ def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Optional[Sequ
         assumptions=("residual single-head layers, no norm or MLP, causal; layer-1 attention uniform (W_Q = 0), so "
                      "alpha_r = 1/(r+2) exactly; tau = 1", "content x = (1,0), (0,1), (1,1); W_V^(1) = [[1,1],[0,1]], "
                      "H_2 = [[1,2],[0,-1]]"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
 
 
 # ---- prefix.vs_lora_paper_placement ----------------------------------------------------------------------------
@@ -289,7 +301,7 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
                            f"exactly; {prefix.detail}", abstraction=LAYER2_ABSTRACTION, certificate=cert,
                            query=prefix.query)
 
-    def numeric(ctx: Context) -> LayerResult:
+    def _numeric(ctx: Context) -> LayerResult:
         import torch
 
         from numeric.layer2 import build, lora_from, lora_search, search
@@ -330,7 +342,7 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
         assumptions=("the model of prefix.layer2.reachable_set with W_O^(1) = W_V^(1) and W_V = I in layer 1 (the same "
                      "map); it has no MLP, so LoRA adapts W_O only (the paper adds both MLP maps)",
                      "4 parameters each: rank-1 LoRA on a 2x2 map, a 2-dimensional prefix in each of 2 layers"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
 
 
 def _ba(point: Sequence[Any]) -> tuple[Any, Any]:
