@@ -4,7 +4,9 @@ The pretrained model is a `numeric.model.Transformer` with one layer and one hea
 ``W_V = w^T`` (value width 1), logit scale 1, no norm, positions, residual, MLP, ``W_O`` or unembedding. The
 prefix is a `PrefixKV` adapter holding the construction's keys ``T ĝ_m`` and values ``v_m``; the content token is
 ``x = (cos θ, sin θ)`` (input embeddings), so the model's output at that token is the head output ``H(θ)``.
-Everything here takes plain numbers (lists of floats): no sympy, no z3.
+Everything here takes plain numbers (lists of floats): no sympy, no z3. Every entry point runs torch on one thread
+(`one_thread` as a decorator): on a shared CPU even elementwise sin/cos of a few thousand angles took 20 ms per call
+on the intra-op pool against well under 1 ms on one thread.
 """
 from __future__ import annotations
 
@@ -19,21 +21,23 @@ from numeric.model import Config, PrefixKV, Transformer
 
 
 def pretrained(w: Sequence[float]) -> Transformer:
-    """The fixed one-head model with ``W_Q = W_K = I_2`` and ``W_V = w^T``."""
-    cfg = Config(vocab=1, d=2, n_layers=1, n_heads=1, d_head=2, d_value=1, norm="none", pos="none", causal=True,
+    """The fixed one-head model of width ``d = len(w)`` with ``W_Q = W_K = I_d`` and ``W_V = w^T`` (d = 2: the
+    circle, d = 3: the sphere S^2)."""
+    d = len(w)
+    cfg = Config(vocab=1, d=d, n_layers=1, n_heads=1, d_head=d, d_value=1, norm="none", pos="none", causal=True,
                  residual=False, w_o=False, mlp="none", unembed=False, logit_scale=lambda k, L: 1.0,
                  dtype=torch.float64)
     model = Transformer(cfg)
     attn = model.layers[0].attn
     with torch.no_grad():
-        attn.W_Q.weight.copy_(torch.eye(2, dtype=torch.float64))
-        attn.W_K.weight.copy_(torch.eye(2, dtype=torch.float64))
+        attn.W_Q.weight.copy_(torch.eye(d, dtype=torch.float64))
+        attn.W_K.weight.copy_(torch.eye(d, dtype=torch.float64))
         attn.W_V.weight.copy_(torch.tensor([list(w)], dtype=torch.float64))
     return model
 
 
 def prefix(model: Transformer, keys: Sequence[Sequence[float]], values: Sequence[float]) -> PrefixKV:
-    """A `PrefixKV` adapter holding exactly these keys (N x 2) and values (N)."""
+    """A `PrefixKV` adapter holding exactly these keys (N x d) and values (N)."""
     adapter = PrefixKV(model, len(values))
     with torch.no_grad():
         adapter.keys.copy_(torch.tensor([list(map(list, keys))], dtype=torch.float64))
@@ -46,13 +50,43 @@ def points(thetas: torch.Tensor) -> torch.Tensor:
     return torch.stack([thetas.cos(), thetas.sin()], -1).unsqueeze(1)
 
 
+@one_thread()
 def head(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
          thetas: torch.Tensor) -> torch.Tensor:
     """H(θ) for each angle (float64), through the reference model with the prefix."""
+    return head_at(keys, values, w, points(thetas.to(torch.float64)))
+
+
+@one_thread()
+def head_at(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
+            x: torch.Tensor) -> torch.Tensor:
+    """The head output at each one-token input ``x`` (B, 1, d) (float64), through the reference model with the
+    prefix."""
     model = pretrained(w)
-    with torch.no_grad(), one_thread():
-        out = model(embeds=points(thetas.to(torch.float64)), adapter=prefix(model, keys, values))
+    with torch.no_grad():
+        out = model(embeds=x, adapter=prefix(model, keys, values))
     return out.hidden[:, 0, 0]
+
+
+def sphere_points(rings: int, per_ring: int, offset: float = 0.5) -> list[tuple[float, float, float]]:
+    """Points ``x(θ, φ)`` on S^2 at ``rings`` x ``per_ring`` angles (θ, φ) shifted by ``offset`` of a step."""
+    out = []
+    for i in range(rings):
+        th = math.pi * (i + offset) / rings
+        for j in range(per_ring):
+            ph = 2 * math.pi * (j + offset) / per_ring
+            out.append((math.sin(th) * math.cos(ph), math.sin(th) * math.sin(ph), math.cos(th)))
+    return out
+
+
+@one_thread()
+def sampled_error_at(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
+                     xs: Sequence[Sequence[float]], f_values: Sequence[float]) -> tuple[float, int]:
+    """``max |H(x) − f(x)|`` over the points ``xs`` (float64 reference model) and the index where it is reached."""
+    x = torch.tensor([list(p) for p in xs], dtype=torch.float64).unsqueeze(1)
+    err = (head_at(keys, values, w, x) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
+    k = int(err.argmax())
+    return float(err[k]), k
 
 
 @dataclass
@@ -64,6 +98,7 @@ class Sampled:
     samples: int
 
 
+@one_thread()
 def sampled_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
                   thetas: Sequence[float], f_values: Sequence[float]) -> Sampled:
     t = torch.tensor(list(thetas), dtype=torch.float64)
@@ -90,6 +125,7 @@ class Mixture:
     instances: int
 
 
+@one_thread()
 def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], n: int,
                   instances: int, seed: int) -> Mixture:
     """Random content sequences of ``n`` tokens on the circle (causal), with and without the prefix."""
@@ -99,7 +135,7 @@ def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: S
     model = pretrained(w)
     adapter = prefix(model, keys, values)
     N = len(values)
-    with torch.no_grad(), one_thread():
+    with torch.no_grad():
         plain = model(embeds=x, trace=True).layers[0]
         pref = model(embeds=x, adapter=adapter, trace=True).layers[0]
     A0, A = plain.attn[:, 0], pref.attn[:, 0]            # (B, n, n) and (B, n, N + n)
@@ -122,6 +158,7 @@ def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: S
     return Mixture(ratio, mixture, hull, drop, instances)
 
 
+@one_thread()
 def one_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], theta: float,
               f_value: float) -> float:
     """|H(θ) − f(θ)| at one angle (the float64 re-check of a witness)."""
@@ -129,6 +166,7 @@ def one_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Seque
     return abs(float(head(keys, values, w, t)[0]) - f_value)
 
 
+@one_thread()
 def random_lipschitz(L: float, terms: int, count: int, seed: int) -> list[tuple[list[float], list[float]]]:
     """``count`` random trigonometric polynomials ``Σ_k a_k cos(kθ) + b_k sin(kθ)`` (k <= terms) scaled so that
     ``Σ_k k (|a_k| + |b_k|) = L`` (hence L-Lipschitz in arc length); each as (a, b) coefficient lists."""
@@ -143,6 +181,7 @@ def random_lipschitz(L: float, terms: int, count: int, seed: int) -> list[tuple[
     return out
 
 
+@one_thread()
 def trig(coeffs: tuple[Sequence[float], Sequence[float]], thetas: Sequence[float]) -> list[float]:
     a, b = (torch.tensor(list(c), dtype=torch.float64) for c in coeffs)
     kt = torch.arange(1, len(a) + 1, dtype=torch.float64)[:, None] * torch.tensor(list(thetas), dtype=torch.float64)

@@ -10,6 +10,7 @@ from proofs.catalogue import approx as ap
 from proofs.claim import Context, Status
 from proofs.runner import run_claim
 from theory import approx as A
+from theory import approx_sphere as S
 from theory import kernel
 
 CTX = Context(seed=0)
@@ -31,6 +32,7 @@ TWINS = [
     ap.prefix_length_bound_claim("twin.one_step_short", cases=((1, Fraction(1, 4)),), n_offset=-1),
     ap.prefix_length_bound_claim("twin.below_threshold", cases=((1, Fraction(1, 4)),), t_scale=Fraction(1, 2)),
     ap.consistent_claim("twin.prefix_overrides_content", drop_content=True),
+    ap.sphere_uniform_claim("twin.sphere_coarse_grid", rings=2),                    # grid too coarse for ε
 ]
 
 
@@ -141,3 +143,32 @@ def test_construct_approx_prints_the_certified_and_sampled_errors(tmp_path):
 def test_construct_approx_bad_input_is_one_line_exit_2(args, message):
     code, out = _cli(*args)
     assert code == 2 and message in out and "Traceback" not in out, out
+
+
+def test_sphere_cover_check_is_exact():
+    """The spherical boxes must tile [0, π] x [0, 2π]: removing one box, or stopping short of 2π, is caught."""
+    f = S.SphereTarget("z", Fraction(1))
+    result = S.sup_abs(S.SphereEnclosure(S.build(2, 4, f), f).box, (2, 4), Fraction(3))
+    boxes = [bx for bx, _ in result.cover]
+    assert S.covers_sphere(boxes)
+    assert not S.covers_sphere(boxes[:3] + boxes[4:])
+    assert not S.covers_sphere([(a, b, c, min(d, Fraction(6))) for a, b, c, d in boxes])
+    with pytest.raises(kernel.KernelError):
+        S.certify_cover(S.SphereSup(result.upper, result.lower, result.argmax, result.cover[1:], True, 0),
+                        Fraction(3), "test", "none")
+
+
+def test_ring_grid_covering_radius_and_size():
+    """n_i >= 2 n sin θ_i on every ring (certified enclosures), so the covering radius is <= π/n; N ≈ 4n²/π."""
+    import math
+
+    for n in (2, 3, 6, 12):
+        sizes = S.ring_sizes(n)
+        assert all(hi <= 0 for _, hi in S.check_ring_sizes(n, sizes))
+        assert 4 * n * n / math.pi <= sum(sizes) <= 4 * n * n / math.pi + n
+    assert any(lo > 0 for lo, _ in S.check_ring_sizes(6, [s - 1 for s in S.ring_sizes(6)]))
+
+
+def test_sphere_target_rejects_foreign_symbols():
+    with pytest.raises(ValueError, match="x, y, z"):
+        S.SphereTarget("x + t", Fraction(1))

@@ -76,7 +76,8 @@ def precision(bits: int = PREC) -> Iterator[None]:
 
 def q_arb(q: Fraction | int) -> arb:
     """A ball containing the rational ``q``."""
-    q = Fraction(q)
+    if type(q) is not Fraction:
+        q = Fraction(q)
     return arb(fmpq(q.numerator, q.denominator))
 
 
@@ -88,7 +89,8 @@ def interval(lo: Fraction, hi: Fraction) -> arb:
 def exact(x: arb) -> Fraction:
     """The exact value of an exact arb (an endpoint from ``lower``/``upper``/``abs_upper``)."""
     man, e = x.mid().man_exp()
-    return Fraction(int(man)) * Fraction(2) ** int(e)
+    man, e = int(man), int(e)
+    return Fraction(man << e) if e >= 0 else Fraction(man, 1 << -e)
 
 
 def bounds(x: arb) -> tuple[Fraction, Fraction]:
@@ -127,12 +129,14 @@ class Target:
         raise NotImplementedError
 
     def sup_abs(self) -> Fraction:
-        """A certified upper bound M of sup |f| over the circle."""
-        best = Fraction(0)
-        with precision():
-            for a, b in _pieces(256):
-                best = max(best, abs_bounds(self.enclose(interval(a, b)))[1])
-        return best
+        """A certified upper bound M of sup |f| over the circle (computed once per target)."""
+        if getattr(self, "_sup", None) is None:
+            best = Fraction(0)
+            with precision():
+                for a, b in _pieces(256):
+                    best = max(best, abs_bounds(self.enclose(interval(a, b)))[1])
+            self._sup = best
+        return self._sup
 
 
 _SMOOTH = ("sin", "cos", "tan", "exp", "log", "atan", "sinh", "cosh", "tanh", "asin", "acos")
@@ -152,11 +156,11 @@ class Expression(Target):
             raise ValueError(f"f must be an expression in x only, got symbols {sorted(s.name for s in free)}")
         expr = expr.xreplace({s: self.x for s in free})
         self.expr, self.lipschitz, self.name = expr, Fraction(lipschitz), text or str(expr)
-        self._f = _compile(expr, self.x)
+        self._f = compile_arb(expr, self.x)
         self._float = sp.lambdify(self.x, expr, "math")
         d = sp.diff(expr, self.x)
         funcs = {type(a).__name__ for a in d.atoms(sp.Function)}
-        self._df = _compile(d, self.x) if funcs <= set(_SMOOTH) and not d.has(sp.Abs, sp.sign) else None
+        self._df = compile_arb(d, self.x) if funcs <= set(_SMOOTH) and not d.has(sp.Abs, sp.sign) else None
         self.derivative = d
         self.scope = f"f(x) = {self.name} (enclosed exactly)"
 
@@ -201,11 +205,16 @@ class Expression(Target):
         return self._df
 
 
-def _compile(e: "sp.Expr", x: "sp.Symbol") -> Callable[[arb], arb]:
-    """An arb evaluator of a sympy expression tree (a ball containing e(θ) for every θ in the argument ball)."""
+def compile_arb(e: "sp.Expr", x: "sp.Symbol | tuple[sp.Symbol, ...]") -> Callable[[Any], arb]:
+    """An arb evaluator of a sympy expression tree: a ball containing e(θ) for every θ in the argument ball (``x``
+    one symbol), or e(t_1, ..., t_k) for every point of the box of balls ``t`` (``x`` a tuple of k symbols)."""
     import sympy as sp
 
-    if e == x:
+    if isinstance(x, tuple):
+        if e in x:
+            i = x.index(e)
+            return lambda t: t[i]
+    elif e == x:
         return lambda t: t
     if e.is_Rational:
         q = Fraction(int(e.p), int(e.q))
@@ -219,7 +228,7 @@ def _compile(e: "sp.Expr", x: "sp.Symbol") -> Callable[[arb], arb]:
         return lambda t: arb.pi()
     if e is sp.E:
         return lambda t: arb.const_e()
-    args = [_compile(a, x) for a in e.args]
+    args = [compile_arb(a, x) for a in e.args]
     if isinstance(e, sp.Add):
         return lambda t: _fold(args, t, lambda u, v: u + v)
     if isinstance(e, sp.Mul):
@@ -415,7 +424,7 @@ class Enclosure:
             self.values = [q_arb(v) for v in con.values]
             self.w = (q_arb(con.w[0]), q_arb(con.w[1]))
             self.h = 2 * arb.pi() / self.N
-            T = q_arb(con.T)
+            self.T = T = q_arb(con.T)
             dev = Fraction(0)
             for m, (k1, k2) in enumerate(self.keys):
                 c, s = (self.h * m).cos(), (self.h * m).sin()
@@ -441,8 +450,7 @@ class Enclosure:
         dmin = (K + 1) * self.h - rho
         if not (dmin >= rho and dmin <= arb.pi()):
             return None
-        T = q_arb(self.con.T)
-        return n_far * (T * (dmin.cos() - rho.cos()) + 2 * self.delta).exp()
+        return n_far * (self.T * (dmin.cos() - rho.cos()) + 2 * self.delta).exp()
 
     def _choose_K(self) -> int:
         """The fewest near positions (each side) for which the bulk is negligible on boxes of width <= h/8."""

@@ -342,4 +342,99 @@ def consistent_claim(id: str = "approx.consistent_with_limitation", drop_content
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
-CLAIMS = [single_head_uniform_claim(), prefix_length_bound_claim(), consistent_claim()]
+
+
+# ---- approx.sphere_uniform ---------------------------------------------------------------------------------------
+
+SPHERE_TARGETS: tuple[tuple[str, Fraction], ...] = (("x*y + z/2", Fraction(9, 8)),)   # |∇f| <= √5/2 < 9/8
+SPHERE_EPS = Fraction(3, 5)
+SPHERE_T = 16                               # a stated temperature (the sufficient one of (S2) is far larger)
+SPHERE_SAMPLES = (48, 96)                   # (θ, φ) sample grid for the float64 layer
+
+
+def sphere_uniform_claim(id: str = "approx.sphere_uniform",
+                         targets: Sequence[tuple[str, Fraction]] = SPHERE_TARGETS, eps: Fraction = SPHERE_EPS,
+                         rings: Optional[int] = None, T: int = SPHERE_T, expected: Expected = "holds") -> Claim:
+    """For each (f, L) on S^2: the ring grid with n(ε) = ⌊π L / ε⌋ + 1 rings (covering radius <= π / n, so
+    L r < ε; ``rings`` overrides) and temperature T gives sup_{x ∈ S^2} |H(x) − f(x)| <= ε, certified by interval
+    branch-and-bound over boxes in spherical coordinates."""
+
+    def sizes(L: Fraction) -> int:
+        from theory.approx_sphere import rings_for
+
+        return rings if rings is not None else rings_for(eps, L)
+
+    def symbolic(ctx: Context) -> LayerResult:
+        from theory import kernel
+        from theory.approx_sphere import (ABSTRACTION, SphereEnclosure, SphereTarget, build, certify_cover,
+                                          check_ring_sizes, ring_sizes, sup_abs)
+
+        certs, notes = [], []
+        for text, L in targets:
+            n = sizes(L)
+            # the covering radius (S1): n_i >= 2 n sin θ_i on every ring, decided on arb balls
+            with kernel.enclosure_session() as ledger:
+                for enc in check_ring_sizes(n, ring_sizes(n)):
+                    kernel.check_bound(enc, 0)
+            if ledger.wrong or ledger.undecided:
+                return LayerResult(Status.UNKNOWN, f"n={n}: ring sizes not shown >= 2 n sin θ_i")
+            certs.append(kernel.certify_enclosure(ledger, n, f"ring grid with n = {n} rings", "arb balls of sin",
+                                                  f"n_i >= 2 n sin θ_i on all {n} rings: covering radius <= π/{n}"))
+            target = SphereTarget(text, L)
+            con = build(n, T, target)
+            result = sup_abs(SphereEnclosure(con, target).box, (n, 2 * n), eps)
+            if result.lower > eps:
+                ta, tb, pa, pb = result.argmax
+                return LayerResult(
+                    Status.REFUTED, f"f={text}, n={n} rings (N={con.N}), T={T}: |H − f| >= {float(result.lower):.6g} "
+                    f"> ε={eps} on every x(θ, φ) with θ in [{float(ta):.5g}, {float(tb):.5g}], φ in "
+                    f"[{float(pa):.5g}, {float(pb):.5g}] (certified)", abstraction=ABSTRACTION,
+                    witness={"f": text, "rings": n, "N": con.N, "T": T, "theta": [float(ta), float(tb)],
+                             "phi": [float(pa), float(pb)], "error_lower": float(result.lower)})
+            if not result.complete or result.upper > eps:
+                return LayerResult(Status.UNKNOWN, f"f={text}, n={n}, T={T}: certified sup in "
+                                   f"[{float(result.lower):.6g}, {float(result.upper):.6g}] not decided against "
+                                   f"ε={eps} within {result.evaluations} boxes", abstraction=ABSTRACTION)
+            scope = f"f = {text} on S^2, n = {n} rings (N = {con.N}), T = {T}, every x in S^2"
+            certs.append(certify_cover(result, eps, scope, ABSTRACTION))
+            notes.append(f"{text}: n={n} rings, N={con.N}, T={T}: certified sup |H − f| <= ε ({len(result.cover)} "
+                         f"boxes)")
+        cert = _conjoin(certs, f"{len(targets)} target(s) on S^2, ε = {eps}, T = {T}", "; ".join(notes))
+        return LayerResult(Status.PROVED, "; ".join(notes), certificate=cert, abstraction=ABSTRACTION,
+                           instances=len(targets))
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.approx import sampled_error_at, sphere_points
+        from theory.approx_sphere import SPHERE_W, SphereTarget, build
+
+        worst, notes = 0.0, []
+        for text, L in targets:
+            n = sizes(L)
+            target = SphereTarget(text, L)
+            con = build(n, T, target)
+            xs = sphere_points(*SPHERE_SAMPLES)
+            err, k = sampled_error_at(con.key_floats(), con.value_floats(), [float(c) for c in SPHERE_W], xs,
+                                      [target.value(p) for p in xs])
+            worst = max(worst, err)
+            notes.append(f"{text}: sampled max {err:.4g} ({len(xs)} points, n={n}, N={con.N}, T={T})")
+            if err > eps:
+                return LayerResult(Status.VIOLATED, f"f={text}, n={n}, T={T}: float64 error {err:.6g} > ε={eps} at "
+                                   f"x={tuple(round(c, 6) for c in xs[k])}", max_error=err, instances=len(xs),
+                                   witness={"f": text, "rings": n, "T": T, "x": list(xs[k])})
+        return LayerResult(Status.CONSISTENT, "; ".join(notes), max_error=worst, instances=len(targets),
+                           tolerance=f"sampled max |H − f| <= ε = {eps}")
+
+    names = ", ".join(t for t, _ in targets)
+    return Claim(
+        id=id, title="one prefixed attention head approximates a Lipschitz f on the sphere S^2 uniformly "
+                     "(ring grid, certified sup error)",
+        paper_ref=PAPER_REF,
+        statement=r"\sup_{x\in S^2}\Big|\frac{\sum_m e^{T g_m\cdot x}f(g_m)+e\,w\cdot x}{\sum_m e^{T g_m\cdot x}+e}"
+                  r"-f(x)\Big|\le\varepsilon,\quad g_m\ \text{on}\ n(\varepsilon)=\lfloor\pi L/\varepsilon\rfloor+1"
+                  r"\ \text{rings}",
+        assumptions=(RECONSTRUCTED, f"f in {{{names}}} with the stated geodesic L, ε = {eps}, T = {T} (stated, "
+                     "not derived)", "pretrained head W_Q = W_K = I_3, W_V = (1/2, -1/4, 0), logit scale 1"),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+
+CLAIMS = [single_head_uniform_claim(), prefix_length_bound_claim(), consistent_claim(), sphere_uniform_claim()]
