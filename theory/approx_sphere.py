@@ -6,7 +6,7 @@ The pretrained head: ``W_Q = W_K = I_3``, ``W_V = w^T`` with ``w = (1/2, −1/4,
 is the input ``x = x(θ, φ) = (sin θ cos φ, sin θ sin φ, cos θ)``, so the content logit is ``x . x = 1``. The prefix:
 keys ``k_m = T g_m`` (float64, taken at their exact binary values), values ``v_m = f(g_m)``.
 
-Ring grid (ours). ``n`` rings at polar angles ``θ_i = (i + 1/2) π / n``; ring i holds ``n_i >= 2 n sin θ_i`` points at
+Ring grid (ours). ``n`` rings at polar angles ``θ_i = (i + 1/2) π / n``; ring i holds ``n_i = ⌊2 n sin θ_i⌋ + 1`` points at
 azimuths ``φ_ij = 2π (j + s_i) / n_i`` (``s_i`` = 0 or 1/2, staggered). Covering radius: a point (θ, φ) is within
 ``π/(2n)`` of the nearest ring along its meridian, then within ``sin θ_i π / n_i <= π/(2n)`` of a grid point along
 that ring's latitude circle, so (triangle inequality for the geodesic distance d)
@@ -54,8 +54,11 @@ THETA_MAX, PHI_MAX = PI_UP, 2 * PI_UP   # boxes cover [0, 355/113] x [0, 710/113
 # ---- the grid --------------------------------------------------------------------------------------------------
 
 def ring_sizes(n: int) -> list[int]:
-    """``n_i = ⌈2 n sin θ_i⌉`` (float64; `check_ring_sizes` certifies ``n_i >= 2 n sin θ_i`` exactly)."""
-    return [max(1, math.ceil(2 * n * math.sin((i + 0.5) * math.pi / n))) for i in range(n)]
+    """``n_i = ⌊2 n sin θ_i⌋ + 1`` (the floor of an outward upper bound, so ``n_i > 2 n sin θ_i`` strictly and
+    `check_ring_sizes` always decides)."""
+    with precision():
+        return [math.floor(bounds(2 * n * ((i + q_arb(Fraction(1, 2))) * arb.pi() / n).sin())[1]) + 1
+                for i in range(n)]
 
 
 def check_ring_sizes(n: int, sizes: Sequence[int]) -> list[tuple[Fraction, Fraction]]:
