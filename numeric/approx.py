@@ -187,3 +187,49 @@ def trig(coeffs: tuple[Sequence[float], Sequence[float]], thetas: Sequence[float
     kt = torch.arange(1, len(a) + 1, dtype=torch.float64)[:, None] * torch.tensor(list(thetas), dtype=torch.float64)
     return (a @ kt.cos() + b @ kt.sin()).tolist()
 
+
+
+def depth_model(N: int) -> Transformer:
+    """The three-layer model of `theory.approx_depth` (residual stream ``(u, 1, s, a, out)``, one head per layer,
+    head width 2, value width 1): layers 1 and 3 query ``(u, 1)`` resp. ``(a, 1)`` against content keys of the same
+    form (content values 0) and write to s resp. out; layer 2 has ``W_Q = W_K = 0``, reads s and writes
+    ``(N + 2) / 2`` times its uniform average to a."""
+    cfg = Config(vocab=1, d=5, n_layers=3, n_heads=1, d_head=2, d_value=1, norm="none", pos="none", causal=True,
+                 residual=True, w_o=True, mlp="none", unembed=False, logit_scale=lambda k, L: 1.0,
+                 dtype=torch.float64)
+    model = Transformer(cfg)
+    reads = {0: (0, 2), 1: None, 2: (3, 4)}             # layer -> (query/key coordinate, output coordinate)
+    with torch.no_grad():
+        for l, attn in enumerate(layer.attn for layer in model.layers):
+            for W in (attn.W_Q, attn.W_K, attn.W_V, attn.W_O):
+                W.weight.zero_()
+            if reads[l] is None:
+                attn.W_V.weight[0, 2] = 1.0
+                attn.W_O.weight[3, 0] = (N + 2) / 2
+                continue
+            src, dst = reads[l]
+            for W in (attn.W_Q, attn.W_K):
+                W.weight[0, src] = 1.0
+                W.weight[1, 1] = 1.0
+            attn.W_O.weight[dst, 0] = 1.0
+    return model
+
+
+@one_thread()
+def depth_outputs(layer1: tuple[Sequence[Sequence[float]], Sequence[float]],
+                  layer3: tuple[Sequence[Sequence[float]], Sequence[float]], inputs: Sequence[Sequence[float]]
+                  ) -> torch.Tensor:
+    """out at the last token for each input pair (u_1, u_2), through the reference model with a `PrefixKV` holding
+    layer 1's and layer 3's keys and values (layer 2's prefix: keys and values 0)."""
+    N = len(layer1[1])
+    model = depth_model(N)
+    adapter = PrefixKV(model, N)
+    with torch.no_grad():
+        adapter.keys.zero_()
+        adapter.values.zero_()
+        for l, (keys, values) in ((0, layer1), (2, layer3)):
+            adapter.keys[l] = torch.tensor([list(k) for k in keys], dtype=torch.float64)
+            adapter.values[l] = torch.tensor([[v] for v in values], dtype=torch.float64)
+        u = torch.tensor([list(p) for p in inputs], dtype=torch.float64)
+        x = torch.stack([u, torch.ones_like(u)] + [torch.zeros_like(u)] * 3, -1)
+        return model(embeds=x, adapter=adapter).hidden[:, -1, 4]

@@ -437,4 +437,110 @@ def sphere_uniform_claim(id: str = "approx.sphere_uniform",
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
-CLAIMS = [single_head_uniform_claim(), prefix_length_bound_claim(), consistent_claim(), sphere_uniform_claim()]
+
+# ---- approx.depth_linear -----------------------------------------------------------------------------------------
+
+DEPTH_PSI, DEPTH_PHI = "(1 + sin(3*u))/2", "cos(2*u)"     # F(u1, u2) = cos(ψ(u1) + ψ(u2))
+DEPTH_N, DEPTH_T, DEPTH_EPS = 16, 1000, Fraction(1, 5)
+DEPTH_WITNESS_GRID, DEPTH_SAMPLES = 12, 40
+
+
+def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int = DEPTH_T,
+                       eps: Fraction = DEPTH_EPS, expected: Expected = "holds") -> Claim:
+    """The Kolmogorov–Arnold instance of theory/approx_depth.py: n = 2 tokens, three layers of the reference model
+    (prefixed head ψ, uniform-attention sum, prefixed head Φ), N prefix positions, temperature T:
+    sup over [0, 1]^2 of |out_2 − Φ((ψ(u_1) + ψ(u_2))/2)| <= ε, certified by the budget e_3 + L_Φ e_1."""
+
+    def parts() -> tuple[Any, Any, Any, Any]:
+        from theory.approx_depth import DELTA, Univariate, head_for
+
+        psi, phi = Univariate(DEPTH_PSI), Univariate(DEPTH_PHI)
+        return psi, phi, head_for(psi, N, T), head_for(phi, N, T, -DELTA, 1 + DELTA)
+
+    def symbolic(ctx: Context) -> LayerResult:
+        from theory import kernel
+        from theory.approx_depth import (ABSTRACTION, DELTA, budget, certify_sup, derivative_box, head_error,
+                                         network_error, sum_layer_residual, sup_abs)
+        from theory.approx import bounds, interval, precision
+
+        psi, phi, h1, h3 = parts()
+        zero, one = Fraction(0), Fraction(1)
+        r1 = sup_abs(head_error(h1, psi, (zero, one)), zero, one, 4 * N)
+        r3 = sup_abs(head_error(h3, phi, (-DELTA, 1 + DELTA)), -DELTA, 1 + DELTA, 4 * N)
+        rl = sup_abs(derivative_box(phi), -DELTA, 1 + DELTA, 16)
+        total = budget(r1.upper, r3.upper, rl.upper)
+        scope = (f"n = 2 tokens, every (u1, u2) in [0, 1]^2, ψ = {DEPTH_PSI}, Φ = {DEPTH_PHI}, N = {N}, T = {T}, "
+                 "the three layers of numeric.approx.depth_model")
+        if all(r.complete for r in (r1, r3, rl)) and r1.upper <= DELTA and total <= eps:
+            certs = [certify_sup(r1, f"layer 1 head vs ψ, u in [0, 1], 1 or 2 content tokens, N = {N}, T = {T}",
+                                 ABSTRACTION, "|s − ψ(u)|"),
+                     certify_sup(r3, f"layer 3 head vs Φ, a in [−1/8, 9/8], N = {N}, T = {T}", ABSTRACTION,
+                                 "|out − Φ(a)|"),
+                     certify_sup(rl, "Φ' on [−1/8, 9/8]", ABSTRACTION, "|Φ'|")]
+            with precision(), kernel.enclosure_session() as ledger:
+                for a, b in [(k * Fraction(1, 64), (k + 1) * Fraction(1, 64)) for k in range(64)]:
+                    lo, hi = bounds(psi.enclose(interval(a, b)))
+                    kernel.check_bound((lo, hi), -DELTA + r1.upper, above=True)
+                    kernel.check_bound((lo, hi), 1 + DELTA - r1.upper)
+                kernel.check_bound((r1.upper, r1.upper), DELTA)
+                kernel.check_bound((total, total), eps)
+            certs.append(kernel.certify_enclosure(ledger, 130, "ψ([0, 1]) within [−δ + e1, 1 + δ − e1]; e1 <= δ; "
+                                                  "e3 + L e1 <= ε", "exact rationals and arb balls"))
+            test = kernel.decide_zero(sum_layer_residual(N))
+            if test.status != "zero":
+                return LayerResult(Status.UNKNOWN, f"layer 2 identity not reduced ({test.status})")
+            certs.append(kernel.certify_zero([test], f"layer 2 at token 2, N = {N}", "exact sympy"))
+            detail = (f"e1 = sup|s − ψ| <= {float(r1.upper):.4g}, e3 = sup|out − Φ| <= {float(r3.upper):.4g}, "
+                      f"L_Φ <= {float(rl.upper):.6g}, layer 2 exact: sup |out − F| <= e3 + L_Φ e1 = "
+                      f"{float(total):.4g} <= ε = {eps} ({len(r1.cover)} + {len(r3.cover)} boxes)")
+            return LayerResult(Status.PROVED, detail, certificate=kernel.conjoin(certs, scope, detail),
+                               abstraction=ABSTRACTION, instances=1)
+        # the budget does not decide: look for a certified counterexample on a grid of inputs
+        g = DEPTH_WITNESS_GRID
+        best, where = Fraction(0), (zero, zero)
+        for i in range(g):
+            for j in range(g):
+                u = (Fraction(2 * i + 1, 2 * g), Fraction(2 * j + 1, 2 * g))
+                lo = bounds(abs(network_error(h1, h3, psi, phi, *u)))[0]
+                if lo > best:
+                    best, where = lo, u
+        if best > eps:
+            return LayerResult(Status.REFUTED, f"N={N}, T={T}: |out − F| >= {float(best):.6g} > ε={eps} at "
+                               f"(u1, u2) = ({float(where[0]):.4g}, {float(where[1]):.4g}) (exact arb evaluation "
+                               "of the three layers)", abstraction=ABSTRACTION,
+                               witness={"N": N, "T": T, "u": [float(where[0]), float(where[1])],
+                                        "error_lower": float(best)})
+        return LayerResult(Status.UNKNOWN, f"budget e3 + L e1 = {float(total):.4g} not <= ε={eps} (e1 = "
+                           f"{float(r1.upper):.4g}, e3 = {float(r3.upper):.4g}) and no grid point exceeds ε",
+                           abstraction=ABSTRACTION)
+
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.approx import depth_outputs
+
+        psi, phi, h1, h3 = parts()
+        g = DEPTH_SAMPLES
+        pts = [((i + 0.5) / g, (j + 0.5) / g) for i in range(g) for j in range(g)]
+        out = depth_outputs(h1.floats(), h3.floats(), pts).tolist()
+        errs = [abs(o - phi.value((psi.value(a) + psi.value(b)) / 2)) for o, (a, b) in zip(out, pts)]
+        k = max(range(len(errs)), key=errs.__getitem__)
+        if errs[k] > eps:
+            return LayerResult(Status.VIOLATED, f"N={N}, T={T}: float64 error {errs[k]:.6g} > ε={eps} at (u1, u2) = "
+                               f"{pts[k]}", max_error=errs[k], instances=len(pts),
+                               witness={"N": N, "T": T, "u": list(pts[k])})
+        return LayerResult(Status.CONSISTENT, f"sampled max |out − F| = {errs[k]:.4g} at {pts[k]} ({len(pts)} "
+                           "inputs, float64 reference model)", max_error=errs[k], instances=len(pts),
+                           tolerance=f"sampled max <= ε = {eps}")
+
+    return Claim(
+        id=id, title="a small instance of the depth construction: two tokens, a Kolmogorov–Arnold composition "
+                     "Φ((ψ(u1) + ψ(u2))/2) by three layers (two prefixed heads and a sum), certified",
+        paper_ref=PAPER_REF,
+        statement=r"\sup_{(u_1,u_2)\in[0,1]^2}ig|\mathrm{out}_2(u_1,u_2)-\Phiig(	frac{\psi(u_1)+\psi(u_2)}{2}"
+                  r"ig)ig|\learepsilon,\ \psi=	frac{1+\sin 3u}{2},\ \Phi=\cos 2u",
+        assumptions=(RECONSTRUCTED, f"n = 2 tokens only (the paper's statement is for every n; depth here is 3), "
+                     f"N = {N} prefix positions per layer, T = {T}, ε = {eps}",
+                     "layers as in theory/approx_depth.py and numeric.approx.depth_model"),
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
+
+CLAIMS = [single_head_uniform_claim(), prefix_length_bound_claim(), consistent_claim(), sphere_uniform_claim(),
+          depth_linear_claim()]
