@@ -181,6 +181,20 @@ def layer_table(result: ClaimResult) -> str:
         *(["\\begin{description}\\small", *details, "\\end{description}"] if details else [])])
 
 
+def certificate_block(result: ClaimResult) -> str:
+    """For each PROVED layer, the kernel certificate it rests on: kind, scope (what is covered) and evidence."""
+    lines = []
+    for name, r in result.layers.items():
+        cert = r.certificate if r.status is Status.PROVED else None
+        if cert is None:
+            continue
+        data = cert.to_json()
+        lines.append(f"\\paragraph{{Certificate ({esc(name)}).}} Kind \\texttt{{{tt(data['kind'])}}}; "
+                     f"\\emph{{scope:}} {esc(data['scope'])}"
+                     + (f"; \\emph{{evidence:}} {esc(data['evidence'])}" if data.get("evidence") else "") + ".")
+    return "\n".join(lines)
+
+
 def smt_block(result: ClaimResult) -> str:
     r = result.layers.get("smt")
     if r is None:
@@ -272,7 +286,8 @@ def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = ()
     carries its own copies of its figures."""
     c = result.claim
     parts = ["\\clearpage", f"\\section{{{_id_tex(c.id)}}}\\label{{{label(c.id)}}}", statement_block(result),
-             verdict_line(result), derivation_block(result, seed), smt_block(result), layer_table(result),
+             verdict_line(result), derivation_block(result, seed), certificate_block(result), smt_block(result),
+             layer_table(result),
              witness_block(result)]
     for fig in figures:
         if c.id not in fig.claims:
@@ -305,7 +320,9 @@ def title_page(environment: dict[str, Any], settings: dict[str, Any], results: S
         "{\\LARGE\\bfseries prefixcheck: machine-checked claims about prompting, soft prompting and "
         "prefix-tuning\\par}", "\\vspace{1em}",
         "{\\large Claims of Petrov, Torr and Bibi, ``When Do Prompting and Prefix-Tuning Work? A Theory of "
-        "Capabilities and Limitations'' (arXiv:2310.19698, ICLR 2024)\\par}", "\\vspace{2em}",
+        "Capabilities and Limitations'' (arXiv:2310.19698, ICLR 2024), and of their follow-up ``Prompting a "
+        "Pretrained Transformer Can Be a Universal Approximator'' (arXiv:2402.14753, ICML 2024)\\par}",
+        "\\vspace{2em}",
         f"{len(results)} claims: {counts['ok']} ok, {counts['mismatch']} mismatch, "
         f"{counts['inconclusive']} inconclusive"
         + (f", {counts['not run']} opt-in not run" if counts["not run"] else "") + "\\par", "\\vspace{2em}",
@@ -313,8 +330,10 @@ def title_page(environment: dict[str, Any], settings: dict[str, Any], results: S
         "\\midrule", *versions, "\\midrule", "\\multicolumn{2}{@{}l}{\\textbf{Run settings}} \\\\", "\\midrule",
         *run, "\\bottomrule", "\\end{tabular}", "\\vfill",
         "\\begin{minipage}{0.85\\linewidth}\\small",
-        "PROVED comes only from a sympy residual reduced to 0 or a solver UNSAT on a sound over-approximating "
-        "encoding (its abstraction is stated); numeric agreement is CONSISTENT, never a proof; every "
+        "PROVED comes only from a certificate of the trusted kernel: a sympy residual reduced to 0, a solver UNSAT "
+        "on a sound over-approximating encoding, or a certified enclosure (outward-rounded interval arithmetic "
+        "deciding the statement on every box of a checked cover); its abstraction and scope are stated. Numeric "
+        "agreement is CONSISTENT, never a proof; every "
         "counterexample was re-checked on a float64 torch model before it was reported; timeouts and solver "
         "\\emph{unknown} are UNKNOWN. Every random draw derives from the seed above.",
         "\\end{minipage}", "\\end{titlepage}"])

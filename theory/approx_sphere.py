@@ -159,14 +159,14 @@ class SphereEnclosure:
             self.w = tuple(q_arb(c) for c in con.w)
             self.tau = q_arb(tau)
         self.kf = con.key_floats()
-        self._diffs: dict[int, tuple[arb_mat, list[arb]]] = {}
+        self._diffs: dict[int, tuple[arb_mat, arb_mat]] = {}
 
-    def diffs(self, r: int) -> tuple[arb_mat, list[arb]]:
-        """``D_r`` (rows ``k_m − k_r``, then ``−k_r`` for the content) and the rows' 1-norms."""
+    def diffs(self, r: int) -> tuple[arb_mat, arb_mat]:
+        """``D_r`` (rows ``k_m − k_r``, then ``−k_r`` for the content) and the column of the rows' 1-norms."""
         if r not in self._diffs:
             kr = self.keys[r]
             rows = [[k[i] - kr[i] for i in range(3)] for k in self.keys] + [[-c for c in kr]]
-            self._diffs[r] = (arb_mat(rows), [abs(a) + abs(b) + abs(c) for a, b, c in rows])
+            self._diffs[r] = (arb_mat(rows), arb_mat([[abs(a) + abs(b) + abs(c)] for a, b, c in rows]))
         return self._diffs[r]
 
     def box(self, ta: Fraction, tb: Fraction, pa: Fraction, pb: Fraction) -> arb:
@@ -185,8 +185,7 @@ class SphereEnclosure:
         J = arb_mat([[st * cp, ct * cp, -st * sp_], [st * sp_, ct * sp_, st * cp], [ct, -st, arb(0)]])
         u = arb_mat([[arb(1)], [arb(0, 1) * q_arb(a)], [arb(0, 1) * q_arb(b)]])
         D, l1 = self.diffs(r)
-        lin = (D * J) * u
-        rem = arb(0, 1) * q_arb((a + b) ** 2 / 2)
+        q = (D * J) * u + l1 * arb(0, 1) * q_arb((a + b) ** 2 / 2)
         Th, Ph = interval(ta, tb), interval(pa, pb)
         X = (Th.sin() * Ph.cos(), Th.sin() * Ph.sin(), Th.cos())
         F = self.target.enclose(X)
@@ -194,7 +193,7 @@ class SphereEnclosure:
         num, den = arb(0), arb(0)
         hull_max, hull_rest = arb(0), arb(0)
         for m in range(N):
-            rho = arb(1) if m == r else (lin[m, 0] + l1[m] * rem).exp()
+            rho = arb(1) if m == r else q[m, 0].exp()
             t = self.values[m] - F
             num += rho * t
             den += rho
@@ -202,7 +201,7 @@ class SphereEnclosure:
                 hull_max = hull_max.max(abs(t))
             else:
                 hull_rest += rho * abs(t)
-        rho_c = (1 + lin[N, 0] + l1[N] * rem).exp()
+        rho_c = (1 + q[N, 0]).exp()
         t_c = self.w[0] * X[0] + self.w[1] * X[1] + self.w[2] * X[2] - F
         num += rho_c * t_c
         den += rho_c

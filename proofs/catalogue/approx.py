@@ -399,7 +399,8 @@ def sphere_uniform_claim(id: str = "approx.sphere_uniform",
             certs.append(certify_cover(result, eps, scope, ABSTRACTION))
             notes.append(f"{text}: n={n} rings, N={con.N}, T={T}: certified sup |H − f| <= ε ({len(result.cover)} "
                          f"boxes)")
-        cert = _conjoin(certs, f"{len(targets)} target(s) on S^2, ε = {eps}, T = {T}", "; ".join(notes))
+        cert = _conjoin(certs, f"f in {{{', '.join(t for t, _ in targets)}}}, every x in S^2, n(ε) rings, ε = {eps}, "
+                        f"T = {T}", "; ".join(notes))
         return LayerResult(Status.PROVED, "; ".join(notes), certificate=cert, abstraction=ABSTRACTION,
                            instances=len(targets))
 
@@ -535,8 +536,8 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
         id=id, title="a small instance of the depth construction: two tokens, a Kolmogorov–Arnold composition "
                      "Φ((ψ(u1) + ψ(u2))/2) by three layers (two prefixed heads and a sum), certified",
         paper_ref=PAPER_REF,
-        statement=r"\sup_{(u_1,u_2)\in[0,1]^2}ig|\mathrm{out}_2(u_1,u_2)-\Phiig(	frac{\psi(u_1)+\psi(u_2)}{2}"
-                  r"ig)ig|\learepsilon,\ \psi=	frac{1+\sin 3u}{2},\ \Phi=\cos 2u",
+        statement=r"\sup_{(u_1,u_2)\in[0,1]^2}\big|\mathrm{out}_2(u_1,u_2)-\Phi\big(\tfrac{\psi(u_1)+\psi(u_2)}{2}"
+                  r"\big)\big|\le\varepsilon,\ \psi=\tfrac{1+\sin 3u}{2},\ \Phi=\cos 2u",
         assumptions=(RECONSTRUCTED, f"n = 2 tokens only (the paper's statement is for every n; depth here is 3), "
                      f"N = {N} prefix positions per layer, T = {T}, ε = {eps}",
                      "layers as in theory/approx_depth.py and numeric.approx.depth_model"),
