@@ -480,12 +480,16 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
             tests.append(test)
         # the bound must dominate the exact worst case (4V - 3)(L - 1) for every V >= 1
         t = sp.Symbol("t", nonnegative=True)
-        slack = sp.expand(sp.sympify(bound(capacity.Vs)) - (4 * capacity.Vs - 3))
+        from theory.kernel import exact, exact_floats
+
+        with exact_floats():  # a float in the user's bound (4V - 3 - 1e-30) is its exact binary value, not rounded
+            stated = exact(sp.sympify(bound(capacity.Vs)))
+        slack = sp.expand(stated - (4 * capacity.Vs - 3))
         abstraction = "E = e^{T/sqrt L} a positive symbol; V, L > 0; exact evaluator for the threshold"
         dominance = certify_nonnegative(slack.subs(capacity.Vs, 1 + t), t, "every V >= 1", abstraction)
         if dominance is None:
             V_bad = next(v for v in range(2, 10 ** 4) if slack.subs(capacity.Vs, v) < 0)
-            return LayerResult(Status.REFUTED, f"bound(V) = {sp.sympify(bound(capacity.Vs))} is below the exact "
+            return LayerResult(Status.REFUTED, f"bound(V) = {stated} is below the exact "
                                f"worst case 4V - 3 at V={V_bad}: E in (bound (L-1), (4V-3)(L-1)] fails for Y = V - 1",
                                witness={"V": V_bad, "bound": str(slack + 4 * V_bad - 3)})
         # exact confirmation of the threshold on the real weights (worst target, all V-1)
