@@ -2,7 +2,9 @@
 through the depth factories (a prefix shifts relative attention under learned and sinusoidal positions; RoPE's
 rotation lemma says nothing about them), wrong masks and layers, capacity constructions with a shifted virtual
 token, wrong read-outs and temperature bounds (a bound just below the exact threshold, written as a float, a
-Fraction and a Rational), fine-tuning variants, search factories. Each is stated with ``expected="holds"``.
+Fraction and a Rational), fine-tuning variants, the follow-up's approximator, search factories. (Not here, for time:
+the impl.* factories need transformers + peft models; approx.single_head_uniform_claim and
+search.wide_segment_claim take 10-16 s each.) Each is stated with ``expected="holds"``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from fractions import Fraction
 import sympy
 
 from proofs import Claim
-from proofs.catalogue import capacity, depth, search
+from proofs.catalogue import approx, capacity, depth, search
 from proofs.catalogue.section4 import eq7_numeric, eq7_symbolic
 
 TRUTH = False
@@ -64,6 +66,12 @@ CLAIMS = [
     capacity.temperature_claim("mut.false.capacity.bound_4V_minus_4", bound=lambda V: 4 * V - 4, expected=HOLDS),
     capacity.temperature_claim("mut.false.capacity.bound_3V", bound=lambda V: 3 * V, expected=HOLDS),
     _hard_token_false(),
+    # ---- the follow-up's universal approximator (proofs/catalogue/approx.py) ----
+    approx.prefix_length_bound_claim("mut.false.approx.two_positions_short", cases=((1, Fraction(1, 4)),),
+                                     n_offset=-2, expected=HOLDS),
+    approx.prefix_length_bound_claim("mut.false.approx.quarter_temperature", cases=((1, Fraction(1, 4)),),
+                                     t_scale=Fraction(1, 4), expected=HOLDS),
+    approx.consistent_claim("mut.false.approx.prefix_mixture_alone", drop_content=True, expected=HOLDS),
     # ---- search factories ----
     search.cannot_reverse_claim("mut.false.search.lora_cannot_reverse", method="lora", expected=HOLDS),
     search.reachable_segment_claim("mut.false.search.segment_from_zero", end="zero", expected=HOLDS),
