@@ -56,6 +56,12 @@ def measure() -> dict:
         "violations": [{"id": j.id, "verdict": j.verdict, "layers": j.statuses, "problems": j.problems}
                        for j in judged if j.problems]
                       + [{"id": s.id, "verdict": s.verdict, "problems": s.problems} for s in searches if s.problems],
+        "true_not_proved": [{"id": j.id, "verdict": j.verdict, "layers": j.statuses,
+                             "details": {k: v[:160] for k, v in j.details.items() if j.statuses[k] != "PROVED"}}
+                            for j in true if not j.proved or j.verdict != "ok"],
+        "planted": [{"id": s.id, "verdict": s.verdict, "seconds": round(s.seconds, 2)} for s in searches],
+        "error_layers": [{"id": j.id, "layer": k, "detail": j.details[k][:200]} for j in judged
+                         for k, v in j.statuses.items() if v == "ERROR"],
     }
 
 
@@ -82,6 +88,18 @@ def run(console: Console) -> dict:
     for name, row in sorted(out["per_file"].items()):
         files.add_row(name, str(row["claims"]), str(row["violations"]), f"{row['seconds']:.1f}")
     console.print(files)
+    if out["true_not_proved"]:
+        console.print("true claims not proved (or not ok):")
+        for v in out["true_not_proved"]:
+            console.print(f"  {v['id']}: {v['verdict']} {v['layers']}")
+            for layer, detail in v["details"].items():
+                console.print(f"      {layer}: {detail}")
+    if out["error_layers"]:
+        console.print("ERROR layers (not unsound, but the layer decided nothing):")
+        for e in out["error_layers"]:
+            console.print(f"  {e['id']} {e['layer']}: {e['detail']}")
+    if out["violations"]:
+        console.print("rule violations:")
     for v in out["violations"]:
         console.print(f"  {v['id']}: {v['verdict']} {v.get('layers', '')}")
         for p in v["problems"]:
