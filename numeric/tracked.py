@@ -79,15 +79,25 @@ def recording() -> Iterator[list[int]]:
         _largest.reset(token)
 
 
+def _track_tensors(obj: Any) -> None:
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, torch.Tensor):
+            setattr(obj, name, value.as_subclass(Tracked))
+
+
 def track(env: Any) -> Any:
-    """Make every tensor of an env's views (and its ``W_O``) `Tracked`, in place; returns the env."""
-    for row in env._views:
-        for view in row:
-            for name, value in list(vars(view).items()):
-                if isinstance(value, torch.Tensor):
-                    setattr(view, name, value.as_subclass(Tracked))
-            view.__dict__.pop("alphas", None)  # cached from untracked tensors
-    env._W_O = [M.as_subclass(Tracked) for M in env._W_O]
+    """Make the tensors a statement reads `Tracked`, in place, and return ``env``: every view of an env (and its
+    ``W_O``), or the tensors of a single model object and of its ``inst`` (e.g. `numeric.finetune.TorchFineTune`)."""
+    if hasattr(env, "_views"):
+        for row in env._views:
+            for view in row:
+                _track_tensors(view)
+                view.__dict__.pop("alphas", None)  # cached from untracked tensors
+        env._W_O = [M.as_subclass(Tracked) for M in env._W_O]
+        return env
+    _track_tensors(env)
+    if getattr(env, "inst", None) is not None:
+        _track_tensors(env.inst)
     return env
 
 

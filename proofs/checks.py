@@ -230,12 +230,14 @@ def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) 
 
     from numeric.attention import TorchEnv, discrepancy
     from numeric.realize import realize
+    from numeric.tracked import plain, track
 
     per_head = [realize(rows, rows[0]["u"]) for rows in numbers["heads"]]  # [head][input]
     grid = [[per_head[h][r] for h in range(len(per_head))] for r in range(len(per_head[0]))]
     W_O = [torch.tensor(M, dtype=torch.float64).unsqueeze(0) for M in numbers["W_O"]]
     env = TorchEnv(grid, W_O)
-    lhs, rhs = statement(env)
+    lhs, rhs = (torch.as_tensor(plain(x), dtype=torch.float64) for x in statement(track(env)))
+    lhs, rhs = torch.broadcast_tensors(lhs, rhs)
     disc = discrepancy(lhs[..., -1:, :], rhs[..., -1:, :]) if lhs.dim() == 3 else discrepancy(lhs, rhs)
     return (not disc.ok(tol)), disc.max_error, env
 
@@ -376,9 +378,11 @@ def numeric_order(attn_pt: Attention = _default_attn_pt, *, n: int = 8, d: int =
 
         from numeric.attention import TorchEnv, causal_mask
 
+        from numeric.tracked import plain, track
+
         seed = ctx.child_seed("numeric-order")
-        h = TorchEnv.random(1, 1, n_S, B=ctx.instances, n=n, d=d, seed=seed).h
-        A, F = h.A, attn_pt(h)
+        h = track(TorchEnv.random(1, 1, n_S, B=ctx.instances, n=n, d=d, seed=seed)).h
+        A, F = plain(h.A), plain(attn_pt(h))
         dA = A[..., :, None] - A[..., None, :]
         dF = F[..., :, None] - F[..., None, :]
         vis = causal_mask(n)
@@ -451,8 +455,10 @@ def _recheck_order(attn_pt: Attention, numbers: dict[str, Any], j: int, k: int) 
     from numeric.attention import TorchEnv
     from numeric.realize import realize
 
+    from numeric.tracked import plain, track
+
     (inst,) = realize([numbers], numbers["u"])
-    h = TorchEnv([[inst]], []).h
-    A, F = h.A[0, -1], attn_pt(h)[0, -1]
+    h = track(TorchEnv([[inst]], [])).h
+    A, F = plain(h.A)[0, -1], plain(attn_pt(h))[0, -1]
     flipped = bool(A[j] < A[k]) and bool(F[j] >= F[k])
     return flipped, f"torch: A {float(A[j]):.6g} < {float(A[k]):.6g} but A^pt {float(F[j]):.6g} >= {float(F[k]):.6g}"

@@ -58,6 +58,15 @@ class Scalar:
     def __truediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: a / b)
     def __rtruediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: b / a)
     def __neg__(self) -> "Scalar": return Scalar(-self.term)
+
+    def __pow__(self, k: Any) -> "Scalar":
+        """Integer powers only (z3 real arithmetic); a negative power is a reciprocal."""
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ValueError(f"only integer powers are encodable in z3, got {k!r}")
+        out = z3.RealVal(1)
+        for _ in range(abs(k)):
+            out = out * self.term
+        return Scalar(out if k >= 0 else 1 / out)
     def __lt__(self, o: Any) -> Any: return self.term < raw(o)
     def __le__(self, o: Any) -> Any: return self.term <= raw(o)
     def __gt__(self, o: Any) -> Any: return self.term > raw(o)

@@ -170,10 +170,11 @@ def eq7_numeric(statement: Statement) -> Check:
     def check(ctx: Context) -> LayerResult:
         from numeric.attention import discrepancy, random_instances
         from numeric.finetune import TorchFineTune
+        from numeric.tracked import plain, track
 
         seed = ctx.child_seed("eq7")
-        E = TorchFineTune(random_instances(ctx.instances, 6, 4, seed=seed), seed=seed)
-        lhs, rhs = statement(E)
+        E = track(TorchFineTune(random_instances(ctx.instances, 6, 4, seed=seed), seed=seed))
+        lhs, rhs = (plain(x) for x in statement(E))
         disc = discrepancy(lhs, rhs)
         if disc.ok(ctx.tol):
             return LayerResult(Status.CONSISTENT, f"max error {disc.max_error:.3g} (seed {seed})",
