@@ -191,3 +191,19 @@ def test_depth_model_runs_the_exact_layers():
             (psi.enclose(A.q_arb(Fraction(u1))) + psi.enclose(A.q_arb(Fraction(u2)))) / 2)
         assert abs(float(exact.mid()) - o) < 1e-12
     assert kernel.decide_zero(D.sum_layer_residual(6)).status == "zero"
+
+
+def test_sphere_head_float64_matches_the_exact_evaluation():
+    """The width-3 reference model with the S^2 prefix and the arb evaluation of the same weights agree."""
+    import math
+
+    from numeric.approx import sampled_error_at
+
+    f = S.SphereTarget("x*y + z/2", Fraction(9, 8))
+    con = S.build(3, 12, f)
+    w = [float(c) for c in S.SPHERE_W]
+    for th, ph in ((Fraction(1, 3), Fraction(2)), (Fraction(5, 2), Fraction(-1, 7))):
+        x = S.cartesian(float(th), float(ph))
+        err, _ = sampled_error_at(con.key_floats(), con.value_floats(), w, [x], [f.value(x)])
+        exact = S.error_at(con, f, th, ph)
+        assert math.isclose(abs(float(exact.mid())), err, rel_tol=1e-9, abs_tol=1e-12)

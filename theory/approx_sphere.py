@@ -37,14 +37,11 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from flint import arb, arb_mat
 
 from theory.approx import PI_UP, abs_bounds, bounds, compile_arb, interval, precision, q_arb
-
-if TYPE_CHECKING:
-    import sympy as sp
 
 SPHERE_W = (Fraction(1, 2), Fraction(-1, 4), Fraction(0))
 HULL_TAU = Fraction(1, 10**4)           # positions with ρ_m >= τ enter the hull bound's max

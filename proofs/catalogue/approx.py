@@ -87,7 +87,7 @@ def single_head_uniform_claim(id: str = "approx.single_head_uniform",
     M = certified sup |f|), sup over the circle of |H − f| <= ε. ``N`` / ``T`` override (false twins)."""
 
     def symbolic(ctx: Context) -> LayerResult:
-        from theory.approx import ABSTRACTION, Enclosure, abs_bounds, certify_cover, for_target, sup_abs
+        from theory.approx import ABSTRACTION, Enclosure, certify_cover, for_target, sup_abs
 
         certs, notes = [], []
         for text, L in targets:
