@@ -86,7 +86,8 @@ ITEMS: tuple[Item, ...] = (
          "offline"),
     Item("Follow-up paper (ICML 2024, arXiv 2402.14753; notes 7), and v2's softened abstract", "prefix-tuning one "
          "head approximates any continuous function; the prefix length needed for a precision",
-         ("approx.single_head_uniform", "approx.prefix_length_bound", "approx.consistent_with_limitation")),
+         ("approx.single_head_uniform", "approx.sphere_uniform", "approx.prefix_length_bound", "approx.depth_linear",
+          "approx.consistent_with_limitation")),
     Item("companion code, extended-experiments and memory-capacity branches (E8, E9)", "12-layer skills "
          "model; translation memorisation", (), "not in the paper's text (notes 4.2: unfinished branches)"),
 )
