@@ -496,12 +496,12 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
                       f"{float(total):.4g} <= ε = {eps} ({len(r1.cover)} + {len(r3.cover)} boxes)")
             return LayerResult(Status.PROVED, detail, certificate=kernel.conjoin(certs, scope, detail),
                                abstraction=ABSTRACTION, instances=1)
-        # the budget does not decide: look for a certified counterexample on a grid of inputs
+        # the budget does not decide: look for a certified counterexample on a grid of inputs (edges included)
         g = DEPTH_WITNESS_GRID
         best, where = Fraction(0), (zero, zero)
-        for i in range(g):
-            for j in range(g):
-                u = (Fraction(2 * i + 1, 2 * g), Fraction(2 * j + 1, 2 * g))
+        for i in range(g + 1):
+            for j in range(g + 1):
+                u = (Fraction(i, g), Fraction(j, g))
                 lo = bounds(abs(network_error(h1, h3, psi, phi, *u)))[0]
                 if lo > best:
                     best, where = lo, u
@@ -520,7 +520,7 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
 
         psi, phi, h1, h3 = parts()
         g = DEPTH_SAMPLES
-        pts = [((i + 0.5) / g, (j + 0.5) / g) for i in range(g) for j in range(g)]
+        pts = [(i / g, j / g) for i in range(g + 1) for j in range(g + 1)]     # edges included
         out = depth_outputs(h1.floats(), h3.floats(), pts).tolist()
         errs = [abs(o - phi.value((psi.value(a) + psi.value(b)) / 2)) for o, (a, b) in zip(out, pts)]
         k = max(range(len(errs)), key=errs.__getitem__)

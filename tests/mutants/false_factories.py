@@ -72,6 +72,8 @@ CLAIMS = [
     approx.prefix_length_bound_claim("mut.false.approx.quarter_temperature", cases=((1, Fraction(1, 4)),),
                                      t_scale=Fraction(1, 4), expected=HOLDS),
     approx.consistent_claim("mut.false.approx.prefix_mixture_alone", drop_content=True, expected=HOLDS),
+    approx.depth_linear_claim("mut.false.approx.depth_eps_below_corner", eps=Fraction(3, 50), expected=HOLDS),
+    approx.sphere_uniform_claim("mut.false.approx.sphere_two_rings", rings=2, expected=HOLDS),
     # ---- search factories ----
     search.cannot_reverse_claim("mut.false.search.lora_cannot_reverse", method="lora", expected=HOLDS),
     search.reachable_segment_claim("mut.false.search.segment_from_zero", end="zero", expected=HOLDS),
