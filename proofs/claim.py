@@ -17,7 +17,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
-from theory.kernel import Certificate, KernelError, genuine, recorded
+from theory.kernel import Certificate, KernelError, from_record, genuine, recorded
 
 Expected = Optional[Literal["holds", "fails"]]
 LAYERS: tuple[str, ...] = ("symbolic", "numeric", "smt")
@@ -94,6 +94,17 @@ class LayerResult:
             out["scope"] = self.certificate.scope
             out["evidence"] = self.certificate.evidence
         return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], source: str) -> LayerResult:
+        """The result that ``to_json`` wrote, read back: a certificate becomes a record naming ``source``
+        (`theory.kernel.from_record`), never a live one. Raises KeyError, ValueError or TypeError on bad fields."""
+        cert = (from_record({"kind": raw["certificate"], "scope": raw.get("scope", ""),
+                             "abstraction": raw.get("abstraction", ""), "evidence": raw.get("evidence", "")}, source)
+                if raw.get("certificate") else None)
+        return cls(Status(raw["status"]), str(raw.get("detail", "")), float(raw.get("seconds", 0.0)),
+                   raw.get("max_error"), raw.get("instances"), raw.get("abstraction"), raw.get("witness"),
+                   raw.get("query"), cert, raw.get("tolerance"))
 
 
 @dataclass(frozen=True)

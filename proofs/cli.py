@@ -130,7 +130,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
     from proofs import baseline, report
     from proofs.registry import catalogue as load_catalogue, select
-    from proofs.runner import run
+    from proofs.runner import default_jobs, run
 
     if args.slowdown is not None and not args.baseline:
         raise UsageError("--slowdown applies to a comparison: give --baseline PATH as well")
@@ -153,7 +153,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                   console=console, transient=True) as progress:
         task = progress.add_task("checking", total=len(claims))
         results = run(claims, ctx, args.layers,
-                      on_done=lambda r: progress.update(task, advance=1, description=f"checked {r.claim.id}"))
+                      on_done=lambda r: progress.update(task, advance=1, description=f"checked {r.claim.id}"),
+                      jobs=args.jobs or default_jobs())
     seconds = time.perf_counter() - start
     report.print_report(console, results, seconds, verbose=args.verbose, errors=errors)
     code = report.exit_code(results, errors or ())
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "slower layers")
     p.add_argument("--slowdown", metavar="FACTOR", type=slowdown_factor,
                    help="with --baseline: report layers now more than FACTOR times slower (default 3)")
+    p.add_argument("-j", "--jobs", type=positive_int, metavar="N",
+                   help="run claims in N worker processes, torch on one thread each (default: the number of cores; "
+                        "1 runs them in this process); the results do not depend on N")
     add_run_options(p)
     p.set_defaults(func=cmd_check)
 

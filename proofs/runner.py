@@ -1,10 +1,19 @@
-"""Run claims: every applicable layer, timed, exceptions contained per layer."""
+"""Run claims: every applicable layer, timed, exceptions contained per layer; in this process or in worker
+processes (``jobs`` > 1).
+
+Certificates are objects of one process's kernel (`theory.kernel`): a certificate cannot cross a process boundary.
+A worker runs a claim exactly as ``jobs=1`` does (its kernel issues the certificates and `run_layer` refuses a
+PROVED without a genuine one there) and sends back ``ClaimResult.to_json()``; this process rebuilds a result for
+display whose certificates are records (`theory.kernel.from_record`), and whose JSON is the worker's, verbatim.
+In-process runs (``jobs=1``) keep live certificates.
+"""
 from __future__ import annotations
 
+import os
 import time
 import traceback
-from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Optional
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
 from theory.kernel import KernelError, genuine
@@ -16,8 +25,12 @@ class ClaimResult:
     layers: dict[str, LayerResult]
     verdict: str
     outcome: str
+    #: the JSON a worker process sent (``jobs`` > 1): ``to_json`` returns it unchanged
+    record: Optional[dict[str, Any]] = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
+        if self.record is not None:
+            return dict(self.record)
         c = self.claim
         out = {
             "id": c.id,
@@ -72,8 +85,15 @@ def run(
     ctx: Context,
     layers: Iterable[str] = LAYERS,
     on_done: Optional[Callable[[ClaimResult], None]] = None,
+    jobs: int = 1,
 ) -> list[ClaimResult]:
+    """Run ``claims``; the results in the order of ``claims`` whatever ``jobs`` is. ``on_done`` is called as each
+    claim finishes (in completion order when ``jobs`` > 1). Each check's randomness derives from
+    `Context.child_seed` (the seed, the claim id and a label), so the results do not depend on the order or the
+    process claims run in."""
     layers = tuple(layers)
+    if jobs > 1 and len(claims) > 1 and _can_fork():
+        return _run_parallel(claims, ctx, layers, on_done, jobs)
     out = []
     for claim in claims:
         result = run_claim(claim, ctx, layers)
@@ -81,3 +101,86 @@ def run(
         if on_done is not None:
             on_done(result)
     return out
+
+
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def from_json(claim: Claim, entry: dict[str, Any], source: str) -> ClaimResult:
+    """A `ClaimResult` rebuilt from its JSON (``ClaimResult.to_json()``, one entry of a check report): every
+    certificate is a record (`theory.kernel.from_record`, naming ``source``), never a live one. Raises KeyError,
+    ValueError, TypeError or `KernelError` on malformed input; ``record`` keeps ``entry``."""
+    layers = {}
+    for name, raw in (entry.get("layers") or {}).items():
+        if name not in LAYERS or not isinstance(raw, dict):
+            raise ValueError(f"unknown layer {name!r}")
+        layers[name] = LayerResult.from_json(raw, source)
+    verdict_, outcome = entry["verdict"], entry.get("outcome", "unknown")
+    if verdict_ not in ("ok", "mismatch", "inconclusive"):
+        raise ValueError(f"not a verdict: {verdict_!r}")
+    return ClaimResult(claim, layers, verdict_, str(outcome), record=entry)
+
+
+# ---- worker processes ------------------------------------------------------------------------------------------
+
+# What the workers run: set in this process just before the pool forks, so the workers inherit the claims (whose
+# checks are closures, which cannot be pickled) and address them by index.
+_WORK: Optional[tuple[list[Claim], Context, tuple[str, ...]]] = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _worker_init() -> None:
+    from numeric.threads import pin_process
+
+    pin_process(1)
+
+
+def _worker_run(index: int) -> dict[str, Any]:
+    assert _WORK is not None
+    claims, ctx, layers = _WORK
+    return run_claim(claims[index], ctx, layers).to_json()
+
+
+def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
+                  on_done: Optional[Callable[[ClaimResult], None]], jobs: int) -> list[ClaimResult]:
+    """One claim per task on ``jobs`` forked worker processes, each with torch on one thread."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    global _WORK
+    _WORK = (claims, ctx, layers)
+    results: list[Optional[ClaimResult]] = [None] * len(claims)
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(claims)), mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_worker_init) as pool:
+            futures = {pool.submit(_worker_run, k): k for k in range(len(claims))}
+            for future in as_completed(futures):
+                k = futures[future]
+                claim = claims[k]
+                try:
+                    result = from_json(claim, future.result(), f"worker process (claim {claim.id})")
+                except Exception as exc:  # the worker died (e.g. out of memory): the claim's layers are ERROR
+                    result = _worker_failed(claim, layers, exc)
+                results[k] = result
+                if on_done is not None:
+                    on_done(result)
+    finally:
+        _WORK = None
+    return [r for r in results if r is not None]
+
+
+def _worker_failed(claim: Claim, layers: tuple[str, ...], exc: BaseException) -> ClaimResult:
+    reason = f"worker process failed: {type(exc).__name__}: {exc}"
+    failed = {name: LayerResult(Status.ERROR, reason) for name in claim.checks() if name in layers}
+    v, outcome = verdict(claim.expected, failed)
+    return ClaimResult(claim, failed, v, outcome)

@@ -45,10 +45,10 @@ def _load_json(path: str, what: str) -> Any:
 def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any], dict[str, Any]]:
     """Rebuild `ClaimResult`s for the ``claims`` that the check report (design.md's JSON) has results for, and
     its environment. Results for ids outside the catalogue (e.g. user claims) are left out."""
-    from proofs.claim import LAYERS, LayerResult, Status
+    from proofs.claim import LAYERS, LayerResult
     from proofs.cli import UsageError
     from proofs.runner import ClaimResult
-    from theory.kernel import KernelError, from_record
+    from theory.kernel import KernelError
 
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise UsageError(f"{path} is not a prefixcheck check report (no 'claims' list)")
@@ -68,13 +68,7 @@ def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any
             if name not in LAYERS or not isinstance(raw, dict):
                 raise UsageError(f"{path}: claim {claim.id} has an unknown layer {name!r}")
             try:
-                cert = (from_record({"kind": raw["certificate"], "scope": raw.get("scope", ""),
-                                     "abstraction": raw.get("abstraction", ""), "evidence": raw.get("evidence", "")},
-                                    str(path)) if raw.get("certificate") else None)
-                layers[name] = LayerResult(
-                    Status(raw["status"]), str(raw.get("detail", "")), float(raw.get("seconds", 0.0)),
-                    raw.get("max_error"), raw.get("instances"), raw.get("abstraction"), raw.get("witness"),
-                    raw.get("query"), cert, raw.get("tolerance"))
+                layers[name] = LayerResult.from_json(raw, str(path))
             except (KeyError, ValueError, TypeError, KernelError):
                 raise UsageError(f"{path}: claim {claim.id}, layer {name}: bad status or fields") from None
         verdict, outcome = entry.get("verdict"), entry.get("outcome", "unknown")
