@@ -423,11 +423,7 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
             for k in range(n):
                 if j == k:
                     continue
-                remaining = ctx.timeout - (time.perf_counter() - start)
-                if remaining <= 0:
-                    return LayerResult(Status.UNKNOWN, "timeout before all pairs were decided",
-                                       abstraction=ABSTRACTION, query=query)
-                q = solve([*head.constraints, A[j] < A[k], F[j] >= F[k]], remaining)
+                q = solve([*head.constraints, A[j] < A[k], F[j] >= F[k]], ctx.timeout)  # per query (Context)
                 answers.append(q)
                 if q.result == "unknown":
                     return LayerResult(Status.UNKNOWN, f"pair ({j},{k}): z3 {q.reason}", abstraction=ABSTRACTION,

@@ -56,7 +56,9 @@ slowdown_factor = number_type(float, lambda v: 1 < v < float("inf"), "must be a 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs checks."""
     p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in reports)")
-    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="per-solver-query timeout in seconds")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0,
+                   help="seconds for each solver query: one z3/cvc5 call or one search-engine run (not a whole-check "
+                        "budget)")
     p.add_argument("--instances", type=positive_int, default=1000, help="random instances per numeric check")
 
 

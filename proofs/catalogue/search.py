@@ -67,12 +67,8 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
                     for k in range(explicit_n) if j != k]
         agree, answers = [], []
         for i, q in enumerate(queries):
-            remaining = ctx.timeout - (time.perf_counter() - start)
-            if remaining <= 0:
-                return LayerResult(Status.UNKNOWN, f"timeout after {i} of {len(queries)} queries",
-                                   abstraction=REVERSE_ABSTRACTION)
             cs, handles = q.build()
-            r = solve(cs, remaining)
+            r = solve(cs, ctx.timeout)  # per query (Context.timeout)
             answers.append(r)
             if r.result == "unknown":
                 return LayerResult(Status.UNKNOWN, f"query {i}: z3 {r.reason}", abstraction=REVERSE_ABSTRACTION)
@@ -89,7 +85,7 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
                 return LayerResult(status, f"pair {pair} (n={q.n}, {'aggregated' if q.aggregated else 'explicit'}): "
                                    f"{why}", abstraction=REVERSE_ABSTRACTION, witness={**witness, "pair": pair})
             if q.aggregated and available():
-                answer, _ = check_smtlib(to_smtlib(cs), max(1.0, remaining))
+                answer, _ = check_smtlib(to_smtlib(cs), max(1.0, ctx.timeout))
                 agree.append(answer)
         cvc5 = (f"; cvc5 re-check of the aggregated queries: {'agrees' if set(agree) == {'unsat'} else agree}"
                 if agree else "; cvc5 not installed")
