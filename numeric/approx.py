@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from numeric.constructions.realize import one_thread
+from numeric.threads import one_thread
 from numeric.model import Config, PrefixKV, Transformer
 
 

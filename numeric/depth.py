@@ -333,13 +333,3 @@ def two_d_reversal(c: float = -1.0, values: tuple[float, ...] = (0.3, 2.0, 1.1, 
         "argmax_before": values[int(A.argmax())], "argmax_after": values[int(B.argmax())]})
 
 
-class one_thread:
-    """Run tiny torch models on one thread: on a shared machine the hand-offs between threads dominate small
-    matrix products (hundreds of times slower under load). Restores the previous setting."""
-
-    def __enter__(self) -> None:
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.previous)

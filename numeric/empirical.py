@@ -39,6 +39,7 @@ import torch
 
 from numeric.model import Config, FullFineTune, LoRA, PrefixHidden, Transformer
 from numeric.tasks import TaskSpec
+from numeric.threads import torch_threads
 from numeric.training import Logits, Phase, exact_match, train
 
 TRAIN_DTYPE = torch.float32
@@ -281,14 +282,13 @@ class Run:
 @contextmanager
 def deterministic(threads: int = 1) -> Iterator[None]:
     """Deterministic kernels and a fixed number of threads for the duration (restored afterwards)."""
-    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
+    old_det = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        yield
+        with torch_threads(threads):
+            yield
     finally:
         torch.use_deterministic_algorithms(old_det)
-        torch.set_num_threads(old_threads)
 
 
 def seeds(seed: int) -> dict[str, int]:

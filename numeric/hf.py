@@ -25,6 +25,8 @@ from typing import Any, Iterator, Optional
 
 import torch
 
+from numeric.threads import one_thread
+
 DTYPE = torch.float64
 PINNED = {"transformers": "5.24.0", "peft": "0.21.2"}
 METHODS = ("prefix", "prompt")
@@ -72,16 +74,13 @@ def quiet() -> Iterator[list[str]]:
     hf_logging = transformers.utils.logging
     old = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     captured: list[str] = []
-    with warnings.catch_warnings(record=True) as records:
+    with warnings.catch_warnings(record=True) as records, one_thread():
         warnings.simplefilter("always")
         try:
             yield captured
         finally:
             hf_logging.set_verbosity(old)
-            torch.set_num_threads(threads)
             for r in records:
                 message = f"{r.category.__name__}: {str(r.message).splitlines()[0]}"
                 if message not in captured:

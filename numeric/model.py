@@ -46,7 +46,7 @@ KV cache); pass ``offset=`` to place the first (prompt or content) token elsewhe
 lists them. Bad configurations raise `ConfigError` with a one-line message.
 
 Speed: these models are small, and on a shared CPU torch's thread hand-offs dominate. Call
-``torch.set_num_threads(1)`` (or use `numeric.depth.one_thread`): an E1-sized training step (1 layer, 1 head,
+``torch.set_num_threads(1)`` (or use `numeric.threads.one_thread`): an E1-sized training step (1 layer, 1 head,
 width 96, float32, batch 64 x 20 tokens) measured 68 ms on one thread against 2.1 s on two (bench/bench_depth.py).
 """
 from __future__ import annotations

@@ -79,12 +79,6 @@ def load_jobs(path: str) -> list[Job]:
             for h in range(H) for t in range(Y.shape[1])]
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def run_job(job: Job, method: Any, tol: float, timeout: float, seed: int) -> dict[str, Any]:
     """Decide one job; a JSON-ready record."""
     from proofs.layered import decide
@@ -105,6 +99,7 @@ def run_batch(jobs: list[Job], method: Any, tol: float, timeout: float, seed: in
     """Every job, in parallel across ``workers`` processes, with a progress bar; records in job order."""
     import multiprocessing
 
+    from numeric.threads import pin_process, torch_threads
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     records: dict[int, dict[str, Any]] = {}
@@ -112,13 +107,13 @@ def run_batch(jobs: list[Job], method: Any, tol: float, timeout: float, seed: in
                   console=console, transient=True) as bar:
         task = bar.add_task("jobs", total=len(jobs))
         if workers <= 1:
-            _init_worker()
-            for i, job in enumerate(jobs):
-                records[i] = run_job(job, method, tol, timeout, seed)
-                bar.advance(task)
+            with torch_threads(1):
+                for i, job in enumerate(jobs):
+                    records[i] = run_job(job, method, tol, timeout, seed)
+                    bar.advance(task)
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=pin_process) as pool:
                 futures = {pool.submit(run_job, job, method, tol, timeout, seed): i for i, job in enumerate(jobs)}
                 for fut in as_completed(futures):
                     records[futures[fut]] = fut.result()

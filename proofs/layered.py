@@ -104,14 +104,10 @@ def decide(problem: Problem, timeout: float, *, seed: int = 0, fallback: bool = 
     """FOUND / IMPOSSIBLE / UNKNOWN for ``problem`` within ``timeout`` seconds (see the module docstring).
     torch runs on one thread meanwhile: the float64 work is many small products, which a busy machine's thread
     pool slows down by three orders of magnitude."""
-    import torch
+    from numeric.threads import one_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _decide(problem, timeout, seed, fallback)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outcome:

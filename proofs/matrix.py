@@ -239,7 +239,8 @@ def rows() -> list[Row]:
 
 def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Optional[list[str]] = None,
                on_cell: Optional[Callable[[Cell], None]] = None, setting: Setting = Setting()) -> Matrix:
-    from numeric.depth import all_variants, one_thread
+    from numeric.depth import all_variants
+    from numeric.threads import one_thread
 
     start = time.perf_counter()
     variants = variants or all_variants()

@@ -16,7 +16,8 @@ import torch
 
 from numeric.constructions import conditional, two_token, unconditional
 from numeric.constructions.network import Network
-from numeric.constructions.realize import generate, one_thread, to_model
+from numeric.constructions.realize import generate, to_model
+from numeric.threads import one_thread
 
 Progress = Optional[Callable[[int], None]]
 Offset = Optional[tuple[int, int, float]]  # (virtual token index, coordinate, amount) added to every virtual token

@@ -630,7 +630,7 @@ def hard_token_claim(id: str = "capacity.hard_token_bound", lengths: Sequence[in
     def numeric(ctx: Context) -> LayerResult:
         import torch
 
-        from numeric.constructions.realize import one_thread
+        from numeric.threads import one_thread
         from numeric.model import Config, Transformer
         from numeric.prompt_count import decode, distinct, hard_prompts
 

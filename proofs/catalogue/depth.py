@@ -27,7 +27,8 @@ def _variants(select: Callable[[Any], bool]) -> list[Any]:
 
 def _sweep(variants: Sequence[Any], measure: Callable[[Any, int], Any], seed: int) -> Any:
     """The worst `Finding` of ``measure(variant, seed)`` over the variants."""
-    from numeric.depth import Finding, one_thread
+    from numeric.depth import Finding
+    from numeric.threads import one_thread
 
     worst = Finding(0.0, 0)
     with one_thread():
@@ -124,7 +125,8 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
                                 "d = 2, two layers, two content tokens, one soft token")
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.depth import Finding, one_thread, soft_prompt_as_prefix
+        from numeric.depth import Finding, soft_prompt_as_prefix
+        from numeric.threads import one_thread
 
         seed = ctx.child_seed(id)
         variants = _variants(lambda v: v.causal == causal)
@@ -266,7 +268,8 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
                                 abstraction, "d = 2, three content positions i, j, k")
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.depth import Variant, layer_two_change, layer_two_formula, one_thread, relative_attention_change
+        from numeric.depth import Variant, layer_two_change, layer_two_formula, relative_attention_change
+        from numeric.threads import one_thread
 
         seed = ctx.child_seed(id)
         with one_thread():
@@ -319,7 +322,8 @@ def rank1_claim(id: str = "finetune.rank1_reverses_attention", factor: int | tup
                                 "the 2-D witness (any c, tau, v_j, v_k) and general W_Q, W_K in R^{2x2}")
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.depth import one_thread, rank1_reversal, two_d_reversal
+        from numeric.depth import rank1_reversal, two_d_reversal
+        from numeric.threads import one_thread
 
         seed = ctx.child_seed(id)
         with one_thread():
