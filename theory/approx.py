@@ -107,10 +107,6 @@ def abs_bounds(x: arb) -> tuple[Fraction, Fraction]:
     return exact(x.abs_lower()), exact(x.abs_upper())
 
 
-def pi_ball() -> arb:
-    return arb.pi()
-
-
 # ---- targets ---------------------------------------------------------------------------------------------------
 
 class Target:

@@ -123,7 +123,3 @@ def head_sum(net: Any, rows: Sequence[Sequence[sp.Expr]], E_: sp.Symbol) -> list
             v = _apply(head.W_V, x)
             total = [t + wj / Z * vc for t, vc in zip(total, v)]
     return total
-
-
-def to_sympy_rows(rows: Sequence[Sequence[Fraction]]) -> list[list[sp.Expr]]:
-    return [[_sym(v) for v in row] for row in rows]

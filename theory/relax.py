@@ -237,11 +237,3 @@ def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: 
                          for k in range(d)), flint.arb(0))
             out.append(up(_arb_end(total.upper())))
         return out
-
-
-def row_holds(row: Row, point: dict[str, Fraction]) -> bool:
-    """Exact check of one row at a rational point (tests: a relaxation must contain the real behaviour)."""
-    coeffs, sense, rhs = row
-    lhs = sum((a * point.get(v, Fraction(0)) for v, a in coeffs.items()), Fraction(0))
-    return lhs <= rhs if sense == "<=" else lhs == rhs
-
