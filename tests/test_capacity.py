@@ -53,7 +53,7 @@ def test_false_twin_is_caught_in_every_layer(twin):
 
 def test_virtual_token_off_by_one_over_V_generates_a_different_sequence():
     from numeric.constructions import unconditional
-    from numeric.constructions.realize import generate, to_model, virtual_tensor
+    from numeric.constructions.transformer import generate, to_model, virtual_tensor
     from theory.exact import generate as exact_generate
 
     V, N = 94, 20
@@ -117,7 +117,7 @@ def test_float32_breaks_the_two_token_map_where_float64_and_exact_do_not():
 
 def test_soft_prompt_adapter_and_batched_embeds_agree():
     from numeric.constructions import conditional
-    from numeric.constructions.realize import generate, generate_soft_prompt, to_model, virtual_tensor
+    from numeric.constructions.transformer import generate, generate_soft_prompt, to_model, virtual_tensor
 
     V, N0 = 6, 3
     net = conditional.build_sequence(V, N0)
@@ -131,7 +131,7 @@ def test_soft_prompt_adapter_and_batched_embeds_agree():
 
 def test_two_token_map_is_one_transformer_without_a_python_decoder():
     from numeric.constructions import two_token
-    from numeric.constructions.realize import to_model
+    from numeric.constructions.transformer import to_model
 
     net = two_token.build(5)
     model = to_model(net)

@@ -13,7 +13,7 @@ where the MLP is a stack of affine maps with a ReLU after every one. The logits 
 position and decoding is greedy (argmax; ties go to the smaller token, as ``torch.argmax``).
 
 Every weight is an exact rational (`fractions.Fraction`) in a sparse matrix, so the same object is loaded into
-the float64 reference transformer (`numeric.constructions.realize`) and evaluated exactly
+the float64 reference transformer (`numeric.constructions.transformer`) and evaluated exactly
 (`theory.exact`). This module is pure Python: it imports neither torch nor sympy.
 """
 from __future__ import annotations

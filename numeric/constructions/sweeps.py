@@ -16,7 +16,7 @@ import torch
 
 from numeric.constructions import conditional, two_token, unconditional
 from numeric.constructions.network import Network
-from numeric.constructions.realize import generate, to_model
+from numeric.constructions.transformer import generate, to_model
 from numeric.threads import one_thread
 
 Progress = Optional[Callable[[int], None]]

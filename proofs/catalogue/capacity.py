@@ -358,7 +358,7 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Reado
     def numeric(ctx: Context) -> LayerResult:
         import torch
 
-        from numeric.constructions.realize import dense
+        from numeric.constructions.transformer import dense
 
         build = weights or _default_weights()
         z = torch.linspace(-0.25, 1.25, 12001, dtype=torch.float64)
@@ -417,7 +417,7 @@ def _decoder_witness(f: Readout, build: Weights, vals: dict[str, str], abstracti
     """A z3 model of a wrong read-out: search integer tokens at small V for a float64 witness on the real W_U."""
     import torch
 
-    from numeric.constructions.realize import dense
+    from numeric.constructions.transformer import dense
 
     for Vn in range(2, 11):
         W = dense(build(Vn, 2))

@@ -96,7 +96,7 @@ def cmd_unconditional(args: argparse.Namespace, console: Console) -> int:
     target = target + [0] * (args.N - len(target))  # token 0 is the space
 
     from numeric.constructions import unconditional
-    from numeric.constructions.realize import generate_soft_prompt, to_model, virtual_tensor
+    from numeric.constructions.transformer import generate_soft_prompt, to_model, virtual_tensor
 
     net = unconditional.build(args.V, args.N, args.T)
     T = net.T
@@ -192,7 +192,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     import torch
 
     from numeric.constructions import conditional, two_token
-    from numeric.constructions.realize import generate, to_model, virtual_tensor
+    from numeric.constructions.transformer import generate, to_model, virtual_tensor
 
     if kind == "map":
         net = conditional.build_map(V, args.T or conditional.DEFAULT_T)
