@@ -15,6 +15,7 @@ import torch
 
 from numeric.model import (NORMS, POSITIONS, Config, ConfigError, LoRA, Output, PrefixHidden, SoftPrompt,
                            Transformer)
+from numeric.threads import one_thread  # noqa: F401 (re-exported: older callers import it from here)
 
 ABSOLUTE = ("learned", "sinusoidal")
 

@@ -25,7 +25,7 @@ def _one_thread(check: Any) -> Any:
     """``check`` on one torch thread: these models are tiny and thread hand-offs dominate (numeric/model.py)."""
 
     def run(ctx: Context) -> LayerResult:
-        from numeric.depth import one_thread
+        from numeric.threads import one_thread
 
         with one_thread():
             return check(ctx)
