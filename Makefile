@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: check test bench docs venv clean
+.PHONY: check test test-fast bench docs venv clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ check: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The edit loop: every test not marked slow (under 30 s on an idle 2-core machine). `make test` runs everything.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

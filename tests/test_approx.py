@@ -117,6 +117,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_construct_approx_prints_the_certified_and_sampled_errors(tmp_path):
     import json
 
@@ -143,6 +144,7 @@ def test_construct_approx_prints_the_certified_and_sampled_errors(tmp_path):
     (("--table", "[0, 4]", "--lipschitz", "1", "--eps", "0.1"), "Lipschitz"),
     (("--f", "sin(x)", "--lipschitz", "-1", "--eps", "0.1"), "positive"),
 ])
+@pytest.mark.slow
 def test_construct_approx_bad_input_is_one_line_exit_2(args, message):
     code, out = _cli(*args)
     assert code == 2 and message in out and "Traceback" not in out, out

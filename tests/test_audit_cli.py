@@ -1,12 +1,15 @@
 """``prefixcheck audit``: any model type or checkpoint, per-head classification, JSON, one-line errors (exit 2)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 
 import pytest
 
-pytest.importorskip("peft")
+if importlib.util.find_spec("peft") is None:  # not importorskip: importing peft at collection costs seconds
+    pytest.skip("needs the [hf] extra (transformers + peft)", allow_module_level=True)
+pytestmark = pytest.mark.slow  # builds Hugging Face models: `make test-fast` leaves this module out
 
 from numeric.hf_audit import Row, Setup, audit, classify  # noqa: E402
 from numeric.hf_build import PRESETS, ModelSpec, load  # noqa: E402

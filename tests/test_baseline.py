@@ -61,6 +61,7 @@ CLAIMS = [identity_claim("mine.shift", "prefix shift", "-", "-", shift, expected
 """
 
 
+@pytest.mark.slow
 def test_flip_of_a_claim_without_expectation_exits_1_only_because_of_the_baseline(tmp_path, capsys):
     path = tmp_path / "flippable.py"
     path.write_text(FLIPPABLE)
@@ -79,6 +80,7 @@ def test_flip_of_a_claim_without_expectation_exits_1_only_because_of_the_baselin
     assert recorded["path"] == str(base) and recorded["changes"][0]["kind"] == "flip"
 
 
+@pytest.mark.slow
 def test_slower_layers_are_reported_without_failing(tmp_path, capsys):
     path = tmp_path / "flippable.py"
     path.write_text(FLIPPABLE)

@@ -16,6 +16,7 @@ FAILS = {Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE}
 
 
 @pytest.mark.parametrize("claim", cap.CLAIMS, ids=lambda c: c.id)
+@pytest.mark.slow
 def test_catalogue_claim_is_ok(claim):
     result = run_claim(claim, CTX)
     assert result.verdict == "ok", {k: (v.status, v.detail) for k, v in result.layers.items()}
@@ -29,11 +30,12 @@ def _wrong_decoder(V: int, d: int):
                                **{(u, 1): Fraction(1, 4) + Fraction(u * u, V * V) for u in range(V)}})
 
 
+SLOW = pytest.mark.slow
 TWINS = [
-    cap.single_token_claim("twin.single", offset=(0, 0, Fraction(1, 4))),
+    pytest.param(cap.single_token_claim("twin.single", offset=(0, 0, Fraction(1, 4))), marks=SLOW),
     cap.conditional_map_claim("twin.map", offset=(0, 0, Fraction(1, 4))),
-    cap.conditional_sequence_claim("twin.sequence", offset=(0, 0, Fraction(1, 3))),
-    cap.two_token_claim("twin.two_token", offset=(0, 0, Fraction(1, 2))),
+    pytest.param(cap.conditional_sequence_claim("twin.sequence", offset=(0, 0, Fraction(1, 3))), marks=SLOW),
+    pytest.param(cap.two_token_claim("twin.two_token", offset=(0, 0, Fraction(1, 2))), marks=SLOW),
     cap.decoder_claim("twin.decoder", readout=lambda u, V, z: (2 * u / V - 1) * z + Fraction(1, 4) + u * u / (V * V),
                       weights=_wrong_decoder),
     cap.temperature_claim("twin.temperature", bound=lambda V: 2 * V),

@@ -27,6 +27,7 @@ def test_show_prints_statement_assumptions_and_derivation(capsys):
     assert "assumptions" in out and "derivation" in out and "alpha_i" in out
 
 
+@pytest.mark.slow
 def test_check_writes_json_in_the_design_shape(tmp_path, capsys):
     path = tmp_path / "out.json"
     code = main(["check", "prefix.contraction", "prefix.bias_parallel_naive", "--json", str(path),
@@ -77,6 +78,7 @@ def test_bad_input_is_one_line_exit_2(args, needle):
     assert len([line for line in lines if "error" in line]) == 1
 
 
+@pytest.mark.slow
 def test_python_m_proofs_alias_and_exit_codes():
     proc = run_cli("check", "prefix.content_mass", "--instances", "20")
     assert proc.returncode == 0, proc.stdout + proc.stderr

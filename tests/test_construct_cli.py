@@ -46,6 +46,7 @@ def test_map_kinds_generate_every_entry(tmp_path, capsys, mapping, rows):
     assert f"{rows}/{rows} entries generated as mapped" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sweep_default_plan_passes_and_float32_breaks_the_two_token_table(tmp_path):
     out = tmp_path / "sweep.json"
     assert main(["construct", "sweep", "--json", str(out)]) == 0

@@ -32,7 +32,8 @@ TWINS = [
 TRUE_TWINS = [
     # a pinned-false claim moved into the setting where it is true: every layer must find it holds (mismatch)
     depth.prompt_prefix_claim("twin.bidirectional_made_causal", causal=True, expected="fails"),
-    depth.shift_claim("twin.shift_with_rope", positions=("rope", "alibi"), expected="fails"),
+    pytest.param(depth.shift_claim("twin.shift_with_rope", positions=("rope", "alibi"), expected="fails"),
+                 marks=pytest.mark.slow),
     depth.deep_claim("twin.deep_layer_1", layer=1, expected="fails"),
 ]
 

@@ -27,6 +27,7 @@ def e1_run():
     return run(EXPERIMENTS["e1"]["quick"], SEED)
 
 
+@pytest.mark.slow
 def test_e1_claim_ok_and_same_seed_same_numbers(e1_run) -> None:
     (claim,) = select(catalogue(), [E1_ID])
     result = run_claim(claim, Context())
@@ -61,6 +62,7 @@ def test_e1_false_twins_are_violated(e1_run) -> None:
     assert judge(e1_run, too_strict).status is Status.VIOLATED
 
 
+@pytest.mark.slow
 def test_false_twin_claim_end_to_end_is_a_mismatch() -> None:
     twin = contrast_claim("twin.e1", "prefix learns descending, full FT does not", "test", "-", "e1",
                           Contrast(better="prefix", worse="finetune", task="descending", min_better=0.5,
@@ -124,6 +126,7 @@ def test_mechanism_on_untrained_models() -> None:
     assert change(ft)[0] > 1e-3
 
 
+@pytest.mark.slow
 def test_reproduce_quick_writes_json_figure_and_matches_the_seeded_run(e1_run, tmp_path, capsys) -> None:
     out = tmp_path / "e1.json"
     code = main(["reproduce", "e1", "--quick", "--seed", str(SEED), "--json", str(out),

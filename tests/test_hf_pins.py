@@ -4,12 +4,15 @@ Each assertion message says what changed, so an upgrade fails loudly with the re
 audit need revisiting."""
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import pytest
 import torch
 
-pytest.importorskip("peft")
+if importlib.util.find_spec("peft") is None:  # not importorskip: importing peft at collection costs seconds
+    pytest.skip("needs the [hf] extra (transformers + peft)", allow_module_level=True)
+pytestmark = pytest.mark.slow  # builds Hugging Face models: `make test-fast` leaves this module out
 
 import numeric.hf as hf  # noqa: E402
 from numeric.hf import PINNED, load_prefix, prefix_cache, prefix_weight, quiet, random_tokens, versions, wrap  # noqa: E402

@@ -1,11 +1,14 @@
 """The transformers + peft claims: each is ok, and each checker can fail on a false twin."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
 
-pytest.importorskip("peft")
+if importlib.util.find_spec("peft") is None:  # not importorskip: importing peft at collection costs seconds
+    pytest.skip("needs the [hf] extra (transformers + peft)", allow_module_level=True)
+pytestmark = pytest.mark.slow  # builds Hugging Face models: `make test-fast` leaves this module out
 
 from proofs.catalogue import impl  # noqa: E402
 from proofs.claim import Context, Status  # noqa: E402

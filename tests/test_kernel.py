@@ -199,6 +199,7 @@ def test_proved_names_its_certificate_and_scope():
     assert result.layers["symbolic"].certificate.scope.startswith("all n")
 
 
+@pytest.mark.slow
 def test_numeric_tolerance_is_relative_and_excuses_rounding_only():
     big = identity_claim("t.big", "t", "t", "x", lambda E: (1e3 * E.h.t_pt, 1e3 * ((1 - E.h.alpha) * E.h.t
                                                                                      + E.h.alpha * E.h.u[0])))

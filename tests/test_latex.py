@@ -140,6 +140,7 @@ def _pages(pdf: Path) -> list[str]:
     return text.split("\f")
 
 
+@pytest.mark.slow
 def test_full_report_compiles_with_a_page_per_claim(report_dir: Path) -> None:
     pdf = report_dir / "report.pdf"
     log = (report_dir / "report.log").read_text(errors="replace")
@@ -159,6 +160,7 @@ def test_full_report_compiles_with_a_page_per_claim(report_dir: Path) -> None:
     assert len(set(starts.values())) == len(claims), "each claim section starts its own page"
 
 
+@pytest.mark.slow
 def test_report_contents_cover_each_claim(report_dir: Path) -> None:
     tex_source = (report_dir / "report.tex").read_text()
     for claim in catalogue():
@@ -175,6 +177,7 @@ def test_report_contents_cover_each_claim(report_dir: Path) -> None:
         assert (report_dir / "figures" / f"{fig}.pdf").exists() and (report_dir / "figures" / f"{fig}.png").exists()
 
 
+@pytest.mark.slow
 def test_rendered_page_is_not_blank(report_dir: Path) -> None:
     import numpy as np
     from matplotlib.image import imread
@@ -189,6 +192,7 @@ def test_rendered_page_is_not_blank(report_dir: Path) -> None:
     assert 0.005 < dark < 0.5, f"page {page} looks blank or black (dark fraction {dark:.4f})"
 
 
+@pytest.mark.slow
 def test_snippet_compiles_inside_a_paper(report_dir: Path) -> None:
     from proofs.latex import PACKAGES
 
@@ -236,6 +240,7 @@ def test_results_json_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "Counterexample witness" in source
 
 
+@pytest.mark.slow
 def test_user_claims_get_sections(tmp_path: Path) -> None:
     example = ROOT / "docs" / "examples" / "prefix_claims.py"
     out = tmp_path / "rep"
@@ -282,6 +287,7 @@ def test_unknown_claim_and_bad_matrix_are_one_line_exit_2(tmp_path: Path, capsys
     assert "matrix" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_matrix_table_compiles(tmp_path: Path) -> None:
     need_latex()
     from proofs.latex import PREAMBLE, matrix_section
@@ -296,6 +302,7 @@ def test_matrix_table_compiles(tmp_path: Path) -> None:
     assert "prefix.single.closed_form" in text and "none/learned/bidir" in text and "& 50%" in text
 
 
+@pytest.mark.slow
 def test_latex_error_names_the_claim(tmp_path: Path) -> None:
     need_latex()
     from proofs.runner import ClaimResult

@@ -127,6 +127,7 @@ CASES = [("prefix_ray", Method("prefix", 1)), ("prefix_cone", Method("prefix", 2
 
 
 @pytest.mark.parametrize("builder,method", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.slow
 def test_sweep_planted_targets_never_certified_impossible(builder, method):
     """SWEEP planted instances in all, split over the relaxations (sizes d 2..6, n 1..5, R 1..4, R up to d + 3 for
     W_V; prefix scales up to 12 so that prefix weights reach 1 - 1e-12 and 1e-12; tolerances down to 1e-12,

@@ -73,6 +73,7 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys) -> 
     assert len(lines) == 1 and message in lines[0]
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_console_script_has_no_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "proofs", "matrix", "--variants", "pre/relative/causal"],
                           capture_output=True, text=True, timeout=300)

@@ -28,6 +28,7 @@ def comparable(claims: list[dict]) -> list[dict]:
                              for name, layer in c["layers"].items()}} for c in claims]
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_results_of_one_in_the_same_order():
     claims = select(catalogue(), list(reversed(QUICK)))
     one = run(claims, CTX, jobs=1)

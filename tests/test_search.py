@@ -50,6 +50,7 @@ def test_planted_reachable_is_found_and_validated(seed, n_S):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.slow
 def test_planted_unreachable_is_impossible(seed):
     """Targets whose rays from t_1 and t_2 run in opposite directions, orthogonal to t_2 - t_1, never meet
     at a common W_V s: no prefix reaches them."""
@@ -66,6 +67,7 @@ def test_planted_unreachable_is_impossible(seed):
     assert out.cvc5 and out.cvc5.startswith("agrees")
 
 
+@pytest.mark.slow
 def test_found_from_a_z3_model_without_starts():
     """No optimisation starts: the FOUND parameters come from realising a z3 model (then re-checked)."""
     problem, _ = planted(2, 1)

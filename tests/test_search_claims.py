@@ -12,6 +12,7 @@ CTX = Context(seed=0, timeout=60.0, instances=200)
 
 @pytest.mark.parametrize("claim", [cannot_reverse_claim(), reachable_segment_claim(), separation_claim()],
                          ids=lambda c: c.id)
+@pytest.mark.slow
 def test_claim_ok(claim):
     result = run_claim(claim, CTX)
     assert result.verdict == "ok", {k: (v.status, v.detail) for k, v in result.layers.items()}
@@ -33,6 +34,7 @@ def test_segment_twin_wrong_end_is_refuted():
     assert result.layers["numeric"].status == Status.VIOLATED
 
 
+@pytest.mark.slow
 def test_separation_twin_largest_head_is_refuted():
     """On a head already attending to the largest token a prefix solves the task: a validated prefix."""
     result = run_claim(separation_claim("twin.separation_easy", c=3.0), CTX)
@@ -41,6 +43,7 @@ def test_separation_twin_largest_head_is_refuted():
     assert result.layers["numeric"].status == Status.VIOLATED
 
 
+@pytest.mark.slow
 def test_wide_segment_claim_is_decided_by_the_layered_engine():
     """d = 64, 16 inputs of 32 tokens: far targets IMPOSSIBLE by an exact Farkas certificate, planted FOUND."""
     result = run_claim(wide_segment_claim(), CTX)

@@ -15,7 +15,11 @@ HOLDS = {Status.PROVED, Status.CONSISTENT}
 SECTION4 = [c for c in catalogue() if c.section == s4.SECTION]
 
 
-@pytest.mark.parametrize("claim", SECTION4, ids=lambda c: c.id)
+SLOW_CLAIMS = {"prefix.multihead.span", "prefix.multi.closed_form"}  # over half a second of CPU each
+
+
+@pytest.mark.parametrize("claim", [pytest.param(c, marks=pytest.mark.slow) if c.id in SLOW_CLAIMS else c
+                                   for c in SECTION4], ids=lambda c: c.id)
 def test_catalogue_claim_ok(claim):
     result = run_claim(claim, CTX)
     assert result.verdict == "ok", {k: v.detail for k, v in result.layers.items()}
@@ -66,6 +70,7 @@ def test_ordering_twin_is_caught():
     _all_fail(s4.order_claim("prefix.ordering.twin", "twin", lambda h: h.A - h.A_pt * 2))
 
 
+@pytest.mark.slow
 def test_eq7_twin_is_caught():
     """With Delta H != 0 the prediction t + Delta W_V xbar is wrong: the attention pattern moved."""
     _all_fail(s4.eq7_claim("finetune.eq7.twin", delta_H=True))
@@ -87,6 +92,7 @@ TRUE_NEIGHBOURS = {
 
 
 @pytest.mark.parametrize("claim_id", sorted(TRUE_NEIGHBOURS))
+@pytest.mark.slow
 def test_pinned_false_checker_accepts_true_neighbour(claim_id):
     statement, kw = TRUE_NEIGHBOURS[claim_id]
     claim = _twin(claim_id, statement, expected="fails", **kw)

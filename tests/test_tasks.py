@@ -61,6 +61,7 @@ def test_generation_is_deterministic_per_generator_state() -> None:
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
 
 
+@pytest.mark.slow
 def test_split_is_a_quarter_and_the_same_in_every_process() -> None:
     x = torch.randint(0, 8, (4000, 10), generator=torch.Generator().manual_seed(1))
     here = is_test(x)

@@ -106,6 +106,7 @@ def test_a_check_that_raises_inside_the_library_names_the_claim_and_the_library_
     assert f"({path}:{line_of(path, 'E.h.sigmoid')})" in detail  # the statement line, not the library's
 
 
+@pytest.mark.slow
 def test_expectation_free_claims_report_holds_fails_unknown(tmp_path, capsys):
     path = claim_file(tmp_path, """
         def unknown(ctx):
@@ -208,6 +209,7 @@ def test_unknown_id_with_claims_file_is_exit_2(tmp_path, capsys):
     assert "closest: mine.one" in error_line(capsys)
 
 
+@pytest.mark.slow
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "proofs", "check", "--claims", str(tmp_path / "nope.py")],
                           capture_output=True, text=True, timeout=120)

@@ -34,6 +34,7 @@ def example_module():
     return module
 
 
+@pytest.mark.slow
 def test_worked_example_passes_as_documented(tmp_path, monkeypatch, capsys):
     assert "$ prefixcheck check --claims docs/examples/prefix_claims.py\n" in DOC
     monkeypatch.chdir(ROOT)
@@ -53,6 +54,7 @@ def test_worked_example_passes_as_documented(tmp_path, monkeypatch, capsys):
     assert "positive real" in smt["abstraction"]
 
 
+@pytest.mark.slow
 def test_editing_a_statement_flips_it_and_the_baseline_exits_1(tmp_path, capsys):
     claims = tmp_path / "prefix_claims.py"
     shutil.copy(EXAMPLE, claims)
@@ -125,6 +127,7 @@ def test_assert_claim_by_id_in_a_file_and_load_errors(tmp_path):
         assert_claim("mine.x", claims=broken)
 
 
+@pytest.mark.slow
 def test_pytest_runs_the_example_test_module(monkeypatch):
     class Outcomes:
         def __init__(self) -> None:
