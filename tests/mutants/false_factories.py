@@ -4,7 +4,7 @@ rotation lemma says nothing about them), wrong masks and layers, capacity constr
 token, wrong read-outs and temperature bounds (a bound just below the exact threshold, written as a float, a
 Fraction and a Rational), fine-tuning variants, the follow-up's approximator, search factories. (Not here, for time:
 the impl.* factories need transformers + peft models; approx.single_head_uniform_claim and
-search.wide_segment_claim take 10-16 s each.) Each is stated with ``expected="holds"``.
+reachability.wide_segment_claim take 10-16 s each.) Each is stated with ``expected="holds"``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fractions import Fraction
 import sympy
 
 from proofs import Claim
-from proofs.catalogue import approx, capacity, depth, search
+from proofs.catalogue import approx, capacity, depth, reachability
 from proofs.catalogue.section4 import eq7_numeric, eq7_symbolic
 
 TRUTH = False
@@ -75,9 +75,9 @@ CLAIMS = [
     approx.depth_linear_claim("mut.false.approx.depth_eps_below_corner", eps=Fraction(3, 50), expected=HOLDS),
     approx.sphere_uniform_claim("mut.false.approx.sphere_two_rings", rings=2, expected=HOLDS),
     # ---- search factories ----
-    search.cannot_reverse_claim("mut.false.search.lora_cannot_reverse", method="lora", expected=HOLDS),
-    search.reachable_segment_claim("mut.false.search.segment_from_zero", end="zero", expected=HOLDS),
-    search.separation_claim("mut.false.search.separation_attend_largest", c=3.0, expected=HOLDS),
+    reachability.cannot_reverse_claim("mut.false.search.lora_cannot_reverse", method="lora", expected=HOLDS),
+    reachability.reachable_segment_claim("mut.false.search.segment_from_zero", end="zero", expected=HOLDS),
+    reachability.separation_claim("mut.false.search.separation_attend_largest", c=3.0, expected=HOLDS),
 ]
 
 
