@@ -47,9 +47,31 @@ def load(path: str | Path) -> Baseline:
             isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("verdict"), str)
             and isinstance(c.get("layers", {}), dict) for c in claims):
         raise BaselineError(f"baseline {path} is not a prefixcheck --json report (no list of claims with id, verdict)")
+    _check_values(claims, path)
     environment = data.get("environment")
     seed = environment.get("seed") if isinstance(environment, dict) else None
     return Baseline(str(path), {c["id"]: c for c in claims}, seed)
+
+
+VERDICTS = ("ok", "mismatch", "inconclusive", "not run")
+
+
+def _check_values(claims: list[dict[str, Any]], path: str | Path) -> None:
+    """Every verdict and every layer status must be one this version writes (a typo would silently compare as a
+    change)."""
+    from proofs.claim import LAYERS, Status
+
+    statuses = {s.value for s in Status}
+    for c in claims:
+        if c["verdict"] not in VERDICTS:
+            raise BaselineError(f"baseline {path}: claim {c['id']} has verdict {c['verdict']!r}; "
+                                f"expected one of {', '.join(VERDICTS)}")
+        for layer, result in c.get("layers", {}).items():
+            if layer not in LAYERS or not isinstance(result, dict):
+                raise BaselineError(f"baseline {path}: claim {c['id']} has an unknown layer {layer!r}")
+            if result.get("status") not in statuses:
+                raise BaselineError(f"baseline {path}: claim {c['id']}, layer {layer} has status "
+                                    f"{result.get('status')!r}; expected one of {', '.join(sorted(statuses))}")
 
 
 @dataclass

@@ -1,25 +1,55 @@
 """Command line: ``prefixcheck list | show ID | check [ID ...]`` plus commands contributed by `proofs.commands`.
 
 Heavy libraries (torch, sympy, z3) are imported only inside checks, so ``prefixcheck list`` is instant.
-Exit status: 0 all ok, 1 a mismatch, 3 inconclusive only, 2 usage error (design.md).
+Exit statuses: `proofs.cliutil.EXIT_CODES` (0 ok, 1 mismatch, 2 bad input, 3 inconclusive, 130 interrupted).
+Every error is one line on stderr; argparse's usage block is printed by ``--help`` only.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 import time
-from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from rich.console import Console
 
 from proofs.claim import LAYERS, Context
+from proofs.cliutil import (EXIT_INTERRUPTED, EXIT_USAGE, UsageError, bounded_int, number_type, output_file,
+                            parse_int, solvers_stop_on_ctrl_c)
+
+__all__ = ["UsageError", "main", "build_parser", "number_type", "positive_int", "seed_int", "positive_seconds"]
+
+#: ``--instances`` above this is refused up front: a numeric check holds all its instances in memory at once.
+MAX_INSTANCES = 1_000_000
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless its help already states one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == argparse.SUPPRESS or text == argparse.SUPPRESS
+                or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        if isinstance(default, (tuple, list)):
+            default = ",".join(map(str, default)) if default else "none"
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one `UsageError` line (no usage block) and whose help shows defaults;
+    sub-command parsers inherit both."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def parse_layers(text: str) -> tuple[str, ...]:
@@ -30,27 +60,11 @@ def parse_layers(text: str) -> tuple[str, ...]:
     return layers
 
 
-def number_type(convert: Callable[[str], Any], ok: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
-    """An argparse ``type=``: ``convert`` the text (int or float), then require ``ok(value)``; both failures are
-    one-line ``ArgumentTypeError``s (exit 2)."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not {'an integer' if convert is int else 'a number'}: {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"{requirement}, got {text}")
-        return value
-
-    return parse
-
-
 positive_seconds = number_type(float, lambda v: 0 < v < float("inf"), "must be a positive finite number of seconds")
-positive_int = number_type(int, lambda v: v > 0, "must be positive")
-seed_int = number_type(int, lambda v: v >= 0, "seed must be >= 0")
+positive_int = number_type(parse_int, lambda v: v > 0, "must be positive")
+seed_int = number_type(parse_int, lambda v: v >= 0, "seed must be >= 0")
 slowdown_factor = number_type(float, lambda v: 1 < v < float("inf"), "must be a finite factor > 1")
+instances_int = bounded_int(1, MAX_INSTANCES, "a numeric check holds every instance in memory at once")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -59,7 +73,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=positive_seconds, default=30.0,
                    help="seconds for each solver query: one z3/cvc5 call or one search-engine run (not a whole-check "
                         "budget)")
-    p.add_argument("--instances", type=positive_int, default=1000, help="random instances per numeric check")
+    p.add_argument("--instances", type=instances_int, default=1000,
+                   help=f"random instances per numeric check (at most {MAX_INSTANCES:,})")
 
 
 def load_claims(args: argparse.Namespace):
@@ -78,8 +93,10 @@ def load_claims(args: argparse.Namespace):
 
 def load_user_claims(paths: list[str], catalogue: list):
     """The claims of user files (`proofs.user_claims`); bad input becomes a `UsageError`."""
-    from proofs.user_claims import ClaimFileError, load_claim_files
+    from proofs.user_claims import ClaimFileError, load_claim_files, unique_paths
 
+    if len(unique_paths(paths)) < len(paths):
+        print("prefixcheck: note: a --claims file was given more than once; it is loaded once", file=sys.stderr)
     try:
         return load_claim_files(paths, reserved=[c.id for c in catalogue])
     except ClaimFileError as exc:
@@ -134,6 +151,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from proofs.registry import catalogue as load_catalogue, select
     from proofs.runner import default_jobs, run
 
+    json_path = output_file(args.json, "--json")
     if args.slowdown is not None and not args.baseline:
         raise UsageError("--slowdown applies to a comparison: give --baseline PATH as well")
     try:
@@ -149,6 +167,12 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     errors = user.errors if user else None
     if not claims and not errors:
         raise UsageError(f"no selected claim has a {'/'.join(args.layers)} check")
+    dropped = [c for c in chosen if c not in claims]
+    for c in dropped:
+        console.print(f"[yellow]not run[/yellow] [cyan]{c.id}[/cyan]: no {'/'.join(args.layers)} check "
+                      f"(it has {', '.join(c.checks())})", highlight=False)
+    if "smt" in args.layers:
+        solvers_stop_on_ctrl_c()
     ctx = Context(seed=args.seed, timeout=args.timeout, instances=args.instances)
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -159,25 +183,52 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                       jobs=args.jobs or default_jobs())
     seconds = time.perf_counter() - start
     report.print_report(console, results, seconds, verbose=args.verbose, errors=errors)
-    code = report.exit_code(results, errors or ())
+    code = report.exit_code(results)
     extra = {}
+    if dropped:
+        extra["not_run"] = [{"id": c.id, "reason": f"no {'/'.join(args.layers)} check"} for c in dropped]
     if before is not None:
         diff = baseline.compare(before.claims, [r.to_json() for r in results], [c.id for c in known],
                                 factor=args.slowdown or 3.0)
         baseline.print_diff(console, diff, before, args.seed)
         extra["baseline"] = {"path": args.baseline, **diff.to_json()}
         code = 1 if diff.flips else code
-    if args.json:
-        report.write_json(Path(args.json), results, seconds, args.seed, errors, **extra)
+    if json_path is not None:
+        report.write_json(json_path, results, seconds, args.seed, errors, **extra)
         console.print(f"JSON report written to {args.json}")
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
+        return error(f"{first.where}: {first.message}{more}; the other claims ran")
     return code
 
 
+def cmd_completion(args: argparse.Namespace, console: Console) -> int:
+    """Print the shell completion script (shtab) for ``args.shell``."""
+    try:
+        import shtab
+    except ModuleNotFoundError:
+        raise UsageError("shell completion needs shtab: pip install shtab") from None
+    sys.stdout.write(shtab.complete(args.parser, args.shell))
+    return 0
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("prefixcheck")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prefixcheck",
         description="Check the theory of prompting / soft prompting / prefix-tuning three ways: sympy, torch, z3.",
+        epilog="Exit status: 0 ok, 1 mismatch, 2 bad input, 3 inconclusive, 130 interrupted (README.md).",
     )
+    parser.add_argument("--version", action="version", version=f"prefixcheck {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the claims")
@@ -190,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("check", help="check claims (all by default) and print a table")
-    p.add_argument("ids", nargs="*", metavar="ID", help="claim ids, or prefixes ending in '.' or '*'")
+    p.add_argument("ids", nargs="*", metavar="ID", help="claim ids, or prefixes ending in '.' or '*' (default: all)")
     p.add_argument("--layers", type=parse_layers, default=LAYERS, help="comma list of symbolic,numeric,smt")
     p.add_argument("--json", metavar="PATH", help="write the JSON report here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer's detail line")
@@ -207,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("completion", help="print a shell completion script: "
+                                          "eval \"$(prefixcheck completion bash)\"")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell")
+    p.set_defaults(func=cmd_completion, parser=parser)
+
     import proofs.commands as commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -215,12 +271,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; always returns the exit status (`proofs.cliutil.EXIT_CODES`), never raises for bad
+    input or Ctrl-C."""
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we report must not print a traceback
+        print("prefixcheck: interrupted; no partial output was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if argv is None:  # the program itself: the work is done, a Ctrl-C while exiting must not print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    from proofs import config as project_config
     from proofs.registry import UnknownClaim
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        configured = project_config.load()
+        if configured is not None:
+            project_config.apply(parser, configured)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version
+            return int(exc.code or 0) if not isinstance(exc.code, str) else error(exc.code)
+        if configured is not None and configured.claims and getattr(args, "claims", "absent") is None:
+            args.claims = list(configured.claims)
         return int(args.func(args, console) or 0)
     except (UsageError, UnknownClaim) as exc:
         return error(str(exc))
@@ -232,7 +311,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def error(message: str) -> int:
     """Print a one-line error (never wrapped) and return the usage-error exit status 2."""
     print(f"prefixcheck: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

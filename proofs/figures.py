@@ -206,13 +206,17 @@ def render(specs: tuple[FigureSpec, ...], out_dir: Path, ctx: Context) -> list[F
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from proofs.cliutil import atomic_path
+
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for spec in specs:
         fig = Figure(figsize=SIZES.get(spec.name, (5.0, 4.0)), layout="constrained")
         note = spec.draw(fig, ctx)
         pdf, png = out_dir / f"{spec.name}.pdf", out_dir / f"{spec.name}.png"
-        fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None, "Creator": None})
-        fig.savefig(png, dpi=150, metadata={"Software": None})
+        with atomic_path(pdf) as tmp:
+            fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
         files.append(FigureFile(spec, pdf, png, note))
     return files

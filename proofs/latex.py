@@ -452,18 +452,15 @@ class Written:
 def write(out_dir: Path, results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
           figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None, snippets: bool = False,
           name: str = "report") -> Written:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tex = out_dir / f"{name}.tex"
-    tex.write_text(document(results, environment, settings, figures, matrix))
+    from proofs.cliutil import write_text
+
+    tex = write_text(out_dir / f"{name}.tex", document(results, environment, settings, figures, matrix))
     written: list[Path] = []
     if snippets:
         seed = int(environment.get("seed", 0))
         sdir = out_dir / "snippets"
-        sdir.mkdir(exist_ok=True)
         for r in results:
-            path = sdir / f"{snippet_name(r.claim.id)}.tex"
-            path.write_text(snippet(r, seed, figures))
-            written.append(path)
+            written.append(write_text(sdir / f"{snippet_name(r.claim.id)}.tex", snippet(r, seed, figures)))
     return Written(tex, written, [out_dir / f.path for f in figures])
 
 

@@ -29,12 +29,13 @@ STATUS_STYLE = {
 VERDICT_STYLE = {"ok": "bold green", "mismatch": "bold red", "inconclusive": "bold yellow"}
 
 
-def exit_code(results: list[ClaimResult], errors: Sequence[LoadError] = ()) -> int:
-    """0 all ok, 1 any mismatch, 3 inconclusive (or a claim file that failed to load) but no mismatch."""
+def exit_code(results: list[ClaimResult]) -> int:
+    """0 all ok, 1 any mismatch, 3 inconclusive but no mismatch (`proofs.cliutil.EXIT_CODES`; a claims file that
+    failed to load is bad input, 2, decided by the command)."""
     verdicts = {r.verdict for r in results}
     if "mismatch" in verdicts:
         return 1
-    return 3 if "inconclusive" in verdicts or errors else 0
+    return 3 if "inconclusive" in verdicts else 0
 
 
 def summary(results: list[ClaimResult], seconds: float, errors: Optional[Sequence[LoadError]] = None) -> dict[str, Any]:
@@ -76,8 +77,9 @@ def to_json(results: list[ClaimResult], seconds: float, seed: int,
 
 def write_json(path: Path, results: list[ClaimResult], seconds: float, seed: int,
                errors: Optional[Sequence[LoadError]] = None, **extra: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_json(results, seconds, seed, errors, **extra), indent=2, default=str) + "\n")
+    from proofs.cliutil import write_json as write_atomically
+
+    write_atomically(path, to_json(results, seconds, seed, errors, **extra))
 
 
 def _cell(result) -> str:

@@ -61,11 +61,12 @@ def load_claim_file(path: str | Path, reserved: Iterable[str] = ()) -> LoadedCla
 
 
 def load_claim_files(paths: Sequence[str | Path], reserved: Iterable[str] = ()) -> LoadedClaims:
-    """The claims of several files, in order; an id may appear once across all files and never in ``reserved``."""
+    """The claims of several files, in order; an id may appear once across all files and never in ``reserved``.
+    A file given twice (under any spelling of its path) is loaded once."""
     reserved = set(reserved)
     out = LoadedClaims()
     first: dict[str, str] = {}
-    for path in paths:
+    for path in unique_paths(paths):
         loaded = _load_one(Path(path))
         out.errors.extend(loaded.errors)
         for claim in loaded.claims:
@@ -81,6 +82,14 @@ def load_claim_files(paths: Sequence[str | Path], reserved: Iterable[str] = ()) 
             first[claim.id] = claim.source
             out.claims.append(claim)
     return out
+
+
+def unique_paths(paths: Sequence[str | Path]) -> list[str | Path]:
+    """``paths`` without repeats of the same file (compared resolved), first spelling kept."""
+    seen: dict[Path, str | Path] = {}
+    for path in paths:
+        seen.setdefault(Path(path).resolve(), path)
+    return list(seen.values())
 
 
 def _load_one(path: Path) -> LoadedClaims:

@@ -1,13 +1,16 @@
 """Baselines: flips (exit 1), status changes, slower layers, new and removed claims; bad baseline files."""
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
 
 from proofs.baseline import MIN_SECONDS, compare
+from proofs import runner
 from proofs.cli import main
 
 
@@ -81,14 +84,17 @@ def test_flip_of_a_claim_without_expectation_exits_1_only_because_of_the_baselin
 
 
 @pytest.mark.slow
-def test_slower_layers_are_reported_without_failing(tmp_path, capsys):
+def test_slower_layers_are_reported_without_failing(tmp_path, capsys, monkeypatch):
+    # timings are injected: the runner's clock advances exactly one second per reading, so every layer takes 1 s
+    clock = itertools.count()
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(perf_counter=lambda: float(next(clock))))
     path = tmp_path / "flippable.py"
     path.write_text(FLIPPABLE)
     base = tmp_path / "base.json"
     assert main(["check", "--claims", str(path), "--instances", "50", "--json", str(base)]) == 0
     report = json.loads(base.read_text())
     symbolic = report["claims"][0]["layers"]["symbolic"]
-    assert symbolic["seconds"] >= MIN_SECONDS  # the sympy layer is the slow one
+    assert symbolic["seconds"] == 1.0 >= MIN_SECONDS
     symbolic["seconds"] /= 100
     base.write_text(json.dumps(report))
     capsys.readouterr()
@@ -103,6 +109,9 @@ def test_slower_layers_are_reported_without_failing(tmp_path, capsys):
     ("{not json", "is not JSON"),
     (json.dumps({"claims": [{"id": "x"}]}), "is not a prefixcheck --json report"),
     (json.dumps([1, 2]), "is not a prefixcheck --json report"),
+    (json.dumps({"claims": [claim("x", numeric=("BOGUS", 0.1))]}), "has status 'BOGUS'"),
+    (json.dumps({"claims": [claim("x", "great", numeric=("CONSISTENT", 0.1))]}), "has verdict 'great'"),
+    (json.dumps({"claims": [claim("x", proof=("PROVED", 0.1))]}), "unknown layer 'proof'"),
 ])
 def test_bad_baselines_are_one_line_errors_exit_2(tmp_path, capsys, content, needle):
     base = tmp_path / "base.json"

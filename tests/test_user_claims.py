@@ -151,7 +151,7 @@ def test_file_errors_are_reported_with_file_and_line_and_the_other_claims_run(tm
     building = tmp_path / "building.py"
     building.write_text("from proofs import Claim\n\nCLAIMS = [Claim('has space', 't', '-', '-')]\n")
     code, report = run_json(tmp_path, *(a for p in (syntax, imports, good, building) for a in ("--claims", str(p))))
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert [c["id"] for c in report["claims"]] == ["mine.one"] and report["claims"][0]["verdict"] == "ok"
     errors = {(e["file"], e["line"]): e for e in report["errors"]}
     assert errors[(str(syntax), 3)]["message"].startswith("SyntaxError")
@@ -161,7 +161,10 @@ def test_file_errors_are_reported_with_file_and_line_and_the_other_claims_run(tm
     assert dup["id"] == "mine.one" and f"first defined at {good}:{line_of(good, 'first')}" in dup["message"]
     assert errors[(str(good), line_of(good, "CLAIMS ="))]["message"] == "CLAIMS[2] is not a Claim (got str)"
     assert report["summary"]["errors"] == 5
-    assert code == 3 and "5 load error(s)" in out
+    assert code == 2 and "5 load error(s)" in out  # a file that fails to load is bad input (exit 2)
+    err = err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"prefixcheck: error: {syntax}:3: SyntaxError")
+    assert "(and 4 more, listed above); the other claims ran" in err[0]
 
 
 def test_ids_select_among_file_and_catalogue_claims(tmp_path):

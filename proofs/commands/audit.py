@@ -10,15 +10,14 @@ row is unexplained, 2 usage error or every model unsupported (peft's error in on
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from proofs.cli import UsageError, positive_int, seed_int
+from proofs.cli import positive_int, seed_int
+from proofs.cliutil import UsageError, output_file, write_json
 
 ARCHS = ("gpt2", "llama", "llama-gqa", "bert")
 METHODS = {"prefix": "peft prefix-tuning (raw per-layer key/value prefix)",
@@ -160,6 +159,7 @@ def _table(console: Console, audit: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    output_file(args.json, "--json")
     _validate(args)
     try:
         from numeric.hf import HFUnavailable, require_hf, versions
@@ -201,9 +201,6 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
 
         payload = {"audits": [a.to_json() for a in audits], "unexpected": unexpected,
                    "environment": environment(args.seed)}
-        try:
-            Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.json}: {exc.strerror}") from None
+        write_json(args.json, payload)
         console.print(f"JSON written to {args.json}")
     return 1 if unexpected else 0

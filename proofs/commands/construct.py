@@ -21,10 +21,14 @@ from typing import Any, Callable, Iterator
 
 from rich.console import Console
 
-from proofs.cli import UsageError, positive_int, seed_int
+from proofs.cli import positive_int, seed_int
+from proofs.cliutil import UsageError, bounded_int, output_file, write_json
 
 PRINTABLE = "".join(chr(c) for c in range(32, 127))  # token id = ord(c) - 32, as in the authors' notebook
 FLOAT64_TABLE_LIMIT = 13  # the two-token table needs V^V resolution: float64 decodes up to V = 13
+#: ``unconditional --N`` above this is refused: the model has width 2N and generating N tokens costs O(N^3)
+#: (N = 300 takes about half a minute, N = 1600 minutes and gigabytes).
+MAX_N = 400
 
 
 def positive_number(text: str) -> Fraction:
@@ -45,7 +49,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     u = kinds.add_parser("unconditional", help="one virtual token that makes the model generate a given text")
     u.add_argument("--V", type=positive_int, default=94, help="vocabulary: the first V printable ASCII characters "
                    "from ' ' (default 94, V <= 95)")
-    u.add_argument("--N", type=positive_int, default=20, help="generation length / context size (default 20)")
+    u.add_argument("--N", type=bounded_int(1, MAX_N, "the model has width 2N and generation costs O(N^3)"),
+                   default=20, help=f"generation length / context size (default 20, at most {MAX_N})")
     u.add_argument("--target", required=True, help="the text to generate (at most N characters, padded with spaces)")
     u.add_argument("--T", type=positive_number, default=None,
                    help="inverse temperature (default 50, or ceil(1.25 T*) when the threshold T* exceeds 50)")
@@ -87,6 +92,7 @@ def _text_tokens(text: str, alphabet: str, what: str) -> list[int]:
 
 
 def cmd_unconditional(args: argparse.Namespace, console: Console) -> int:
+    output_file(args.json, "--json")
     if args.V > len(PRINTABLE):
         raise UsageError(f"--V {args.V}: text targets use printable ASCII, so V <= {len(PRINTABLE)}")
     if len(args.target) > args.N:
@@ -165,6 +171,7 @@ def _kind(data: dict[str, str]) -> str:
 
 
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
+    output_file(args.json, "--json")
     data = _load_map(args.map)
     kind = _kind(data)
     N0 = max(len(v) for v in data.values())
@@ -340,6 +347,7 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    output_file(args.json, "--json")
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
@@ -386,19 +394,17 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 
 @contextmanager
 def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A transient progress bar; yields ``advance(k)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A transient progress bar with the elapsed time and an estimate of the time left; yields ``advance(k)``."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  TextColumn("left"), TimeRemainingColumn(), console=console, transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda k: progress.update(task, advance=k)
 
 
 def _write_json(path: str | None, data: dict[str, Any], console: Console) -> None:
     if path:
-        try:
-            Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
-        except OSError as exc:
-            raise UsageError(f"cannot write --json {path}: {exc.strerror}") from None
+        write_json(path, data)
         console.print(f"JSON written to {path}")

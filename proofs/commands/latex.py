@@ -24,7 +24,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--results", metavar="JSON", help="use a `prefixcheck check --json` report instead of running")
     p.add_argument("--matrix", metavar="JSON", help="include a `prefixcheck matrix --json` table")
     p.add_argument("--no-figures", action="store_true", help="skip the matplotlib figures")
-    add_claims_option(p, "also report the claims of this Python file (repeatable; see docs/writing-claims.md)")
+    add_claims_option(p, "report the claims of this Python file (repeatable; see docs/writing-claims.md); without "
+                         "ids, only these")
     add_run_options(p)
     p.set_defaults(func=cmd_latex)
 
@@ -88,19 +89,17 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
     from proofs.cli import UsageError, load_claims
     from proofs.claim import Context
     from proofs.latex import LatexError, compile_pdf, figures_for, write
-    from proofs.registry import select
+    from proofs.cliutil import output_dir, solvers_stop_on_ctrl_c
+    from proofs.registry import catalogue as load_catalogue, select
 
+    out_dir = output_dir(args.out, "-o")
     everything = load_claims(args)
-    claims = select(everything, args.ids)
+    catalogue_ids = {c.id for c in load_catalogue()}
+    files_only = bool(args.claims) and not args.ids  # like `check`: claims files without ids report those files
+    pool = [c for c in everything if c.id not in catalogue_ids] if files_only else everything
+    claims = select(pool, args.ids)
     # with no ids, slow opt-in claims are not run but still get their section (statement, derivation, "not run")
-    opt_in = [c for c in everything if c.opt_in and c not in claims] if not args.ids else []
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"output path {out_dir} exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output directory {out_dir}: {exc.strerror or exc}") from None
+    opt_in = [c for c in pool if c.opt_in and c not in claims] if not args.ids else []
     matrix = _load_json(args.matrix, "matrix") if args.matrix else None
     if matrix is not None and not (isinstance(matrix, dict) and isinstance(matrix.get("cells"), list)
                                    and all(isinstance(c, dict) and "claim" in c and "variant" in c
@@ -114,6 +113,7 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
         ctx = Context(seed=args.seed, timeout=args.timeout, instances=args.instances)
         from proofs.runner import run
 
+        solvers_stop_on_ctrl_c()
         start = time.perf_counter()
         with console.status("checking claims for the report") as status:
             results = run(claims, ctx, on_done=lambda r: status.update(f"checked {r.claim.id}"))
@@ -121,7 +121,7 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
         env, seed = report.environment(args.seed), args.seed
         settings = {"instances per numeric check": args.instances, "solver timeout (s)": args.timeout,
                     "numeric tolerance": ctx.tol}
-    results = _with_not_run(everything, results, opt_in)
+    results = _with_not_run(pool, results, opt_in)
     env = {**env, **_matplotlib_version(), "seed": seed}
     settings = {"seed": seed, **settings}
     figures = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +15,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="write every (claim, variant) cell here")
     p.add_argument("--variants", metavar="LIST",
                    help="comma list of norm/pos/mask, e.g. pre/rope/causal,none/learned/bidir (default: all 40)")
-    p.add_argument("--claims", metavar="LIST", help="comma list of claim ids (default: all rows)")
+    p.add_argument("--ids", metavar="LIST", help="comma list of claim ids (default: all rows)")
+    p.add_argument("--claims", dest="ids_alias", metavar="LIST", help="deprecated spelling of --ids")
     p.add_argument("--layer", type=positive_int, default=1,
                    help="layer (1 or 2) at which Section 4 statements are read; layer 2 is compared conditionally "
                         "on its inputs")
@@ -32,8 +34,15 @@ def _split(text: str | None) -> list[str]:
 
 
 def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
-    from proofs.cli import UsageError
+    from proofs.cliutil import UsageError, output_file, write_json
 
+    json_path = output_file(args.json, "--json")
+    if args.ids_alias is not None:
+        print("prefixcheck: warning: matrix --claims is deprecated (in every other command --claims is a Python "
+              "claims file); use --ids", file=sys.stderr)
+        if args.ids is not None:
+            raise UsageError("give --ids only (--claims is its deprecated spelling)")
+        args.ids = args.ids_alias
     try:
         from numeric.depth import all_variants, parse_variant
         from numeric.model import ConfigError
@@ -45,7 +54,7 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
     from proofs import matrix as M
 
     known = [r.claim_id for r in M.rows()]
-    claim_ids = _split(args.claims)
+    claim_ids = _split(args.ids)
     unknown = [c for c in claim_ids if c not in known]
     if unknown:
         raise UsageError(f"unknown matrix claim(s) {', '.join(unknown)}; choose from {', '.join(known)}")
@@ -63,13 +72,10 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
                               on_cell=lambda c: progress.update(task, advance=1, description=f"{c.variant}"),
                               setting=M.Setting(args.layer, args.prefix))
     print_matrix(console, result, args.verbose)
-    if args.json:
-        import json
-        from pathlib import Path
-
+    if json_path is not None:
         from proofs.report import environment
 
-        Path(args.json).write_text(json.dumps({**result.to_json(), "environment": environment(args.seed)}, indent=1))
+        write_json(json_path, {**result.to_json(), "environment": environment(args.seed)}, indent=1)
         console.print(f"JSON matrix written to {args.json}")
     return 1 if result.unexpected else 0
 

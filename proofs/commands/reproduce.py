@@ -11,7 +11,6 @@ prefix optimisation check (learning-rate sweep and restarts) instead. Torch is i
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -76,13 +75,9 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
 
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("the attention figures need matplotlib: install it with `pip install prefixcheck[latex]`")
-    figures = Path(args.figures)
-    if figures.exists() and not figures.is_dir():
-        raise UsageError(f"--figures {figures} exists and is not a directory")
-    out = Path(args.json) if args.json else None
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):
-        raise UsageError(f"cannot write --json {out}: {'it is a directory' if out.is_dir() else 'no such directory'}")
-    return figures, out
+    from proofs.cliutil import output_dir, output_file
+
+    return output_dir(args.figures, "--figures"), output_file(args.json, "--json")
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
@@ -112,7 +107,9 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     if out is not None:
         record |= {"mode": mode, "budget": args.budget, "threads": args.threads, "total_seconds": seconds,
                    "cpu_seconds": cpu, "environment": _environment()}
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        from proofs.cliutil import write_json
+
+        write_json(out, record)
         console.print(f"JSON written to {out}")
     return 0
 

@@ -193,13 +193,17 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from proofs.search import FOUND, IMPOSSIBLE, Problem, search
     from theory.smt_prefix import Method, Task
 
+    from proofs.cliutil import output_file, solvers_stop_on_ctrl_c, write_json
+
     if args.seed < 0:
         raise _error(f"--seed must be >= 0, got {args.seed}")
     method = Method(args.method, n_S=args.n_prefix, rank=args.rank, matrix=args.matrix)
     if args.batch:
+        output_file(args.jsonl, "--jsonl")
         return _batch(args, method, console)
     if args.head is None or args.inputs is None:
         raise _error("give --head and --inputs (or --batch)")
+    out_path, json_path = output_file(args.out, "--out"), output_file(args.json, "--json")
     if args.targets is None and args.orderings is None:
         raise _error("give --targets and/or --orderings")
     W_Q, W_K, W_V, tau = load_head(args.head)
@@ -213,6 +217,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         if not available():
             raise _error("--cvc5 needs the optional package cvc5 (pip install 'prefixcheck[smt]')")
     problem = Problem(W_Q, W_K, W_V, method, Task(inputs, targets, orderings, tol=args.tol), tau=tau)
+    solvers_stop_on_ctrl_c()
     if args.engine == "z3" or args.cvc5:
         outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
     else:
@@ -224,10 +229,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         witness = {"method": method.describe(), "kind": method.kind, "n_S": method.n_S, "rank": method.rank,
                    "matrix": method.matrix, "params": outcome.params, "max_error": outcome.max_error,
                    "tol": args.tol, "seed": args.seed, "head": args.head, "inputs": args.inputs}
-        Path(args.out).write_text(json.dumps(witness, indent=2) + "\n")
+        write_json(out_path, witness)
         console.print(f"validated parameters written to {args.out}")
     if args.json:
-        Path(args.json).write_text(json.dumps(outcome.to_json(), indent=2, default=str) + "\n")
+        write_json(json_path, outcome.to_json())
     return 0 if outcome.verdict in (FOUND, IMPOSSIBLE) else 3
 
 
