@@ -29,6 +29,9 @@ FLOAT64_TABLE_LIMIT = 13  # the two-token table needs V^V resolution: float64 de
 #: ``unconditional --N`` above this is refused: the model has width 2N and generating N tokens costs O(N^3)
 #: (N = 300 takes about half a minute, N = 1600 minutes and gigabytes).
 MAX_N = 400
+#: The exact certification of a two-token map decodes V^2 entries with V-digit base-V fractions: V = 20 takes
+#: about a minute; above this V it is refused (``--no-exact`` skips it).
+MAX_TWO_TOKEN_EXACT_V = 40
 
 
 def positive_number(text: str) -> Fraction:
@@ -193,6 +196,10 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
                          else "") + f": it must define every one of the {len(inputs)} inputs over its alphabet")
     if kind == "two_token" and V < 2:
         raise UsageError("a two-token map needs an alphabet of at least 2 characters")
+    if kind == "two_token" and V > MAX_TWO_TOKEN_EXACT_V and not args.no_exact:
+        raise UsageError(f"a two-token map over {V} characters is over the limit V = {MAX_TWO_TOKEN_EXACT_V} for "
+                         f"the exact certification ({V * V} entries, each decoded with {V}-digit base-{V} "
+                         f"fractions); give --no-exact to run float64 only")
     tok = {c: i for i, c in enumerate(alphabet)}
     expected = {k: [tok[c] for c in data[k].ljust(N0)] for k in inputs}
 
@@ -228,6 +235,9 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         from theory.exact import generate as exact_generate
 
         compiled = ExactNetwork(net)
+        if len(inputs) * steps > 100:
+            console.print(f"exact certification of {len(inputs) * steps} steps: progress and an estimate of the time "
+                          f"left below (--no-exact skips it)", highlight=False)
         with _bar(console, "exact certification", len(inputs) * steps) as advance:
             for k in inputs:
                 ex = exact_generate(net, virtual, [tok[c] for c in k], steps, compiled=compiled, progress=advance)
