@@ -276,10 +276,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         code = _main(argv)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we report must not print a traceback
+        code = EXIT_INTERRUPTED
         print("prefixcheck: interrupted; no partial output was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if argv is None:  # the program itself: the work is done, a Ctrl-C while exiting must not print a traceback
+    if argv is None:  # the program itself: once done, a (second) Ctrl-C while exiting must not print a traceback
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
 

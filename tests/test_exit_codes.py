@@ -1,0 +1,41 @@
+"""One exit-status table: the code's (`proofs.cliutil.EXIT_CODES`) is the one README.md, docs/guide.md and
+docs/writing-claims.md print, and the commands return those statuses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proofs import cliutil
+from proofs.claim import Claim, LayerResult, Status
+from proofs.report import exit_code
+from proofs.runner import ClaimResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/guide.md", "docs/writing-claims.md"])
+def test_every_doc_prints_the_codes_table(doc: str) -> None:
+    assert cliutil.exit_code_table() in (ROOT / doc).read_text()
+
+
+def test_report_statuses_match_the_table() -> None:
+    claim = Claim("t.x", "t", "-", "-", numeric=lambda ctx: LayerResult(Status.CONSISTENT))
+    result = {v: ClaimResult(claim, {}, v, "holds") for v in ("ok", "mismatch", "inconclusive")}
+    assert exit_code([result["ok"]]) == cliutil.EXIT_OK == 0
+    assert exit_code([result["ok"], result["mismatch"], result["inconclusive"]]) == cliutil.EXIT_MISMATCH == 1
+    assert exit_code([result["ok"], result["inconclusive"]]) == cliutil.EXIT_INCONCLUSIVE == 3
+    assert [code for code, _ in cliutil.EXIT_CODES] == [0, 1, 2, 3, 130]
+
+
+def test_usage_error_and_interrupt_statuses(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from proofs import cli
+
+    assert cli.main(["check", "--seed", "x"]) == cliutil.EXIT_USAGE
+
+    def interrupted(args, console):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_list", interrupted)
+    assert cli.main(["list"]) == cliutil.EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "prefixcheck: interrupted; no partial output was written"
