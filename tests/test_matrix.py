@@ -65,7 +65,7 @@ def test_explanations_are_checked_by_restoring_the_assumption(monkeypatch) -> No
     (["--variants", "layer/rope/causal"], "unknown norm"),
     (["--width", "10", "--heads", "3"], "do not divide"),
     (["--width", "6", "--heads", "2"], "even"),
-    (["--claims", "prefix.nope"], "unknown matrix claim"),
+    (["--ids", "prefix.nope"], "unknown matrix claim"),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys) -> None:
     assert main(["matrix", *args]) == 2
@@ -86,11 +86,20 @@ def test_layer2_conditional_and_kv_prefix_hold_under_absolute_pe(tmp_path) -> No
     even with learned positions: the comparison no longer shifts the content."""
     path = tmp_path / "m.json"
     claims = "prefix.relative_attention,prefix.single.closed_form,prefix.ordering"
-    assert main(["matrix", "--variants", "pre/learned/causal", "--claims", claims, "--layer", "2",
+    assert main(["matrix", "--variants", "pre/learned/causal", "--ids", claims, "--layer", "2",
                  "--prefix", "kv", "--json", str(path)]) == 0
     report = json.loads(path.read_text())
     assert report["section4_read_at"] == {"layer": 2, "prefix": "kv"}
     assert all(c["outcome"] == "holds" and c["max_error"] < 1e-12 for c in report["cells"])
+
+
+def test_claims_is_a_deprecated_alias_of_ids(capsys) -> None:
+    assert main(["matrix", "--claims", "prefix.nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--claims is deprecated" in err[0] and "use --ids" in err[0]
+    assert "unknown matrix claim(s) prefix.nope" in err[1]
+    assert main(["matrix", "--claims", "prefix.ordering", "--ids", "prefix.ordering"]) == 2
+    assert "give --ids only" in capsys.readouterr().err
 
 
 def test_layer_beyond_the_model_is_a_usage_error(capsys) -> None:
