@@ -22,6 +22,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from proofs.claim import LAYERS, Status
 from proofs.runner import ClaimResult
+from proofs.texprose import prose, witness_symbol
 
 DEBIAN_PACKAGES = "texlive-latex-base texlive-latex-recommended latexmk"
 PACKAGES = ("amsmath", "amssymb", "graphicx", "booktabs", "longtable", "array", "geometry", "hyperref")
@@ -104,12 +105,12 @@ def statement_block(result: ClaimResult) -> str:
     expected = {"holds": "the claim is expected to hold",
                 "fails": "the claim is \\textbf{pinned false}: a validated refutation is the expected outcome",
                 None: "no outcome is pinned"}[c.expected]
-    lines = [f"\\textbf{{{esc(c.title)}}}\\\\", f"\\emph{{Source:}} {esc(c.paper_ref)}"
+    lines = [f"\\textbf{{{prose(c.title)}}}\\\\", f"\\emph{{Source:}} {esc(c.paper_ref)}"
              + (f"; \\emph{{section:}} {esc(c.section)}" if c.section else "") + f"; {expected}.",
              "", "\\paragraph{Statement.}", f"\\fitdisplay{{{tex_math_unicode(c.statement)}}}"]
     if c.assumptions:
         lines += ["\\paragraph{Assumptions.}", "\\begin{itemize}"]
-        lines += [f"  \\item {esc(a)}" for a in c.assumptions]
+        lines += [f"  \\item {prose(a)}" for a in c.assumptions]
         lines.append("\\end{itemize}")
     return "\n".join(lines)
 
@@ -159,7 +160,7 @@ def derivation_block(result: ClaimResult, seed: int) -> str:
             rows += [f"{tex(sym)} &:= {first}", *(f"&\\qquad {line}" for line in rest)]
         lines += ["where", "{\\small", "\\begin{align*}", " \\\\\n".join(rows), "\\end{align*}", "}"]
     if deriv.abstraction:
-        lines.append(f"\\emph{{Abstraction:}} {esc(deriv.abstraction)}.")
+        lines.append(f"\\emph{{Abstraction:}} {prose(deriv.abstraction)}.")
     return "\n".join(lines)
 
 
@@ -172,7 +173,7 @@ def layer_table(result: ClaimResult) -> str:
         inst = num(r.instances) if r.instances is not None else "--"
         rows.append(f"{esc(name)} & {esc(LAYER_ENGINE.get(name, ''))} & {STATUS_TEX[r.status]} & "
                     f"{r.seconds:.3f} & {err} & {inst} \\\\")
-    details = [f"  \\item[{esc(name)}] {esc(r.detail)}" for name, r in result.layers.items() if r.detail]
+    details = [f"  \\item[{esc(name)}] {prose(r.detail)}" for name, r in result.layers.items() if r.detail]
     return "\n".join([
         "\\paragraph{Layer results and numeric cross-check errors.}", "\\begin{center}\\small",
         "\\begin{tabular}{@{}llllrr@{}}", "\\toprule",
@@ -206,7 +207,7 @@ def smt_block(result: ClaimResult) -> str:
              f"What z3 was asked: {query}. "
              f"Result: {STATUS_TEX[r.status]} --- {esc(r.detail)}."]
     if r.abstraction:
-        lines.append(f"\\emph{{Abstraction:}} {esc(r.abstraction)}.")
+        lines.append(f"\\emph{{Abstraction:}} {prose(r.abstraction)}.")
     if r.status is Status.PROVED:
         lines.append("PROVED means the negated statement is UNSAT on this over-approximating encoding, so no head it "
                      "covers violates the statement.")
@@ -234,6 +235,13 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
         out.append((prefix, value))
 
 
+def _quantity(key: str) -> str:
+    """A witness row's label: the paper's symbol where there is one, with the JSON key beneath in small type."""
+    symbol = witness_symbol(key)
+    key_tex = f"\\texttt{{{tt(key, breakable=True)}}}"
+    return key_tex if symbol is None else f"${symbol}$\\newline{{\\scriptsize {key_tex}}}"
+
+
 def witness_block(result: ClaimResult) -> str:
     """The witnesses of the layers that found one (a counterexample re-checked on torch, a refuting point, the
     seed and instance of a numeric violation). Always present for claims pinned false."""
@@ -250,10 +258,10 @@ def witness_block(result: ClaimResult) -> str:
         _flatten("", r.witness, rows)
         shown = rows[:WITNESS_ROWS]
         lines += [f"\\par\\emph{{{esc(name)} layer ({STATUS_TEX[r.status]}):}}", "\\begin{center}\\small",
-                  "\\begin{longtable}{@{}>{\\ttfamily\\raggedright}p{0.3\\linewidth} p{0.64\\linewidth}@{}}",
+                  "\\begin{longtable}{@{}>{\\raggedright}p{0.3\\linewidth} p{0.64\\linewidth}@{}}",
                   "\\toprule",
-                  "\\normalfont quantity & value \\\\", "\\midrule"]
-        lines += [f"{tt(k, breakable=True)} & \\raggedright {_value_tex(v)} \\tabularnewline" for k, v in shown]
+                  "quantity & value \\\\", "\\midrule"]
+        lines += [f"{_quantity(k)} & \\raggedright {_value_tex(v)} \\tabularnewline" for k, v in shown]
         if len(rows) > len(shown):
             lines.append(f"\\multicolumn{{2}}{{@{{}}l}}{{\\emph{{{len(rows) - len(shown)} more entries in the "
                          "JSON report}}}} \\tabularnewline")
@@ -275,7 +283,7 @@ class Figure:
         note = f" Measured: {esc(self.note)}." if self.note else ""
         return "\n".join(["\\begin{figure}[htbp]", "\\centering",
                           f"\\includegraphics[width=0.95\\linewidth]{{{self.path}}}",
-                          f"\\caption{{{esc(self.caption)}{note}}}",
+                          f"\\caption{{{prose(self.caption)}{note}}}",
                           f"\\label{{fig:{self.name}{label_suffix}}}", "\\end{figure}"])
 
 

@@ -42,6 +42,17 @@ class Problem:
         return HeadData.from_floats(self.W_Q, self.W_K, self.W_V, self.tau)
 
 
+DEFAULT_TAU = "tau = 1/sqrt(k) exact"
+
+
+def abstraction_for(tau: Optional[float]) -> str:
+    """The encoding's abstraction for a head with this ``tau``: ``1/sqrt(k)`` kept exact by default, else the head
+    file's value as the exact rational of its float64."""
+    if tau is None:
+        return ABSTRACTION
+    return ABSTRACTION.replace(DEFAULT_TAU, f"tau = {tau!r} (the head file's) as the exact rational of its float64")
+
+
 @dataclass
 class Outcome:
     verdict: str

@@ -3,7 +3,7 @@ PDF with a page per claim, a rendered page that is not blank, missing LaTeX, and
 
 LaTeX policy: tests that compile need ``pdflatex`` (+ latexmk) and ``pdftotext`` / ``pdftoppm`` / ``pdfinfo``
 (Debian: texlive-latex-base texlive-latex-recommended latexmk poppler-utils). Without them the tests are skipped,
-and pytest's summary names what is missing and how to install it (``-rs`` in pyproject.toml), so ``make test``
+and one summary line (tests/conftest.py) names what is missing and how to install it, so ``make test``
 passes on a machine with nothing but Python. CI sets ``PREFIXCHECK_REQUIRE_LATEX=1`` (`.ci/run`, after installing
 the packages): there a missing tool FAILS the tests, so CI always compiles the PDF.
 """
@@ -335,3 +335,36 @@ def test_solver_queries_are_recorded_for_checks_that_do_not_describe_them() -> N
     result = run_claim(Claim("t.recorded", "t", "t", "x=x", smt=smt), Context())
     assert result.layers["smt"].query == ("2 z3 queries: QF_NRA, up to 1 real unknowns and 2 assertions each; "
                                           "1 unsat, 1 sat")
+
+
+# ---- typesetting of prose, witnesses ------------------------------------------------------------------------------
+
+def test_titles_abstractions_and_captions_are_typeset_as_latex() -> None:
+    from proofs.figures import FIGURES
+    from proofs.latex import statement_block
+    from proofs.runner import ClaimResult
+    from proofs.texprose import prose
+
+    assert "t^{\\mathrm{pt}}_{i}" in prose("t^pt_i") and "\\sum_{j\\le i}" in prose("Z_i = sum_{j<=i} e^{l_ij}")
+    assert "e^{T/\\sqrt{L}}" in prose("when e^{T/sqrt L} > (4V-1)(L-1)") and "e^{l_{ij}}" in prose("e^{l_ij}")
+    assert prose("init_weights and max_error") == "init\\_weights and max\\_error"  # words stay text
+    raw = ("\\textasciicircum", "sum\\_", "sqrt")
+    for claim in catalogue():
+        title = statement_block(ClaimResult(claim, {}, "ok", "holds")).splitlines()[0]
+        assert not any(r in title for r in raw), (claim.id, title)
+    for spec in FIGURES:
+        assert not any(r in prose(spec.caption) for r in raw), spec.name
+
+
+def test_witness_tables_use_the_papers_symbols() -> None:
+    from proofs.claim import LayerResult
+    from proofs.latex import witness_block
+    from proofs.runner import ClaimResult
+
+    claim = next(c for c in catalogue() if c.id == "prefix.bias_parallel_naive")
+    witness = {"heads": [[{"w": [1.0, 2.0], "v": [[1.0]], "p": [0.5], "u": [[2.0]]}]], "W_O": [[[1.0]]],
+               "error": 0.5}
+    block = witness_block(ClaimResult(claim, {"smt": LayerResult(Status.COUNTEREXAMPLE, "x", witness=witness)},
+                                      "ok", "fails"))
+    for symbol in ("$e^{l_{ij}}", "$W_V x_j", "$W_V s_m", "$W_O^{(1)}$", "$|\\mathrm{lhs} - \\mathrm{rhs}|$"):
+        assert symbol in block, symbol

@@ -158,6 +158,14 @@ def test_cli_json_outcome(tmp_path, capsys):
     assert _run(tmp_path, extra=["--n-prefix", "2", "--json", str(report)]) == 0
     data = json.loads(report.read_text())
     assert data["verdict"] == "IMPOSSIBLE" and data["queries"][-1]["result"] == "unsat"
+    assert "tau = 1.0 (the head file's)" in data["abstraction"] and "1/sqrt(k)" not in data["abstraction"]
+
+
+def test_abstraction_names_the_default_tau_only_without_one():
+    from proofs.search import ABSTRACTION, DEFAULT_TAU, abstraction_for
+
+    assert DEFAULT_TAU in ABSTRACTION and abstraction_for(None) == ABSTRACTION
+    assert DEFAULT_TAU not in abstraction_for(0.25) and "tau = 0.25" in abstraction_for(0.25)
 
 
 def test_cli_tiny_timeout_exit_3(tmp_path, capsys):

@@ -190,7 +190,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
-    from proofs.search import FOUND, IMPOSSIBLE, Problem, search
+    from proofs.search import ABSTRACTION, FOUND, IMPOSSIBLE, Problem, abstraction_for, search
     from theory.smt_prefix import Method, Task
 
     from proofs.cliutil import output_file, solvers_stop_on_ctrl_c, write_json
@@ -220,6 +220,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     solvers_stop_on_ctrl_c()
     if args.engine == "z3" or args.cvc5:
         outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
+        if outcome.abstraction == ABSTRACTION:
+            outcome.abstraction = abstraction_for(tau)  # the head file's tau, not the default 1/sqrt(k)
     else:
         from proofs.layered import decide
 
