@@ -113,6 +113,10 @@ CASES = [
     (["reproduce", "e1", "--threads", "0"], "must be positive"),
     (["reproduce", "e1", "--json", "/proc/e1.json"], "cannot write --json"),
     (["reproduce", "e1", "--figures", "{tmp}/plain"], "not a directory"),
+    # coverage
+    (["coverage", "-o", "/proc/coverage.md"], "cannot write -o /proc/coverage.md"),
+    (["coverage", "-o", "{tmp}"], "it is a directory"),
+    (["coverage", "--results", "{tmp}/bad.json"], "not readable JSON"),
     # latex
     (["latex", "-o", "{tmp}/plain"], "not a directory"),
     (["latex", "-o", "/proc/report"], "cannot create the output directory"),

@@ -5,7 +5,6 @@ Without ``--results`` every claim shows "not run"; nothing is checked by this co
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
@@ -28,19 +27,17 @@ def verdicts_from(path: str) -> dict[str, str]:
 
 
 def cmd_coverage(args: argparse.Namespace, console: Any) -> int:
-    from proofs.cli import UsageError
+    from proofs.cliutil import output_file, write_text
     from proofs.paper import claim_ids, markdown
     from proofs.registry import catalogue
 
+    out = output_file(args.out, "-o")
     verdicts = verdicts_from(args.results) if args.results else {}
     mapped = set(claim_ids())
     text = markdown(verdicts, [c.id for c in catalogue() if c.id not in mapped])
     if args.out is None:
         console.print(text, markup=False, highlight=False)
         return 0
-    out = Path(args.out)
-    if out.is_dir() or not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: {'it is a directory' if out.is_dir() else 'no such directory'}")
-    out.write_text(text)
+    write_text(out, text)
     console.print(f"coverage table written to {out}")
     return 0
