@@ -115,8 +115,8 @@ def _existing_ancestor(path: Path, what: str) -> Path:
 
 
 def output_file(path: Optional[str], what: str) -> Optional[Path]:
-    """Check, before any work, that a file can be written at ``path`` (missing parent folders are created when it
-    is written); ``None`` passes through. ``what`` names the option, e.g. ``"--json"``."""
+    """Check, before any work, that a file can be written at ``path``: not a directory, in an existing writable
+    folder (as a shell redirection needs); ``None`` passes through. ``what`` names the option, e.g. ``"--json"``."""
     if path is None:
         return None
     p = Path(path)
@@ -124,7 +124,10 @@ def output_file(path: Optional[str], what: str) -> Optional[Path]:
         raise UsageError(f"cannot write {what} {path}: it is a directory; give a file name")
     if p.exists() and not p.is_file():
         raise UsageError(f"cannot write {what} {path}: not a regular file")
-    _probe_directory(_existing_ancestor(p, what), what, p)
+    folder = _existing_ancestor(p, what)
+    if folder != p.parent.resolve() and folder != p.parent:
+        raise UsageError(f"cannot write {what} {path}: no such directory {p.parent}")
+    _probe_directory(folder, what, p)
     return p
 
 

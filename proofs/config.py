@@ -70,6 +70,8 @@ def load(start: Optional[Path] = None) -> Optional[Config]:
             value = table[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UsageError(f"{path}: [tool.prefixcheck] {key} must be a number, got {value!r}")
+            if isinstance(value, float) and value.is_integer() and key != "timeout":
+                value = int(value)  # instances = 1e4
             config.defaults[key] = value
     return config
 

@@ -134,6 +134,8 @@ def print_report(console: Console, results: list[ClaimResult], seconds: float, v
             if verbose or _notable(r, lr):
                 console.print(f"  [cyan]{escape(r.claim.id)}[/cyan] {layer}: {escape(lr.detail)}", highlight=False,
                               soft_wrap=True)
+                if verbose and lr.abstraction:
+                    console.print(f"    abstraction: {escape(lr.abstraction)}", highlight=False, soft_wrap=True)
                 if lr.witness is not None and (verbose or r.verdict == "mismatch"):
                     console.print(f"    witness: {escape(_witness(lr.witness))}", highlight=False, soft_wrap=True)
     for e in errors or ():

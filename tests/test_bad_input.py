@@ -68,6 +68,7 @@ CASES = [
     (["check", "--json", "/proc/prefixcheck.json"], "cannot write --json /proc/prefixcheck.json"),
     (["check", "--json", "{tmp}"], "it is a directory"),
     (["check", "--json", "{tmp}/plain/out.json"], "is not a directory"),
+    (["check", "--json", "{tmp}/missing/out.json"], "no such directory"),
     (["check", "--baseline", "{tmp}/missing.json"], "baseline not found"),
     (["check", "--baseline", "{tmp}/bogus_base.json"], "has status 'BOGUS'"),
     (["check", "--slowdown", "2"], "give --baseline"),

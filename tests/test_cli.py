@@ -83,3 +83,95 @@ def test_python_m_proofs_alias_and_exit_codes():
     proc = run_cli("check", "prefix.content_mass", "--instances", "20")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 claims: 1 ok" in proc.stdout
+
+
+# ---- defaults, completion, reported drops and duplicates ----------------------------------------------------------
+
+CLAIM_FILE = """\
+from proofs import Claim, LayerResult, Status
+
+
+def consistent(ctx):
+    return LayerResult(Status.CONSISTENT, f"instances {ctx.instances}, seed {ctx.seed}", instances=ctx.instances)
+
+
+CLAIMS = [Claim("mine.one", "a numeric claim", "-", "-", numeric=consistent)]
+"""
+
+
+def test_pyproject_defaults_apply_and_the_command_line_wins(tmp_path, monkeypatch, capsys):
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "mine.py").write_text(CLAIM_FILE)
+    (tmp_path / "pyproject.toml").write_text('[tool.prefixcheck]\nseed = 3\ninstances = 70\nclaims = ["claims/mine.py"]\n')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)  # found from a subfolder, like pytest and ruff
+    assert main(["check", "--json", "r.json"]) == 0
+    report = json.loads((sub / "r.json").read_text())
+    assert report["environment"]["seed"] == 3 and [c["id"] for c in report["claims"]] == ["mine.one"]
+    assert report["claims"][0]["layers"]["numeric"]["instances"] == 70
+    assert main(["check", "--seed", "5", "--instances", "9", "--json", "r.json"]) == 0
+    report = json.loads((sub / "r.json").read_text())
+    assert report["environment"]["seed"] == 5 and report["claims"][0]["layers"]["numeric"]["instances"] == 9
+    capsys.readouterr()
+    assert main(["check", "--help"]) == 0
+    assert "(default: 70)" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("table, needle", [
+    ("seed = -1", "seed must be >= 0"),
+    ("instances = 1e12", "over the limit"),
+    ("timeout = 'x'", "must be a number"),
+    ("colour = 1", "unknown key(s) colour"),
+    ("claims = [1]", "claims must be a list of file names"),
+])
+def test_bad_pyproject_is_one_line_exit_2(tmp_path, monkeypatch, capsys, table, needle):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.prefixcheck]\n{table}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "pyproject.toml") in err[0] and needle in err[0]
+
+
+def test_shell_completion_script(capsys):
+    assert main(["completion", "bash"]) == 0
+    out = capsys.readouterr().out
+    assert "prefixcheck" in out and "--instances" in out and "construct" in out
+
+
+def test_a_claim_without_the_selected_layer_is_reported(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert main(["check", "capacity.decoder_identity", "finetune.eq7_reduces", "--layers", "smt",
+                 "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "not run finetune.eq7_reduces: no smt check (it has symbolic, numeric)" in out
+    report = json.loads(path.read_text())
+    assert [c["id"] for c in report["claims"]] == ["capacity.decoder_identity"]
+    assert report["not_run"] == [{"id": "finetune.eq7_reduces", "reason": "no smt check"}]
+
+
+def test_the_same_claims_file_twice_is_loaded_once(tmp_path, capsys):
+    path = tmp_path / "mine.py"
+    path.write_text(CLAIM_FILE)
+    same = tmp_path / "." / "mine.py"
+    assert main(["check", "--claims", str(path), "--claims", str(same), "--instances", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 claims: 1 ok" in out and "duplicate" not in out
+    assert err.strip() == "prefixcheck: note: a --claims file was given more than once; it is loaded once"
+
+
+def test_latex_with_a_claims_file_reports_only_that_file(tmp_path):
+    from proofs.latex import label
+
+    path = tmp_path / "mine.py"
+    path.write_text(CLAIM_FILE)
+    out = tmp_path / "rep"
+    assert main(["latex", "--claims", str(path), "-o", str(out), "--no-figures", "--instances", "5"]) == 0
+    source = (out / "report.tex").read_text()
+    assert label("mine.one") in source and label("prefix.ordering") not in source
+
+
+def test_verbose_check_prints_each_layers_abstraction(capsys):
+    assert main(["check", "prefix.contraction", "-v", "--instances", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "    abstraction: " in out

@@ -142,6 +142,7 @@ def test_reproduce_quick_writes_json_figure_and_matches_the_seeded_run(e1_run, t
 
 
 @pytest.mark.parametrize("args, needle", [
+    (["reproduce", "e1", "--quick", "--json", "/nonexistent-dir/x.json"], "no such directory"),
     (["reproduce", "e1", "--quick", "--json", "/proc/x.json"], "cannot write --json /proc/x.json"),
     (["reproduce", "e1", "--quick", "--figures", __file__], "not a directory"),
 ])
