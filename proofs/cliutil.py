@@ -151,7 +151,8 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     interruption included), so ``path`` is either the old file or the complete new one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    # the temporary name keeps the suffix, for writers that pick the format from it (matplotlib)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -129,7 +129,11 @@ def _sweep(args: argparse.Namespace, e, seed_list_: list[int], console: Console,
     from numeric.figures import plot_attention
 
     suffix = "_quick" if args.quick else "_paper" if args.paper else ""
-    figure = plot_attention(result, figures / f"{e.name}{suffix}_attention.png")
+    from proofs.cliutil import atomic_path
+
+    figure = figures / f"{e.name}{suffix}_attention.png"
+    with atomic_path(figure) as tmp:
+        plot_attention(result, tmp)
     console.print("renormalised content attention vs pretrained, max |difference| per layer (seed "
                   f"{result.seed}): " + "; ".join(f"{m} " + ", ".join(f"{v:.2g}" for v in vals)
                                                   for m, vals in result.content_change.items() if m != "pretrained"),
