@@ -10,8 +10,10 @@ row is unexplained, 2 usage error or every model unsupported (peft's error in on
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
