@@ -104,7 +104,7 @@ CASES = [
     (["construct", "map", "--map", "{tmp}/map41.json"], "over the limit V = 40"),
     (["construct", "sweep", "--dtype", "float16"], "invalid choice: 'float16'"),
     # audit
-    (["audit", "--arch", "resnet"], "unsupported architecture 'resnet'"),
+    (["audit", "--arch", "resnet"], "unknown --arch 'resnet'"),
     (["audit", "--arch", "gpt2", "--method", "lora"], "unsupported method 'lora'"),
     (["audit", "--arch", "gpt2", "--tokens", "1"], "--tokens must be >= 2"),
     (["audit", "--arch", "gpt2", "--init-std", "-1"], "finite number >= 0"),

@@ -220,12 +220,12 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     solvers_stop_on_ctrl_c()
     if args.engine == "z3" or args.cvc5:
         outcome = search(problem, args.timeout, cvc5=args.cvc5, seed=args.seed)
-        if outcome.abstraction == ABSTRACTION:
-            outcome.abstraction = abstraction_for(tau)  # the head file's tau, not the default 1/sqrt(k)
     else:
         from proofs.layered import decide
 
         outcome = decide(problem, args.timeout, seed=args.seed)
+    if outcome.abstraction == ABSTRACTION:  # the z3 encoding's: state the head file's tau, not 1/sqrt(k)
+        outcome.abstraction = abstraction_for(tau)
     _print(console, outcome, method, len(W_Q), d, d_v)
     if outcome.verdict == FOUND:
         witness = {"method": method.describe(), "kind": method.kind, "n_S": method.n_S, "rank": method.rank,
