@@ -47,6 +47,17 @@ STATUS_TEX = {
     Status.ERROR: r"\emph{ERROR}",
 }
 LAYER_ENGINE = {"symbolic": "sympy", "numeric": "torch float64", "smt": "z3"}
+#: what a certificate kind (`theory.kernel.KINDS`) was decided by: the engine column of a PROVED layer
+CERTIFICATE_ENGINE = {"zero-residual": "sympy, exact zero residual", "unsat": "solver UNSAT",
+                      "enclosure": "exact interval enclosure"}
+
+
+def engine(layer: str, result: Any) -> str:
+    """The engine column: for a layer with a certificate, what the certificate rests on; else the layer's tool."""
+    cert = getattr(result, "certificate", None)
+    if cert is None:
+        return LAYER_ENGINE.get(layer, "")
+    return " + ".join(CERTIFICATE_ENGINE.get(kind, kind) for kind in cert.kind.split("+"))
 WITNESS_ROWS = 40
 
 
@@ -171,9 +182,11 @@ def layer_table(result: ClaimResult) -> str:
     for name, r in result.layers.items():
         err = num(r.max_error) if r.max_error is not None else "--"
         inst = num(r.instances) if r.instances is not None else "--"
-        rows.append(f"{esc(name)} & {esc(LAYER_ENGINE.get(name, ''))} & {STATUS_TEX[r.status]} & "
+        rows.append(f"{esc(name)} & {esc(engine(name, r))} & {STATUS_TEX[r.status]} & "
                     f"{r.seconds:.3f} & {err} & {inst} \\\\")
     details = [f"  \\item[{esc(name)}] {prose(r.detail)}" for name, r in result.layers.items() if r.detail]
+    details += [f"  \\item[{esc(name)} certificate] {esc(r.certificate.kind)}; scope: {prose(r.certificate.scope)}"
+                for name, r in result.layers.items() if getattr(r, "certificate", None) is not None]
     return "\n".join([
         "\\paragraph{Layer results and numeric cross-check errors.}", "\\begin{center}\\small",
         "\\begin{tabular}{@{}llllrr@{}}", "\\toprule",
@@ -344,7 +357,23 @@ def title_page(environment: dict[str, Any], settings: dict[str, Any], results: S
         "agreement is CONSISTENT, never a proof; every "
         "counterexample was re-checked on a float64 torch model before it was reported; timeouts and solver "
         "\\emph{unknown} are UNKNOWN. Every random draw derives from the seed above.",
+        *certificate_counts(results),
         "\\end{minipage}", "\\end{titlepage}"])
+
+
+def certificate_counts(results: Sequence[ClaimResult]) -> list[str]:
+    """One line: how many PROVED layers of this report rest on each certificate kind (nothing if none has one)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        for lr in r.layers.values():
+            cert = getattr(lr, "certificate", None)
+            if lr.status is Status.PROVED and cert is not None:
+                for kind in cert.kind.split("+"):
+                    counts[kind] = counts.get(kind, 0) + 1
+    if not counts:
+        return []
+    parts = ", ".join(f"{n} {esc(CERTIFICATE_ENGINE.get(k, k))} ({esc(k)})" for k, n in counts.items())
+    return [f"\\par\\medskip In this report the PROVED layers rest on: {parts} certificates."]
 
 
 def summary_table(results: Sequence[ClaimResult]) -> str:

@@ -134,6 +134,10 @@ def print_report(console: Console, results: list[ClaimResult], seconds: float, v
             if verbose or _notable(r, lr):
                 console.print(f"  [cyan]{escape(r.claim.id)}[/cyan] {layer}: {escape(lr.detail)}", highlight=False,
                               soft_wrap=True)
+                cert = getattr(lr, "certificate", None)
+                if verbose and cert is not None:
+                    console.print(f"    certificate: {escape(cert.kind)}; scope: {escape(cert.scope)}", highlight=False,
+                                  soft_wrap=True)
                 if verbose and lr.abstraction:
                     console.print(f"    abstraction: {escape(lr.abstraction)}", highlight=False, soft_wrap=True)
                 if lr.witness is not None and (verbose or r.verdict == "mismatch"):

@@ -370,3 +370,25 @@ def test_witness_tables_use_the_papers_symbols() -> None:
                                       "ok", "fails"))
     for symbol in ("$e^{l_{ij}}", "$W_V x_j", "$W_V s_m", "$W_O^{(1)}$", "$|\\mathrm{lhs} - \\mathrm{rhs}|$"):
         assert symbol in block, symbol
+
+
+def test_engine_column_title_page_and_check_v_name_each_proofs_certificate(capsys: pytest.CaptureFixture) -> None:
+    from proofs.claim import Context
+    from proofs.latex import layer_table, title_page
+    from proofs.runner import run_claim
+
+    claim = next(c for c in catalogue() if c.id == "prefix.contraction")
+    result = run_claim(claim, Context(instances=20))
+    cert = result.layers["symbolic"].certificate
+    assert cert is not None and cert.kind == "zero-residual"
+    table = layer_table(result)
+    assert "symbolic & sympy, exact zero residual & \\textbf{PROVED}" in table
+    assert "numeric & torch float64 & CONSISTENT" in table  # no certificate: the layer's tool, nothing more
+    assert "\\item[symbolic certificate] zero-residual; scope:" in table
+    assert "\\item[numeric certificate]" not in table
+    page = title_page({"seed": 0}, {}, [result])
+    assert "PROVED layers rest on: 1 sympy, exact zero residual (zero-residual), 1 solver UNSAT (unsat)" in page
+    assert "rest on" not in title_page({"seed": 0}, {}, [])
+    assert main(["check", "prefix.contraction", "-v", "--instances", "20"]) == 0
+    out = capsys.readouterr().out
+    assert f"    certificate: zero-residual; scope: {cert.scope}" in out
