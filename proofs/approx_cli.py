@@ -13,7 +13,12 @@ from typing import Any
 
 from rich.console import Console
 
-from proofs.cli import UsageError, positive_int
+from proofs.cli import positive_int
+from proofs.cliutil import UsageError, atomic_path, output_file, write_json
+
+#: prefix lengths above this are refused before any work: the sampled check's memory grows as N^2 (N = 315 takes
+#: 0.6 GB; N = 3142, i.e. --eps 0.001 with L = 1, went past 20 GB)
+MAX_N = 500
 
 
 def _positive_fraction(text: str) -> Fraction:
@@ -48,7 +53,14 @@ def register_kind(kinds: Any) -> None:
 
 def cmd_approx(args: argparse.Namespace, console: Console) -> int:
     from proofs.approx_run import load_table, run
-    from theory.approx import Expression, Table, necessary_bound
+    from theory.approx import Expression, Table, necessary_bound, prefix_length
+
+    output_file(args.figure, "--figure")
+    output_file(args.json, "--json")
+    n = args.N if args.N is not None else prefix_length(args.eps, args.lipschitz)
+    if n > MAX_N:
+        raise UsageError(f"prefix length N = {n} is over the limit {MAX_N} (memory grows as N^2); "
+                         f"N(ε) = ⌊πL/ε⌋ + 1, so raise --eps or lower --lipschitz")
 
     try:
         if args.f is not None:
@@ -87,12 +99,9 @@ def cmd_approx(args: argparse.Namespace, console: Console) -> int:
         fig = Figure(figsize=(5.0, 3.2), layout="constrained")
         draw_runs(fig, [r])
         path = Path(args.figure)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=150)
         console.print(f"figure written to {path}")
     if args.json:
-        import json
-        from pathlib import Path
-
-        Path(args.json).write_text(json.dumps(r.to_json(), indent=2) + "\n")
+        write_json(args.json, r.to_json())
     return {"ok": 0, "fails": 1, "undecided": 3}[r.verdict]

@@ -131,9 +131,9 @@ def summary(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 
 
 def write_jsonl(path: str, records: list[dict[str, Any]]) -> None:
-    with open(path, "w") as fh:
-        for r in records:
-            fh.write(json.dumps(r) + "\n")
+    from proofs.cliutil import write_text
+
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))  # atomic: no half-written file on Ctrl-C
 
 
 def print_summary(console: Any, records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:

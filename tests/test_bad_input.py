@@ -103,6 +103,9 @@ CASES = [
     (["construct", "map", "--map", '{"a": "b"}', "--alphabet", "ab"], "no entry for 'b'"),
     (["construct", "map", "--map", "{tmp}/map41.json"], "over the limit V = 40"),
     (["construct", "sweep", "--dtype", "float16"], "invalid choice: 'float16'"),
+    (["construct", "approx", "--f", "sin(x)", "--lipschitz", "1", "--eps", "0.001"], "over the limit 500"),
+    (["construct", "approx", "--f", "sin(x)", "--lipschitz", "1", "--eps", "0.1", "--figure", "/proc/f.png"],
+     "cannot write --figure"),
     # audit
     (["audit", "--arch", "resnet"], "unknown --arch 'resnet'"),
     (["audit", "--arch", "gpt2", "--method", "lora"], "unsupported method 'lora'"),
