@@ -208,8 +208,9 @@ def solvers_stop_on_ctrl_c() -> None:
     signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
 
     def watch() -> None:
-        while os.read(read_end, 1):
-            z3.main_ctx().interrupt()
+        while data := os.read(read_end, 1):
+            if data[0] == signal.SIGINT:  # the wake-up fd receives every handled signal's number
+                z3.main_ctx().interrupt()
 
     threading.Thread(target=watch, name="prefixcheck-ctrl-c", daemon=True).start()
     _watching = True
