@@ -185,8 +185,6 @@ def layer_table(result: ClaimResult) -> str:
         rows.append(f"{esc(name)} & {esc(engine(name, r))} & {STATUS_TEX[r.status]} & "
                     f"{r.seconds:.3f} & {err} & {inst} \\\\")
     details = [f"  \\item[{esc(name)}] {prose(r.detail)}" for name, r in result.layers.items() if r.detail]
-    details += [f"  \\item[{esc(name)} certificate] {esc(r.certificate.kind)}; scope: {prose(r.certificate.scope)}"
-                for name, r in result.layers.items() if getattr(r, "certificate", None) is not None]
     return "\n".join([
         "\\paragraph{Layer results and numeric cross-check errors.}", "\\begin{center}\\small",
         "\\begin{tabular}{@{}llllrr@{}}", "\\toprule",

@@ -375,7 +375,7 @@ def test_witness_tables_use_the_papers_symbols() -> None:
 
 def test_engine_column_title_page_and_check_v_name_each_proofs_certificate(capsys: pytest.CaptureFixture) -> None:
     from proofs.claim import Context
-    from proofs.latex import layer_table, title_page
+    from proofs.latex import certificate_block, layer_table, title_page
     from proofs.runner import run_claim
 
     claim = next(c for c in catalogue() if c.id == "prefix.contraction")
@@ -385,8 +385,8 @@ def test_engine_column_title_page_and_check_v_name_each_proofs_certificate(capsy
     table = layer_table(result)
     assert "symbolic & sympy, exact zero residual & \\textbf{PROVED}" in table
     assert "numeric & torch float64 & CONSISTENT" in table  # no certificate: the layer's tool, nothing more
-    assert "\\item[symbolic certificate] zero-residual; scope:" in table
-    assert "\\item[numeric certificate]" not in table
+    block = certificate_block(result)  # the kind, scope and evidence paragraph per PROVED layer
+    assert "Certificate (symbolic).} Kind \\texttt{zero-residual}" in block and "(numeric)" not in block
     page = title_page({"seed": 0}, {}, [result])
     assert "PROVED layers rest on: 1 sympy, exact zero residual (zero-residual), 1 solver UNSAT (unsat)" in page
     assert "rest on" not in title_page({"seed": 0}, {}, [])
