@@ -373,6 +373,7 @@ def test_witness_tables_use_the_papers_symbols() -> None:
         assert symbol in block, symbol
 
 
+@pytest.mark.slow
 def test_engine_column_title_page_and_check_v_name_each_proofs_certificate(capsys: pytest.CaptureFixture) -> None:
     from proofs.claim import Context
     from proofs.latex import certificate_block, layer_table, title_page
