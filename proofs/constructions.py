@@ -1,5 +1,6 @@
-"""Exact sweeps of the Section 3 constructions (`numeric.constructions` weights, `theory.exact` evaluator) and the
-default/exhaustive sweep plans shared by the catalogue (`proofs.catalogue.capacity`) and ``prefixcheck construct``.
+"""Exact sweeps of the Section 3 constructions (`numeric.constructions` weights, `theory.exact` evaluator), used by
+the catalogue (`proofs.catalogue.capacity`, whose sizes are its module constants) and by ``prefixcheck construct
+sweep`` (whose default and exhaustive plans are in `proofs.commands.construct`; the two sets of sizes differ).
 
 A case is a virtual-token input (a target sequence, a map, ...) with its expected greedy output. An exact case
 *passes* when every greedy step is certified and equals the expectation, *fails* when a certified step differs,
