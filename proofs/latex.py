@@ -1,13 +1,13 @@
 """The LaTeX report: a complete document (or one fragment per claim) built from claim results.
 
 Per claim: the statement (the claim's LaTeX) and assumptions; the derivation as an ``align*`` chain printed by
-sympy's printer from the very objects the symbolic layer checks (`theory.derivation.Derivation.as_latex`), each
+sympy's printer from the very objects the symbolic layer checks (`proofs.texmath.derivation_latex`), each
 step re-checked and marked; the solver query, its result and the abstraction; a table of every layer's result
 (status, time, max error, instances); the validated witness where a layer found one (always shown for claims
 pinned false); figures (`proofs.figures`) for the claims they illustrate. Claims without a derivation or without
 some layer get the sections that apply, so the document covers any catalogue.
 
-All text goes through `theory.derivation.tex_escape`; numbers are formatted here. `compile_pdf` runs latexmk
+All text goes through `proofs.texmath.tex_escape`; numbers are formatted here. `compile_pdf` runs latexmk
 (or pdflatex twice) and turns every failure into a one-line `LatexError`.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ class LatexError(Exception):
 
 
 def esc(text: Any) -> str:
-    from theory.derivation import tex_escape
+    from proofs.texmath import tex_escape
 
     return tex_escape(str(text))
 
@@ -110,7 +110,7 @@ def _id_tex(claim_id: str) -> str:
 # ---- per-claim parts ------------------------------------------------------------------------------------------
 
 def statement_block(result: ClaimResult) -> str:
-    from theory.derivation import tex_math_unicode
+    from proofs.texmath import tex_math_unicode
 
     c = result.claim
     expected = {"holds": "the claim is expected to hold",
@@ -138,7 +138,7 @@ def verdict_line(result: ClaimResult) -> str:
 def derivation_block(result: ClaimResult, seed: int) -> str:
     """The chain as ``align*``, every step re-checked here (the same `Derivation` object the symbolic layer
     checks), then the definitions it uses and its abstraction."""
-    from theory.derivation import tex, tex_lines
+    from proofs.texmath import derivation_latex, tex, tex_lines
 
     c = result.claim
     if c.derivation is None:
@@ -154,7 +154,7 @@ def derivation_block(result: ClaimResult, seed: int) -> str:
     lines = [f"\\paragraph{{Derivation}} ({esc(deriv.title)}). Each step's residual "
              "$e_{k-1}-e_k$, with every definition unfolded, is reduced to $0$ by sympy "
              "(\\checkmark) or refuted at a rational point ($\\times$).",
-             "{\\small", "\\begin{align*}", deriv.as_latex(marks={k: t.status == "zero" for k, t in marks.items()}),
+             "{\\small", "\\begin{align*}", derivation_latex(deriv, marks={k: t.status == "zero" for k, t in marks.items()}),
              "\\end{align*}", "}"]
     failed = [s for s in check.steps if s.test.status != "zero"]
     for s in failed:

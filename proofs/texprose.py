@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from theory.derivation import UNICODE_TEX, tex_escape
+from proofs.texmath import UNICODE_TEX, tex_escape
 
 _GREEK = "\u0370-\u03ff"
 _BARE = rf"[A-Za-z0-9{_GREEK}]{{1,2}}(?![A-Za-z0-9{_GREEK}])"

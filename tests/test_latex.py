@@ -22,7 +22,8 @@ import pytest
 from proofs.cli import main
 from proofs.latex import LatexError, compile_pdf, label, latex_engine, snippet_name
 from proofs.registry import catalogue
-from theory.derivation import Step, tex, tex_escape, tex_lines
+from proofs.texmath import tex, tex_escape, tex_lines
+from theory.derivation import Step
 
 TOOLS = ("pdflatex", "latexmk", "pdftotext", "pdftoppm", "pdfinfo")
 ROOT = Path(__file__).resolve().parents[1]
