@@ -8,27 +8,15 @@ somewhere, 3 undecided within the box budget, 2 usage error.
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from typing import Any
 
 from rich.console import Console
 
-from proofs.cli import positive_int
-from proofs.cliutil import UsageError, atomic_path, output_file, write_json
+from proofs.cliutil import UsageError, atomic_path, output_file, positive_fraction, positive_int, write_json
 
 #: prefix lengths above this are refused before any work: the sampled check's memory grows as N^2 (N = 315 takes
 #: 0.6 GB; N = 3142, i.e. --eps 0.001 with L = 1, went past 20 GB)
 MAX_N = 500
-
-
-def _positive_fraction(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def register_kind(kinds: Any) -> None:
@@ -40,8 +28,8 @@ def register_kind(kinds: Any) -> None:
     src.add_argument("--table", metavar="JSON", help="f as a JSON list of values at equally spaced angles, or "
                      "{\"theta\": [...], \"f\": [...]} (inline or a file); the certificate covers every "
                      "L-Lipschitz f through the table")
-    a.add_argument("--lipschitz", type=_positive_fraction, required=True, help="Lipschitz constant L (arc length)")
-    a.add_argument("--eps", type=_positive_fraction, required=True, help="target precision ε")
+    a.add_argument("--lipschitz", type=positive_fraction, required=True, help="Lipschitz constant L (arc length)")
+    a.add_argument("--eps", type=positive_fraction, required=True, help="target precision ε")
     a.add_argument("--N", type=positive_int, default=None, help="prefix length (default N(ε) = ⌊πL/ε⌋ + 1)")
     a.add_argument("--T", type=positive_int, default=None, help="temperature (default the derived T(ε))")
     a.add_argument("--max-boxes", type=positive_int, default=30_000,

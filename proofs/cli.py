@@ -17,14 +17,11 @@ from typing import Any, Optional, Sequence
 from rich.console import Console
 
 from proofs.claim import LAYERS, Context
-from proofs.cliutil import (EXIT_INTERRUPTED, EXIT_USAGE, UsageError, bounded_int, number_type, output_file,
-                            parse_int, solvers_stop_on_ctrl_c)
+from proofs.cliutil import (EXIT_INTERRUPTED, EXIT_USAGE, UsageError, add_claims_option, add_run_options,
+                            load_claims, load_user_claims, number_type, output_file, parse_layers, positive_int,
+                            positive_seconds, seed_int, slowdown_factor, solvers_stop_on_ctrl_c)
 
 __all__ = ["UsageError", "main", "build_parser", "number_type", "positive_int", "seed_int", "positive_seconds"]
-
-#: ``--instances`` above this is refused up front: a numeric check holds all its instances in memory at once.
-MAX_INSTANCES = 1_000_000
-
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, unless its help already states one."""
@@ -50,61 +47,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def parse_layers(text: str) -> tuple[str, ...]:
-    layers = tuple(part.strip() for part in text.split(",") if part.strip())
-    bad = [name for name in layers if name not in LAYERS]
-    if bad or not layers:
-        raise argparse.ArgumentTypeError(f"unknown layer(s) {', '.join(bad) or '(none)'}; choose from {','.join(LAYERS)}")
-    return layers
-
-
-positive_seconds = number_type(float, lambda v: 0 < v < float("inf"), "must be a positive finite number of seconds")
-positive_int = number_type(parse_int, lambda v: v > 0, "must be positive")
-seed_int = number_type(parse_int, lambda v: v >= 0, "seed must be >= 0")
-slowdown_factor = number_type(float, lambda v: 1 < v < float("inf"), "must be a finite factor > 1")
-instances_int = bounded_int(1, MAX_INSTANCES, "a numeric check holds every instance in memory at once")
-
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs checks."""
-    p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in reports)")
-    p.add_argument("--timeout", type=positive_seconds, default=30.0,
-                   help="seconds for each solver query: one z3/cvc5 call or one search-engine run (not a whole-check "
-                        "budget)")
-    p.add_argument("--instances", type=instances_int, default=1000,
-                   help=f"random instances per numeric check (at most {MAX_INSTANCES:,})")
-
-
-def load_claims(args: argparse.Namespace):
-    """The catalogue claims, then those of the ``--claims`` files if the command has that option (`check`
-    reports a file's load errors in its table; other commands stop at the first one)."""
-    from proofs.registry import catalogue
-
-    claims = catalogue()
-    if getattr(args, "claims", None):
-        user = load_user_claims(args.claims, claims)
-        if user.errors:
-            raise UsageError(f"{user.errors[0].where}: {user.errors[0].message}")
-        claims += user.claims
-    return claims
-
-
-def load_user_claims(paths: list[str], catalogue: list):
-    """The claims of user files (`proofs.user_claims`); bad input becomes a `UsageError`."""
-    from proofs.user_claims import ClaimFileError, load_claim_files, unique_paths
-
-    if len(unique_paths(paths)) < len(paths):
-        print("prefixcheck: note: a --claims file was given more than once; it is loaded once", file=sys.stderr)
-    try:
-        return load_claim_files(paths, reserved=[c.id for c in catalogue])
-    except ClaimFileError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def add_claims_option(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--claims", metavar="FILE", action="append", help=help)
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:

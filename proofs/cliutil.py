@@ -9,6 +9,7 @@ import contextlib
 import math
 import os
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -87,6 +88,83 @@ def bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def parse_fraction(text: str) -> Fraction:
+    """An exact number written as ``3``, ``0.25``, ``1/3`` or ``1e-3`` (its decimal value, not a float's)."""
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(text) from None
+
+
+# The argparse ``type=``s of every command (one parser: `number_type`).
+positive_int = number_type(parse_int, lambda v: v > 0, "must be positive")
+seed_int = number_type(parse_int, lambda v: v >= 0, "seed must be >= 0")
+positive_float = number_type(float, lambda v: 0 < v < math.inf, "must be positive and finite")
+non_negative_float = number_type(float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
+positive_seconds = number_type(float, lambda v: 0 < v < math.inf, "must be a positive finite number of seconds")
+positive_fraction = number_type(parse_fraction, lambda v: v > 0, "must be positive")
+slowdown_factor = number_type(float, lambda v: 1 < v < math.inf, "must be a finite factor > 1")
+
+#: ``--instances`` above this is refused up front: a numeric check holds all its instances in memory at once.
+MAX_INSTANCES = 1_000_000
+instances_int = bounded_int(1, MAX_INSTANCES, "a numeric check holds every instance in memory at once")
+
+
+# ---- options and claims shared by the commands that run checks --------------------------------------------------
+
+def parse_layers(text: str) -> tuple[str, ...]:
+    from proofs.claim import LAYERS
+
+    layers = tuple(part.strip() for part in text.split(",") if part.strip())
+    bad = [name for name in layers if name not in LAYERS]
+    if bad or not layers:
+        raise argparse.ArgumentTypeError(
+            f"unknown layer(s) {', '.join(bad) or '(none)'}; choose from {','.join(LAYERS)}")
+    return layers
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs checks."""
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded in reports)")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0,
+                   help="seconds for each solver query: one z3/cvc5 call or one search-engine run (not a whole-check "
+                        "budget)")
+    p.add_argument("--instances", type=instances_int, default=1000,
+                   help=f"random instances per numeric check (at most {MAX_INSTANCES:,})")
+
+
+def add_claims_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--claims", metavar="FILE", action="append", help=help)
+
+
+def load_claims(args: argparse.Namespace) -> list[Any]:
+    """The catalogue claims, then those of the ``--claims`` files if the command has that option (`check`
+    reports a file's load errors in its table; other commands stop at the first one)."""
+    from proofs.registry import catalogue
+
+    claims = catalogue()
+    if getattr(args, "claims", None):
+        user = load_user_claims(args.claims, claims)
+        if user.errors:
+            raise UsageError(f"{user.errors[0].where}: {user.errors[0].message}")
+        claims += user.claims
+    return claims
+
+
+def load_user_claims(paths: list[str], catalogue: list[Any]) -> Any:
+    """The claims of user files (`proofs.user_claims`); bad input becomes a `UsageError`."""
+    import sys
+
+    from proofs.user_claims import ClaimFileError, load_claim_files, unique_paths
+
+    if len(unique_paths(paths)) < len(paths):
+        print("prefixcheck: note: a --claims file was given more than once; it is loaded once", file=sys.stderr)
+    try:
+        return load_claim_files(paths, reserved=[c.id for c in catalogue])
+    except ClaimFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---- output paths ----------------------------------------------------------------------------------------------

@@ -18,24 +18,13 @@ from typing import Any
 
 from rich.console import Console
 
-from proofs.cli import positive_int, seed_int
-from proofs.cliutil import UsageError, output_file, write_json
+from proofs.cliutil import UsageError, non_negative_float, output_file, positive_int, seed_int, write_json
 
 ARCHS = ("gpt2", "llama", "llama-gqa", "bert")
 METHODS = {"prefix": "peft prefix-tuning (raw per-layer key/value prefix)",
            "prompt": "peft prompt tuning (soft prompt) vs the prefix of its virtual tokens",
            "text": "a prefix loaded from a hard prompt's key/value cache vs prompting"}
 MAX_POSITIONS = 60
-
-
-def non_negative_std(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def config_override(text: str) -> tuple[str, Any]:
@@ -63,7 +52,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--n-prefix", "--virtual-tokens", dest="virtual_tokens", type=positive_int, default=3,
                    help="n_S, prefix / prompt length (default 3)")
     p.add_argument("--tokens", type=positive_int, default=6, help="content length n >= 2 (default 6)")
-    p.add_argument("--init-std", type=non_negative_std, default=1.0,
+    p.add_argument("--init-std", type=non_negative_float, default=1.0,
                    help="prefix / prompt init N(0, X^2); 0 = peft's init_weights='zero' prefix (default 1.0)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the model, prefix and content draws")
     p.add_argument("--tol", type=float, default=1e-10,

@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from fractions import Fraction
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
 
-from proofs.cli import positive_int, seed_int
-from proofs.cliutil import UsageError, bounded_int, output_file, write_json
+from proofs.cliutil import UsageError, bounded_int, output_file, positive_fraction, positive_int, seed_int, write_json
 
 PRINTABLE = "".join(chr(c) for c in range(32, 127))  # token id = ord(c) - 32, as in the authors' notebook
 FLOAT64_TABLE_LIMIT = 13  # the two-token table needs V^V resolution: float64 decodes up to V = 13
@@ -32,16 +30,6 @@ MAX_N = 400
 #: The exact certification of a two-token map decodes V^2 entries with V-digit base-V fractions: V = 20 takes
 #: about a minute; above this V it is refused (``--no-exact`` skips it).
 MAX_TWO_TOKEN_EXACT_V = 40
-
-
-def positive_number(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
@@ -55,7 +43,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     u.add_argument("--N", type=bounded_int(1, MAX_N, "the model has width 2N and generation costs O(N^3)"),
                    default=20, help=f"generation length / context size (default 20, at most {MAX_N})")
     u.add_argument("--target", required=True, help="the text to generate (at most N characters, padded with spaces)")
-    u.add_argument("--T", type=positive_number, default=None,
+    u.add_argument("--T", type=positive_fraction, default=None,
                    help="inverse temperature (default 50, or ceil(1.25 T*) when the threshold T* exceeds 50)")
     u.add_argument("--no-exact", action="store_true", help="skip the exact certification")
     u.add_argument("--json", metavar="PATH", help="write the result as JSON here")
@@ -65,7 +53,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     m.add_argument("--map", required=True, help="a JSON object, or a file holding one: {\"a\": \"b\"}, "
                    "{\"a\": \"xyz\"} or {\"ab\": \"c\"}")
     m.add_argument("--alphabet", help="the vocabulary (default: every character in the map, sorted)")
-    m.add_argument("--T", type=positive_number, default=None, help="inverse temperature (default per construction)")
+    m.add_argument("--T", type=positive_fraction, default=None, help="inverse temperature (default per construction)")
     m.add_argument("--no-exact", action="store_true", help="skip the exact certification")
     m.add_argument("--json", metavar="PATH", help="write the result as JSON here")
     m.set_defaults(func=cmd_map)

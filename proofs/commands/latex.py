@@ -13,7 +13,7 @@ from typing import Any
 
 
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
-    from proofs.cli import add_claims_option, add_run_options
+    from proofs.cliutil import add_claims_option, add_run_options
 
     p = sub.add_parser("latex", help="write the LaTeX report (derivations, solver queries, witnesses, figures)")
     p.add_argument("ids", nargs="*", metavar="ID", help="claim ids, or prefixes ending in '.' or '*' (default: all)")
@@ -33,7 +33,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 def _load_json(path: str, what: str) -> Any:
     import json
 
-    from proofs.cli import UsageError
+    from proofs.cliutil import UsageError
 
     try:
         return json.loads(Path(path).read_text())
@@ -47,7 +47,7 @@ def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any
     """Rebuild `ClaimResult`s for the ``claims`` that the check report (design.md's JSON) has results for, and
     its environment. Results for ids outside the catalogue (e.g. user claims) are left out."""
     from proofs.claim import LAYERS, LayerResult
-    from proofs.cli import UsageError
+    from proofs.cliutil import UsageError
     from proofs.runner import ClaimResult
     from theory.kernel import KernelError
 
@@ -86,7 +86,7 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
     import time
 
     from proofs import report
-    from proofs.cli import UsageError, load_claims
+    from proofs.cliutil import UsageError, load_claims
     from proofs.claim import Context
     from proofs.latex import LatexError, compile_pdf, figures_for, write
     from proofs.cliutil import output_dir, solvers_stop_on_ctrl_c

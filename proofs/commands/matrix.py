@@ -9,7 +9,7 @@ from rich.console import Console
 
 
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
-    from proofs.cli import positive_int, seed_int
+    from proofs.cliutil import positive_int, seed_int
 
     p = sub.add_parser("matrix", help="run the Section 4 and depth claims across architecture variants (table)")
     p.add_argument("--json", metavar="PATH", help="write every (claim, variant) cell here")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from proofs.cliutil import positive_float, positive_int, seed_int
+
 
 def register(sub: argparse._SubParsersAction, parser: argparse.ArgumentParser) -> None:
-    from proofs.cli import positive_int, seed_int
-
     p = sub.add_parser("reproduce", help="train the reproductions of experiments E1-E4 (CPU)")
     p.add_argument("experiment", choices=("e1", "e2", "e3", "e4"),
                    help="e1: sort descending; e2: elicit skills; e3: combine skills / double histogram; "
@@ -43,22 +43,11 @@ def register(sub: argparse._SubParsersAction, parser: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_reproduce)
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
 def float_list(text: str) -> list[float]:
     return [positive_float(t) for t in text.split(",") if t.strip()] or _empty(text)
 
 
 def seed_list(text: str) -> list[int]:
-    from proofs.cli import seed_int
 
     return [seed_int(t.strip()) for t in text.split(",") if t.strip()] or _empty(text)
 
@@ -71,7 +60,7 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """Refuse bad output paths (and a missing matplotlib) before any training starts."""
     import importlib.util
 
-    from proofs.cli import UsageError
+    from proofs.cliutil import UsageError
 
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("the attention figures need matplotlib: install it with `pip install prefixcheck[latex]`")

@@ -23,11 +23,13 @@ from typing import Any, Optional
 
 from rich.console import Console
 
+from proofs.cliutil import positive_float, positive_int, positive_seconds
+
 MATRICES = ("W_Q", "W_K", "W_V")
 
 
 def _error(msg: str) -> Exception:
-    from proofs.cli import UsageError
+    from proofs.cliutil import UsageError
 
     return UsageError(msg)
 
@@ -149,19 +151,6 @@ def load_orderings(path: str, sizes: list[int]) -> list[list[tuple[int, int]]]:
     return out
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
-        return value
-
-    return parse
-
-
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("search", help="FOUND / IMPOSSIBLE / UNKNOWN: can a prefix, soft prompt or LoRA meet targets "
                                       "on a concrete head?", description=__doc__.split("\n\n")[0])
@@ -170,11 +159,11 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", help="target outputs at each input's last position: .json (R x d_v) or .npz Y")
     p.add_argument("--orderings", help=".json: per input, pairs [j, k] meaning content attention A_j > A_k")
     p.add_argument("--method", choices=("prefix", "softprompt", "lora"), default="prefix")
-    p.add_argument("--n-prefix", type=_positive(int), default=1, help="prefix / soft prompt length n_S")
-    p.add_argument("--rank", type=_positive(int), default=1, help="LoRA rank r")
+    p.add_argument("--n-prefix", type=positive_int, default=1, help="prefix / soft prompt length n_S")
+    p.add_argument("--rank", type=positive_int, default=1, help="LoRA rank r")
     p.add_argument("--matrix", choices=MATRICES, default="W_K", help="the matrix LoRA adapts")
-    p.add_argument("--tol", type=_positive(float), default=1e-3, help="max-norm tolerance on outputs")
-    p.add_argument("--timeout", type=_positive(float), default=30.0, help="total solver time budget (s)")
+    p.add_argument("--tol", type=positive_float, default=1e-3, help="max-norm tolerance on outputs")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="time limit for the search (s): one search-engine run")
     p.add_argument("--seed", type=int, default=0, help="seed of the L-BFGS starts (recorded in the witness)")
     p.add_argument("--cvc5", action="store_true", help="re-check an UNSAT with cvc5 (same abstraction)")
     p.add_argument("--out", default="search-witness.json", help="where FOUND parameters are written")
@@ -184,7 +173,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
                         "z3: the z3 path only (implied by --cvc5)")
     p.add_argument("--batch", metavar="NPZ", help="many heads / target sets from one .npz (W_Q, W_K, W_V, X, Y; "
                                                   "docs/search.md): JSON lines and a summary table")
-    p.add_argument("-j", "--jobs", type=_positive(int), default=1, help="worker processes for --batch")
+    p.add_argument("-j", "--jobs", type=positive_int, default=1, help="worker processes for --batch")
     p.add_argument("--jsonl", metavar="PATH", default="search-batch.jsonl", help="where --batch writes its records")
     p.set_defaults(func=cmd_search)
 
