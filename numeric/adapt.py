@@ -8,8 +8,8 @@ This module takes numbers only (no z3, no sympy).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 
@@ -28,7 +28,7 @@ class ConcreteHead:
     tau: float
 
     @staticmethod
-    def from_lists(W_Q: Sequence, W_K: Sequence, W_V: Sequence, tau: Optional[float] = None) -> "ConcreteHead":
+    def from_lists(W_Q: Sequence, W_K: Sequence, W_V: Sequence, tau: float | None = None) -> ConcreteHead:
         t = lambda M: torch.tensor(M, dtype=DTYPE)  # noqa: E731
         Q = t(W_Q)
         return ConcreteHead(Q, t(W_K), t(W_V), 1 / math.sqrt(Q.shape[0]) if tau is None else float(tau))
@@ -63,7 +63,7 @@ class Check:
 
 
 def recheck(head: ConcreteHead, kind: str, matrix: str, params: Params, inputs: Sequence[torch.Tensor],
-            outputs: Optional[Sequence[Sequence[float]]], orderings: Optional[Sequence[Sequence[tuple[int, int]]]],
+            outputs: Sequence[Sequence[float]] | None, orderings: Sequence[Sequence[tuple[int, int]]] | None,
             tol: float) -> Check:
     """Evaluate the adapted head on every input: ok iff every output is within ``tol`` (max-norm) of its target
     and every ordering pair holds strictly."""
@@ -85,7 +85,7 @@ def recheck(head: ConcreteHead, kind: str, matrix: str, params: Params, inputs: 
 
 
 def _loss(head: ConcreteHead, kind: str, matrix: str, params: Params, inputs: Sequence[torch.Tensor],
-          outputs: Optional[Sequence[Sequence[float]]], orderings: Optional[Sequence[Sequence[tuple[int, int]]]],
+          outputs: Sequence[Sequence[float]] | None, orderings: Sequence[Sequence[tuple[int, int]]] | None,
           margin: float) -> torch.Tensor:
     total = torch.zeros((), dtype=DTYPE)
     for r, X in enumerate(inputs):
@@ -98,7 +98,7 @@ def _loss(head: ConcreteHead, kind: str, matrix: str, params: Params, inputs: Se
 
 
 def polish(head: ConcreteHead, kind: str, matrix: str, start: Params, inputs: Sequence[torch.Tensor],
-           outputs: Optional[Sequence[Sequence[float]]], orderings: Optional[Sequence[Sequence[tuple[int, int]]]],
+           outputs: Sequence[Sequence[float]] | None, orderings: Sequence[Sequence[tuple[int, int]]] | None,
            tol: float, iterations: int = 200) -> Params:
     """A short float64 L-BFGS run from ``start`` on the squared target error (and an ordering hinge)."""
     params = {k: v.clone().detach().requires_grad_(True) for k, v in start.items()}

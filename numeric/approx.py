@@ -11,13 +11,13 @@ on the intra-op pool against well under 1 ms on one thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
-from numeric.threads import one_thread
 from numeric.model import Config, PrefixKV, Transformer
+from numeric.threads import one_thread
 
 
 def pretrained(w: Sequence[float]) -> Transformer:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 DTYPE = torch.float64
 
 
-def causal_mask(n: int, device: Optional[torch.device] = None) -> torch.Tensor:
+def causal_mask(n: int, device: torch.device | None = None) -> torch.Tensor:
     """True where query i may see content key j (j <= i)."""
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
@@ -46,10 +46,10 @@ class HeadInstances:
     W_V: torch.Tensor
     S: torch.Tensor
     tau: float
-    prefix_kv: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+    prefix_kv: tuple[torch.Tensor, torch.Tensor] | None = None
     causal: bool = True
 
-    def to(self, dtype: torch.dtype) -> "HeadInstances":
+    def to(self, dtype: torch.dtype) -> HeadInstances:
         """The same heads with every tensor cast to ``dtype``."""
         kv = None if self.prefix_kv is None else (self.prefix_kv[0].to(dtype), self.prefix_kv[1].to(dtype))
         return HeadInstances(self.X.to(dtype), self.W_Q.to(dtype), self.W_K.to(dtype), self.W_V.to(dtype),
@@ -68,7 +68,7 @@ class HeadInstances:
             raise ValueError("W_Q and W_K must have the same number of rows k")
 
 
-def random_instances(B: int, n: int, d: int, n_S: int = 1, k: Optional[int] = None, seed: int = 0,
+def random_instances(B: int, n: int, d: int, n_S: int = 1, k: int | None = None, seed: int = 0,
                      scale: float = 1.0, prefix: str = "hidden") -> HeadInstances:
     """B random heads from ``seed``: entries N(0,1) (weights scaled by 1/sqrt(d)), logit scale ``scale``.
 
@@ -213,7 +213,7 @@ def _stacked(x: Any) -> torch.Tensor:
 
 
 def compare(lhs: Any, rhs: Any, lhs32: Any, rhs32: Any, atol: float, rtol: float,
-            causal_n: Optional[int] = None) -> Comparison:
+            causal_n: int | None = None) -> Comparison:
     """Elementwise ``|lhs - rhs| <= atol + rtol max(|lhs|, |rhs|) + 16 |lhs32 - rhs32| eps64/eps32``: relative and
     absolute tolerance plus the rounding floor measured by the float32 evaluation of the same statement (a
     cancellation-prone form of a true identity has a float32 error of the same shape; a false identity's float32
@@ -289,14 +289,14 @@ class TorchEnv(EnvBase):
     def causal(self) -> bool:
         return self._views[0][0].inst.causal
 
-    def astype_float32(self) -> "TorchEnv":
+    def astype_float32(self) -> TorchEnv:
         """The same heads, inputs and prefixes computed in float32 (to measure rounding)."""
         return TorchEnv([[view.inst.to(torch.float32) for view in row] for row in self._views],
                         [M.to(torch.float32) for M in self._W_O])
 
     @classmethod
     def random(cls, inputs: int, heads: int, n_S: int, B: int, n: int, d: int, seed: int,
-               prefix: str = "hidden") -> "TorchEnv":
+               prefix: str = "hidden") -> TorchEnv:
         """Random heads (own weights each), inputs (own tokens each), one shared prefix; all from ``seed``."""
         g = torch.Generator().manual_seed(seed)
         X = [torch.randn(B, n, d, generator=g, dtype=DTYPE) for _ in range(inputs)]

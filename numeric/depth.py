@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
-from numeric.model import (NORMS, POSITIONS, Config, ConfigError, LoRA, Output, PrefixHidden, SoftPrompt,
-                           Transformer)
+from numeric.model import NORMS, POSITIONS, Config, ConfigError, LoRA, Output, PrefixHidden, SoftPrompt, Transformer
 from numeric.threads import one_thread  # noqa: F401 (re-exported: older callers import it from here)
 
 ABSOLUTE = ("learned", "sinusoidal")
@@ -66,7 +65,7 @@ class Finding:
     instances: int
     witness: dict[str, Any] = field(default_factory=dict)
 
-    def merge(self, other: "Finding") -> "Finding":
+    def merge(self, other: Finding) -> Finding:
         worst = self if self.max_error >= other.max_error else other
         return Finding(worst.max_error, self.instances + other.instances, worst.witness)
 

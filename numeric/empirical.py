@@ -31,9 +31,10 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -93,7 +94,7 @@ class Experiment:
     def all_targets(self) -> tuple[str, ...]:
         return self.targets or (self.target,)
 
-    def phase(self, method: str, target: Optional[str] = None) -> Phase:
+    def phase(self, method: str, target: str | None = None) -> Phase:
         if target is not None and method == "prefix" and target in dict(self.target_phases):
             return dict(self.target_phases)[target]
         return dict(self.methods)[method]
@@ -260,7 +261,7 @@ class Run:
     seconds: dict[str, float] = field(default_factory=dict)
     content_change: dict[str, list[float]] = field(default_factory=dict)
     attention: dict[str, list[torch.Tensor]] = field(default_factory=dict)
-    example: Optional[torch.Tensor] = None
+    example: torch.Tensor | None = None
 
     def to_json(self) -> dict[str, Any]:
         e = self.experiment
@@ -324,7 +325,7 @@ def decay_split(named: list[tuple[str, torch.nn.Parameter]]) -> tuple[list, list
     return decay, [p for _, p in named if id(p) not in ids]
 
 
-def logits_of(model: Transformer, adapter: Optional[torch.nn.Module] = None) -> Logits:
+def logits_of(model: Transformer, adapter: torch.nn.Module | None = None) -> Logits:
     """``tokens -> logits`` of the (adapted) model on sequences that start with n_S placeholder zeros.
 
     A hidden-state prefix *replaces* the placeholders (the authors' form): the model then reads only the content,
@@ -341,7 +342,7 @@ def logits_of(model: Transformer, adapter: Optional[torch.nn.Module] = None) -> 
     return lambda idx: model(idx, adapter=adapter).logits
 
 
-def attention_maps(model: Transformer, adapter: Optional[torch.nn.Module], idx: torch.Tensor) -> list[torch.Tensor]:
+def attention_maps(model: Transformer, adapter: torch.nn.Module | None, idx: torch.Tensor) -> list[torch.Tensor]:
     """Per layer, the attention weights ``(B, heads, queries, keys)`` on ``idx`` (placeholders included); with a
     prefix the placeholder queries are absent and the prefix keys take the placeholder slots."""
     with torch.no_grad():
@@ -385,7 +386,7 @@ def _groups(method: str, adapter: torch.nn.Module) -> tuple[list, list]:
 
 def _train(label: str, model: Transformer, logits: Logits, groups: tuple[list, list], e: Experiment, task: str,
            phase: Phase, g: torch.Generator, reporter: Reporter, watch: torch.Tensor,
-           losses: Optional[list[float]] = None) -> float:
+           losses: list[float] | None = None) -> float:
     """One phase; the reporter's running accuracy is measured in eval mode (no dropout draws), and every step's
     loss is appended to ``losses`` if given."""
     reporter.phase(label, phase.steps)
@@ -406,7 +407,7 @@ def _train(label: str, model: Transformer, logits: Logits, groups: tuple[list, l
 
 
 def _pretrained(e: Experiment, sd: dict[str, int], g: torch.Generator, reporter: Reporter, watch: torch.Tensor,
-                out: "Run") -> Transformer:
+                out: Run) -> Transformer:
     """Build and pretrain the model (dropout active), then freeze it."""
     torch.manual_seed(sd["dropout"])  # dropout draws from torch's global generator
     model = build_model(e, sd["init"])
@@ -421,7 +422,7 @@ def _pretrained(e: Experiment, sd: dict[str, int], g: torch.Generator, reporter:
     return model
 
 
-def run(e: Experiment, seed: int, reporter: Optional[Reporter] = None, threads: int = 1) -> Run:
+def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int = 1) -> Run:
     """Pretrain, adapt with every method of ``e`` on every target, evaluate, and measure the attention mechanism;
     all random draws from ``seed`` (see `seeds`). Same seed and threads, same numbers."""
     reporter = reporter or Reporter()
@@ -433,7 +434,7 @@ def run(e: Experiment, seed: int, reporter: Optional[Reporter] = None, threads: 
         watch = x_test[:WATCH_INPUTS]
         out.example = e.spec.sequences(e.target, x_test[:1])[0][0]
         model = _pretrained(e, sd, g, reporter, watch, out)
-        adapters: dict[str, tuple[Optional[torch.nn.Module], str]] = {"pretrained": (None, e.target)}
+        adapters: dict[str, tuple[torch.nn.Module | None, str]] = {"pretrained": (None, e.target)}
         for k, target in enumerate(e.all_targets):
             for method, _ in e.methods:
                 label = e.label(method, target)
@@ -459,7 +460,7 @@ def run(e: Experiment, seed: int, reporter: Optional[Reporter] = None, threads: 
 
 
 def sweep(e: Experiment, seed_list: Sequence[int], threads: int = 1,
-          reporter: Optional[Reporter] = None) -> list[Run]:
+          reporter: Reporter | None = None) -> list[Run]:
     """`run` once per seed."""
     return [run(e, s, reporter, threads) for s in seed_list]
 
@@ -539,7 +540,7 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
             "eval_samples": eval_samples}
 
 
-def _mechanism(out: Run, model: Transformer, adapters: dict[str, tuple[Optional[torch.nn.Module], str]],
+def _mechanism(out: Run, model: Transformer, adapters: dict[str, tuple[torch.nn.Module | None, str]],
                x: torch.Tensor) -> None:
     """Fill ``out.content_change`` and ``out.attention`` from float64 copies of the trained objects (each adapter on
     its own target's sequences)."""

@@ -20,8 +20,9 @@ import contextlib
 import copy
 import os
 import warnings
+from collections.abc import Iterator
 from importlib import metadata
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 
@@ -52,9 +53,9 @@ def require_hf() -> tuple[Any, Any]:
     return transformers, peft
 
 
-def versions() -> dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     """Installed versions of the libraries the bridge audits (None if absent)."""
-    out: dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for dist in PINNED:
         try:
             out[dist] = metadata.version(dist)
@@ -99,7 +100,7 @@ def peft_error(exc: BaseException) -> PeftUnsupported:
                            + (f": {first}" if first else ""))
 
 
-def wrap(base: Any, task_type: str, method: str, n_S: int, *, seed: int, init_std: Optional[float] = 1.0,
+def wrap(base: Any, task_type: str, method: str, n_S: int, *, seed: int, init_std: float | None = 1.0,
          zero: bool = False) -> Any:
     """``get_peft_model`` with prefix-tuning (raw key/value prefix, no projection) or prompt tuning.
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -129,9 +129,9 @@ class Audit:
     outputs: dict[str, float]
     notes: list[str]
     model_type: str = ""
-    unsupported: Optional[str] = None
+    unsupported: str | None = None
     warnings: list[str] = field(default_factory=list)
-    versions: dict[str, Optional[str]] = field(default_factory=versions)
+    versions: dict[str, str | None] = field(default_factory=versions)
     seconds: float = 0.0
 
     @property
@@ -330,7 +330,7 @@ class PromptRun:
     full: Capture
     alone: Capture
     prefixed: Capture
-    at_zero: Optional[Capture] = None
+    at_zero: Capture | None = None
 
 
 def _kv(C: Capture, groups: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -380,7 +380,7 @@ def run_text(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
     return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X), _at_zero(loaded, alone, X))
 
 
-def _at_zero(loaded: Loaded, alone: Capture, X: torch.Tensor) -> Optional[Capture]:
+def _at_zero(loaded: Loaded, alone: Capture, X: torch.Tensor) -> Capture | None:
     """The base model on X with S's key/value cache but the content at positions 0.. (bypassing peft, which always
     continues at n_S); None if the model takes no position ids."""
     from numeric.hf import require_hf

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -94,7 +94,7 @@ def _shrink(defaults: dict[str, Any], size: Size) -> dict[str, Any]:
 
 
 def tiny_config(model_type: str, size: Size = Size(), init_std: float = 0.3,
-                overrides: Optional[dict[str, Any]] = None) -> Any:
+                overrides: dict[str, Any] | None = None) -> Any:
     """The default config of ``model_type``, shrunk to ``size``, eager attention, weights N(0, init_std^2);
     ``overrides`` (e.g. ``sliding_window``, ``partial_rotary_factor``) are applied last."""
     transformers, _ = require_hf()
@@ -120,11 +120,11 @@ class ModelSpec:
     """What to audit: ``model_type`` built tiny from its default config (plus ``overrides``), or the checkpoint
     directory ``path`` (loaded offline, as saved)."""
 
-    model_type: Optional[str] = None
-    path: Optional[str] = None
+    model_type: str | None = None
+    path: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     size: Size = Size()
-    label: Optional[str] = None
+    label: str | None = None
 
     @property
     def name(self) -> str:

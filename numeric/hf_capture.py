@@ -25,8 +25,9 @@ import contextlib
 import inspect
 import math
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -45,7 +46,7 @@ class Op:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     result: torch.Tensor
-    call: Optional[int]  # index of the enclosing eager attention-function call, if any
+    call: int | None  # index of the enclosing eager attention-function call, if any
 
 
 @dataclass
@@ -53,9 +54,9 @@ class EagerCall:
     """One call of a model's ``eager_attention_forward`` (the registry's eager implementation)."""
 
     path: str
-    scaling: Optional[float]
-    softcap: Optional[float]
-    sliding_window: Optional[int]
+    scaling: float | None
+    softcap: float | None
+    sliding_window: int | None
     kwargs: list[str]
 
 
@@ -75,9 +76,9 @@ class AttentionCall:
     scale_source: str
     route: str  # "attention function" | "module code"
     cross: bool
-    inputs: Optional[torch.Tensor]  # hidden states entering the module
-    softcap: Optional[float] = None
-    sliding_window: Optional[int] = None
+    inputs: torch.Tensor | None  # hidden states entering the module
+    softcap: float | None = None
+    sliding_window: int | None = None
     extra_columns: int = 0  # softmax columns beyond the keys (attention sinks)
     bias_content_independent: bool = True  # S - tau q k^T equal across the batch: tau (and any softcap) verified
 
@@ -117,11 +118,11 @@ class Capture:
 
 
 class _Recorder(TorchFunctionMode):
-    def __init__(self, state: "_State") -> None:
+    def __init__(self, state: _State) -> None:
         super().__init__()
         self.state = state
 
-    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: Optional[dict] = None) -> Any:
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         st = self.state
@@ -143,7 +144,7 @@ class _State:
     dtypes: list[tuple[int, str, str]] = field(default_factory=list)
     count: int = 0
     eager: list[EagerCall] = field(default_factory=list)
-    active_call: Optional[int] = None
+    active_call: int | None = None
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     cross: dict[str, bool] = field(default_factory=dict)
 
@@ -211,7 +212,7 @@ def _expand(x: torch.Tensor, H: int) -> torch.Tensor:
     return x if x.shape[1] == H else x.repeat_interleave(H // x.shape[1], dim=1)
 
 
-def _f64(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+def _f64(x: torch.Tensor | None) -> torch.Tensor | None:
     return None if x is None else x.to(torch.float64)
 
 

@@ -4,8 +4,8 @@ prefix that induces a given perturbation (paper Sec. 5.2).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

@@ -52,8 +52,9 @@ width 96, float32, batch 64 x 20 tokens) measured 68 ms on one thread against 2.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -85,12 +86,12 @@ class Config:
     residual: bool = True
     w_o: bool = True
     mlp: MlpSpec = "gelu"
-    d_mlp: Optional[int] = None
+    d_mlp: int | None = None
     max_len: int = 64
     bias: bool = False
     unembed: bool = True
     rope_base: float = 10000.0
-    logit_scale: Optional[Callable[[int, int], float]] = None
+    logit_scale: Callable[[int, int], float] | None = None
     dtype: torch.dtype = torch.float64
     eps: float = 1e-5
     dropout: float = 0.0
@@ -152,7 +153,7 @@ class Named(nn.Module):
 
     path: str = ""
 
-    def param(self, name: str, adapter: Optional["Adapter"]) -> torch.Tensor:
+    def param(self, name: str, adapter: Adapter | None) -> torch.Tensor:
         """The parameter ``name`` plus any delta the adapter holds for ``<path>.<name>``."""
         p = getattr(self, name)
         if adapter is None:
@@ -169,7 +170,7 @@ class Linear(Named):
         self.weight = nn.Parameter(torch.zeros(d_out, d_in, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(d_out, dtype=dtype)) if bias else None
 
-    def forward(self, x: torch.Tensor, adapter: Optional["Adapter"] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         b = self.param("bias", adapter) if self.bias is not None else None
         return F.linear(x, self.param("weight", adapter), b)
 
@@ -183,7 +184,7 @@ class Norm(Named):
         self.gain = nn.Parameter(torch.ones(d, dtype=dtype))
         self.shift = None if rms else nn.Parameter(torch.zeros(d, dtype=dtype))
 
-    def forward(self, x: torch.Tensor, adapter: Optional["Adapter"] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         if self.rms:
             y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
             return self.param("gain", adapter) * y
@@ -193,7 +194,7 @@ class Norm(Named):
 
 
 class Identity(Named):
-    def forward(self, x: torch.Tensor, adapter: Optional["Adapter"] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         return x
 
 
@@ -212,7 +213,7 @@ class MLP(Named):
         self.final_activation = final_activation
         self.fcs = nn.ModuleList(Linear(a, b, bias, dtype) for a, b in zip(sizes[:-1], sizes[1:]))
 
-    def forward(self, x: torch.Tensor, adapter: Optional["Adapter"] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         for i, fc in enumerate(self.fcs):
             x = fc(x, adapter)
             if i < len(self.fcs) - 1 or self.final_activation:
@@ -280,9 +281,9 @@ class Attention(Named):
         self.W_O = Linear(sum(self.vs), cfg.d, cfg.bias, cfg.dtype) if cfg.w_o else None
         self.slopes = alibi_slopes(cfg.n_heads)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Optional["Adapter"],
-                prefix: Optional[torch.Tensor] = None,
-                prefix_kv: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None) -> dict:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Adapter | None,
+                prefix: torch.Tensor | None = None,
+                prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict:
         """x: (B, n, d) queries and keys at ``positions``; ``prefix`` (n_S, d) hidden states at 0..n_S-1 (already
         normed by the block), or ``prefix_kv`` per head (keys (n_S, k_h), values (n_S, dv_h))."""
         cfg = self.cfg
@@ -346,13 +347,13 @@ class Block(Named):
         else:
             self.mlp = MLP([cfg.d, cfg.d_mlp or 4 * cfg.d, cfg.d], cfg.mlp, cfg.bias, dtype=cfg.dtype)
 
-    def _mlp(self, x: torch.Tensor, adapter: Optional["Adapter"]) -> torch.Tensor:
+    def _mlp(self, x: torch.Tensor, adapter: Adapter | None) -> torch.Tensor:
         if self.mlp is None:
             return torch.zeros_like(x)
         return self.mlp(x, adapter) if isinstance(self.mlp, (MLP, Named)) else self.mlp(x)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Optional["Adapter"],
-                prefix: Optional[torch.Tensor], prefix_kv) -> LayerTrace:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Adapter | None,
+                prefix: torch.Tensor | None, prefix_kv) -> LayerTrace:
         pre = self.cfg.norm in ("pre", "rms")
         res = (lambda a, b: a + b) if self.cfg.residual else (lambda a, b: b)
         a_in = self.ln1(x, adapter) if pre else x
@@ -424,13 +425,13 @@ class Transformer(Named):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def embed_tokens(self, idx: torch.Tensor, adapter: Optional["Adapter"] = None) -> torch.Tensor:
+    def embed_tokens(self, idx: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         """``E[:, idx]`` as rows: (..., d)."""
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.cfg.vocab):
             raise ConfigError(f"token ids must lie in [0, {self.cfg.vocab}), got {int(idx.min())}..{int(idx.max())}")
         return self.embed.param("weight", adapter).T[idx]
 
-    def positional(self, positions: torch.Tensor, adapter: Optional["Adapter"] = None) -> Optional[torch.Tensor]:
+    def positional(self, positions: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor | None:
         """The absolute positional vectors added at the input (None for none/RoPE/ALiBi)."""
         if self.cfg.pos == "learned":
             return self.param("pos", adapter)[positions]
@@ -438,7 +439,7 @@ class Transformer(Named):
             return sinusoidal(int(positions.max()) + 1, self.cfg.d, self.cfg.dtype)[positions]
         return None
 
-    def _check_adapter(self, adapter: "Adapter") -> None:
+    def _check_adapter(self, adapter: Adapter) -> None:
         """Shapes of prompts and prefixes against this model (one-line `ConfigError` otherwise)."""
         cfg = self.cfg
         prompt = adapter.prompt(self)
@@ -458,8 +459,8 @@ class Transformer(Named):
                 if got != want:
                     raise ConfigError(f"layer-{l} key/value prefixes must have shapes {want}, got {got}")
 
-    def forward(self, idx: Optional[torch.Tensor] = None, *, embeds: Optional[torch.Tensor] = None,
-                adapter: Optional["Adapter"] = None, offset: Optional[int] = None, trace: bool = False) -> Output:
+    def forward(self, idx: torch.Tensor | None = None, *, embeds: torch.Tensor | None = None,
+                adapter: Adapter | None = None, offset: int | None = None, trace: bool = False) -> Output:
         cfg = self.cfg
         if (idx is None) == (embeds is None):
             raise ConfigError("pass exactly one of idx (token ids) or embeds (input vectors)")
@@ -504,22 +505,22 @@ class Transformer(Named):
 class Adapter(nn.Module):
     """Base class: every hook returns None (no change). ``n_params`` counts the trainable parameters."""
 
-    def prompt(self, model: Transformer) -> Optional[torch.Tensor]:
+    def prompt(self, model: Transformer) -> torch.Tensor | None:
         """(n_P, d) vectors prepended to the input embeddings (they then receive positions 0..n_P-1 + offset)."""
         return None
 
     def prefix_length(self, model: Transformer) -> int:
         return 0
 
-    def prefix_hidden(self, layer: int) -> Optional[torch.Tensor]:
+    def prefix_hidden(self, layer: int) -> torch.Tensor | None:
         """(n_S, d) hidden states placed before the sequence in ``layer`` (keys/values only)."""
         return None
 
-    def prefix_kv(self, layer: int) -> Optional[list[tuple[torch.Tensor, torch.Tensor]]]:
+    def prefix_kv(self, layer: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """Per head: raw keys (n_S, k_h) and values (n_S, dv_h) for ``layer``."""
         return None
 
-    def delta(self, name: str) -> Optional[torch.Tensor]:
+    def delta(self, name: str) -> torch.Tensor | None:
         """A change to the parameter ``name`` (e.g. ``layers.0.attn.W_K.weight``)."""
         return None
 
@@ -545,7 +546,7 @@ class HardPrompt(Adapter):
 class SoftPrompt(Adapter):
     """Free input vectors s_1..s_{n_S} in R^d prepended to the input embeddings (n_S d parameters)."""
 
-    def __init__(self, n_S: int, d: int, init: Optional[torch.Tensor] = None, dtype: torch.dtype = torch.float64,
+    def __init__(self, n_S: int, d: int, init: torch.Tensor | None = None, dtype: torch.dtype = torch.float64,
                  seed: int = 0) -> None:
         super().__init__()
         if init is None:
@@ -563,7 +564,7 @@ class PrefixHidden(Adapter):
     residual stream; keys W_K N(s), values W_V N(s) (N = the pre-attention norm), rotated at their positions under
     RoPE, never queried (L n_S d parameters)."""
 
-    def __init__(self, n_layers: int, n_S: int, d: int, init: Optional[torch.Tensor] = None,
+    def __init__(self, n_layers: int, n_S: int, d: int, init: torch.Tensor | None = None,
                  dtype: torch.dtype = torch.float64, seed: int = 0) -> None:
         super().__init__()
         if init is None:
@@ -618,7 +619,7 @@ class LoRA(Adapter):
             self.B.append(nn.Parameter(torch.zeros(d_out, rank, dtype=W.dtype)))
         self._index = {f"{name}.weight": i for i, name in enumerate(self.names)}
 
-    def delta(self, name: str) -> Optional[torch.Tensor]:
+    def delta(self, name: str) -> torch.Tensor | None:
         i = self._index.get(name)
         return None if i is None else self.scale * self.B[i] @ self.A[i]
 
@@ -632,7 +633,7 @@ class FullFineTune(Adapter):
         self.deltas = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for _, p in model.named_parameters())
         self._index = {name: i for i, name in enumerate(self.names)}
 
-    def delta(self, name: str) -> Optional[torch.Tensor]:
+    def delta(self, name: str) -> torch.Tensor | None:
         i = self._index.get(name)
         return None if i is None else self.deltas[i]
 
@@ -654,18 +655,18 @@ class Compose(Adapter):
             raise ConfigError(f"more than one adapter provides {method}")
         return found[0] if found else None
 
-    def prompt(self, model: Transformer) -> Optional[torch.Tensor]:
+    def prompt(self, model: Transformer) -> torch.Tensor | None:
         return self._one("prompt", model)
 
     def prefix_length(self, model: Transformer) -> int:
         return max((a.prefix_length(model) for a in self.parts), default=0)
 
-    def prefix_hidden(self, layer: int) -> Optional[torch.Tensor]:
+    def prefix_hidden(self, layer: int) -> torch.Tensor | None:
         return self._one("prefix_hidden", layer)
 
     def prefix_kv(self, layer: int):
         return self._one("prefix_kv", layer)
 
-    def delta(self, name: str) -> Optional[torch.Tensor]:
+    def delta(self, name: str) -> torch.Tensor | None:
         found = [r for a in self.parts if (r := a.delta(name)) is not None]
         return None if not found else sum(found[1:], found[0])

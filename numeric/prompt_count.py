@@ -8,7 +8,6 @@ greedily or, for a false twin that drops the determinism assumption, by sampling
 from __future__ import annotations
 
 import itertools
-from typing import Optional
 
 import torch
 
@@ -21,7 +20,7 @@ def hard_prompts(V: int, n_S: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode(model: Transformer, prompt: torch.Tensor, steps: int, sample: Optional[torch.Generator] = None
+def decode(model: Transformer, prompt: torch.Tensor, steps: int, sample: torch.Generator | None = None
            ) -> torch.Tensor:
     """``steps`` tokens after each prompt: ``prompt`` is ``(B, n_S)`` token ids (hard) or ``(B, n_S, d)`` vectors
     (soft). Greedy (argmax) unless ``sample`` is given, then one draw from the softmax per step. ``(B, steps)``."""

@@ -12,7 +12,7 @@ Given, for one or more inputs, content weights ``w_j > 0`` with values ``v_j`` a
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -14,8 +14,8 @@ independent re-check (`numeric.adapt.recheck`) on the full head.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -34,7 +34,7 @@ class FrozenPrefix:
     W_V: torch.Tensor
 
     @staticmethod
-    def of(head: ConcreteHead, inputs: Sequence[torch.Tensor]) -> "FrozenPrefix":
+    def of(head: ConcreteHead, inputs: Sequence[torch.Tensor]) -> FrozenPrefix:
         ts, lzs, gs = [], [], []
         with torch.no_grad():
             for X in inputs:

@@ -27,8 +27,8 @@ least ``num_digits + 2``; e.g. the authors' 10 for tasks without histogram count
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 
@@ -87,7 +87,7 @@ class TaskSpec:
     num_digits: int = 8
     max_unique: int = 5
     n_S: int = 1
-    vocab_size: Optional[int] = None
+    vocab_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.num_digits < 2 or self.n_S < 0 or not 1 <= self.max_unique <= self.num_digits:

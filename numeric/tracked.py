@@ -9,12 +9,13 @@ with exact constants runs on every layer.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 
-_largest: contextvars.ContextVar[Optional[list[int]]] = contextvars.ContextVar("named_positions", default=None)
+_largest: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("named_positions", default=None)
 _PLAIN = (int, float, bool, complex, str, slice, type(None), type(Ellipsis), torch.dtype, torch.device,
           torch.Size, torch.memory_format, torch.layout)
 

@@ -14,8 +14,8 @@ Evaluation is greedy decoding of n tokens after ``[0]*n_S + input`` and **exact 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +45,7 @@ StepHook = Callable[[int, float], None]
 
 
 def train(logits: Logits, groups: tuple[Iterable[torch.Tensor], Iterable[torch.Tensor]], spec: TaskSpec,
-          task: str, phase: Phase, g: torch.Generator, on_step: Optional[StepHook] = None) -> float:
+          task: str, phase: Phase, g: torch.Generator, on_step: StepHook | None = None) -> float:
     """Minimise the output-position cross-entropy of ``task``; returns the last loss.
 
     ``groups = (decay, no_decay)``: parameters with weight decay ``phase.weight_decay`` and without."""

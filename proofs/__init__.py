@@ -11,8 +11,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from proofs.checks import (numeric_identity, numeric_order, recheck_on_torch, smt_identity, smt_order,
-                           symbolic_identity, symbolic_order)
+from proofs.checks import (
+    numeric_identity,
+    numeric_order,
+    recheck_on_torch,
+    smt_identity,
+    smt_order,
+    symbolic_identity,
+    symbolic_order,
+)
 from proofs.claim import LAYERS, Check, Claim, Context, Expected, LayerResult, Status, verdict
 
 # name -> module that defines it; imported on first attribute access.

@@ -64,7 +64,7 @@ def cmd_approx(args: argparse.Namespace, console: Console) -> int:
     L = args.lipschitz
     console.print(f"[bold]target[/bold]  f = {r.name}, L = {L}, certified sup |f| <= {float(r.M):.6g}"
                   + ("" if args.f is not None else f" ({target.scope})"), highlight=False)
-    console.print(f"[bold]prefix[/bold]  N = {r.N}" + (f" = N(ε) = ⌊πL/ε⌋ + 1" if r.N == r.N_eps else
+    console.print(f"[bold]prefix[/bold]  N = {r.N}" + (" = N(ε) = ⌊πL/ε⌋ + 1" if r.N == r.N_eps else
                   f" (N(ε) = {r.N_eps})") + f", temperature T = {r.T}" + (" = T(ε)" if args.T is None else "")
                   + f"; worst case over L-Lipschitz f at this N: >= πL/N = {necessary_bound(r.N, L):.6g}",
                   highlight=False)
@@ -79,8 +79,9 @@ def cmd_approx(args: argparse.Namespace, console: Console) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from matplotlib.figure import Figure
         from pathlib import Path
+
+        from matplotlib.figure import Figure
 
         from proofs.approx_run import draw_runs
 

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 SAMPLES_PER_CELL = 64
 
 
-def load_table(text: str) -> tuple[list[Any], Optional[list[Any]]]:
+def load_table(text: str) -> tuple[list[Any], list[Any] | None]:
     """A JSON list of values at equally spaced angles 2πj/J, or {"theta": [...], "f": [...]}, given inline or as
     a file; ValueError with a one-line reason."""
     path = Path(text)
@@ -72,13 +72,21 @@ class Run:
                 "certificate": self.certificate.to_json() if self.certificate is not None else None}
 
 
-def run(target: Any, eps: Fraction, N: Optional[int] = None, T: Optional[int] = None,
+def run(target: Any, eps: Fraction, N: int | None = None, T: int | None = None,
         rtol: Fraction = Fraction(1, 50), max_boxes: int = 30_000) -> Run:
     """Build the construction for ``target`` (N default N(ε), T default T(ε) with M = certified sup |f|), certify
     its sup error and sample it."""
     from numeric.approx import circle, sampled_error
-    from theory.approx import (ABSTRACTION, DEFAULT_W, Enclosure, certify_cover, for_target, prefix_length,
-                               sufficient_temperature, sup_abs)
+    from theory.approx import (
+        ABSTRACTION,
+        DEFAULT_W,
+        Enclosure,
+        certify_cover,
+        for_target,
+        prefix_length,
+        sufficient_temperature,
+        sup_abs,
+    )
 
     start = time.perf_counter()
     L = target.lipschitz

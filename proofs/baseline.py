@@ -13,9 +13,10 @@ Reported, claim by claim (both sides in the JSON shape of design.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 MIN_SECONDS = 0.1
 

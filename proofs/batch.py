@@ -15,7 +15,7 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class Job:
     W_Q: list
     W_K: list
     W_V: list
-    tau: Optional[float]
+    tau: float | None
     X: list
     Y: list
 
@@ -69,7 +69,7 @@ def load_jobs(path: str) -> list[Job]:
     if Y.ndim != 4 or Y.shape[0] != H or Y.shape[2:] != (R, d_v):
         raise ValueError(f"Y must hold ({R}, {d_v}) target sets per head, got {arrays['Y'].shape}")
     tau = arrays.get("tau")
-    taus: list[Optional[float]] = [None] * H
+    taus: list[float | None] = [None] * H
     if tau is not None:
         tau = np.broadcast_to(tau, (H,))
         if not (tau > 0).all():
@@ -99,8 +99,9 @@ def run_batch(jobs: list[Job], method: Any, tol: float, timeout: float, seed: in
     """Every job, in parallel across ``workers`` processes, with a progress bar; records in job order."""
     import multiprocessing
 
-    from numeric.threads import pin_process, torch_threads
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from numeric.threads import pin_process, torch_threads
 
     records: dict[int, dict[str, Any]] = {}
     with Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

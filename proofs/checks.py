@@ -12,7 +12,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from proofs.claim import Check, Context, LayerResult, Status
 
@@ -41,8 +42,8 @@ def _evaluate(statement: Statement, env: Any) -> tuple[Any, Any]:
         return statement(env)
 
 
-def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Optional[Callable[[], Any]] = None,
-                      general_d: Optional[int] = None, general: bool = True,
+def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Callable[[], Any] | None = None,
+                      general_d: int | None = None, general: bool = True,
                       unrolled: Sequence[tuple[int, int]] = ((3, 2),), modes: Sequence[str] = ("positive", "exp"),
                       ) -> Check:
     """sympy check of ``statement`` (see module docstring). ``unrolled`` lists (n, d) sizes to confirm at.
@@ -54,7 +55,7 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Op
 
     def check(ctx: Context) -> LayerResult:
         from theory.derivation import equal
-        from theory.head import GeneralEnv, Shape, UnrolledEnv
+        from theory.head import GeneralEnv, Shape
         from theory.kernel import certify_zero, decide_zero
         from theory.mentions import recording
 
@@ -377,7 +378,6 @@ def numeric_order(attn_pt: Attention = _default_attn_pt, *, n: int = 8, d: int =
         import torch
 
         from numeric.attention import TorchEnv, causal_mask
-
         from numeric.tracked import plain, track
 
         seed = ctx.child_seed("numeric-order")
@@ -450,7 +450,6 @@ def _recheck_order(attn_pt: Attention, numbers: dict[str, Any], j: int, k: int) 
     """Realise a z3 model and confirm the flip on a float64 torch head at the last query position."""
     from numeric.attention import TorchEnv
     from numeric.realize import realize
-
     from numeric.tracked import plain, track
 
     (inst,) = realize([numbers], numbers["u"])

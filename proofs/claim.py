@@ -14,8 +14,9 @@ The overall verdict compares the layers with the claim's ``expected`` outcome (s
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 from theory.kernel import Certificate, KernelError, from_record, genuine, recorded
 
@@ -33,7 +34,7 @@ class Status(str, enum.Enum):
     ERROR = "ERROR"
 
     @property
-    def supports(self) -> Optional[str]:
+    def supports(self) -> str | None:
         """'holds' or 'fails' if this status is evidence for that outcome, None if inconclusive."""
         if self in (Status.PROVED, Status.CONSISTENT):
             return "holds"
@@ -56,13 +57,13 @@ class LayerResult:
     status: Status
     detail: str = ""
     seconds: float = 0.0
-    max_error: Optional[float] = None
-    instances: Optional[int] = None
-    abstraction: Optional[str] = None
-    witness: Optional[dict[str, Any]] = None
-    query: Optional[str] = None
-    certificate: Optional[Certificate] = None
-    tolerance: Optional[str] = None
+    max_error: float | None = None
+    instances: int | None = None
+    abstraction: str | None = None
+    witness: dict[str, Any] | None = None
+    query: str | None = None
+    certificate: Certificate | None = None
+    tolerance: str | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -80,7 +81,7 @@ class LayerResult:
             raise KernelError("PROVED needs a certificate issued by the trusted kernel (theory.kernel)")
 
     @property
-    def scope(self) -> Optional[str]:
+    def scope(self) -> str | None:
         return self.certificate.scope if self.certificate is not None else None
 
     def to_json(self) -> dict[str, Any]:
@@ -156,10 +157,10 @@ class Claim:
     statement: str
     assumptions: tuple[str, ...] = ()
     expected: Expected = "holds"
-    symbolic: Optional[Check] = None
-    numeric: Optional[Check] = None
-    smt: Optional[Check] = None
-    derivation: Optional[Callable[[], Any]] = None
+    symbolic: Check | None = None
+    numeric: Check | None = None
+    smt: Check | None = None
+    derivation: Callable[[], Any] | None = None
     section: str = ""
     source: str = field(default="catalogue", compare=False)
     opt_in: bool = False

@@ -12,14 +12,29 @@ import pkgutil
 import signal
 import sys
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 
 from proofs.claim import LAYERS, Context
-from proofs.cliutil import (EXIT_INTERRUPTED, EXIT_USAGE, UsageError, add_claims_option, add_run_options,
-                            load_claims, load_user_claims, number_type, output_file, parse_layers, positive_int,
-                            positive_seconds, seed_int, slowdown_factor, solvers_stop_on_ctrl_c)
+from proofs.cliutil import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    add_claims_option,
+    add_run_options,
+    load_claims,
+    load_user_claims,
+    number_type,
+    output_file,
+    parse_layers,
+    positive_int,
+    positive_seconds,
+    seed_int,
+    slowdown_factor,
+    solvers_stop_on_ctrl_c,
+)
 
 __all__ = ["UsageError", "main", "build_parser", "number_type", "positive_int", "seed_int", "positive_seconds"]
 
@@ -90,7 +105,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from proofs import baseline, report
-    from proofs.registry import catalogue as load_catalogue, select
+    from proofs.registry import catalogue as load_catalogue
+    from proofs.registry import select
     from proofs.runner import default_jobs, run
 
     json_path = output_file(args.json, "--json")
@@ -212,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; always returns the exit status (`proofs.cliutil.EXIT_CODES`), never raises for bad
     input or Ctrl-C."""
     try:
@@ -225,7 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return code
 
 
-def _main(argv: Optional[Sequence[str]]) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     from proofs import config as project_config
     from proofs.registry import UnknownClaim
 

@@ -9,9 +9,10 @@ import contextlib
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -192,7 +193,7 @@ def _existing_ancestor(path: Path, what: str) -> Path:
     return folder
 
 
-def output_file(path: Optional[str], what: str) -> Optional[Path]:
+def output_file(path: str | None, what: str) -> Path | None:
     """Check, before any work, that a file can be written at ``path``: not a directory, in an existing writable
     folder (as a shell redirection needs); ``None`` passes through. ``what`` names the option, e.g. ``"--json"``."""
     if path is None:

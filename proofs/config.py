@@ -16,7 +16,7 @@ import argparse
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from proofs.cliutil import UsageError
 
@@ -32,7 +32,7 @@ class Config:
     claims: list[str] = field(default_factory=list)
 
 
-def find_pyproject(start: Path) -> Optional[Path]:
+def find_pyproject(start: Path) -> Path | None:
     """The nearest ``pyproject.toml`` in ``start`` or a parent folder."""
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
@@ -41,7 +41,7 @@ def find_pyproject(start: Path) -> Optional[Path]:
     return None
 
 
-def load(start: Optional[Path] = None) -> Optional[Config]:
+def load(start: Path | None = None) -> Config | None:
     """The configuration that applies in ``start`` (default: the working directory), or ``None``."""
     path = find_pyproject((start or Path.cwd()).resolve())
     if path is None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from numeric.constructions import conditional, two_token, unconditional
-from theory.kernel import Ledger, check_decision
 from numeric.constructions.network import Network
+from theory.kernel import Ledger, check_decision
 
 Offset = Optional[tuple[int, int, Fraction]]  # (virtual token index, coordinate, amount)
 Progress = Optional[Callable[[int], None]]
@@ -29,8 +30,8 @@ class ExactSweep:
     failures: int = 0
     uncertified: int = 0
     seconds: float = 0.0
-    first_failure: Optional[dict[str, Any]] = None
-    first_uncertified: Optional[dict[str, Any]] = None
+    first_failure: dict[str, Any] | None = None
+    first_uncertified: dict[str, Any] | None = None
     sizes: dict[str, Any] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
 
@@ -166,7 +167,7 @@ def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
     return out
 
 
-def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Optional[Sequence[int]] = None,
+def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Sequence[int] | None = None,
                    T: Any = None, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = conditional.build_sequence(V, N0, T)
     cases = []
@@ -211,7 +212,7 @@ def exact_sequence_all(V: int, N0: int, T: Any = None, offset: Offset = None,
     return out
 
 
-def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Optional[Sequence[tuple[int, int]]] = None,
+def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Sequence[tuple[int, int]] | None = None,
                     T: Any = two_token.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = two_token.build(V, T)
     cases = []

@@ -14,10 +14,11 @@ comes from ``ctx.child_seed("figure:<name>")``, so a figure is a function of the
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from proofs.claim import Context
 

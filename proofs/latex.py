@@ -16,9 +16,10 @@ import math
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from proofs.claim import LAYERS, Status
 from proofs.runner import ClaimResult
@@ -298,7 +299,7 @@ class Figure:
                           f"\\label{{fig:{self.name}{label_suffix}}}", "\\end{figure}"])
 
 
-def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = (), placed: Optional[set] = None,
+def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = (), placed: set | None = None,
                   standalone: bool = False) -> str:
     """One claim, starting on a new page. ``placed`` collects the figures already placed in the document (a
     figure goes into the first section it illustrates; later sections refer to it); a standalone fragment
@@ -406,7 +407,7 @@ def _matrix_cell(cell: dict[str, Any]) -> str:
     return esc(status if isinstance(status, str) else "?")
 
 
-def matrix_section(matrix: Optional[dict[str, Any]]) -> str:
+def matrix_section(matrix: dict[str, Any] | None) -> str:
     """The architecture matrix from a `prefixcheck matrix --json` object (``cells: [{claim, variant, outcome,
     status, assumption, ...}]``) as a table with a row per variant and a column per claim, then the violated
     assumptions that explain the cells marked *; absent if no matrix was given."""
@@ -460,7 +461,7 @@ def coverage_section(results: Sequence[ClaimResult]) -> str:
 
 
 def document(results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
-             figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None) -> str:
+             figures: Sequence[Figure] = (), matrix: dict[str, Any] | None = None) -> str:
     placed: set[str] = set()
     seed = int(environment.get("seed", 0))
     sections = [claim_section(r, seed, figures, placed) for r in results]
@@ -485,7 +486,7 @@ class Written:
 
 
 def write(out_dir: Path, results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
-          figures: Sequence[Figure] = (), matrix: Optional[dict[str, Any]] = None, snippets: bool = False,
+          figures: Sequence[Figure] = (), matrix: dict[str, Any] | None = None, snippets: bool = False,
           name: str = "report") -> Written:
     from proofs.cliutil import write_text
 
@@ -501,7 +502,7 @@ def write(out_dir: Path, results: Sequence[ClaimResult], environment: dict[str, 
 
 # ---- compiling ------------------------------------------------------------------------------------------------
 
-def latex_engine(path: Optional[str] = None) -> list[str]:
+def latex_engine(path: str | None = None) -> list[str]:
     """The compile command: latexmk if present, else pdflatex; `LatexError` naming the packages if neither."""
     if shutil.which("latexmk", path=path) and shutil.which("pdflatex", path=path):
         return ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
@@ -531,7 +532,7 @@ def _where(tex: Path, error: str) -> str:
     return ""
 
 
-def compile_pdf(tex: Path, timeout: float = 240.0, path: Optional[str] = None) -> Path:
+def compile_pdf(tex: Path, timeout: float = 240.0, path: str | None = None) -> Path:
     """Compile ``tex`` in its directory; the PDF path, or `LatexError` with the first error line."""
     command = latex_engine(path)
     runs = 1 if command[0] == "latexmk" else 2  # pdflatex twice: contents and references

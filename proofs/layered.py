@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from proofs.search import FOUND, IMPOSSIBLE, UNKNOWN, Outcome, Problem
 
@@ -69,7 +69,7 @@ class _Run:
     def outcome(self, verdict: str, detail: str, **kw: Any) -> Outcome:
         return Outcome(verdict, detail, time.perf_counter() - self.start, queries=self.records, **kw)
 
-    def check(self, params: dict[str, Any], how: str) -> Optional[Outcome]:
+    def check(self, params: dict[str, Any], how: str) -> Outcome | None:
         from numeric.adapt import recheck
 
         m, t = self.problem.method, self.problem.task
@@ -125,7 +125,7 @@ def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outc
         ans = _lp(run, rel)
         if ans.status == "infeasible":
             return _impossible(run, rel, ans)
-    found: Optional[Outcome] = None
+    found: Outcome | None = None
     if m.kind in ("prefix", "softprompt"):
         found = _prefix(run, head, seed)
     elif m.matrix == "W_V":
@@ -148,7 +148,7 @@ def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outc
                        f"({run.last_fail})")
 
 
-def _prefix(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
+def _prefix(run: _Run, head: Any, seed: int) -> Outcome | None:
     """Prefix / soft prompt: ray (n_S = 1) or cone relaxation, LM realisation, cutting planes."""
     import torch
 
@@ -159,7 +159,7 @@ def _prefix(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
     d = head.d
     g = torch.Generator().manual_seed(seed)
     seeds: list[torch.Tensor] = []
-    point: Optional[dict[str, float]] = None
+    point: dict[str, float] | None = None
     rel = None
     frozen = FrozenPrefix.of(run.head, run.X)
     Y = torch.tensor(t.outputs, dtype=torch.float64) if t.outputs is not None else None
@@ -205,7 +205,7 @@ def _s_of(point: dict[str, float], d: int) -> Any:
     return torch.tensor([[point.get(s_var(0, c), 0.0) for c in range(d)]], dtype=torch.float64)
 
 
-def _realise_prefix(run: _Run, frozen: Any, s0: Any, Y: Any, how: str) -> Optional[Outcome]:
+def _realise_prefix(run: _Run, frozen: Any, s0: Any, Y: Any, how: str) -> Outcome | None:
     from numeric.seeded import levenberg_marquardt
 
     t0 = time.perf_counter()
@@ -216,7 +216,7 @@ def _realise_prefix(run: _Run, frozen: Any, s0: Any, Y: Any, how: str) -> Option
     return found
 
 
-def _cuts(run: _Run, head: Any, rel: Any, point: dict[str, float], frozen: Any, Y: Any) -> Optional[Outcome]:
+def _cuts(run: _Run, head: Any, rel: Any, point: dict[str, float], frozen: Any, Y: Any) -> Outcome | None:
     """Cutting planes on the coupling beta_r - 1 = exp(kappa_r) (n_S = 1, rational tau)."""
     from theory import kernel, relax
 
@@ -252,7 +252,7 @@ def _cuts(run: _Run, head: Any, rel: Any, point: dict[str, float], frozen: Any, 
     return None
 
 
-def _lora_value(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
+def _lora_value(run: _Run, head: Any, seed: int) -> Outcome | None:
     """LoRA on W_V: the per-coordinate LPs in Delta (certificates only); realised by a truncated SVD of the
     least-squares Delta."""
     import torch
@@ -284,7 +284,7 @@ def _lora_value(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
     return found or _polish_starts(run, {"B": B, "A": A}, seed)
 
 
-def _lora_attention(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
+def _lora_attention(run: _Run, head: Any, seed: int) -> Outcome | None:
     """LoRA on W_Q / W_K: the attention-hull relaxation, then L-BFGS starts."""
     from theory import relax
 
@@ -297,7 +297,7 @@ def _lora_attention(run: _Run, head: Any, seed: int) -> Optional[Outcome]:
     return _polish_starts(run, None, seed)
 
 
-def _polish_starts(run: _Run, first: Optional[dict[str, Any]], seed: int, starts: int = 3) -> Optional[Outcome]:
+def _polish_starts(run: _Run, first: dict[str, Any] | None, seed: int, starts: int = 3) -> Outcome | None:
     import torch
 
     from numeric.adapt import polish

@@ -10,8 +10,9 @@ differs from the pin with no such explanation is "unexpected".
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from proofs.claim import Context, Expected
 
@@ -37,7 +38,7 @@ class Row:
     claim_id: str
     expected: Expected
     measure: Callable[[Any, int, bool, Setting], Any]
-    scope: Callable[[Any], Optional[str]]
+    scope: Callable[[Any], str | None]
     restorable: bool = False
 
 
@@ -50,8 +51,8 @@ class Cell:
     max_error: float
     instances: int
     witness: dict[str, Any]
-    explanation: Optional[str] = None
-    restored: Optional[dict[str, Any]] = None
+    explanation: str | None = None
+    restored: dict[str, Any] | None = None
     status: str = "as expected"  # | "explained" | "unexpected"
 
     def to_json(self) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def _section4_rows() -> list[Row]:
                 worst, where = err, {"variant": variant.name, "model_seed": seed, "head": h}
         return _finding(worst, 16, where)
 
-    def in_scope(variant: Any) -> Optional[str]:
+    def in_scope(variant: Any) -> str | None:
         return SHIFT if variant.pos in ABSOLUTE else None
 
     specs = [("prefix.alpha_sigmoid", s4.alpha_sigmoid, 1, 1), ("prefix.single.closed_form", s4.single_closed_form, 1, 1),
@@ -158,7 +159,7 @@ def _section4_rows() -> list[Row]:
     return rows
 
 
-def _none(variant: Any) -> Optional[str]:
+def _none(variant: Any) -> str | None:
     return None
 
 
@@ -237,8 +238,8 @@ def rows() -> list[Row]:
     return _section4_rows() + _depth_rows()
 
 
-def run_matrix(ctx: Context, variants: Optional[list[Any]] = None, claim_ids: Optional[list[str]] = None,
-               on_cell: Optional[Callable[[Cell], None]] = None, setting: Setting = Setting()) -> Matrix:
+def run_matrix(ctx: Context, variants: list[Any] | None = None, claim_ids: list[str] | None = None,
+               on_cell: Callable[[Cell], None] | None = None, setting: Setting = Setting()) -> Matrix:
     from numeric.depth import all_variants
     from numeric.threads import one_thread
 

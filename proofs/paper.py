@@ -7,8 +7,8 @@ best reading (paper-notes section 6 lists them as open); the section is always t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
 
 UNCONFIRMED = "(no. unconfirmed)"
 
@@ -22,8 +22,8 @@ class Item:
     where: str
     what: str
     claims: tuple[str, ...] = ()
-    out_of_scope: Optional[str] = None
-    reproduced: Optional[str] = None
+    out_of_scope: str | None = None
+    reproduced: str | None = None
 
 
 ITEMS: tuple[Item, ...] = (

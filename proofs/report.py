@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -38,7 +39,7 @@ def exit_code(results: list[ClaimResult]) -> int:
     return 3 if "inconclusive" in verdicts else 0
 
 
-def summary(results: list[ClaimResult], seconds: float, errors: Optional[Sequence[LoadError]] = None) -> dict[str, Any]:
+def summary(results: list[ClaimResult], seconds: float, errors: Sequence[LoadError] | None = None) -> dict[str, Any]:
     counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "mismatch", "inconclusive")}
     if errors is not None:
         counts["errors"] = len(errors)
@@ -62,7 +63,7 @@ def environment(seed: int) -> dict[str, Any]:
 
 
 def to_json(results: list[ClaimResult], seconds: float, seed: int,
-            errors: Optional[Sequence[LoadError]] = None, **extra: Any) -> dict[str, Any]:
+            errors: Sequence[LoadError] | None = None, **extra: Any) -> dict[str, Any]:
     """The report of design.md; with user claim files also ``errors`` (files/claims that failed to load), and
     any ``extra`` sections (e.g. ``baseline``)."""
     out = {
@@ -76,7 +77,7 @@ def to_json(results: list[ClaimResult], seconds: float, seed: int,
 
 
 def write_json(path: Path, results: list[ClaimResult], seconds: float, seed: int,
-               errors: Optional[Sequence[LoadError]] = None, **extra: Any) -> None:
+               errors: Sequence[LoadError] | None = None, **extra: Any) -> None:
     from proofs.cliutil import write_json as write_atomically
 
     write_atomically(path, to_json(results, seconds, seed, errors, **extra))
@@ -127,7 +128,7 @@ def _witness(witness: dict[str, Any], limit: int = 400) -> str:
 
 
 def print_report(console: Console, results: list[ClaimResult], seconds: float, verbose: bool = False,
-                 errors: Optional[Sequence[LoadError]] = None) -> None:
+                 errors: Sequence[LoadError] | None = None) -> None:
     console.print(table(results, errors=errors or ()))
     for r in results:
         for layer, lr in r.layers.items():

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
 from theory.kernel import KernelError, genuine
@@ -26,7 +27,7 @@ class ClaimResult:
     verdict: str
     outcome: str
     #: the JSON a worker process sent (``jobs`` > 1): ``to_json`` returns it unchanged
-    record: Optional[dict[str, Any]] = field(default=None, repr=False, compare=False)
+    record: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         if self.record is not None:
@@ -84,7 +85,7 @@ def run(
     claims: list[Claim],
     ctx: Context,
     layers: Iterable[str] = LAYERS,
-    on_done: Optional[Callable[[ClaimResult], None]] = None,
+    on_done: Callable[[ClaimResult], None] | None = None,
     jobs: int = 1,
 ) -> list[ClaimResult]:
     """Run ``claims``; the results in the order of ``claims`` whatever ``jobs`` is. ``on_done`` is called as each
@@ -130,7 +131,7 @@ def from_json(claim: Claim, entry: dict[str, Any], source: str) -> ClaimResult:
 
 # What the workers run: set in this process just before the pool forks, so the workers inherit the claims (whose
 # checks are closures, which cannot be pickled) and address them by index.
-_WORK: Optional[tuple[list[Claim], Context, tuple[str, ...]]] = None
+_WORK: tuple[list[Claim], Context, tuple[str, ...]] | None = None
 
 
 def _can_fork() -> bool:
@@ -152,14 +153,14 @@ def _worker_run(index: int) -> dict[str, Any]:
 
 
 def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
-                  on_done: Optional[Callable[[ClaimResult], None]], jobs: int) -> list[ClaimResult]:
+                  on_done: Callable[[ClaimResult], None] | None, jobs: int) -> list[ClaimResult]:
     """One claim per task on ``jobs`` forked worker processes, each with torch on one thread."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     global _WORK
     _WORK = (claims, ctx, layers)
-    results: list[Optional[ClaimResult]] = [None] * len(claims)
+    results: list[ClaimResult | None] = [None] * len(claims)
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(claims)), mp_context=multiprocessing.get_context("fork"),
                                  initializer=_worker_init) as pool:

@@ -17,12 +17,12 @@ each; then one more z3 query with the richer tangent lemmas, whose model gets th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from theory.kernel import Certificate, KernelError, certify_unsat, genuine
-from theory.smt_prefix import (ABSTRACTION, BASE_TANGENTS, TANGENT_POINTS, AdaptedHeadEncoding, HeadData, Method,
-                               Task)
+from theory.smt_prefix import ABSTRACTION, BASE_TANGENTS, TANGENT_POINTS, AdaptedHeadEncoding, HeadData, Method, Task
 
 FOUND, IMPOSSIBLE, UNKNOWN = "FOUND", "IMPOSSIBLE", "UNKNOWN"
 
@@ -36,7 +36,7 @@ class Problem:
     W_V: list[list[float]]
     method: Method
     task: Task
-    tau: Optional[float] = None
+    tau: float | None = None
 
     def head_data(self) -> HeadData:
         return HeadData.from_floats(self.W_Q, self.W_K, self.W_V, self.tau)
@@ -45,7 +45,7 @@ class Problem:
 DEFAULT_TAU = "tau = 1/sqrt(k) exact"
 
 
-def abstraction_for(tau: Optional[float]) -> str:
+def abstraction_for(tau: float | None) -> str:
     """The encoding's abstraction for a head with this ``tau``: ``1/sqrt(k)`` kept exact by default, else the head
     file's value as the exact rational of its float64."""
     if tau is None:
@@ -58,12 +58,12 @@ class Outcome:
     verdict: str
     detail: str
     seconds: float = 0.0
-    params: Optional[dict[str, list[list[float]]]] = None
-    max_error: Optional[float] = None
+    params: dict[str, list[list[float]]] | None = None
+    max_error: float | None = None
     abstraction: str = ABSTRACTION
     queries: list[dict[str, Any]] = field(default_factory=list)
-    cvc5: Optional[str] = None
-    certificate: Optional[Certificate] = None
+    cvc5: str | None = None
+    certificate: Certificate | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)

@@ -17,8 +17,9 @@ seed and instance) and witness. Nothing here imports pytest except `claim_tests`
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from proofs.claim import LAYERS, Claim, Context
 from proofs.runner import ClaimResult, run_claim
@@ -39,7 +40,7 @@ def _catalogue_ids() -> list[str]:
     return [c.id for c in catalogue()]
 
 
-def find_claim(claim_id: str, claims: Optional[str | Path] = None) -> Claim:
+def find_claim(claim_id: str, claims: str | Path | None = None) -> Claim:
     """A claim by id: from the claims file ``claims`` if given (with its load errors as failures), else the catalogue."""
     from proofs.registry import catalogue, select
 
@@ -71,7 +72,7 @@ def explain(result: ClaimResult, witness_chars: int = 600) -> str:
     return "\n".join(lines)
 
 
-def assert_claim(claim: Claim | str, *, claims: Optional[str | Path] = None, seed: int = 0, instances: int = 1000,
+def assert_claim(claim: Claim | str, *, claims: str | Path | None = None, seed: int = 0, instances: int = 1000,
                  timeout: float = 30.0, tol: float = 1e-10, layers: Iterable[str] = LAYERS) -> ClaimResult:
     """Run a claim (a `Claim`, or an id looked up in ``claims`` or the catalogue) and raise `ClaimFailed` unless
     its verdict is ok. Returns the result."""

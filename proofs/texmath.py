@@ -5,7 +5,6 @@ prints them (the one LaTeX printer of the project, `tex`).
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -90,7 +89,7 @@ def tex_lines(expr: Expr, width: int = 42) -> list[str]:
     return [whole]
 
 
-def derivation_latex(derivation: Derivation, marks: Optional[dict[int, bool]] = None, width: int = 42) -> str:
+def derivation_latex(derivation: Derivation, marks: dict[int, bool] | None = None, width: int = 42) -> str:
     """A `Derivation` as an ``align*`` body: one line per step (a long sum broken after about ``width`` visible characters,
     continuation rows indented), its justification in a ``\\parbox`` (formulas in it printed by the same
     printer). ``marks`` (step index -> checked) prefixes a justification with a check or a cross."""

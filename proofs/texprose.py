@@ -9,7 +9,7 @@ a bare sub/superscript is at most three characters, longer ones need braces.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from proofs.texmath import UNICODE_TEX, tex_escape
 

@@ -21,9 +21,10 @@ import traceback
 import types
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from proofs.claim import Check, Claim, Context, LayerResult, Status
 
@@ -37,9 +38,9 @@ class LoadError:
     """A problem in a claims file, reported in place of the claim(s) it concerns."""
 
     path: str
-    line: Optional[int]
+    line: int | None
     message: str
-    claim_id: Optional[str] = None
+    claim_id: str | None = None
 
     @property
     def where(self) -> str:
@@ -152,7 +153,7 @@ def _describe(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def _line_in(exc: BaseException, filename: str) -> Optional[int]:
+def _line_in(exc: BaseException, filename: str) -> int | None:
     """The line of the deepest traceback frame in ``filename``."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
     return frames[-1].lineno if frames else None
@@ -167,7 +168,7 @@ def _literal_lines(tree: ast.AST) -> dict[str, list[int]]:
     return {text: sorted(found) for text, found in lines.items()}
 
 
-def _assignment_line(tree: ast.Module, target: str) -> Optional[int]:
+def _assignment_line(tree: ast.Module, target: str) -> int | None:
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
             node, (ast.AnnAssign, ast.AugAssign)) else []
@@ -176,7 +177,7 @@ def _assignment_line(tree: ast.Module, target: str) -> Optional[int]:
     return None
 
 
-def _as_user_claim(claim: Claim, path: str, line: Optional[int]) -> Claim:
+def _as_user_claim(claim: Claim, path: str, line: int | None) -> Claim:
     """The claim with its source recorded and every check guarded (a raising check names the file's line)."""
     source = f"{path}:{line}" if line else path
     guarded = {layer: _guard(check, path, source) for layer, check in claim.checks().items()}

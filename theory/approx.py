@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import flint
 from flint import arb, fmpq
@@ -143,7 +144,7 @@ class Expression(Target):
     expression tree in arb; when its derivative uses only smooth functions, the mean-value form
     ``f(c) + f'(Θ)(Θ − c)`` is intersected in (second-order tight on small boxes)."""
 
-    def __init__(self, expr: "sp.Expr", lipschitz: Fraction, text: str = "") -> None:
+    def __init__(self, expr: sp.Expr, lipschitz: Fraction, text: str = "") -> None:
         import sympy as sp
 
         self.x = sp.Symbol("x", real=True)
@@ -161,7 +162,7 @@ class Expression(Target):
         self.scope = f"f(x) = {self.name} (enclosed exactly)"
 
     @classmethod
-    def parse(cls, text: str, lipschitz: Fraction) -> "Expression":
+    def parse(cls, text: str, lipschitz: Fraction) -> Expression:
         """Parse ``text`` (sympy syntax, variable ``x`` = the angle); ValueError with a one-line reason."""
         import sympy as sp
 
@@ -197,11 +198,11 @@ class Expression(Target):
         centred = self._f(c) + self._df(theta) * (theta - c)
         return naive.intersection(centred) if naive.is_finite() and centred.is_finite() else naive
 
-    def derivative_enclosure(self) -> Optional[Callable[[arb], arb]]:
+    def derivative_enclosure(self) -> Callable[[arb], arb] | None:
         return self._df
 
 
-def compile_arb(e: "sp.Expr", x: "sp.Symbol | tuple[sp.Symbol, ...]") -> Callable[[Any], arb]:
+def compile_arb(e: sp.Expr, x: sp.Symbol | tuple[sp.Symbol, ...]) -> Callable[[Any], arb]:
     """An arb evaluator of a sympy expression tree: a ball containing e(θ) for every θ in the argument ball (``x``
     one symbol), or e(t_1, ..., t_k) for every point of the box of balls ``t`` (``x`` a tuple of k symbols)."""
     import sympy as sp
@@ -258,7 +259,7 @@ class Table(Target):
     piecewise-linear interpolant (one such function); ``enclose`` is the Lipschitz envelope
     ``∩_j [y_j − L |θ − t_j|, y_j + L |θ − t_j|]`` over the samples nearest the ball."""
 
-    def __init__(self, values: Sequence[Any], lipschitz: Fraction, angles: Optional[Sequence[Any]] = None,
+    def __init__(self, values: Sequence[Any], lipschitz: Fraction, angles: Sequence[Any] | None = None,
                  name: str = "table") -> None:
         from theory.kernel import to_fraction
 
@@ -268,8 +269,8 @@ class Table(Target):
         self.y = [to_fraction(v) for v in values]
         J = len(self.y)
         if angles is None:                       # equally spaced: t_j = 2π j / J
-            self.turns: Optional[list[Fraction]] = [Fraction(j, J) for j in range(J)]
-            self.radians: Optional[list[Fraction]] = None
+            self.turns: list[Fraction] | None = [Fraction(j, J) for j in range(J)]
+            self.radians: list[Fraction] | None = None
         else:
             if len(angles) != J:
                 raise ValueError(f"{len(angles)} angles for {J} values")
@@ -318,7 +319,7 @@ class Table(Target):
         turns = math.floor(c / (2 * math.pi))
         j = bisect.bisect_right(self._t_float, c - turns * 2 * math.pi) - 1
         lip = q_arb(self.lipschitz)
-        out: Optional[arb] = None
+        out: arb | None = None
         for k in (j - 1, j, j + 1, j + 2):
             t = self._t[k % J] + 2 * arb.pi() * (turns + k // J)
             ball = q_arb(self.y[k % J]) + lip * abs(theta - t) * arb(0, 1)
@@ -409,8 +410,8 @@ class Enclosure:
     """Balls containing ``H(θ) − f(θ)`` (``target`` given) or the class bound ``W(θ)`` of (1) (``target`` None:
     every ``lipschitz``-Lipschitz f with |f| <= ``sup_f``) for every θ in a box [a, b] of angles."""
 
-    def __init__(self, con: Construction, target: Optional[Target] = None, lipschitz: Optional[Fraction] = None,
-                 sup_f: Optional[Fraction] = None) -> None:
+    def __init__(self, con: Construction, target: Target | None = None, lipschitz: Fraction | None = None,
+                 sup_f: Fraction | None = None) -> None:
         if (target is None) == (lipschitz is None):
             raise ValueError("give a target or a Lipschitz constant (the class), not both")
         self.con, self.target = con, target
@@ -437,7 +438,7 @@ class Enclosure:
                 self.spread = q_arb(max(abs(v) for v in con.values) + fmax)
             self.K = self._choose_K()
 
-    def _bulk(self, K: int, rho: arb) -> Optional[arb]:
+    def _bulk(self, K: int, rho: arb) -> arb | None:
         """Upper bound of the summed weight of the prefix positions more than K steps from r, relative to r's,
         when |θ − φ_r| <= rho; None when the bulk bound does not apply (then every position is near)."""
         n_far = self.N - (2 * K + 1)
@@ -510,8 +511,8 @@ class Enclosure:
         return num / den
 
 
-def error_at(con: Construction, theta: Fraction | arb, values: Optional[Sequence[arb]] = None,
-             f_value: Optional[arb] = None, target: Optional[Target] = None) -> arb:
+def error_at(con: Construction, theta: Fraction | arb, values: Sequence[arb] | None = None,
+             f_value: arb | None = None, target: Target | None = None) -> arb:
     """A ball containing H(θ) − f(θ) at one angle, summing every prefix position (no bulk bound). ``values``
     override the prefix values (exact reals as balls); f(θ) from ``f_value`` or ``target``."""
     with precision():
@@ -576,8 +577,8 @@ class SupBound:
     evaluations: int
 
 
-def sup_abs(enclose: Callable[[Fraction, Fraction], arb], pieces: int, rtol: Optional[Fraction] = Fraction(1, 100),
-            bound: Optional[Fraction] = None, max_boxes: int = 200_000) -> SupBound:
+def sup_abs(enclose: Callable[[Fraction, Fraction], arb], pieces: int, rtol: Fraction | None = Fraction(1, 100),
+            bound: Fraction | None = None, max_boxes: int = 200_000) -> SupBound:
     """Branch-and-bound for sup_θ |q(θ)| over [0, 2π]: split the box with the largest upper end until it is
     within ``rtol`` of the best lower end (``rtol`` None: no such requirement) and (if ``bound`` is given) at most
     ``bound``; stop early when the

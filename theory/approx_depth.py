@@ -28,13 +28,14 @@ their interval enclosures on a box are exact up to rounding.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flint import arb
 
-from theory.approx import abs_bounds, bounds, compile_arb, interval, precision, q_arb
+from theory.approx import abs_bounds, compile_arb, interval, precision, q_arb
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -219,7 +220,7 @@ def certify_sup(result: IntervalSup, scope: str, abstraction: str, what: str) ->
                                              f"<= {float(result.upper):.6g} on each")
 
 
-def sum_layer_residual(N: int) -> "sp.Expr":
+def sum_layer_residual(N: int) -> sp.Expr:
     """Layer 2 at token 2, exactly: N prefix positions and 2 content tokens, all logits 0, prefix values 0,
     content values s_1, s_2, ``W_O = (N + 2) / 2``; minus ``(s_1 + s_2) / 2``."""
     import sympy as sp

@@ -6,8 +6,9 @@ Symbols: vocabulary size ``V``, grid index ``u`` (token), read-out input ``z``, 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
 import sympy as sp
 

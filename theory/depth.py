@@ -6,8 +6,9 @@ of the symbols at that size; a non-zero residual comes with a rational witness p
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import sympy as sp
 
@@ -60,7 +61,7 @@ class TinyModel:
             out.append(h + sum((wj * WV * k for wj, k in zip(w, visible)), sp.zeros(self.d, 1)) / sum(w))
         return out
 
-    def states(self, seq: list[Vec], prefixes: Optional[list[Sequence[Vec]]] = None) -> list[list[Vec]]:
+    def states(self, seq: list[Vec], prefixes: list[Sequence[Vec]] | None = None) -> list[list[Vec]]:
         """Layer inputs h^(1) (= seq), h^(2), ..., and the output, for each position."""
         out = [seq]
         for l in range(self.layers):
@@ -256,7 +257,7 @@ def layer1_relative_change(d: int = 2) -> sp.Expr:
 
 # ---- full fine-tuning: rank-1 Delta W_K -------------------------------------------------------------------
 
-def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, Optional[ZeroTest], int]:
+def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, ZeroTest | None, int]:
     """(2-D witness of paper-notes 2.2, general construction, rank of Delta W_K).
 
     2-D: tokens x_j = (v_j, 1), W_Q = [0 1], W_K = [c 0] (l_ij = tau c v_j), Delta W_K = [-2c 0] = b a^T with b = 1:

@@ -10,8 +10,9 @@ there is a witness that the step is false (REFUTED), otherwise the result is UNK
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Union
 
 import sympy as sp
 
@@ -61,10 +62,10 @@ def text(expr: Expr) -> str:
     return sp.sstr(expr, order="none")
 
 
-Why = Union[str, Sequence[Union[str, Expr]]]
+Why = Union[str, Sequence[str | Expr]]
 
 
-def why_parts(why: Why) -> list[Union[str, Expr]]:
+def why_parts(why: Why) -> list[str | Expr]:
     """A justification as alternating prose (str) and formulas (sympy objects, printed by the same printer)."""
     return [why] if isinstance(why, str) else list(why)
 
@@ -111,7 +112,7 @@ class DerivationCheck:
     steps: list[StepCheck]
 
     @property
-    def failed(self) -> Optional[StepCheck]:
+    def failed(self) -> StepCheck | None:
         return next((s for s in self.steps if s.test.status != "zero"), None)
 
 
@@ -181,7 +182,7 @@ class Derivation:
             lines.append(f"  abstraction: {self.abstraction}")
         return "\n".join(lines)
 
-def equal(lhs: Expr, rhs: Expr, definitions: Optional[dict[sp.Symbol, Expr]] = None, seed: int = 0) -> ZeroTest:
+def equal(lhs: Expr, rhs: Expr, definitions: dict[sp.Symbol, Expr] | None = None, seed: int = 0) -> ZeroTest:
     """Zero test of ``lhs - rhs`` after unfolding definitions."""
     defs = definitions or {}
     return decide_zero(unfold(lhs, defs) - unfold(rhs, defs), seed)

@@ -17,22 +17,22 @@ No torch here; python-flint is the kernel's ball arithmetic (docs/kernel.md).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Optional, Sequence
 
 PREC = 128
 
 
-def _q(x: float) -> "object":
+def _q(x: float) -> object:
     import flint
 
     n, d = float(x).as_integer_ratio()
     return flint.fmpq(n, d)
 
 
-def qmat(M: Sequence[Sequence[float]]) -> "object":
+def qmat(M: Sequence[Sequence[float]]) -> object:
     """A float64 matrix as an exact ``fmpq_mat``."""
     import flint
 
@@ -40,12 +40,12 @@ def qmat(M: Sequence[Sequence[float]]) -> "object":
     return flint.fmpq_mat(rows, cols, [_q(x) for row in M for x in row])
 
 
-def frac(x: "object") -> Fraction:
+def frac(x: object) -> Fraction:
     """A flint ``fmpq`` as a ``Fraction``."""
     return Fraction(int(x.p), int(x.q))
 
 
-def _arb_end(x: "object") -> Fraction:
+def _arb_end(x: object) -> Fraction:
     """The exact value of an exact arb point (an arb ``lower()``/``upper()``)."""
     man, e = x.mid().man_exp()
     return Fraction(int(man)) * Fraction(2) ** int(e)
@@ -67,7 +67,7 @@ def up(q: Fraction) -> Fraction:
     return Fraction(f)
 
 
-def ball_bounds(x: "object") -> tuple[Fraction, Fraction]:
+def ball_bounds(x: object) -> tuple[Fraction, Fraction]:
     """(lower, upper) float64 ends enclosing an arb ball."""
     return down(_arb_end(x.lower())), up(_arb_end(x.upper()))
 
@@ -85,7 +85,7 @@ class InputEnclosure:
     logZ_hi: Fraction
     g: list[Fraction]
     raw: list[Fraction]
-    tokens: "object"
+    tokens: object
     xbar_lo: list[Fraction]
     xbar_hi: list[Fraction]
 
@@ -96,7 +96,7 @@ class HeadEnclosure:
     square k), else None (then ``tau_lo <= tau <= tau_hi``)."""
 
     def __init__(self, W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]],
-                 W_V: Sequence[Sequence[float]], tau: Optional[float],
+                 W_V: Sequence[Sequence[float]], tau: float | None,
                  inputs: Sequence[Sequence[Sequence[float]]]) -> None:
         import flint
 
@@ -106,7 +106,7 @@ class HeadEnclosure:
         k = len(W_Q)
         root = math.isqrt(k)
         if tau is not None:
-            self.tau: Optional[Fraction] = Fraction(float(tau))
+            self.tau: Fraction | None = Fraction(float(tau))
         else:
             self.tau = Fraction(1, root) if root * root == k else None
         with _precision():
@@ -133,7 +133,7 @@ class HeadEnclosure:
         return len(self.W_V[0])
 
     @property
-    def W_V_exact(self) -> "object":
+    def W_V_exact(self) -> object:
         """W_V as an exact ``fmpq_mat``."""
         return self._V
 

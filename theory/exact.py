@@ -15,12 +15,13 @@ on a decision boundary) is never certified. Pure Python (no torch, no sympy).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
-from theory.kernel import certified_argmax
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
+from theory.kernel import certified_argmax
 
 
 def _enclose_input(v: Any, bits: int) -> Pair:
@@ -65,7 +66,7 @@ class ExactStep:
 
     logits: list[Pair]
     bits: int
-    token: Optional[int]
+    token: int | None
 
 
 class ExactNetwork:
@@ -158,8 +159,8 @@ class ExactGeneration:
 
 
 def generate(net: Any, virtual: Sequence[Sequence[Fraction]], tokens: Sequence[int], steps: int,
-             bits: int = 128, max_bits: int = 4096, compiled: Optional[ExactNetwork] = None,
-             progress: Optional[Callable[[int], None]] = None) -> ExactGeneration:
+             bits: int = 128, max_bits: int = 4096, compiled: ExactNetwork | None = None,
+             progress: Callable[[int], None] | None = None) -> ExactGeneration:
     """Greedy generation of ``steps`` tokens after the virtual tokens and the hard ``tokens``, every step
     certified exactly (stops at the first step that cannot be certified); ``progress(1)`` after each step."""
     exact = compiled or ExactNetwork(net)

@@ -30,9 +30,10 @@ Two symbolic forms:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal
 
 import sympy as sp
 
@@ -64,7 +65,7 @@ def minors(a: Any, b: Any) -> sp.Matrix:
     return sp.Matrix([a[r] * b[c] - a[c] * b[r] for r in range(d) for c in range(r + 1, d)])
 
 
-def _vec(prefix: str, d: Optional[int], **assumptions: bool) -> Any:
+def _vec(prefix: str, d: int | None, **assumptions: bool) -> Any:
     if d is None:
         return sp.Symbol(prefix, **assumptions)
     return sp.Matrix([sp.Symbol(f"{prefix}_{c}", **assumptions) for c in range(d)])
@@ -87,7 +88,7 @@ class GeneralHead(_Helpers):
     ``mode="exp"`` keeps ``p = exp(l_0)`` and ``e_j = exp(l_j)``; ``"positive"`` uses positive symbols.
     """
 
-    def __init__(self, n_prefix: Optional[int] = 1, d: Optional[int] = None, mode: Mode = "positive",
+    def __init__(self, n_prefix: int | None = 1, d: int | None = None, mode: Mode = "positive",
                  tag: str = "") -> None:
         if n_prefix not in (1, None):
             raise ValueError("GeneralHead takes n_prefix=1 or None (general n_S)")
@@ -175,7 +176,7 @@ class WeightedView(_Helpers):
     p: Sequence[Any]
     u: Sequence[Any]
     zero: Any
-    l_prefix_: Optional[Sequence[Any]] = None
+    l_prefix_: Sequence[Any] | None = None
     lse_: Any = None
 
     def _wsum(self, ws: Sequence[Any], vs: Sequence[Any]) -> Any:
@@ -256,7 +257,7 @@ class UnrolledHead:
     (an over-approximation: the identities then hold for all positive weights, so in particular for softmax).
     """
 
-    def __init__(self, n: int, d: int, n_S: int = 1, k: Optional[int] = None, mode: Mode = "positive",
+    def __init__(self, n: int, d: int, n_S: int = 1, k: int | None = None, mode: Mode = "positive",
                  prefix: Literal["hidden", "kv"] = "hidden") -> None:
         if n < 1 or d < 1 or n_S < 0:
             raise ValueError(f"impossible dimensions n={n}, d={d}, n_S={n_S}")
@@ -335,7 +336,7 @@ class Env:
 class GeneralEnv(Env):
     """`GeneralHead` views. Several inputs share the prefix value ``u`` (possible for n_S = 1 only)."""
 
-    def __init__(self, shape: Shape, d: Optional[int] = None, mode: Mode = "positive") -> None:
+    def __init__(self, shape: Shape, d: int | None = None, mode: Mode = "positive") -> None:
         n_prefix = 1 if shape.n_S == 1 else None
         if shape.inputs > 1 and n_prefix is None:
             raise ValueError("the general-n_S view cannot share prefix values across inputs; use UnrolledEnv")
@@ -357,8 +358,8 @@ class UnrolledEnv(Env):
     """`UnrolledHead` views at query position i: each head has its own W_Q, W_K, W_V; all share the prefix
     hidden states s_m; input r has its own tokens x^(r)_j."""
 
-    def __init__(self, shape: Shape, n: int, d: int, i: Optional[int] = None, mode: Mode = "positive",
-                 _heads: Optional[list[UnrolledHead]] = None) -> None:
+    def __init__(self, shape: Shape, n: int, d: int, i: int | None = None, mode: Mode = "positive",
+                 _heads: list[UnrolledHead] | None = None) -> None:
         self.shape, self.n, self.d, self.mode = shape, n, d, mode
         self.heads = _heads if _heads is not None else self._build_heads(shape, n, d, mode)
         i = n if i is None else i
@@ -383,7 +384,7 @@ class UnrolledEnv(Env):
             _rename(head, f"h{h}" if shape.heads > 1 else "")
         return heads
 
-    def positions(self) -> list["UnrolledEnv"]:
+    def positions(self) -> list[UnrolledEnv]:
         """The envs at every query position i = 1..n, sharing this env's heads (built once)."""
         return [UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _heads=self.heads) for i in range(1, self.n + 1)]
 

@@ -33,11 +33,12 @@ from __future__ import annotations
 import contextvars
 import math
 import random
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -51,7 +52,7 @@ class KernelError(Exception):
 
 
 _issuing: contextvars.ContextVar[bool] = contextvars.ContextVar("kernel_issuing", default=False)
-_ISSUED: dict[int, "Certificate"] = {}
+_ISSUED: dict[int, Certificate] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +162,7 @@ def to_fraction(x: Any) -> Fraction:
     raise TypeError(f"not an exact number: {x!r}")
 
 
-def _float_fraction(f: "sp.Float") -> Fraction:
+def _float_fraction(f: sp.Float) -> Fraction:
     """The exact binary value of a sympy Float (its mpf mantissa and exponent)."""
     sign, man, exp, _ = f._mpf_
     value = Fraction(int(man)) * (Fraction(2) ** int(exp))
@@ -215,7 +216,7 @@ def exact_floats() -> Iterator[None]:
 
 # ---- zero residuals ------------------------------------------------------------------------------------------
 
-_ZEROS: dict[int, "ZeroTest"] = {}
+_ZEROS: dict[int, ZeroTest] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,9 +226,9 @@ class ZeroTest:
 
     status: str
     method: str = ""
-    witness: Optional[dict[str, str]] = None
-    value: Optional[str] = None
-    exact_value: Optional[str] = None
+    witness: dict[str, str] | None = None
+    value: str | None = None
+    exact_value: str | None = None
 
 
 def _components(expr: Any) -> list[Any]:
@@ -265,7 +266,7 @@ def _trig_zero(e: Any) -> bool:
 _DOMAINS: dict[Any, tuple[Fraction, Fraction]] = {}
 
 
-def bounded_symbol(name: str, lo: Any, hi: Any) -> "sp.Symbol":
+def bounded_symbol(name: str, lo: Any, hi: Any) -> sp.Symbol:
     """A real symbol with values in the open interval (lo, hi) (e.g. an attention weight alpha in (0, 1)):
     witnesses refuting a statement about it are drawn from that interval only."""
     import sympy as sp
@@ -295,7 +296,7 @@ def _domain_value(s: Any, rng: random.Random) -> Any:
     return q if rng.random() < 0.5 else -q
 
 
-def _witness(e: Any, rng: random.Random, tries: int = 12) -> Optional[ZeroTest]:
+def _witness(e: Any, rng: random.Random, tries: int = 12) -> ZeroTest | None:
     """An exact rational point in the domain where ``e`` is provably non-zero: the value is exact when it is
     rational, otherwise evaluated by sympy's evalf with ``strict=True`` (which raises rather than return a value
     whose requested accuracy was not reached), so a printed non-zero value is a certified sign."""
@@ -327,7 +328,7 @@ def _witness(e: Any, rng: random.Random, tries: int = 12) -> Optional[ZeroTest]:
     return None
 
 
-def find_witness(expr: Any, seed: int = 0) -> Optional[ZeroTest]:
+def find_witness(expr: Any, seed: int = 0) -> ZeroTest | None:
     """Only the refuting half of `decide_zero`: a "nonzero" decision at an exact point in the domain, or None
     (cheap for residuals expected to be non-zero)."""
     import sympy as sp
@@ -404,7 +405,7 @@ def _positive_form(e: Any) -> bool:
 
 
 def certify_positive_multiple(f: Any, base: Any, factor: Any, varying: Any, scope: str, abstraction: str,
-                              seed: int = 0) -> Optional[Certificate]:
+                              seed: int = 0) -> Certificate | None:
     """A ``zero-residual`` certificate that ``f = c * base`` with ``c > 0`` not depending on ``varying`` (so f
     orders every family of values exactly as base does), or None: ``f - c base`` must reduce to 0 exactly and
     ``c`` be a ratio of positive-coefficient polynomials in positive symbols without ``varying``."""
@@ -419,7 +420,7 @@ def certify_positive_multiple(f: Any, base: Any, factor: Any, varying: Any, scop
                   f"and free of {varying}")
 
 
-def certify_nonnegative(poly: Any, var: Any, scope: str, abstraction: str) -> Optional[Certificate]:
+def certify_nonnegative(poly: Any, var: Any, scope: str, abstraction: str) -> Certificate | None:
     """An ``enclosure`` certificate (an exact sign decision) that the polynomial ``poly`` in ``var`` is >= 0 for
     every ``var >= 0``: every coefficient is a rational >= 0. None if that criterion does not apply."""
     import sympy as sp
@@ -538,7 +539,7 @@ def certify_farkas(rows: Sequence[Row], multipliers: Sequence[Any], scope: str, 
 EXP_RANGE = 4096  # beyond 2^±EXP_RANGE, bounds are clamped to powers of two (still valid, never 0 above)
 
 
-def exp_bounds(lo: Any, hi: Any, bits: int = 40) -> tuple[Fraction, Optional[Fraction]]:
+def exp_bounds(lo: Any, hi: Any, bits: int = 40) -> tuple[Fraction, Fraction | None]:
     """Rationals ``a <= exp(lo)`` and ``b >= exp(hi)`` (``b`` None: no finite bound is kept, for hi beyond
     the range) from python-flint's arb balls, rounded outward to ``bits`` significant bits. ``b`` is never 0;
     ``a`` may be 0 only when exp(lo) < 2^-EXP_RANGE. Any magnitude is safe: no bound has more than about
@@ -570,7 +571,7 @@ def exp_bounds(lo: Any, hi: Any, bits: int = 40) -> tuple[Fraction, Optional[Fra
         a = max(a, Fraction(0))
     # upper bound of exp(hi)
     if hi_q < -EXP_RANGE * ln2_up:
-        b: Optional[Fraction] = Fraction(1, 2**EXP_RANGE)
+        b: Fraction | None = Fraction(1, 2**EXP_RANGE)
     elif hi_q > EXP_RANGE * ln2:
         b = None
     else:
@@ -612,7 +613,7 @@ class Ledger:
     wrong: int = 0
 
 
-_ledger: contextvars.ContextVar[Optional[Ledger]] = contextvars.ContextVar("kernel_ledger", default=None)
+_ledger: contextvars.ContextVar[Ledger | None] = contextvars.ContextVar("kernel_ledger", default=None)
 
 
 @contextmanager
@@ -626,7 +627,7 @@ def enclosure_session() -> Iterator[Ledger]:
         _ledger.reset(token)
 
 
-def certified_argmax(logits: Sequence[tuple[int, int]]) -> Optional[int]:
+def certified_argmax(logits: Sequence[tuple[int, int]]) -> int | None:
     """The index whose enclosure ``(lo, hi)`` lies strictly above every other one's upper end, else None (an
     exact tie is never certified)."""
     best = max(range(len(logits)), key=lambda u: logits[u][0])
@@ -636,7 +637,7 @@ def certified_argmax(logits: Sequence[tuple[int, int]]) -> Optional[int]:
     return None
 
 
-def check_decision(logits: Sequence[tuple[int, int]], want: int, ledger: Optional[Ledger] = None) -> Optional[bool]:
+def check_decision(logits: Sequence[tuple[int, int]], want: int, ledger: Ledger | None = None) -> bool | None:
     """Record in ``ledger`` (default: the open session's) whether the enclosures certify ``want`` as the greedy
     choice: True (certified), False (another token certified: the construction is wrong there), None
     (undecided)."""
@@ -653,7 +654,7 @@ def check_decision(logits: Sequence[tuple[int, int]], want: int, ledger: Optiona
 
 
 def check_bound(enclosure: tuple[Any, Any], bound: Any, *, above: bool = False,
-                ledger: Optional[Ledger] = None) -> Optional[bool]:
+                ledger: Ledger | None = None) -> bool | None:
     """Record in ``ledger`` (default: the open session's) whether a real quantity ``q`` known to lie in
     ``[lo, hi]`` (an outward-rounded enclosure) satisfies ``q <= bound`` (``above``: ``q >= bound``): True
     (certified: ``hi <= bound``, resp. ``lo >= bound``), False (the enclosure lies strictly on the wrong side:
@@ -663,7 +664,7 @@ def check_bound(enclosure: tuple[Any, Any], bound: Any, *, above: bool = False,
     if lo > hi:
         raise KernelError(f"empty enclosure [{lo}, {hi}]")
     if above:
-        got: Optional[bool] = True if lo >= b else (False if hi < b else None)
+        got: bool | None = True if lo >= b else (False if hi < b else None)
     else:
         got = True if hi <= b else (False if lo > b else None)
     ledger = ledger if ledger is not None else _ledger.get()

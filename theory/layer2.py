@@ -21,7 +21,8 @@ the polynomial system ``delta(u) = target`` has no real solution) is out of reac
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sympy as sp
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from theory.relax import Relaxation, Row
 
@@ -27,14 +27,14 @@ class LPAnswer:
 
     status: str
     seconds: float
-    point: Optional[dict[str, float]] = None
+    point: dict[str, float] | None = None
     certificate: Any = None
     reason: str = ""
     rows: int = 0
     support: int = 0
 
 
-def _highs(rel: Relaxation, objective: Optional[dict[str, float]] = None) -> tuple[Any, list[str]]:
+def _highs(rel: Relaxation, objective: dict[str, float] | None = None) -> tuple[Any, list[str]]:
     import highspy
     import numpy as np
 
@@ -66,7 +66,7 @@ def _highs(rel: Relaxation, objective: Optional[dict[str, float]] = None) -> tup
     return h, names
 
 
-def solve(rel: Relaxation, timeout: float, objective: Optional[dict[str, float]] = None) -> LPAnswer:
+def solve(rel: Relaxation, timeout: float, objective: dict[str, float] | None = None) -> LPAnswer:
     """Feasible (with a point), infeasible (with a kernel-checked Farkas certificate) or unknown."""
     import highspy
 
@@ -97,7 +97,7 @@ def solve(rel: Relaxation, timeout: float, objective: Optional[dict[str, float]]
     return _certify(rel, support, multipliers, start)
 
 
-def _constant_rows(rel: Relaxation) -> Optional[int]:
+def _constant_rows(rel: Relaxation) -> int | None:
     """A row ``0 <= b`` with ``b < 0`` (a violated sign condition): its own certificate."""
     for i, (coeffs, sense, rhs) in enumerate(rel.rows):
         if not any(coeffs.values()) and sense == "<=" and rhs < 0:
@@ -122,7 +122,7 @@ def _certify(rel: Relaxation, support: list[int], multipliers: dict[int, Fractio
                     support=len(support))
 
 
-def exact_multipliers(rows: list[Row], ray: list[float]) -> tuple[list[int], Optional[dict[int, Fraction]]]:
+def exact_multipliers(rows: list[Row], ray: list[float]) -> tuple[list[int], dict[int, Fraction] | None]:
     """(support, exact multipliers on it or None) from a floating dual ray (see the module docstring). If the
     ray's support alone has no exact solution (a multiplier too small for the threshold, say on a bound row),
     the rows sharing a variable with the support are added (after it, so that they are pivots only if needed)."""
@@ -148,7 +148,7 @@ def exact_multipliers(rows: list[Row], ray: list[float]) -> tuple[list[int], Opt
     return support, found
 
 
-def _solve_on(rows: list[Row], cols: list[int], y: dict[int, float]) -> Optional[dict[int, Fraction]]:
+def _solve_on(rows: list[Row], cols: list[int], y: dict[int, float]) -> dict[int, Fraction] | None:
     """Exact multipliers on the rows ``cols``: ``sum y_i a_i = 0``, ``sum y_i b_i = -1``, signs checked; free
     entries 0 or the float guess ``y``."""
     import flint

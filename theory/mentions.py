@@ -9,9 +9,10 @@ the lengths it was evaluated at).
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Mentions:
         return self.largest + 3
 
 
-_current: contextvars.ContextVar[Optional[Mentions]] = contextvars.ContextVar("mentions", default=None)
+_current: contextvars.ContextVar[Mentions | None] = contextvars.ContextVar("mentions", default=None)
 
 
 @contextmanager

@@ -37,9 +37,10 @@ realisation step.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 from theory.enclose import HeadEnclosure, frac, up
 
@@ -185,7 +186,7 @@ def delta_var(c: int, i: int) -> str:
     return f"D{c}_{i}"
 
 
-def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, coordinate: int) -> Optional[Relaxation]:
+def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, coordinate: int) -> Relaxation | None:
     """LoRA on W_V, one output coordinate c (the coordinates are independent): ``Delta_c . xbar_lo <= y + tol -
     t_lo + eps_c`` and ``-Delta_c . xbar_lo <= t_hi - y + tol + eps_c``, where ``eps_c = sum_i U_ci h_i`` bounds
     ``|Delta_c . (xbar_r - xbar_lo)|`` (``h = xbar_hi - xbar_lo``, ``U_c`` from `delta_bound`). None when no
@@ -209,7 +210,7 @@ def value_linear(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float, 
     return rel
 
 
-def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: int) -> Optional[list[Fraction]]:
+def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: int) -> list[Fraction] | None:
     """Upper bounds of ``|Delta_ci|`` valid for every Delta meeting the targets of the first d inputs whose mean
     tokens form a ball matrix ``G`` that arb can invert (None when R < d or no such G)."""
     import flint
@@ -220,7 +221,7 @@ def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: 
     if head.R < d:
         return None
     with _precision():
-        def ball(lo: Fraction, hi: Fraction) -> "flint.arb":
+        def ball(lo: Fraction, hi: Fraction) -> flint.arb:
             mid = (lo + hi) / 2
             return flint.arb(flint.fmpq(mid.numerator, mid.denominator), float(up((hi - lo) / 2)) or 0)
 

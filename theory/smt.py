@@ -10,10 +10,11 @@ query mentions logits; tangent-line bounds ``exp(x) >= 1 + x`` are available for
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any
 
 import z3
 
@@ -57,9 +58,9 @@ class Scalar:
     def __rsub__(self, o: Any) -> Any: return self._op(o, lambda a, b: b - a)
     def __truediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: a / b)
     def __rtruediv__(self, o: Any) -> Any: return self._op(o, lambda a, b: b / a)
-    def __neg__(self) -> "Scalar": return Scalar(-self.term)
+    def __neg__(self) -> Scalar: return Scalar(-self.term)
 
-    def __pow__(self, k: Any) -> "Scalar":
+    def __pow__(self, k: Any) -> Scalar:
         """Integer powers only (z3 real arithmetic); a negative power is a reciprocal."""
         if not isinstance(k, int) or isinstance(k, bool):
             raise ValueError(f"only integer powers are encodable in z3, got {k!r}")
@@ -86,24 +87,24 @@ class Vec:
     def __init__(self, items: Iterable[Any]) -> None:
         self.items = [raw(x) for x in items]
 
-    def __add__(self, other: "Vec") -> "Vec":
+    def __add__(self, other: Vec) -> Vec:
         return Vec(a + b for a, b in zip(self.items, other.items, strict=True))
 
-    def __sub__(self, other: "Vec") -> "Vec":
+    def __sub__(self, other: Vec) -> Vec:
         return Vec(a - b for a, b in zip(self.items, other.items, strict=True))
 
-    def __mul__(self, scalar: Any) -> "Vec":
+    def __mul__(self, scalar: Any) -> Vec:
         return Vec(a * raw(scalar) for a in self.items)
 
     __rmul__ = __mul__
 
-    def __truediv__(self, scalar: Any) -> "Vec":
+    def __truediv__(self, scalar: Any) -> Vec:
         return Vec(a / raw(scalar) for a in self.items)
 
-    def __neg__(self) -> "Vec":
+    def __neg__(self) -> Vec:
         return Vec(-a for a in self.items)
 
-    def __rsub__(self, other: Any) -> "Vec":
+    def __rsub__(self, other: Any) -> Vec:
         if isinstance(other, (int, float)) and other == 0:
             return -self
         return NotImplemented
@@ -170,11 +171,11 @@ class Z3Head:
         self.constraints += [x > 0 for x in [*self.w, *self.p]]
         self.view = self._make_view()
 
-    def _make_view(self) -> "Z3View":
+    def _make_view(self) -> Z3View:
         return Z3View([Scalar(x) for x in self.w], self.v, [Scalar(x) for x in self.p], self.u,
                       Vec([z3.RealVal(0)] * self.d))
 
-    def with_shared_prefix(self, other: "Z3Head") -> "Z3Head":
+    def with_shared_prefix(self, other: Z3Head) -> Z3Head:
         """Use ``other``'s prefix values (same prefix, different input): only the weights differ."""
         self.u = other.u
         self.view = self._make_view()
@@ -200,7 +201,7 @@ def value(model: z3.ModelRef, term: Any) -> float:
     raise ValueError(f"non-numeric model value {v}")
 
 
-_recording: Optional[list["QueryRecord"]] = None
+_recording: list[QueryRecord] | None = None
 
 
 @dataclass(frozen=True)
@@ -268,10 +269,10 @@ def describe(constraints: Sequence[Any]) -> str:
     return f"QF_NRA, {len(_unknowns(constraints))} real unknowns, {len(constraints)} assertions"
 
 
-def exact_difference(model: z3.ModelRef, lhs: Any, rhs: Any) -> Optional[Fraction]:
+def exact_difference(model: z3.ModelRef, lhs: Any, rhs: Any) -> Fraction | None:
     """The largest |lhs_c - rhs_c| at the model's point as an exact rational (None if some component is not a
     rational number there, e.g. an algebraic one)."""
-    best: Optional[Fraction] = Fraction(0)
+    best: Fraction | None = Fraction(0)
     for a, b in zip(components(lhs), components(rhs), strict=True):
         v = model.eval(raw(a) - raw(b), model_completion=True)
         if not z3.is_rational_value(v):

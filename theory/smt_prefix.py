@@ -26,10 +26,10 @@ mask, only a key ``W_K s`` and a value ``W_V s`` (the first-layer identity, pape
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import z3
 
@@ -56,7 +56,7 @@ def rational(x: float) -> Fraction:
     return Fraction(x)
 
 
-def exp_enclosure(lo: Fraction, hi: Fraction) -> tuple[Fraction, Optional[Fraction]]:
+def exp_enclosure(lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction | None]:
     """Rationals ``a <= exp(lo)`` and ``b >= exp(hi)`` (``b`` None beyond the kernel's range) from the trusted
     kernel's arb-ball bounds (`theory.kernel.exp_bounds`): never 0 above, safe at any magnitude."""
     return exp_bounds(lo, hi)
@@ -71,11 +71,11 @@ def exp_lower(c: int) -> Fraction:
 class Tau:
     """The logit scale: a rational ``value``, or ``1/sqrt(k)`` (``inv_sqrt = k``), kept exact in z3."""
 
-    value: Optional[Fraction] = None
-    inv_sqrt: Optional[int] = None
+    value: Fraction | None = None
+    inv_sqrt: int | None = None
 
     @staticmethod
-    def default(k: int) -> "Tau":
+    def default(k: int) -> Tau:
         root = math.isqrt(k)
         return Tau(value=Fraction(1, root)) if root * root == k else Tau(inv_sqrt=k)
 
@@ -118,9 +118,9 @@ def transpose(M: Matrix) -> Matrix:
 class ExpAtoms:
     """The weights of one query position: (logit term, weight variable, known logit bounds or None)."""
 
-    atoms: list[tuple[Any, Any, Optional[tuple[Fraction, Fraction]]]] = field(default_factory=list)
+    atoms: list[tuple[Any, Any, tuple[Fraction, Fraction] | None]] = field(default_factory=list)
 
-    def add(self, logit: Any, weight: Any, known: Optional[tuple[Fraction, Fraction]] = None) -> Any:
+    def add(self, logit: Any, weight: Any, known: tuple[Fraction, Fraction] | None = None) -> Any:
         self.atoms.append((logit, weight, known))
         return weight
 
@@ -187,7 +187,7 @@ class HeadData:
 
     @staticmethod
     def from_floats(W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]], W_V: Sequence[Sequence[float]],
-                    tau: Optional[float] = None) -> "HeadData":
+                    tau: float | None = None) -> HeadData:
         conv = lambda M: [[rational(float(x)) for x in row] for row in M]  # noqa: E731
         t = Tau.default(len(W_Q)) if tau is None else Tau(value=rational(float(tau)))
         if t.value is not None and t.value <= 0:
@@ -205,8 +205,8 @@ class Task:
     (d_v numbers) and/or target content-attention orderings (pairs (j, k) meaning A_j > A_k), with tolerance."""
 
     inputs: list[list[list[float]]]
-    outputs: Optional[list[list[float]]] = None
-    orderings: Optional[list[list[tuple[int, int]]]] = None
+    outputs: list[list[float]] | None = None
+    orderings: list[list[tuple[int, int]]] | None = None
     tol: float = 1e-3
 
 

@@ -20,7 +20,8 @@ residual is ``s_b / 2``, not 0, and the soft prompt ``s = (0, 2)`` reaches the t
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sympy as sp
 

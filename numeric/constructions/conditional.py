@@ -18,11 +18,19 @@ query position ``N_0 + k`` to the key position ``k`` and copies ``vt_k``; head `
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Mapping, Sequence
 
-from numeric.constructions.network import (Head, Layer, Network, Sparse, decoder, identity_block, one_hot_positions,
-                                           select_and_read)
+from numeric.constructions.network import (
+    Head,
+    Layer,
+    Network,
+    Sparse,
+    decoder,
+    identity_block,
+    one_hot_positions,
+    select_and_read,
+)
 
 DEFAULT_T = Fraction(100)
 

@@ -18,9 +18,10 @@ the float64 reference transformer (`numeric.constructions.transformer`) and eval
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 Vector = tuple[Fraction, ...]
 
@@ -34,7 +35,7 @@ class Sparse:
     entries: tuple[tuple[int, int, Fraction], ...]
 
     @classmethod
-    def build(cls, rows: int, cols: int, values: dict[tuple[int, int], Fraction | int]) -> "Sparse":
+    def build(cls, rows: int, cols: int, values: dict[tuple[int, int], Fraction | int]) -> Sparse:
         for (i, j) in values:
             if not (0 <= i < rows and 0 <= j < cols):
                 raise ValueError(f"entry ({i}, {j}) outside a {rows}x{cols} matrix")

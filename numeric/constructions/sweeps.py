@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 
@@ -32,7 +33,7 @@ class SweepResult:
     cases: int
     failures: int
     seconds: float
-    first_failure: Optional[dict[str, Any]] = None
+    first_failure: dict[str, Any] | None = None
     sizes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -50,7 +51,7 @@ def random_tuples(V: int, n: int, count: int, seed: int) -> torch.Tensor:
     return torch.randint(0, V, (count, n), generator=g)
 
 
-def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.Tensor, Optional[torch.Tensor],
+def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.Tensor, torch.Tensor | None,
          torch.Tensor]], steps: int, describe: Callable[[int, int], dict], progress: Progress,
          sizes: dict[str, Any], offset: Offset) -> SweepResult:
     with one_thread():

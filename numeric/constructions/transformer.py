@@ -9,7 +9,7 @@ the token embeddings and then adds position 0 to (`numeric.model.SoftPrompt`, or
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -71,7 +71,7 @@ def virtual_tensor(rows: Sequence[Sequence[Sequence[float]]], dtype: torch.dtype
 
 
 @torch.no_grad()
-def generate(model: Transformer, virtual: torch.Tensor, tokens: Optional[torch.Tensor], steps: int) -> torch.Tensor:
+def generate(model: Transformer, virtual: torch.Tensor, tokens: torch.Tensor | None, steps: int) -> torch.Tensor:
     """Greedy decoding of ``steps`` tokens for a batch: ``virtual (B, n_S, d)`` soft-prompt vectors, then the
     hard ``tokens (B, n_x)``; every step re-runs the full (unmasked) model. Returns ``(B, steps)``."""
     x = virtual.to(model.cfg.dtype)

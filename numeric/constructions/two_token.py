@@ -32,11 +32,20 @@ step function with ``V^V`` pieces.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Mapping, Sequence
 
-from numeric.constructions.network import (Affine, Head, Layer, Network, Sparse, decoder, identity_block,
-                                           one_hot_positions, select_and_read)
+from numeric.constructions.network import (
+    Affine,
+    Head,
+    Layer,
+    Network,
+    Sparse,
+    decoder,
+    identity_block,
+    one_hot_positions,
+    select_and_read,
+)
 
 DEFAULT_T = Fraction(1000)
 N_POS = 3

@@ -18,11 +18,19 @@ With ``E_L = e^{T/sqrt L}`` both heads give ``a = E_L / (E_L + L - 1)``, so at p
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
-from numeric.constructions.network import (Head, Layer, Network, Sparse, decoder, identity_block, one_hot_positions,
-                                           select_and_read)
+from numeric.constructions.network import (
+    Head,
+    Layer,
+    Network,
+    Sparse,
+    decoder,
+    identity_block,
+    one_hot_positions,
+    select_and_read,
+)
 
 NOTEBOOK_T = Fraction(50)
 

@@ -12,9 +12,10 @@ statement carries a witness (a target f and an angle) whose error is certified a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -70,7 +71,7 @@ def _conjoin(certs: list[Any], scope: str, evidence: str) -> Any:
 # ---- approx.single_head_uniform ---------------------------------------------------------------------------------
 
 @lru_cache(maxsize=32)
-def _uniform_setup(text: str, L: int, eps: Fraction, N: Optional[int], T: Optional[int]) -> tuple[Any, int, int]:
+def _uniform_setup(text: str, L: int, eps: Fraction, N: int | None, T: int | None) -> tuple[Any, int, int]:
     from theory.approx import DEFAULT_W, Expression, prefix_length, sufficient_temperature
 
     target = Expression.parse(text, Fraction(L))
@@ -82,7 +83,7 @@ def _uniform_setup(text: str, L: int, eps: Fraction, N: Optional[int], T: Option
 
 def single_head_uniform_claim(id: str = "approx.single_head_uniform",
                               targets: Sequence[tuple[str, int]] = UNIFORM_TARGETS, eps: Fraction = UNIFORM_EPS,
-                              N: Optional[int] = None, T: Optional[int] = None, expected: Expected = "holds") -> Claim:
+                              N: int | None = None, T: int | None = None, expected: Expected = "holds") -> Claim:
     """For each (f, L): with N prefix positions (default N(ε)) and temperature T (default T(ε) of (4) with
     M = certified sup |f|), sup over the circle of |H − f| <= ε. ``N`` / ``T`` override (false twins)."""
 
@@ -148,7 +149,7 @@ def single_head_uniform_claim(id: str = "approx.single_head_uniform",
 
 def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
                               cases: Sequence[tuple[int, Fraction]] = LENGTH_CASES, n_offset: int = 0,
-                              t_scale: Optional[Fraction] = None, expected: Expected = "holds") -> Claim:
+                              t_scale: Fraction | None = None, expected: Expected = "holds") -> Claim:
     """For each (L, ε): N(ε) = ⌊π L / ε⌋ + 1 is the least N with π L / N < ε; at N(ε) + ``n_offset`` positions and
     temperature T(ε) (or ``t_scale`` times the necessary temperature T_nec) the construction meets ε for every
     L-Lipschitz f with |f| <= L π / 2; and the midpoint tent fails ε at N(ε) − 1 and at ⌈N(ε)/2⌉ (tightness)."""
@@ -165,11 +166,21 @@ def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
         return n0, n, t
 
     def symbolic(ctx: Context) -> LayerResult:
-        from theory.approx import (ABSTRACTION, Enclosure, build, certify_above, certify_cover, midpoint_tent_error,
-                                   sup_abs)
-        from theory import kernel
         from flint import arb
-        from theory.approx import bounds, precision, q_arb
+
+        from theory import kernel
+        from theory.approx import (
+            ABSTRACTION,
+            Enclosure,
+            bounds,
+            build,
+            certify_above,
+            certify_cover,
+            midpoint_tent_error,
+            precision,
+            q_arb,
+            sup_abs,
+        )
 
         certs, notes = [], []
         for L, eps in cases:
@@ -354,7 +365,7 @@ SPHERE_SAMPLES = (48, 96)                   # (θ, φ) sample grid for the float
 
 def sphere_uniform_claim(id: str = "approx.sphere_uniform",
                          targets: Sequence[tuple[str, Fraction]] = SPHERE_TARGETS, eps: Fraction = SPHERE_EPS,
-                         rings: Optional[int] = None, T: int = SPHERE_T, expected: Expected = "holds") -> Claim:
+                         rings: int | None = None, T: int = SPHERE_T, expected: Expected = "holds") -> Claim:
     """For each (f, L) on S^2: the ring grid with n(ε) = ⌊π L / ε⌋ + 1 rings (covering radius <= π / n, so
     L r < ε; ``rings`` overrides) and temperature T gives sup_{x ∈ S^2} |H(x) − f(x)| <= ε, certified by interval
     branch-and-bound over boxes in spherical coordinates."""
@@ -366,8 +377,16 @@ def sphere_uniform_claim(id: str = "approx.sphere_uniform",
 
     def symbolic(ctx: Context) -> LayerResult:
         from theory import kernel
-        from theory.approx_sphere import (ABSTRACTION, SphereEnclosure, SphereTarget, build, certify_cover,
-                                          check_ring_sizes, ring_sizes, sup_abs)
+        from theory.approx_sphere import (
+            ABSTRACTION,
+            SphereEnclosure,
+            SphereTarget,
+            build,
+            certify_cover,
+            check_ring_sizes,
+            ring_sizes,
+            sup_abs,
+        )
 
         certs, notes = [], []
         for text, L in targets:
@@ -460,9 +479,18 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
 
     def symbolic(ctx: Context) -> LayerResult:
         from theory import kernel
-        from theory.approx_depth import (ABSTRACTION, DELTA, budget, certify_sup, derivative_box, head_error,
-                                         network_error, sum_layer_residual, sup_abs)
         from theory.approx import bounds, interval, precision
+        from theory.approx_depth import (
+            ABSTRACTION,
+            DELTA,
+            budget,
+            certify_sup,
+            derivative_box,
+            head_error,
+            network_error,
+            sum_layer_residual,
+            sup_abs,
+        )
 
         psi, phi, h1, h3 = parts()
         zero, one = Fraction(0), Fraction(1)

@@ -10,8 +10,9 @@ tokens). The factories below take the piece a false twin changes (a virtual-toke
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -38,7 +39,7 @@ def _derivation(name: str) -> Callable[[], Any]:
     return build
 
 
-def _fmt_case(case: Optional[dict[str, Any]]) -> str:
+def _fmt_case(case: dict[str, Any] | None) -> str:
     return "" if case is None else "; ".join(f"{k}={v}" for k, v in case.items())
 
 
@@ -310,8 +311,8 @@ def _default_weights() -> Weights:
     return decoder
 
 
-def decoder_claim(id: str = "capacity.decoder_identity", readout: Optional[Readout] = None,
-                  weights: Optional[Weights] = None, expected: Expected = "holds") -> Claim:
+def decoder_claim(id: str = "capacity.decoder_identity", readout: Readout | None = None,
+                  weights: Weights | None = None, expected: Expected = "holds") -> Claim:
     """``readout`` is the formula, ``weights`` builds the construction's ``W_U``; both default to the real ones."""
 
     def symbolic(ctx: Context) -> LayerResult:
@@ -588,10 +589,10 @@ def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerR
     """The relaxed query is SAT: find integers V, N and a temperature above the bound where a target fails."""
     import math
 
+    import torch
+
     from numeric.constructions import unconditional
     from numeric.constructions.sweeps import sweep_unconditional
-
-    import torch
 
     for Vn in range(2, 40):
         for Nn in range(2, 8):
@@ -630,9 +631,9 @@ def hard_token_claim(id: str = "capacity.hard_token_bound", lengths: Sequence[in
     def numeric(ctx: Context) -> LayerResult:
         import torch
 
-        from numeric.threads import one_thread
         from numeric.model import Config, Transformer
         from numeric.prompt_count import decode, distinct, hard_prompts
+        from numeric.threads import one_thread
 
         V, N, seed = HARD_V, HARD_N, ctx.child_seed("hard-token")
         rows, cases = [], 0

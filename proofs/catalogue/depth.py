@@ -7,9 +7,10 @@ The factories (``layer1_claim``, ``prompt_prefix_claim``, ``shift_claim``, ``rop
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
+from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
 SECTION = "soft prompting and depth"
 CAUSAL_ABS = "content of the prefixed model at positions n_S.. (the authors' layout and HF position ids)"

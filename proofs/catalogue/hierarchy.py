@@ -13,7 +13,8 @@ The factories take the piece a false twin changes (the layer-1 value map; the ta
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -126,7 +127,7 @@ def _z3_number(model: Any, v: Any) -> Any:
     return sp.Rational(val.approx(40).as_fraction().numerator, val.approx(40).as_fraction().denominator)
 
 
-def _z3_prefix(target: Sequence[Any], ctx: Context) -> Optional[list[float]]:
+def _z3_prefix(target: Sequence[Any], ctx: Context) -> list[float] | None:
     """A layer-1 prefix s (floats) from z3's model of ``delta(W_V s) = target``, or None (unsat / unknown)."""
     from theory.kernel import run_z3
     from theory.layer2 import prefix_for, z3_system
@@ -186,7 +187,7 @@ def layer2_symbolic(target: Sequence[Any], ctx: Context) -> LayerResult:
                        certificate=cert)
 
 
-def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Optional[Sequence[Any]] = None,
+def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Sequence[Any] | None = None,
                  expected: Expected = "holds") -> Claim:
     """``outside``: the perturbation called unreachable (default `theory.layer2.OUTSIDE`); a twin passes a target in
     the set."""
@@ -262,7 +263,7 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
         raise ValueError(f"lora_target must be one of {', '.join(LORA_NAMES)}, got {lora_target!r}")
     layer = LORA_NAMES[lora_target]
 
-    def _lora(ctx: Context) -> tuple[Any, Optional[list[Any]]]:
+    def _lora(ctx: Context) -> tuple[Any, list[Any] | None]:
         """z3's answer on ``lora_perturbation(b, a) = OUTSIDE`` and its point (b0, b1, a0, a1), if any."""
         from theory.kernel import run_z3
         from theory.layer2 import OUTSIDE, z3_lora_system

@@ -13,7 +13,8 @@ The factories (`relative_attention_claim`, ...) are public so tests can build fa
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from proofs.claim import Check, Claim, Context, LayerResult, Status
 
@@ -46,8 +47,8 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def peft_check(label: str, measure: Measure, names: Sequence[str], *, tol: Optional[float] = None,
-               extra: Optional[Callable[[Context], str]] = None) -> Check:
+def peft_check(label: str, measure: Measure, names: Sequence[str], *, tol: float | None = None,
+               extra: Callable[[Context], str] | None = None) -> Check:
     """Numeric check over random setups per model (``ctx.instances // 500``, at least 1): the worst ``measure``
     error against the tolerance the dtype probe gave (``tol`` overrides it). ``extra(ctx)`` may append a note."""
 
@@ -57,8 +58,8 @@ def peft_check(label: str, measure: Measure, names: Sequence[str], *, tol: Optio
 
         instances = max(1, ctx.instances // 500)
         parts: list[str] = []
-        worst: Optional[dict[str, Any]] = None
-        failed: Optional[dict[str, Any]] = None
+        worst: dict[str, Any] | None = None
+        failed: dict[str, Any] | None = None
         base_seed = ctx.child_seed(label)
         try:
             with quiet():
@@ -227,7 +228,7 @@ def position_shift_claim(names: Sequence[str] = ABSOLUTE) -> Claim:
     )
 
 
-def rope_shift_claim(names: Sequence[str] = RELATIVE, tol: Optional[float] = None) -> Claim:
+def rope_shift_claim(names: Sequence[str] = RELATIVE, tol: float | None = None) -> Claim:
     return Claim(
         id="impl.peft_prefix.rope_position_shift",
         title="with relative positions (RoPE, partial rotary, ALiBi, relative buckets) the shift to positions n_S.. "

@@ -6,10 +6,18 @@ sympy (general n and unrolled), torch (random float64 heads) and z3 (weights as 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
-from proofs.checks import (Statement, numeric_identity, numeric_order, smt_identity, smt_order, symbolic_identity,
-                           symbolic_order)
+from proofs.checks import (
+    Statement,
+    numeric_identity,
+    numeric_order,
+    smt_identity,
+    smt_order,
+    symbolic_identity,
+    symbolic_order,
+)
 from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
 from theory.shape import Shape
 
@@ -102,9 +110,9 @@ def longer_fixed_direction(E: Any) -> tuple[Any, Any]:
 # ---- factories ----------------------------------------------------------------------------------------------
 
 def identity_claim(id: str, title: str, paper_ref: str, statement_tex: str, statement: Statement, *,
-                   shape: Optional[Shape] = None, derivation: Optional[Callable[[], Any]] = None,
+                   shape: Shape | None = None, derivation: Callable[[], Any] | None = None,
                    expected: Expected = "holds", assumptions: tuple[str, ...] = SINGLE, general: bool = True,
-                   general_d: Optional[int] = None, unrolled: tuple[tuple[int, int], ...] = ((3, 2),),
+                   general_d: int | None = None, unrolled: tuple[tuple[int, int], ...] = ((3, 2),),
                    numeric_n: int = 6, smt: bool = True, smt_n: int = 3, smt_d: int = 2,
                    section: str = SECTION) -> Claim:
     """A claim ``lhs == rhs`` checked by all three layers (smt optional: it needs +,-,*,/ only)."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from rich.console import Console
 
@@ -347,8 +348,14 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     output_file(args.json, "--json")
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.table import Table
 
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
@@ -393,8 +400,14 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 @contextmanager
 def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
     """A transient progress bar with the elapsed time and an estimate of the time left; yields ``advance(k)``."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("left"), TimeRemainingColumn(), console=console, transient=True) as progress:

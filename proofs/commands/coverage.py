@@ -17,8 +17,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 
 def verdicts_from(path: str) -> dict[str, str]:
     """claim id -> verdict from a check report; a bad file is a `UsageError`."""
-    from proofs.commands.latex import _load_json
     from proofs.cliutil import UsageError
+    from proofs.commands.latex import _load_json
 
     data = _load_json(path, "results")
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):

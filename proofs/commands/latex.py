@@ -86,11 +86,11 @@ def cmd_latex(args: argparse.Namespace, console: Any) -> int:
     import time
 
     from proofs import report
-    from proofs.cliutil import UsageError, load_claims
     from proofs.claim import Context
+    from proofs.cliutil import UsageError, load_claims, output_dir, solvers_stop_on_ctrl_c
     from proofs.latex import LatexError, compile_pdf, figures_for, write
-    from proofs.cliutil import output_dir, solvers_stop_on_ctrl_c
-    from proofs.registry import catalogue as load_catalogue, select
+    from proofs.registry import catalogue as load_catalogue
+    from proofs.registry import select
 
     out_dir = output_dir(args.out, "-o")
     everything = load_claims(args)

@@ -58,8 +58,9 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
     unknown = [c for c in claim_ids if c not in known]
     if unknown:
         raise UsageError(f"unknown matrix claim(s) {', '.join(unknown)}; choose from {', '.join(known)}")
-    from proofs.claim import Context
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from proofs.claim import Context
 
     if args.layer > 2:
         raise UsageError(f"--layer must be 1 or 2 (the matrix models have 2 layers), got {args.layer}")

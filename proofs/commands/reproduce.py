@@ -223,7 +223,7 @@ class _RichReporter:
                                  TimeElapsedColumn(), console=console)
         self.task = None
 
-    def __enter__(self) -> "_RichReporter":
+    def __enter__(self) -> _RichReporter:
         self.progress.__enter__()
         return self
 

@@ -19,7 +19,7 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from rich.console import Console
 
@@ -74,7 +74,7 @@ def _matrix(value: Any, name: str) -> list[list[float]]:
     return out
 
 
-def load_head(path: str) -> tuple[list[list[float]], list[list[float]], list[list[float]], Optional[float]]:
+def load_head(path: str) -> tuple[list[list[float]], list[list[float]], list[list[float]], float | None]:
     data = _read(path, "head")
     if not isinstance(data, dict):
         raise _error(f"head file {path} must hold an object with W_Q, W_K, W_V")
@@ -179,10 +179,9 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    from proofs.cliutil import output_file, solvers_stop_on_ctrl_c, write_json
     from proofs.search import ABSTRACTION, FOUND, IMPOSSIBLE, Problem, abstraction_for, search
     from theory.smt_prefix import Method, Task
-
-    from proofs.cliutil import output_file, solvers_stop_on_ctrl_c, write_json
 
     if args.seed < 0:
         raise _error(f"--seed must be >= 0, got {args.seed}")
