@@ -209,7 +209,8 @@ class LayerTwo:
     """Layer-2 content logits of a no-norm, no-MLP, single-head (no W_O) causal model, with and without a
     one-position prefix, and the prediction of paper-notes 2.3:
 
-        l2pt_ij = l2_ij + tau a_i (u - t_i)^T H_2 y_j + tau a_j y_i^T H_2 (u - t_j) + tau a_i a_j (u - t_i)^T H_2 (u - t_j)
+        l2pt_ij = l2_ij + tau a_i (u - t_i)^T H_2 y_j + tau a_j y_i^T H_2 (u - t_j)
+                  + tau a_i a_j (u - t_i)^T H_2 (u - t_j)
 
     with y_j = x_j + t_j (layer-1 residual stream), a_j = A^pt_j0 (layer-1 prefix attention), u = W_V s^(1)."""
 

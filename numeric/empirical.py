@@ -165,7 +165,8 @@ E2_FULL = Experiment(
     pretrain_task="random", target="ascending", pretrain=Phase(3000, 3e-3),
     methods=(("prefix", Phase(1500, 1e-2, weight_decay=0.01)),), eval_samples=3200,
     tasks=("ascending", "descending", "add1", "add2"), targets=("ascending", "descending", "add1", "add2"))
-E2_QUICK = dataclasses.replace(E2_FULL, pretrain=Phase(1500, 3e-3), methods=(("prefix", Phase(300, 1e-2, weight_decay=0.01)),),
+E2_QUICK = dataclasses.replace(E2_FULL, pretrain=Phase(1500, 3e-3),
+                               methods=(("prefix", Phase(300, 1e-2, weight_decay=0.01)),),
                                eval_samples=256)
 E3_FULL = Experiment(
     name="e3", spec=TaskSpec(n=5, num_digits=5, max_unique=4, n_S=10), size=Size(32, 2, 2),
@@ -516,7 +517,7 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
                 out_logits.reshape(-1, out_logits.shape[-1]), y.reshape(-1), ignore_index=-100))
         plan = [(m, dataclasses.replace(p, steps=steps)) for m, p in e.methods if m == "finetune"]
         for lr in lrs:
-            for r in range(restarts):
+            for _ in range(restarts):
                 plan.append(("prefix", Phase(steps, lr, weight_decay=0.01)))
         for k, (method, phase) in enumerate(plan):
             model.train(method == "finetune")

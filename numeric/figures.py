@@ -41,7 +41,8 @@ def plot_attention(run: Run, path: Path) -> Path:
                 W = (A[h] if method.startswith("prefix") else A[h, n_S:])[first:]
                 ax = axes[l * heads + h][c]
                 ax.imshow(W.numpy(), norm=norm, cmap="viridis")
-                ax.set_xticks(range(W.shape[1]), ["P" if method.startswith("prefix") else "0"] * n_S + content, fontsize=6)
+                ticks = ["P" if method.startswith("prefix") else "0"] * n_S + content
+                ax.set_xticks(range(W.shape[1]), ticks, fontsize=6)
                 ax.set_yticks(range(W.shape[0]), content[first:], fontsize=6)
                 ax.axvline(n_S - 0.5, color="white", linewidth=0.8)
                 ax.set_title(f"{TITLES.get(method, method)}\nlayer {l + 1}, head {h + 1}", fontsize=8)

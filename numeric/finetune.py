@@ -34,4 +34,6 @@ class TorchFineTune:
         return self._attend(delta_H, self.inst.W_V + (self.dWV if delta_V else 0))
 
     def dWV_xbar(self, delta_V: bool) -> torch.Tensor:
-        return self._attend(False, self.dWV) if delta_V else torch.zeros_like(self.inst.X @ self.inst.W_V.transpose(-1, -2))
+        if delta_V:
+            return self._attend(False, self.dWV)
+        return torch.zeros_like(self.inst.X @ self.inst.W_V.transpose(-1, -2))

@@ -281,8 +281,8 @@ def _prefix_rows(run: PrefixRun, setup: Setup, tol64: float) -> tuple[list[Row],
         reference_ok = ref_gap is not None and ref_gap <= tol
 
         def row(quantity: str, values: torch.Tensor, expect: str, assumption: str) -> None:
-            rows.append(classify(Row(quantity, layer, P.path, values.tolist(), tol, precision, expect, assumption,
-                                     premise=premise)))
+            rows.append(classify(Row(quantity, layer, P.path, values.tolist(), tol, precision, expect, assumption,  # noqa: B023 (called within this iteration)
+                                     premise=premise)))  # noqa: B023 (called within this iteration)
 
         biased, bias_text = _bias_note(P, tol) if P.n_pre > 0 else (False, "")
         if P.extra_columns:

@@ -266,7 +266,8 @@ def _assemble(model: Any, state: _State, batch: int) -> tuple[list[AttentionCall
         v4 = _expand(_heads(value.args[1].detach(), batch), H).to(torch.float64)
         call = AttentionCall(
             path=path, q=q4, k=k4, v=v4, scores=_heads(S.detach(), batch)[..., :K].to(torch.float64),
-            attn=A_full[..., :K].detach().to(torch.float64), heads=_heads(value.result.detach(), batch).to(torch.float64),
+            attn=A_full[..., :K].detach().to(torch.float64),
+            heads=_heads(value.result.detach(), batch).to(torch.float64),
             scaling=tau, scale_source=source, route="attention function" if eager is not None else "module code",
             cross=state.cross.get(path, False) or "cross" in path.lower() or "encoder_attn" in path,
             inputs=_f64(state.inputs.get(path)), softcap=eager.softcap if eager else None,

@@ -77,8 +77,8 @@ def search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: int
                                 tolerance_change=1e-16)
 
         def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = (perturbation(model, X, s, query) - target).pow(2).sum()
+            opt.zero_grad()  # noqa: B023 (called within this iteration)
+            loss = (perturbation(model, X, s, query) - target).pow(2).sum()  # noqa: B023 (called within this iteration)
             loss.backward()
             return loss
 
@@ -124,8 +124,8 @@ def lora_search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query
                                 tolerance_change=1e-16)
 
         def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = (lora_perturbation(model, X, lora, query) - target).pow(2).sum()
+            opt.zero_grad()  # noqa: B023 (called within this iteration)
+            loss = (lora_perturbation(model, X, lora, query) - target).pow(2).sum()  # noqa: B023 (called within this iteration)
             loss.backward()
             return loss
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -64,8 +63,8 @@ NORMS = ("pre", "post", "none", "rms")
 POSITIONS = ("none", "learned", "sinusoidal", "rope", "alibi")
 MLPS = ("gelu", "relu", "none")
 
-Widths = Union[int, Sequence[int], None]
-MlpSpec = Union[str, Callable[[int], nn.Module]]
+Widths = int | Sequence[int] | None
+MlpSpec = str | Callable[[int], nn.Module]
 
 
 class ConfigError(ValueError):
@@ -382,7 +381,8 @@ class Output:
 
 
 class Transformer(Named):
-    """Token embedding, absolute positions (if any), ``n_layers`` blocks, final norm (pre-norm variants), unembedding."""
+    """Token embedding, absolute positions (if any), ``n_layers`` blocks, final norm (pre-norm variants),
+    unembedding."""
 
     def __init__(self, cfg: Config, seed: int = 0) -> None:
         super().__init__()

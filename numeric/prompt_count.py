@@ -2,7 +2,8 @@
 
 A hard prompt of length n_S is one of the ``V^{n_S}`` token tuples `hard_prompts` enumerates; a soft prompt is any
 ``n_S x d`` block of input vectors. `decode` generates ``steps`` tokens after either kind through the same forward
-pass (`numeric.constructions.transformer.generate`'s input path: embeddings of the prompt, then of each generated token),
+pass (`numeric.constructions.transformer.generate`'s input path: embeddings of the prompt, then of each generated
+token),
 greedily or, for a false twin that drops the determinism assumption, by sampling from the softmax.
 """
 from __future__ import annotations

@@ -63,8 +63,8 @@ def soft_search(model: Transformer, target: torch.Tensor, x: torch.Tensor, start
         opt = torch.optim.LBFGS(prompt.parameters(), max_iter=40, line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = (model(embeds=x[None, None, :], adapter=prompt).hidden[0, -1] - target).pow(2).sum()
+            opt.zero_grad()  # noqa: B023 (called within this iteration)
+            loss = (model(embeds=x[None, None, :], adapter=prompt).hidden[0, -1] - target).pow(2).sum()  # noqa: B023 (called within this iteration)
             loss.backward()
             return loss
 

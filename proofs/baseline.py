@@ -141,7 +141,8 @@ def compare(baseline: dict[str, dict[str, Any]], current: Iterable[dict[str, Any
             t0, t1 = _seconds(old["layers"][layer]), _seconds(result)
             if t1 >= MIN_SECONDS and t1 > factor * t0:
                 ratio = f"{t1 / t0:.1f}x" if t0 > 0 else "from 0"
-                diff.changes.append(Change("slower", cid, f"{layer} {t0:.2f}s -> {t1:.2f}s ({ratio}, limit {factor:g}x)"))
+                diff.changes.append(Change("slower", cid,
+                                           f"{layer} {t0:.2f}s -> {t1:.2f}s ({ratio}, limit {factor:g}x)"))
     known = set(known_ids)
     for cid in baseline:
         if cid in now:
@@ -166,7 +167,8 @@ def print_diff(console: Any, diff: Diff, baseline: Baseline, seed: int) -> None:
                       f"witnesses and timings may differ[/dim]", highlight=False)
     for change in diff.changes:
         style = STYLE[change.kind]
-        console.print(f"  [{style}]{change.kind:<7}[/{style}] [cyan]{escape(change.claim_id)}[/cyan]: {escape(change.text)}",
+        console.print(f"  [{style}]{change.kind:<7}[/{style}] [cyan]{escape(change.claim_id)}[/cyan]: "
+                      f"{escape(change.text)}",
                       highlight=False, soft_wrap=True)
     if diff.not_run:
         console.print(f"  [dim]{diff.not_run} baseline claim(s) not selected in this run, not compared[/dim]")

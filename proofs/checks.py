@@ -20,7 +20,8 @@ from proofs.claim import Check, Context, LayerResult, Status
 Statement = Callable[[Any], tuple[Any, Any]]
 
 GENERIC = "all n (content length) and n_S; vectors componentwise (any d)"
-UNROLLED_ABSTRACTION = "explicit matrices W_Q, W_K, W_V, tokens and prefix as real symbols; weights exp(l) or positive symbols"
+UNROLLED_ABSTRACTION = ("explicit matrices W_Q, W_K, W_V, tokens and prefix as real symbols; weights exp(l) or "
+                        "positive symbols")
 GENERAL_ABSTRACTION = "sums over content and prefix as symbols Z, T, P, U (any n, n_S); weights positive symbols"
 
 
@@ -243,7 +244,8 @@ def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) 
     return (not disc.ok(tol)), disc.max_error, env
 
 
-SMT_SIZES = "every content length 1..{top} explicitly and longer heads by aggregating the unnamed positions into one (a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length 1)"
+SMT_SIZES = ("every content length 1..{top} explicitly and longer heads by aggregating the unnamed positions into one "
+             "(a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length 1)")
 
 
 def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int = 2) -> Check:
@@ -284,7 +286,8 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
             assertions = [*env.constraints, differs(lhs, rhs)]
             query = (f"exists positive weights w_1..w_{m}, p_1..p_{sh.n_S} and real values in R^{width} "
                      f"({sh.inputs} input(s), {sh.heads} head(s)) with lhs != rhs in some component; "
-                     f"{describe(assertions)}; one such query per size: {_sizes(sizes).replace(', every query position', '')}")
+                     f"{describe(assertions)}; one such query per size: "
+                     f"{_sizes(sizes).replace(', every query position', '')}")
             q = solve(assertions, ctx.timeout)
             if q.result == "unknown":
                 return LayerResult(Status.UNKNOWN, f"z3 returned unknown at n={m}, d={width} ({q.reason})",
@@ -293,7 +296,8 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
                 return _smt_counterexample(statement, env, q.model, lhs, rhs, ctx, f"n={m}, d={width}", query)
             answers.append(q)
         if named.from_end:
-            scope = f"content lengths {sorted({m for m, _ in sizes} - set(skipped))} exactly (the statement indexes from the end), d = {d}"
+            scope = (f"content lengths {sorted({m for m, _ in sizes} - set(skipped))} exactly (the statement indexes "
+                     f"from the end), d = {d}")
         else:
             low = max(skipped) + 1 if skipped else 1
             scope = SMT_SIZES.format(top=top, d=d, d1=d + 1).replace("length 1..", f"length {low}..")

@@ -16,15 +16,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from theory.kernel import Certificate, KernelError, from_record, genuine, recorded
 
-Expected = Optional[Literal["holds", "fails"]]
+Expected = Literal["holds", "fails"] | None
 LAYERS: tuple[str, ...] = ("symbolic", "numeric", "smt")
 
 
-class Status(str, enum.Enum):
+class Status(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(status))
     PROVED = "PROVED"
     REFUTED = "REFUTED"
     CONSISTENT = "CONSISTENT"

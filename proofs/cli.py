@@ -44,7 +44,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or default is None or default is False or default == argparse.SUPPRESS or text == argparse.SUPPRESS
+        if ("default" in text or default is None or default is False or default == argparse.SUPPRESS
+                or text == argparse.SUPPRESS
                 or not (action.option_strings or action.nargs in ("?", "*"))):
             return text
         if isinstance(default, (tuple, list)):
@@ -95,7 +96,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         except Exception as exc:
             if claim.source == "catalogue":
                 raise
-            raise UsageError(f"{claim.source}: the derivation of {claim.id} raised {type(exc).__name__}: {exc}") from None
+            raise UsageError(
+                f"{claim.source}: the derivation of {claim.id} raised {type(exc).__name__}: {exc}") from None
         console.print("derivation:")
         console.print(derivation.as_text(), highlight=False, markup=False, soft_wrap=True)
     return 0

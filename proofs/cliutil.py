@@ -176,7 +176,8 @@ def _probe_directory(folder: Path, what: str, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".prefixcheck-probe-", dir=folder)
     except OSError as exc:
-        raise UsageError(f"cannot write {what} {path}: cannot create files in {folder} ({exc.strerror or exc})") from None
+        raise UsageError(
+            f"cannot write {what} {path}: cannot create files in {folder} ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(probe)
 

@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from numeric.constructions import conditional, two_token, unconditional
 from numeric.constructions.network import Network
 from theory.kernel import Ledger, check_decision
 
-Offset = Optional[tuple[int, int, Fraction]]  # (virtual token index, coordinate, amount)
-Progress = Optional[Callable[[int], None]]
+Offset = tuple[int, int, Fraction] | None  # (virtual token index, coordinate, amount)
+Progress = Callable[[int], None] | None
 
 
 @dataclass

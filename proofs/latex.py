@@ -155,7 +155,8 @@ def derivation_block(result: ClaimResult, seed: int) -> str:
     lines = [f"\\paragraph{{Derivation}} ({esc(deriv.title)}). Each step's residual "
              "$e_{k-1}-e_k$, with every definition unfolded, is reduced to $0$ by sympy "
              "(\\checkmark) or refuted at a rational point ($\\times$).",
-             "{\\small", "\\begin{align*}", derivation_latex(deriv, marks={k: t.status == "zero" for k, t in marks.items()}),
+             "{\\small", "\\begin{align*}",
+             derivation_latex(deriv, marks={k: t.status == "zero" for k, t in marks.items()}),
              "\\end{align*}", "}"]
     failed = [s for s in check.steps if s.test.status != "zero"]
     for s in failed:

@@ -31,7 +31,8 @@ class Setting:
 
 @dataclass(frozen=True)
 class Row:
-    """A claim as measured per variant: ``measure(variant, seed, restored, setting) -> Finding``; ``scope(variant)`` is the
+    """A claim as measured per variant: ``measure(variant, seed, restored, setting) -> Finding``; ``scope(variant)``
+    is the
     violated assumption (or missing premise) or None; ``restorable`` says whether ``restored=True`` re-runs the
     measurement with that assumption restored."""
 
@@ -143,7 +144,8 @@ def _section4_rows() -> list[Row]:
     def in_scope(variant: Any) -> str | None:
         return SHIFT if variant.pos in ABSOLUTE else None
 
-    specs = [("prefix.alpha_sigmoid", s4.alpha_sigmoid, 1, 1), ("prefix.single.closed_form", s4.single_closed_form, 1, 1),
+    specs = [("prefix.alpha_sigmoid", s4.alpha_sigmoid, 1, 1),
+             ("prefix.single.closed_form", s4.single_closed_form, 1, 1),
              ("prefix.contraction", s4.contraction, 1, 1), ("prefix.relative_attention", s4.relative_attention, 1, 1),
              ("prefix.multi.closed_form", s4.multi_closed_form, 2, 1),
              ("prefix.multi.mixture_softmax", s4.mixture_softmax, 2, 1), ("prefix.content_mass", s4.content_mass, 2, 1),
@@ -188,7 +190,8 @@ def _depth_rows() -> list[Row]:
         Row("softprompt.causal_is_prefix", "holds", soft_prefix,
             lambda v: None if v.causal else "causal mask (bidirectional: the prompt states depend on the input)"),
         Row("softprompt.bidirectional_is_prefix", "fails", soft_prefix,
-            lambda v: "premise absent: the mask is causal, so prompt states are input-independent" if v.causal else None),
+            lambda v: ("premise absent: the mask is causal, so prompt states are input-independent"
+                       if v.causal else None)),
         Row("prefix.absolute_pe_shift", "fails", shift,
             lambda v: None if v.pos in ABSOLUTE else f"premise absent: no absolute position vectors ({v.pos})"),
         Row("prefix.rope_shift_invariant", "holds", rope,

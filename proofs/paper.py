@@ -34,7 +34,8 @@ ITEMS: tuple[Item, ...] = (
     Item("Sec. 2; Sec. 3 (hierarchy)", "prompting <= soft prompting <= prefix-tuning under a causal mask",
          ("softprompt.causal_is_prefix", "softprompt.bidirectional_is_prefix", "impl.kv_from_text.equals_prompting")),
     Item("Sec. 3, Theorem 2 (the strict hierarchy: prefix-tuning more expressive than soft prompting)",
-         "a prefix reaches something no soft prompt of the same length reaches", ("softprompt.strictly_weaker_than_prefix",)),
+         "a prefix reaches something no soft prompt of the same length reaches",
+         ("softprompt.strictly_weaker_than_prefix",)),
     Item("Sec. 3 (hard-token capacity)", "n_S hard tokens give at most V^{n_S} greedy behaviours; soft tokens more",
          ("capacity.hard_token_bound",)),
     Item("Sec. 3, Theorem 1", "one virtual token makes a fixed 1-layer, 2-head model generate any Y in [V]^N",
@@ -47,7 +48,8 @@ ITEMS: tuple[Item, ...] = (
          "capacity.hard_token_bound counts the same quantity exhaustively on small models"),
     Item(f"Sec. 4, eqs. (2)-(6) {UNCONFIRMED}", "one prefix: A^pt_i0 = sigma(...), A^pt_ij = (1 - A^pt_i0) A_ij, "
          "t^pt_i = (1 - A^pt_i0) t_i + A^pt_i0 W_V s_1",
-         ("prefix.alpha_sigmoid", "prefix.single.closed_form", "prefix.content_mass", "impl.peft_prefix.relative_attention",
+         ("prefix.alpha_sigmoid", "prefix.single.closed_form", "prefix.content_mass",
+          "impl.peft_prefix.relative_attention",
           "impl.peft_prefix.zero_init_not_noop")),
     Item("Sec. 4 (consequence: relative attention unchanged)", "a prefix cannot change the attention pattern over "
          "the content", ("prefix.relative_attention", "prefix.ordering", "prefix.cannot_reverse_attention",

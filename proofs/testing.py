@@ -41,7 +41,8 @@ def _catalogue_ids() -> list[str]:
 
 
 def find_claim(claim_id: str, claims: str | Path | None = None) -> Claim:
-    """A claim by id: from the claims file ``claims`` if given (with its load errors as failures), else the catalogue."""
+    """A claim by id: from the claims file ``claims`` if given (with its load errors as failures), else the
+    catalogue."""
     from proofs.registry import catalogue, select
 
     if claims is None:

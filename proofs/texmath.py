@@ -90,8 +90,8 @@ def tex_lines(expr: Expr, width: int = 42) -> list[str]:
 
 
 def derivation_latex(derivation: Derivation, marks: dict[int, bool] | None = None, width: int = 42) -> str:
-    """A `Derivation` as an ``align*`` body: one line per step (a long sum broken after about ``width`` visible characters,
-    continuation rows indented), its justification in a ``\\parbox`` (formulas in it printed by the same
+    """A `Derivation` as an ``align*`` body: one line per step (a long sum broken after about ``width`` visible
+    characters, continuation rows indented), its justification in a ``\\parbox`` (formulas in it printed by the same
     printer). ``marks`` (step index -> checked) prefixes a justification with a check or a cross."""
 
     def note(k: int, why: Why) -> str:

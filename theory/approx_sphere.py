@@ -6,7 +6,8 @@ The pretrained head: ``W_Q = W_K = I_3``, ``W_V = w^T`` with ``w = (1/2, −1/4,
 is the input ``x = x(θ, φ) = (sin θ cos φ, sin θ sin φ, cos θ)``, so the content logit is ``x . x = 1``. The prefix:
 keys ``k_m = T g_m`` (float64, taken at their exact binary values), values ``v_m = f(g_m)``.
 
-Ring grid (ours). ``n`` rings at polar angles ``θ_i = (i + 1/2) π / n``; ring i holds ``n_i = ⌊2 n sin θ_i⌋ + 1`` points at
+Ring grid (ours). ``n`` rings at polar angles ``θ_i = (i + 1/2) π / n``; ring i holds ``n_i = ⌊2 n sin θ_i⌋ + 1``
+points at
 azimuths ``φ_ij = 2π (j + s_i) / n_i`` (``s_i`` = 0 or 1/2, staggered). Covering radius: a point (θ, φ) is within
 ``π/(2n)`` of the nearest ring along its meridian, then within ``sin θ_i π / n_i <= π/(2n)`` of a grid point along
 that ring's latitude circle, so (triangle inequality for the geodesic distance d)

@@ -257,7 +257,7 @@ def layer1_relative_change(d: int = 2) -> sp.Expr:
 
 # ---- full fine-tuning: rank-1 Delta W_K -------------------------------------------------------------------
 
-def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, ZeroTest | None, int]:
+def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, ZeroTest | None, int]:  # noqa: B008
     """(2-D witness of paper-notes 2.2, general construction, rank of Delta W_K).
 
     2-D: tokens x_j = (v_j, 1), W_Q = [0 1], W_K = [c 0] (l_ij = tau c v_j), Delta W_K = [-2c 0] = b a^T with b = 1:

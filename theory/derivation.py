@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 import sympy as sp
 
@@ -62,7 +61,7 @@ def text(expr: Expr) -> str:
     return sp.sstr(expr, order="none")
 
 
-Why = Union[str, Sequence[str | Expr]]
+Why = str | Sequence[str | Expr]
 
 
 def why_parts(why: Why) -> list[str | Expr]:
@@ -188,6 +187,7 @@ def equal(lhs: Expr, rhs: Expr, definitions: dict[sp.Symbol, Expr] | None = None
     return decide_zero(unfold(lhs, defs) - unfold(rhs, defs), seed)
 
 
-def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]], definitions=None, abstraction: str = "") -> Derivation:
+def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]], definitions=None,
+          abstraction: str = "") -> Derivation:
     """Convenience constructor: ``chain("t", e0, [(e1, "why"), (e2, "why")], defs)``."""
     return Derivation(title, start, [Step(e, w) for e, w in steps], dict(definitions or {}), abstraction)

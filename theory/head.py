@@ -4,7 +4,8 @@ Notation (paper-notes section 1-2): ``H = W_Q^T W_K``, logits ``l_ij = tau x_i^T
 content weights ``e_ij = exp(l_ij)``, ``A_ij = e_ij / Z_i`` with ``Z_i = sum_{r<=i} e_ir``, head output
 ``t_i = sum_j A_ij W_V x_j``. A prefix of ``n_S`` positions contributes weights ``p_m = exp(tau x_i^T H s_m)``
 and values ``u_m = W_V s_m`` (or raw key/value vectors). With the prefix,
-``A^pt_ij = e_ij / (P + Z_i)``, ``alpha_im = p_m / (P + Z_i)``, ``t^pt_i = (sum_m p_m u_m + sum_j e_ij v_j) / (P + Z_i)``.
+``A^pt_ij = e_ij / (P + Z_i)``, ``alpha_im = p_m / (P + Z_i)``,
+``t^pt_i = (sum_m p_m u_m + sum_j e_ij v_j) / (P + Z_i)``.
 
 Every view exposes the same attribute names, so one statement function ``h -> (lhs, rhs)`` is evaluated by
 sympy here, by z3 (`theory.smt`) and by torch (`numeric.attention`):
@@ -274,8 +275,10 @@ class UnrolledHead:
             self.prefix_keys = [self.W_K * s for s in self.S]
             self.prefix_values = [self.W_V * s for s in self.S]
         else:
-            self.prefix_keys = [sp.Matrix(k, 1, lambda a, _b, m=m: sp.Symbol(f"kp_{m}{a}", **real)) for m in range(1, n_S + 1)]
-            self.prefix_values = [sp.Matrix(d, 1, lambda a, _b, m=m: sp.Symbol(f"vp_{m}{a}", **real)) for m in range(1, n_S + 1)]
+            self.prefix_keys = [sp.Matrix(k, 1, lambda a, _b, m=m: sp.Symbol(f"kp_{m}{a}", **real))
+                                for m in range(1, n_S + 1)]
+            self.prefix_values = [sp.Matrix(d, 1, lambda a, _b, m=m: sp.Symbol(f"vp_{m}{a}", **real))
+                                  for m in range(1, n_S + 1)]
 
     @property
     def H(self) -> sp.Matrix:
@@ -368,14 +371,15 @@ class UnrolledEnv(Env):
             row = []
             for h, head in enumerate(self.heads):
                 if shape.inputs > 1:
-                    head.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x{r}_{j}{a}", real=True))
+                    head.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x{r}_{j}{a}", real=True))  # noqa: B023 (called within this iteration)
                               for j in range(1, n + 1)]
                 view = head.view(i)
                 if mode == "positive":  # weights are per (input, head); rename to keep them distinct
                     view = _retag(view, f"r{r}h{h}")
                 row.append(view)
             self._views.append(row)
-        self._W_O = [sp.Matrix(d, d, lambda a, b, h=h: sp.Symbol(f"o{h}_{a}{b}", real=True)) for h in range(shape.heads)]
+        self._W_O = [sp.Matrix(d, d, lambda a, b, h=h: sp.Symbol(f"o{h}_{a}{b}", real=True))
+                     for h in range(shape.heads)]
 
     @staticmethod
     def _build_heads(shape: Shape, n: int, d: int, mode: Mode) -> list[UnrolledHead]:
@@ -403,4 +407,5 @@ def _rename(head: UnrolledHead, tag: str) -> None:
 def _retag(view: WeightedView, tag: str) -> WeightedView:
     subs = {s: sp.Symbol(f"{s.name}_{tag}", positive=True) for x in [*view.w, *view.p] for s in x.free_symbols}
     return WeightedView([x.xreplace(subs) for x in view.w], view.v, [x.xreplace(subs) for x in view.p], view.u,
-                        view.zero, [sp.log(x.xreplace(subs)) for x in view.p], sp.log(sum(x.xreplace(subs) for x in view.w)))
+                        view.zero, [sp.log(x.xreplace(subs)) for x in view.p],
+                        sp.log(sum(x.xreplace(subs) for x in view.w)))

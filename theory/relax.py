@@ -40,11 +40,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional
 
 from theory.enclose import HeadEnclosure, frac, up
 
-Inputs = Optional[Sequence[int]]
+Inputs = Sequence[int] | None
 
 Row = tuple[dict[str, Fraction], str, Fraction]
 

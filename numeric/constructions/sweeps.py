@@ -11,7 +11,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -20,8 +20,8 @@ from numeric.constructions.network import Network
 from numeric.constructions.transformer import generate, to_model
 from numeric.threads import one_thread
 
-Progress = Optional[Callable[[int], None]]
-Offset = Optional[tuple[int, int, float]]  # (virtual token index, coordinate, amount) added to every virtual token
+Progress = Callable[[int], None] | None
+Offset = tuple[int, int, float] | None  # (virtual token index, coordinate, amount) added to every virtual token
 
 
 @dataclass

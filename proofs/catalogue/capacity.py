@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -20,7 +20,7 @@ SECTION = "3 capacity"
 EXACT = ("exact rational weights and inputs (or boxes of inputs covering families of targets); sqrt(L) and exp "
          "enclosed by outward-rounded fixed-point intervals (Taylor bounds with remainder); a step counts only if one "
          "logit interval lies above all others")
-Offset = Optional[tuple[int, int, Fraction]]
+Offset = tuple[int, int, Fraction] | None
 
 # default sizes (the larger sweeps are `prefixcheck construct sweep --exhaustive`)
 UNCOND_SMALL = (4, 4)          # every one of 4^4 = 256 targets
@@ -503,7 +503,8 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
             return LayerResult(Status.UNKNOWN, f"exact threshold check at V={Vn}, N={Nn} inconclusive "
                                f"(above: {above.failures} failed / {above.uncertified} uncertified; below: "
                                f"{below.failures} failed)")
-        scope = (f"the derivations for all V, L >= 1 and E > 0; bound(V) >= 4V - 3 for every V >= 1; the exact threshold "
+        scope = (f"the derivations for all V, L >= 1 and E > 0; bound(V) >= 4V - 3 for every V >= 1; "
+                 f"the exact threshold "
                  f"at V={Vn}, N={Nn}")
         cert = conjoin([certify_zero(tests, scope, abstraction), dominance,
                         certify_enclosure(above.ledger, 1, scope, abstraction)], scope,
@@ -545,7 +546,8 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         below = sweep_unconditional(Vn, Nn, worst, T=Fraction(T_star) * (1 - TEMP_REL))
         if rel > 1e-6 or not below.failures:
             return LayerResult(Status.VIOLATED, f"float64 threshold {hi:.9g} vs closed form {T_star:.9g} "
-                               f"(relative {rel:.2g}); below it the worst target {'fails' if below.failures else 'passes'}",
+                               f"(relative {rel:.2g}); below it the worst target "
+                               f"{'fails' if below.failures else 'passes'}",
                                instances=at_bound.cases, max_error=rel)
         return LayerResult(Status.CONSISTENT, f"all {at_bound.cases} targets (worst + 200 random, seed {seed}) decode "
                            f"just above the bound T = {T_bound:.6g}; bisected threshold {hi:.9g} = T* {T_star:.9g} "
@@ -562,7 +564,8 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         zz = a * Y / V - (1 - a)
         wrong = z3.Or(zz <= 0, zz <= (Y - z3.RealVal("1/2")) / V)
         q = solve([E > 0, L >= 1, V >= 1, Y >= 1, Y <= V - 1, E > bound(V) * (L - 1), wrong], ctx.timeout)
-        abstraction = "E = e^{T/sqrt L} > 0, L, V, Y real (relaxing integers) with 1 <= Y <= V - 1; Y = 0 always decodes"
+        abstraction = ("E = e^{T/sqrt L} > 0, L, V, Y real (relaxing integers) with 1 <= Y <= V - 1; "
+                       "Y = 0 always decodes")
         if q.result == "unsat":
             from theory.kernel import certify_unsat
 

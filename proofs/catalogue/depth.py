@@ -61,7 +61,8 @@ def _symbolic_result(tests: Any, proved: str, abstraction: str, scope: str) -> L
     tests = list(tests) if isinstance(tests, (list, tuple)) else [tests]
     for test in tests:
         if test.status == "nonzero":
-            return LayerResult(Status.REFUTED, f"residual {test.value} (exactly {test.exact_value}) at a rational point",
+            return LayerResult(Status.REFUTED,
+                               f"residual {test.value} (exactly {test.exact_value}) at a rational point",
                                witness={"point": test.witness, "residual": test.value,
                                         "exact_residual": test.exact_value}, abstraction=abstraction)
     for test in tests:
@@ -90,7 +91,10 @@ def layer1_claim(id: str = "softprompt.layer1_equals_prefix", add_position: bool
 
         seed = ctx.child_seed(id)
         variants = _variants(lambda v: True)
-        found = _sweep(variants, lambda v, s: layer1_soft_vs_prefix(v, s, models=_models(ctx), add_position=add_position),
+        def measure(v: Any, s: int) -> Any:
+            return layer1_soft_vs_prefix(v, s, models=_models(ctx), add_position=add_position)
+
+        found = _sweep(variants, measure,
                           seed)
         return _numeric_result(found, ctx.tol, "layer-1 attention/head-output error",
                                f"{len(variants)} variants (seed {seed})")
@@ -145,7 +149,8 @@ def prompt_prefix_claim(id: str, causal: bool, expected: Expected) -> Claim:
     title = f"{mask} soft prompting is prefix-tuning with input-independent per-layer prefixes h^(l)_m"
     return Claim(
         id=id, title=title, paper_ref="Sec. 2-3 (prompting <= soft prompting <= prefix-tuning); notes 1.2, 5 item 10",
-        statement=r"h^{(l)}_m(s,X)=h^{(l)}_m(s)\ \forall X\ \text{ and }\ f_{soft}(s;X)=f_{prefix}(\{h^{(l)}_m(s)\}_l;X)",
+        statement=(r"h^{(l)}_m(s,X)=h^{(l)}_m(s)\ \forall X\ \text{ and }\ "
+                   r"f_{soft}(s;X)=f_{prefix}(\{h^{(l)}_m(s)\}_l;X)"),
         assumptions=(f"{mask} mask", "the prompt precedes all content; deterministic states (no dropout)"),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
@@ -184,7 +189,8 @@ def shift_claim(id: str = "prefix.absolute_pe_shift", positions: tuple[str, ...]
         id=id, title=f"with {'/'.join(positions)} positions, a prefix leaves the relative content attention "
                      "unchanged against the unshifted model",
         paper_ref="Sec. 4 (relative attention unchanged; not under an absolute-PE shift); notes 5 item 1",
-        statement=r"\frac{A^{pt}_{ij}}{\sum_{r}A^{pt}_{ir}}\Big|_{\text{content at }n_S+1..}=A_{ij}\Big|_{\text{content at }1..}",
+        statement=(r"\frac{A^{pt}_{ij}}{\sum_{r}A^{pt}_{ir}}\Big|_{\text{content at }n_S+1..}"
+                   r"=A_{ij}\Big|_{\text{content at }1..}"),
         assumptions=("first layer; the un-prefixed baseline has its content at positions 0..n-1",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
@@ -283,7 +289,8 @@ def deep_claim(id: str = "prefix.deep_layer_invariance", layer: int = 2, expecte
             else:
                 found = relative_attention_change(Variant("none", "none", True), seed, layer=1, keep_positions=True)
         result = _numeric_result(found, ctx.tol, f"change of layer-{layer} renormalised content attention",
-                                 f"{found.instances} inputs (seed {seed}; no-norm 2-layer model, content positions kept)")
+                                 f"{found.instances} inputs (seed {seed}; no-norm 2-layer model, content positions "
+                                 "kept)")
         result.detail = f"2.3 formula matches layer-2 logits to {_fmt(formula.max_error)} (relative); " + result.detail
         return result
 

@@ -101,7 +101,8 @@ def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b
             return LayerResult(Status.VIOLATED, "a soft prompt reaches the target: " + facts, witness=witness,
                                max_error=soft.distance, instances=ctx.instances)
         if reached > 1e-12 or invariant > 1e-9:
-            return LayerResult(Status.UNKNOWN, "the torch model disagrees with the exact one: " + facts, witness=witness)
+            return LayerResult(Status.UNKNOWN, "the torch model disagrees with the exact one: " + facts,
+                               witness=witness)
         return LayerResult(Status.CONSISTENT, facts, max_error=invariant, instances=ctx.instances, witness=witness)
 
     return Claim(
@@ -298,7 +299,8 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
                        LAYER2_SCOPE, "no prefix reaches the target (formula tie + UNSAT); the LoRA point reaches it "
                        "exactly")
         return LayerResult(Status.PROVED, f"rank-1 LoRA b a^T on {lora_target} with b = {list(map(str, point[:2]))}, "
-                           f"a = {list(map(str, point[2:]))} induces the layer-2 perturbation {tuple(map(str, OUTSIDE))} "
+                           f"a = {list(map(str, point[2:]))} induces the layer-2 perturbation "
+                           f"{tuple(map(str, OUTSIDE))} "
                            f"exactly; {prefix.detail}", abstraction=LAYER2_ABSTRACTION, certificate=cert,
                            query=prefix.query)
 

@@ -221,7 +221,8 @@ def position_shift_claim(names: Sequence[str] = ABSOLUTE) -> Claim:
         title="(false for absolute positions) peft's renormalised content attention equals the base model's on the "
               "same content at positions 0, 1, ...",
         paper_ref="Sec. 4 (relative attention; not under peft's absolute-position shift); notes 1.2, 5 item 1",
-        statement=r"A^{pt}_{ij}/\textstyle\sum_r A^{pt}_{ir}=A_{ij}\ \text{(peft content at }n_S..\text{, base at }0..)",
+        statement=(r"A^{pt}_{ij}/\textstyle\sum_r A^{pt}_{ir}=A_{ij}\ "
+                   r"\text{(peft content at }n_S..\text{, base at }0..)"),
         assumptions=(*PEFT, CONTENT_AT_NS, "learned absolute position embeddings (gpt2, bert)"),
         expected="fails", section=SECTION,
         numeric=peft_check("impl.position_shift", shift_measure, names),
@@ -248,8 +249,9 @@ def zero_init_claim(names: Sequence[str] = ALL, count_offset: int = 0) -> Claim:
         title="peft's zero-initialised prefix is not a no-op: every head output is scaled by 1 - alpha_i with "
               "alpha_i = n_S / (n_S + sum_j exp(l_ij)) (each prefix term e^{b_im} under a position bias)",
         paper_ref="Sec. 4, eqs. (2)-(6) (no. unconfirmed) with k_m = v_m = 0; notes 5 items 2, 3, 6",
-        statement=r"t^{pt}_i=(1-\alpha_i)t_i,\ \alpha_i=\frac{\sum_m e^{b_{im}}}{\sum_m e^{b_{im}}+\sum_j e^{\ell_{ij}}}"
-                  r"\ \text{(layer 0; } b=0 \text{ without a prefix bias)}",
+        statement=(r"t^{pt}_i=(1-\alpha_i)t_i,\ "
+                   r"\alpha_i=\frac{\sum_m e^{b_{im}}}{\sum_m e^{b_{im}}+\sum_j e^{\ell_{ij}}}"
+                   r"\ \text{(layer 0; } b=0 \text{ without a prefix bias)}"),
         assumptions=(*PEFT, CONTENT_AT_NS, "PrefixTuningConfig(init_weights='zero')"),
         section=SECTION,
         numeric=peft_check("impl.zero_init", zero_init_measure(count_offset), names),

@@ -238,7 +238,8 @@ def segment_smt(end: str = "t") -> Check:
         if o_on.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"on-segment target: {o_on.detail}", abstraction=ABSTRACTION)
         cvc5 = o_off.cvc5 or "not run"
-        return LayerResult(Status.PROVED, certificate=o_off.certificate, detail=f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
+        return LayerResult(Status.PROVED, certificate=o_off.certificate,
+                           detail=f"seed {st['seed']}: off-segment target IMPOSSIBLE ({o_off.detail}; cvc5 "
                            f"{cvc5}); planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
                            abstraction=ABSTRACTION, witness={"s": o_on.params["s"], "max_error": o_on.max_error})
 
@@ -322,7 +323,8 @@ def separation_smt(c: float = -3.0) -> Check:
         if o_l.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"{lora.describe()} not found: {o_l.detail}", abstraction=ABSTRACTION)
         params = lora.parameters(2, 2, 2)
-        return LayerResult(Status.PROVED, certificate=o_p.certificate, detail=f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
+        return LayerResult(Status.PROVED, certificate=o_p.certificate,
+                           detail=f"{params} parameters each: {prefix.describe()} IMPOSSIBLE on all "
                            f"{len(SEPARATION_INPUTS)} inputs at once ({o_p.detail}; cvc5 {o_p.cvc5 or 'not run'}); "
                            f"{lora.describe()} FOUND, B A = {o_l.params} ({o_l.detail})",
                            abstraction=ABSTRACTION, witness={"lora": o_l.params, "max_error": o_l.max_error})
@@ -374,7 +376,8 @@ def separation_numeric(c: float = -3.0, starts: int = 4) -> Check:
 def separation_claim(id: str = "prefix.vs_lora_separation", c: float = -3.0, expected: Any = "holds") -> Claim:
     return Claim(
         id=id, title="rank-1 LoRA on W_K turns 'attend to smallest' into 'copy the largest'; no equal-size prefix can",
-        paper_ref="Sec. 4 rank-1 LoRA remark; Sec. 6 (LoRA here on W_K, not the paper's placement); notes 2.2, 2.4, 5 items 16, 22",
+        paper_ref=("Sec. 4 rank-1 LoRA remark; Sec. 6 (LoRA here on W_K, not the paper's placement); "
+                   "notes 2.2, 2.4, 5 items 16, 22"),
         statement=r"\exists\,\Delta W_K=ba^\top:\ \|t^{lora}(X)-W_Vx_{\max}(X)\|_\infty\le\varepsilon\ \forall X;"
                   r"\quad\nexists\,s_1,s_2:\ \|t^{pt}(X)-W_Vx_{\max}(X)\|_\infty\le\varepsilon\ \forall X",
         assumptions=ASSUME + ("x = (v, 1), l_ij = c v_j with c = -3, tau = 1, W_V = I; inputs {0,1}, {0,2}, {1,2}; "

@@ -187,7 +187,8 @@ def eq7_numeric(statement: Statement) -> Check:
         if disc.ok(ctx.tol):
             return LayerResult(Status.CONSISTENT, f"max error {disc.max_error:.3g} (seed {seed})",
                                max_error=disc.max_error, instances=disc.instances)
-        return LayerResult(Status.VIOLATED, f"error {disc.max_error:.3g} at seed {seed}, instance {disc.worst_instance}",
+        return LayerResult(Status.VIOLATED,
+                           f"error {disc.max_error:.3g} at seed {seed}, instance {disc.worst_instance}",
                            max_error=disc.max_error, instances=disc.instances,
                            witness={"seed": seed, "instance": disc.worst_instance})
 
@@ -225,7 +226,8 @@ TWO_HEADS = Shape(heads=2)
 CLAIMS = [
     identity_claim(
         "prefix.alpha_sigmoid", "prefix attention A^pt_i0 is the sigmoid of the logit gap l_i0 - LSE(l_i.)",
-        "Sec. 4, eqs. (2)-(6) (no. unconfirmed); notes 2.2, 5 item 2", r"A^{pt}_{i0}=\sigma\big(\ell_{i0}-\log\sum_{r\le i}e^{\ell_{ir}}\big)\in(0,1)",
+        "Sec. 4, eqs. (2)-(6) (no. unconfirmed); notes 2.2, 5 item 2",
+        r"A^{pt}_{i0}=\sigma\big(\ell_{i0}-\log\sum_{r\le i}e^{\ell_{ir}}\big)\in(0,1)",
         alpha_sigmoid, derivation=_derivation("alpha_sigmoid"), smt=False),
     identity_claim(
         "prefix.single.closed_form", "with one prefix position, t^pt_i = (1-α_i) t_i + α_i W_V s_1",
@@ -233,7 +235,8 @@ CLAIMS = [
         single_closed_form, derivation=_derivation("single_closed_form")),
     identity_claim(
         "prefix.contraction", "the prefix contracts t_i toward the fixed point W_V s_1",
-        "Sec. 4 (bias towards W_V s_1, a contraction); notes 2.2, 5 item 5", r"t^{pt}_i-W_V s_1=(1-\alpha_i)\,(t_i-W_V s_1)",
+        "Sec. 4 (bias towards W_V s_1, a contraction); notes 2.2, 5 item 5",
+        r"t^{pt}_i-W_V s_1=(1-\alpha_i)\,(t_i-W_V s_1)",
         contraction, derivation=_derivation("contraction")),
     identity_claim(
         "prefix.relative_attention", "renormalised content attention is unchanged by a prefix",
@@ -252,7 +255,8 @@ CLAIMS = [
         mixture_softmax, shape=MULTI, derivation=_derivation("mixture_softmax")),
     identity_claim(
         "prefix.content_mass", "content attention mass is 1 - Σ_m α_im (scaled uniformly)",
-        "Sec. 4, App. B (content attention scaled uniformly); notes 5 item 7", r"\sum_{j\ge1}A^{pt}_{ij}=1-\sum_m A^{pt}_{i,-m}",
+        "Sec. 4, App. B (content attention scaled uniformly); notes 5 item 7",
+        r"\sum_{j\ge1}A^{pt}_{ij}=1-\sum_m A^{pt}_{i,-m}",
         content_mass, shape=MULTI, derivation=_derivation("content_mass")),
     order_claim("prefix.ordering", "no prefix (any n_S) changes the order or argmax of attention over content",
                 lambda h: h.A_pt),

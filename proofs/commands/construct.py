@@ -335,13 +335,15 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
         plan = [uncond(4, 8, None), uncond(2, 16, None), uncond(94, 20, 20000), maps(6, None), maps(94, 2000),
                 seqs(3, 3, None), seqs(4, 2, None), seqs(94, 10, 50), tables(3, None), tables(10, 500), tables(13, 50)]
         if exact:
-            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94), x_seq_boxes(40, 10), x_table_boxes(4), x_tables(3, 2000),
+            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94),
+                     x_seq_boxes(40, 10), x_table_boxes(4), x_tables(3, 2000),
                      x_tables(10, 20), x_tables(20, 2)]
     else:
         plan = [uncond(4, 4, None), uncond(94, 20, 300), maps(4, None), maps(94, 100), seqs(3, 2, None),
                 tables(2, None), tables(3, 300), tables(10, 10)]
         if exact:
-            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_seq_boxes(10, 4), x_table_boxes(3), x_tables(3, 40)]
+            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_seq_boxes(10, 4),
+                     x_table_boxes(3), x_tables(3, 40)]
     return plan
 
 

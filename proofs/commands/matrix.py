@@ -106,7 +106,6 @@ def print_matrix(console: Console, m: Any, verbose: bool = False) -> None:
     for cid in m.claims:
         row = [c for c in m.cells if c.claim_id == cid]
         holds = [c for c in row if c.outcome == "holds"]
-        fails = [c for c in row if c.outcome == "fails"]
         err = max((c.max_error for c in holds), default=None)
         reasons: dict[str, list[Any]] = {}
         for c in row:

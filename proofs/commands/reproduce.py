@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction, parser: argparse.ArgumentParser) -
                         "e4: LoRA vs prefix on the double histogram")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="the seconds-long configuration the claims run")
-    mode.add_argument("--paper", action="store_true", help="the authors' settings (paper-notes 4; see docs/empirical.md)")
+    mode.add_argument("--paper", action="store_true",
+                      help="the authors' settings (paper-notes 4; see docs/empirical.md)")
     p.add_argument("--budget", type=positive_float, default=1.0, metavar="F",
                    help="multiply every phase's steps by F (a reduced-budget run; default 1)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw (recorded)")

@@ -163,7 +163,8 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rank", type=positive_int, default=1, help="LoRA rank r")
     p.add_argument("--matrix", choices=MATRICES, default="W_K", help="the matrix LoRA adapts")
     p.add_argument("--tol", type=positive_float, default=1e-3, help="max-norm tolerance on outputs")
-    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="time limit for the search (s): one search-engine run")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0,
+                   help="time limit for the search (s): one search-engine run")
     p.add_argument("--seed", type=int, default=0, help="seed of the L-BFGS starts (recorded in the witness)")
     p.add_argument("--cvc5", action="store_true", help="re-check an UNSAT with cvc5 (same abstraction)")
     p.add_argument("--out", default="search-witness.json", help="where FOUND parameters are written")
