@@ -144,7 +144,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     seconds = time.perf_counter() - start
     report.print_report(console, results, seconds, verbose=args.verbose, errors=errors)
     code = report.exit_code(results)
-    extra = {}
+    extra: dict[str, Any] = {}
     if dropped:
         extra["not_run"] = [{"id": c.id, "reason": f"no {'/'.join(args.layers)} check"} for c in dropped]
     if before is not None:

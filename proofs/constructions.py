@@ -96,7 +96,7 @@ def _exact(name: str, net: Network, cases: Sequence[tuple[list, list[int], list[
 def exact_unconditional(V: int, N: int, targets: Sequence[Sequence[int]], T: Any = None,
                         offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = unconditional.build(V, N, T)
-    cases = [([unconditional.virtual_token(net, Y)], [], list(Y), {"target": list(Y)}) for Y in targets]
+    cases: list[Any] = [([unconditional.virtual_token(net, Y)], [], list(Y), {"target": list(Y)}) for Y in targets]
     sweep = _exact("single_virtual_token", net, cases, offset, progress)
     sweep.sizes["N"] = N
     return sweep
@@ -136,7 +136,7 @@ def exact_unconditional_all(V: int, N: int, T: Any = None, offset: Offset = None
 def exact_map(V: int, maps: Sequence[Sequence[int]], T: Any = conditional.DEFAULT_T, offset: Offset = None,
               progress: Progress = None) -> ExactSweep:
     net = conditional.build_map(V, T)
-    cases = []
+    cases: list[Any] = []
     for m in maps:
         r = [conditional.map_token(net, m)]
         cases.extend((r, [x], [m[x]], {"map": list(m), "input": x}) for x in range(V))
@@ -170,7 +170,7 @@ def exact_map_all(V: int, T: Any = conditional.DEFAULT_T, offset: Offset = None,
 def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inputs: Sequence[int] | None = None,
                    T: Any = None, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = conditional.build_sequence(V, N0, T)
-    cases = []
+    cases: list[Any] = []
     for m in maps:
         vt = conditional.sequence_tokens(net, m)
         for x in (range(V) if inputs is None else inputs):
@@ -215,7 +215,7 @@ def exact_sequence_all(V: int, N0: int, T: Any = None, offset: Offset = None,
 def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Sequence[tuple[int, int]] | None = None,
                     T: Any = two_token.DEFAULT_T, offset: Offset = None, progress: Progress = None) -> ExactSweep:
     net = two_token.build(V, T)
-    cases = []
+    cases: list[Any] = []
     for m in maps:
         r = [two_token.table_token(net, m)]
         for x1, x2 in (pairs or [(a, b) for a in range(V) for b in range(V)]):

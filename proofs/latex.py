@@ -429,7 +429,8 @@ def matrix_section(matrix: dict[str, Any] | None) -> str:
             explained.setdefault((str(c["claim"]), str(c["assumption"])), []).append(str(c["variant"]))
     notes = [f"  \\item \\texttt{{{tt(claim)}}} ({len(vs)} variant{'s' * (len(vs) != 1)}): {esc(why)}"
              for (claim, why), vs in explained.items()]
-    summary = matrix.get("summary") if isinstance(matrix.get("summary"), dict) else {}
+    raw = matrix.get("summary")
+    summary = raw if isinstance(raw, dict) else {}
     counts = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in summary.items())
     return "\n".join([
         "\\clearpage", "\\section{Architecture matrix}",

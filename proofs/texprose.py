@@ -56,7 +56,9 @@ def _word(word: str) -> str:
     if word.startswith("sqrt"):
         arg = word[4:].strip()
         return rf"\sqrt{{{math(arg[1:-1] if arg.startswith('(') else arg)}}}"
-    base = re.match(_BASE, word).group(0)
+    found = re.match(_BASE, word)
+    assert found is not None  # MATH_WORD matched ``word``, so it starts with a base
+    base = found.group(0)
     out = [math(base) if base.startswith("(") else _base(base)]
     for mark, body in re.findall(rf"([_^])(\{{[^{{}}]*\}}|\([^()]*\)|{_BARE})", word[len(base):]):
         if body.startswith("{"):

@@ -52,7 +52,11 @@ def _highs(rel: Relaxation, objective: dict[str, float] | None = None) -> tuple[
     h.addVars(n, np.full(n, -inf), np.full(n, inf))
     if objective:
         h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-    lower, upper, starts, idx, vals = [], [], [], [], []
+    lower: list[float] = []
+    upper: list[float] = []
+    starts: list[int] = []
+    idx: list[int] = []
+    vals: list[float] = []
     for coeffs, sense, rhs in rel.rows:
         starts.append(len(idx))
         for v, a in coeffs.items():

@@ -67,7 +67,7 @@ def note(key: Any) -> None:
         found.note(key)
 
 
-class ContentList(list):  # type: ignore[type-arg]
+class ContentList(list):
     """A list indexed by content position (weights, values) that records the positions a statement names."""
 
     def __getitem__(self, key: Any) -> Any:

@@ -272,7 +272,7 @@ def describe(constraints: Sequence[Any]) -> str:
 def exact_difference(model: z3.ModelRef, lhs: Any, rhs: Any) -> Fraction | None:
     """The largest |lhs_c - rhs_c| at the model's point as an exact rational (None if some component is not a
     rational number there, e.g. an algebraic one)."""
-    best: Fraction | None = Fraction(0)
+    best = Fraction(0)
     for a, b in zip(components(lhs), components(rhs), strict=True):
         v = model.eval(raw(a) - raw(b), model_completion=True)
         if not z3.is_rational_value(v):

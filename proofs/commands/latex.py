@@ -78,7 +78,8 @@ def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any
         out.append(ClaimResult(claim, layers, verdict, str(outcome)))
     if not out:
         raise UsageError(f"{path} has no results for the selected claims")
-    env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    raw = data.get("environment")
+    env = raw if isinstance(raw, dict) else {}
     return out, env
 
 
