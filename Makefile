@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: check test test-fast bench docs venv clean
+.PHONY: check test test-fast lint bench docs venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ test: $(STAMP)
 # The edit loop: every test not marked slow (under 30 s on an idle 2-core machine). `make test` runs everything.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# ruff (E, F, W, I, B, UP; 120 columns) and mypy on theory/, numeric/, proofs/ (settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check theory numeric proofs
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
