@@ -171,6 +171,7 @@ def test_latex_with_a_claims_file_reports_only_that_file(tmp_path):
     assert label("mine.one") in source and label("prefix.ordering") not in source
 
 
+@pytest.mark.slow
 def test_verbose_check_prints_each_layers_abstraction(capsys):
     assert main(["check", "prefix.contraction", "-v", "--instances", "20"]) == 0
     out = capsys.readouterr().out

@@ -43,6 +43,7 @@ def test_e1_claim_ok_and_same_seed_same_numbers(e1_run) -> None:
     assert all(a["accuracy"] <= E1.max_worse for a in attempts)
 
 
+@pytest.mark.slow
 def test_e1_contrast_and_mechanism(e1_run) -> None:
     acc, change = e1_run.acc, e1_run.content_change
     assert acc[("pretrained", "ascending")] >= 0.5 and acc[("pretrained", "descending")] <= 0.05
@@ -52,6 +53,7 @@ def test_e1_contrast_and_mechanism(e1_run) -> None:
     assert e1_run.params["prefix"] == 16 and e1_run.params["finetune"] == e1_run.params["pretrained"]
 
 
+@pytest.mark.slow
 def test_e1_false_twins_are_violated(e1_run) -> None:
     swapped = dataclasses.replace(E1, better="prefix", worse="finetune")
     assert judge(e1_run, swapped).status is Status.VIOLATED

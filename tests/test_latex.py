@@ -217,6 +217,7 @@ def _run_cli(args: list[str], path: str | None = None) -> subprocess.CompletedPr
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_pdf_without_latex_is_one_line_and_keeps_the_tex(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -230,6 +231,7 @@ def test_pdf_without_latex_is_one_line_and_keeps_the_tex(tmp_path: Path) -> None
     assert (out / "report.tex").exists()
 
 
+@pytest.mark.slow
 def test_results_json_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     results = tmp_path / "r.json"
     assert main(["check", "prefix.contraction", "prefix.bias_parallel_naive", "--instances", "20",

@@ -88,6 +88,7 @@ def test_the_examples_z3_and_torch_checks_refute_a_false_twin():
     assert result.verdict == "mismatch"
 
 
+@pytest.mark.slow
 def test_a_wrong_step_in_the_examples_derivation_is_caught():
     ex = example_module()
 
