@@ -65,6 +65,7 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
         problems: list[str] = []
         zeros: list[Any] = []
         generic = False
+        sides: list[tuple[Any, Any]] = []  # the statement on the general view, at general_d first
         if general:
             for d in ([None] if general_d is None else [general_d, general_d + 1]):
                 try:
@@ -72,8 +73,8 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
                 except Exception as exc:  # the statement needs explicit positions: not size-generic
                     notes.append(f"general-n view not applicable ({type(exc).__name__})")
                     break
-                test = decide_zero(lhs - rhs if not isinstance(lhs, (list, tuple)) else
-                                   [a - b for a, b in zip(lhs, rhs, strict=True)], seed=ctx.seed)
+                sides.append((lhs, rhs))
+                test = decide_zero(_difference(lhs, rhs), seed=ctx.seed)
                 if test.status == "nonzero":
                     return _refuted(f"general-n view{'' if d is None else f' (d={d})'}", test)
                 if test.status != "zero":
@@ -92,7 +93,7 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
                 else:
                     zeros += [s.test for s in result.steps]
                 if generic:
-                    lhs, rhs = _evaluate(statement, GeneralEnv(sh, d=general_d))
+                    lhs, rhs = sides[0]
                     ties = [equal(deriv.start, lhs, deriv.definitions), equal(deriv.end, rhs, deriv.definitions)]
                     if any(t.status != "zero" for t in ties):
                         problems.append("the derivation's ends are not the statement's two sides")
