@@ -28,7 +28,7 @@ def problem(seed: int, d: int, n: int, R: int, kind: str) -> Any:
     import torch
 
     from numeric.adapt import ConcreteHead
-    from proofs.search import Problem
+    from proofs.z3_search import Problem
     from theory.smt_prefix import Method, Task
 
     rng = np.random.default_rng(seed)
@@ -46,7 +46,7 @@ def problem(seed: int, d: int, n: int, R: int, kind: str) -> Any:
 
 def _time(engine: str, p: Any, timeout: float) -> tuple[str, float]:
     from proofs.layered import decide
-    from proofs.search import search
+    from proofs.z3_search import search
 
     start = time.perf_counter()
     out = decide(p, timeout, fallback=False) if engine == "layered" else search(p, timeout)

@@ -82,7 +82,7 @@ def load_jobs(path: str) -> list[Job]:
 def run_job(job: Job, method: Any, tol: float, timeout: float, seed: int) -> dict[str, Any]:
     """Decide one job; a JSON-ready record."""
     from proofs.layered import decide
-    from proofs.search import Problem
+    from proofs.z3_search import Problem
     from theory.smt_prefix import Task
 
     problem = Problem(job.W_Q, job.W_K, job.W_V, method, Task(job.X, job.Y, tol=tol), tau=job.tau)

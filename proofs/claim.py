@@ -113,7 +113,7 @@ class Context:
     """Run settings every check receives. All randomness derives from ``seed``.
 
     ``timeout`` (seconds, ``--timeout``) is the limit of *each solver query* a check makes: one z3 or cvc5 call
-    (`theory.smt.solve`, `theory.kernel.run_z3`, ...), or one run of a search engine (`proofs.search.search`,
+    (`theory.smt.solve`, `theory.kernel.run_z3`, ...), or one run of a search engine (`proofs.z3_search.search`,
     `proofs.layered.decide`), which spends it across its own steps. It is not a budget for the whole check: a
     check asking k queries may take up to k times ``timeout``. A query that runs out of time is UNKNOWN, never a
     pass (design.md rule 4). Numeric checks do not use it."""

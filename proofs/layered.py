@@ -10,7 +10,7 @@
 3. **Refinement** when the relaxation is feasible but nothing was realised (n_S = 1, rational tau): the
    coupling ``beta_r - 1 = exp(log Z_r - tau g_r . s)`` is added back as tangent cuts of exp at the LP point,
    a few rounds of cutting planes, each LP again certificate-producing.
-4. **Fallback**: whatever time is left goes to the z3 path (`proofs.search.search`), whose IMPOSSIBLE carries
+4. **Fallback**: whatever time is left goes to the z3 path (`proofs.z3_search.search`), whose IMPOSSIBLE carries
    its own kernel certificate.
 
 Anything else is UNKNOWN with the reason.
@@ -22,7 +22,7 @@ import time
 from fractions import Fraction
 from typing import Any
 
-from proofs.search import FOUND, IMPOSSIBLE, UNKNOWN, Outcome, Problem
+from proofs.z3_search import FOUND, IMPOSSIBLE, UNKNOWN, Outcome, Problem
 
 CUT_ROUNDS = 6
 SUBSETS = (4, 16)  # the relaxation is tried on the first 4, then 16, then all inputs
@@ -137,7 +137,7 @@ def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outc
     if run.left() <= 0:
         return run.outcome(UNKNOWN, f"timeout ({run.timeout:g}s); last re-check: {run.last_fail}")
     if fallback and run.left() > 1.0:
-        from proofs.search import search
+        from proofs.z3_search import search
 
         out = search(problem, run.left(), seed=seed)
         out.queries = run.records + out.queries

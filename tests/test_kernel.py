@@ -76,7 +76,7 @@ def test_runner_refuses_a_recorded_certificate_as_a_new_proof():
 
 
 def test_search_impossible_needs_a_certificate():
-    from proofs.search import IMPOSSIBLE, Outcome
+    from proofs.z3_search import IMPOSSIBLE, Outcome
 
     with pytest.raises(kernel.KernelError):
         Outcome(IMPOSSIBLE, "trust me")
@@ -221,7 +221,7 @@ def test_planted_witnesses_at_extreme_magnitudes_are_never_impossible(scale, see
     is FOUND or UNKNOWN by both engines, never IMPOSSIBLE, and no bound crashes."""
     from numeric.adapt import ConcreteHead
     from proofs.layered import decide
-    from proofs.search import IMPOSSIBLE, Problem, search
+    from proofs.z3_search import IMPOSSIBLE, Problem, search
     from theory.smt_prefix import Method, Task
 
     g = torch.Generator().manual_seed(seed)

@@ -10,7 +10,7 @@ import torch
 
 from numeric.adapt import ConcreteHead
 from proofs.layered import decide
-from proofs.search import FOUND, IMPOSSIBLE, Problem
+from proofs.z3_search import FOUND, IMPOSSIBLE, Problem
 from theory import kernel, relax
 from theory.enclose import HeadEnclosure
 from theory.lp import exact_multipliers, solve

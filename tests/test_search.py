@@ -1,4 +1,4 @@
-"""`proofs.search` and `prefixcheck search`: planted targets, forced re-check failures, timeouts, bad input."""
+"""`proofs.z3_search` and `prefixcheck search`: planted targets, forced re-check failures, timeouts, bad input."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import torch
 
 from numeric.adapt import ConcreteHead, recheck
 from proofs.cli import main
-from proofs.search import FOUND, IMPOSSIBLE, UNKNOWN, Problem, search
+from proofs.z3_search import FOUND, IMPOSSIBLE, UNKNOWN, Problem, search
 from theory.smt_prefix import Method, Task
 
 SEP_HEAD = {"W_Q": [[0, 1], [0, 0]], "W_K": [[-3, 0], [0, 0]], "W_V": [[1, 0], [0, 1]], "tau": 1.0}
@@ -162,7 +162,7 @@ def test_cli_json_outcome(tmp_path, capsys):
 
 
 def test_abstraction_names_the_default_tau_only_without_one():
-    from proofs.search import ABSTRACTION, DEFAULT_TAU, abstraction_for
+    from proofs.z3_search import ABSTRACTION, DEFAULT_TAU, abstraction_for
 
     assert DEFAULT_TAU in ABSTRACTION and abstraction_for(None) == ABSTRACTION
     assert DEFAULT_TAU not in abstraction_for(0.25) and "tau = 0.25" in abstraction_for(0.25)

@@ -18,7 +18,7 @@ facts that hold for the real exponential (`ExpAtoms.lemmas`):
 
 Every real head satisfies all of these, so the set of z3 models contains every real behaviour: UNSAT means *no*
 parameters of the method reach the targets (sound), while a model is only a candidate that must be realised and
-re-checked on a float64 torch head (`proofs.search`). ``tau = 1/sqrt(k)`` is kept exact (``tau > 0, k tau^2 = 1``);
+re-checked on a float64 torch head (`proofs.z3_search`). ``tau = 1/sqrt(k)`` is kept exact (``tau > 0, k tau^2 = 1``);
 the matrices, inputs and targets are the exact rationals of their float64 entries. Soft prompting of one head is
 the same encoding as a prefix: a soft token placed before the content is, for content queries under the causal
 mask, only a key ``W_K s`` and a value ``W_V s`` (the first-layer identity, paper-notes 5 items 9-10).

@@ -206,7 +206,7 @@ def segment_smt(end: str = "t") -> Check:
     def check(ctx: Context) -> LayerResult:
         import torch
 
-        from proofs.search import FOUND, IMPOSSIBLE, Problem, search
+        from proofs.z3_search import FOUND, IMPOSSIBLE, Problem, search
         from theory.smt_prefix import ABSTRACTION, Method, Task
 
         st = _segment_setup(ctx)
@@ -291,7 +291,7 @@ EPS = 0.05
 def separation_problem(c: float, method: Any) -> Any:
     """Tokens x = (v, 1); W_Q = [[0,1],[0,0]], W_K = [[c,0],[0,0]] so l_ij = c v_j (c < 0: attend to the
     smallest, paper-notes 2.2 LoRA example); W_V = I; task: output the largest token of each input within EPS."""
-    from proofs.search import Problem
+    from proofs.z3_search import Problem
     from theory.smt_prefix import Task
 
     targets = [max(x, key=lambda tok: tok[0]) for x in SEPARATION_INPUTS]
@@ -309,7 +309,7 @@ def _methods() -> tuple[Any, Any]:
 
 def separation_smt(c: float = -3.0) -> Check:
     def check(ctx: Context) -> LayerResult:
-        from proofs.search import FOUND, IMPOSSIBLE, search
+        from proofs.z3_search import FOUND, IMPOSSIBLE, search
         from theory.smt_prefix import ABSTRACTION
 
         lora, prefix = _methods()
@@ -419,7 +419,7 @@ def wide_smt(end: str = "t") -> Check:
 
     def check(ctx: Context) -> LayerResult:
         from proofs.layered import decide, scope
-        from proofs.search import FOUND, IMPOSSIBLE, Problem
+        from proofs.z3_search import FOUND, IMPOSSIBLE, Problem
         from theory import relax
         from theory.enclose import HeadEnclosure
         from theory.lp import solve

@@ -181,7 +181,7 @@ def register(sub: Any, parser: argparse.ArgumentParser) -> None:
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from proofs.cliutil import output_file, solvers_stop_on_ctrl_c, write_json
-    from proofs.search import ABSTRACTION, FOUND, IMPOSSIBLE, Problem, abstraction_for, search
+    from proofs.z3_search import ABSTRACTION, FOUND, IMPOSSIBLE, Problem, abstraction_for, search
     from theory.smt_prefix import Method, Task
 
     if args.seed < 0:

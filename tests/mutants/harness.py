@@ -10,7 +10,7 @@ Soundness rules checked (design.md rules 1-5, issue 12):
 * a false claim never has verdict ``ok`` and no layer says PROVED on it;
 * a true claim is never REFUTED / VIOLATED / COUNTEREXAMPLE at any layer.
 
-``search_planted.py`` holds `proofs.search` problems whose target a planted prefix reaches: the answer must never
+``search_planted.py`` holds `proofs.z3_search` problems whose target a planted prefix reaches: the answer must never
 be IMPOSSIBLE.
 """
 from __future__ import annotations
@@ -129,7 +129,7 @@ def planted_problems() -> list[tuple[str, Any]]:
 
 
 def judge_search(name: str, build: Any, timeout: float = CTX.timeout) -> SearchJudged:
-    from proofs.search import search
+    from proofs.z3_search import search
 
     start = time.perf_counter()
     problem = build()

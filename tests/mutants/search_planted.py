@@ -1,16 +1,16 @@
 """Planted search problems at extreme magnitudes (issue 12): a concrete head, inputs, and the outputs that a planted
 prefix s* reaches (computed on a float64 torch head). Every target here IS reachable (by s* itself, within the
-tolerance), so `proofs.search.search` may answer FOUND or UNKNOWN, never IMPOSSIBLE. The harness runs it with
+tolerance), so `proofs.z3_search.search` may answer FOUND or UNKNOWN, never IMPOSSIBLE. The harness runs it with
 ``starts=0`` (no optimiser starts), so the answer comes from the solver and the realisation of its model.
 
-``PLANTED`` lists (name, build) pairs; ``build()`` returns a `proofs.search.Problem`.
+``PLANTED`` lists (name, build) pairs; ``build()`` returns a `proofs.z3_search.Problem`.
 """
 from __future__ import annotations
 
 import torch
 
 from numeric.adapt import ConcreteHead
-from proofs.search import Problem
+from proofs.z3_search import Problem
 from theory.smt_prefix import Method, Task
 
 
