@@ -52,8 +52,9 @@ width 96, float32, batch 64 x 20 tokens) measured 68 ms on one thread against 2.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast, overload
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,9 @@ MLPS = ("gelu", "relu", "none")
 
 Widths = int | Sequence[int] | None
 MlpSpec = str | Callable[[int], nn.Module]
+KV = list[tuple[torch.Tensor, torch.Tensor]]  # per head: keys (n_S, k_h), values (n_S, dv_h)
+M = TypeVar("M", bound=nn.Module)
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -147,6 +151,27 @@ class Config:
 
 # ---- building blocks --------------------------------------------------------------------------------------
 
+class Modules(nn.ModuleList, Generic[M]):
+    """An `nn.ModuleList` whose items are all of type ``M``, and typed so: torch types every item as `nn.Module`
+    (and an attribute of it as ``Tensor | Module``), so mypy cannot follow ``model.layers[0].attn.W_V`` through a
+    plain ModuleList. Build it from ``M`` items only (``Modules(Block(cfg, l) for l in ...)``)."""
+
+    def __init__(self, modules: Iterable[M] = ()) -> None:
+        super().__init__(modules)
+
+    @overload
+    def __getitem__(self, idx: slice) -> Modules[M]: ...
+
+    @overload
+    def __getitem__(self, idx: int) -> M: ...
+
+    def __getitem__(self, idx: int | slice) -> M | Modules[M]:
+        return cast("M | Modules[M]", super().__getitem__(idx))
+
+    def __iter__(self) -> Iterator[M]:
+        return cast(Iterator[M], super().__iter__())
+
+
 class Named(nn.Module):
     """A module that knows its dotted path in the model, so adapters can address its parameters."""
 
@@ -210,7 +235,7 @@ class MLP(Named):
             raise ConfigError(f"unknown activation {activation!r}; choose relu or gelu")
         self.act = F.relu if activation == "relu" else F.gelu
         self.final_activation = final_activation
-        self.fcs = nn.ModuleList(Linear(a, b, bias, dtype) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.fcs = Modules(Linear(a, b, bias, dtype) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, x: torch.Tensor, adapter: Adapter | None = None) -> torch.Tensor:
         for i, fc in enumerate(self.fcs):
@@ -267,8 +292,30 @@ class LayerTrace:
     n_prefix: int = 0
 
 
+@dataclass(frozen=True)
+class HeadWeights:
+    """The maps of one head h (views into its layer's parameters): ``W_Q^h, W_K^h in R^{k_h x d}``,
+    ``W_V^h in R^{dv_h x d}``, and ``W_O^h in R^{d x dv_h}``, the columns of ``W_O`` that read ``t^h`` (None without
+    ``W_O``: the heads are summed)."""
+
+    W_Q: torch.Tensor
+    W_K: torch.Tensor
+    W_V: torch.Tensor
+    W_O: torch.Tensor | None
+
+    @property
+    def H(self) -> torch.Tensor:
+        """``H = W_Q^T W_K`` (d x d): the logit is ``scale * x_i^T H x_j``."""
+        return self.W_Q.T @ self.W_K
+
+
 class Attention(Named):
     """Multi-head softmax attention with per-head widths; keys/values may be extended by a prefix."""
+
+    W_Q: Linear
+    W_K: Linear
+    W_V: Linear
+    W_O: Linear | None
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -280,9 +327,16 @@ class Attention(Named):
         self.W_O = Linear(sum(self.vs), cfg.d, cfg.bias, cfg.dtype) if cfg.w_o else None
         self.slopes = alibi_slopes(cfg.n_heads)
 
+    def head(self, h: int) -> HeadWeights:
+        """The maps of head ``h`` (0-based), sliced from the stacked ``W_Q, W_K, W_V`` rows and ``W_O`` columns."""
+        if not 0 <= h < self.cfg.n_heads:
+            raise ConfigError(f"head {h} out of range: the layer has {self.cfg.n_heads} heads")
+        W_O = None if self.W_O is None else self.W_O.weight.split(self.vs, dim=1)[h]
+        return HeadWeights(W_Q=self.W_Q.weight.split(self.ks)[h], W_K=self.W_K.weight.split(self.ks)[h],
+                           W_V=self.W_V.weight.split(self.vs)[h], W_O=W_O)
+
     def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Adapter | None,
-                prefix: torch.Tensor | None = None,
-                prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict:
+                prefix: torch.Tensor | None = None, prefix_kv: KV | None = None) -> dict:
         """x: (B, n, d) queries and keys at ``positions``; ``prefix`` (n_S, d) hidden states at 0..n_S-1 (already
         normed by the block), or ``prefix_kv`` per head (keys (n_S, k_h), values (n_S, dv_h))."""
         cfg = self.cfg
@@ -333,6 +387,9 @@ class Attention(Named):
 class Block(Named):
     """One layer: attention then MLP, with the configured norm placement and (optional) residual connections."""
 
+    attn: Attention
+    mlp: nn.Module | None  # `MLP`, or what a ``Config.mlp`` factory built
+
     def __init__(self, cfg: Config, layer: int) -> None:
         super().__init__()
         self.cfg = cfg
@@ -352,7 +409,7 @@ class Block(Named):
         return self.mlp(x, adapter) if isinstance(self.mlp, (MLP, Named)) else self.mlp(x)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Adapter | None,
-                prefix: torch.Tensor | None, prefix_kv) -> LayerTrace:
+                prefix: torch.Tensor | None, prefix_kv: KV | None) -> LayerTrace:
         pre = self.cfg.norm in ("pre", "rms")
         res = (lambda a, b: a + b) if self.cfg.residual else (lambda a, b: b)
         a_in = self.ln1(x, adapter) if pre else x
@@ -382,14 +439,19 @@ class Output:
 
 class Transformer(Named):
     """Token embedding, absolute positions (if any), ``n_layers`` blocks, final norm (pre-norm variants),
-    unembedding."""
+    unembedding. ``model.layers[l]`` is a `Block`, ``model.layers[l].attn`` its `Attention`, ``.head(h)`` one head's
+    maps (all typed)."""
+
+    layers: Modules[Block]
+    pos: nn.Parameter | None
+    unembed: Linear | None
 
     def __init__(self, cfg: Config, seed: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = Linear(cfg.vocab, cfg.d, False, cfg.dtype)  # weight = E in R^{d x V}
         self.pos = nn.Parameter(torch.zeros(cfg.max_len, cfg.d, dtype=cfg.dtype)) if cfg.pos == "learned" else None
-        self.layers = nn.ModuleList(Block(cfg, l) for l in range(cfg.n_layers))
+        self.layers = Modules(Block(cfg, l) for l in range(cfg.n_layers))
         self.ln_f = Norm(cfg.d, cfg.norm == "rms", cfg.eps, cfg.dtype) if cfg.norm in ("pre", "rms") else Identity()
         self.unembed = Linear(cfg.d, cfg.vocab, False, cfg.dtype) if cfg.unembed else None
         for name, module in self.named_modules():
@@ -462,9 +524,12 @@ class Transformer(Named):
     def forward(self, idx: torch.Tensor | None = None, *, embeds: torch.Tensor | None = None,
                 adapter: Adapter | None = None, offset: int | None = None, trace: bool = False) -> Output:
         cfg = self.cfg
-        if (idx is None) == (embeds is None):
+        if idx is not None and embeds is None:
+            x = self.embed_tokens(idx, adapter)
+        elif embeds is not None and idx is None:
+            x = embeds
+        else:
             raise ConfigError("pass exactly one of idx (token ids) or embeds (input vectors)")
-        x = self.embed_tokens(idx, adapter) if embeds is None else embeds
         if x.dim() != 3 or x.shape[-1] != cfg.d:
             raise ConfigError(f"inputs must have shape (B, n, {cfg.d}), got {tuple(x.shape)}")
         if not torch.isfinite(x).all():
@@ -516,7 +581,7 @@ class Adapter(nn.Module):
         """(n_S, d) hidden states placed before the sequence in ``layer`` (keys/values only)."""
         return None
 
-    def prefix_kv(self, layer: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    def prefix_kv(self, layer: int) -> KV | None:
         """Per head: raw keys (n_S, k_h) and values (n_S, dv_h) for ``layer``."""
         return None
 
@@ -531,6 +596,8 @@ class Adapter(nn.Module):
 
 class HardPrompt(Adapter):
     """Tokens S_1..S_{n_S} prepended to the input: E[:, S_m] (no trainable parameters; V^{n_S} choices)."""
+
+    tokens: torch.Tensor  # a buffer
 
     def __init__(self, tokens: Sequence[int]) -> None:
         super().__init__()
@@ -594,7 +661,7 @@ class PrefixKV(Adapter):
     def prefix_length(self, model: Transformer) -> int:
         return self.keys.shape[1]
 
-    def prefix_kv(self, layer: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def prefix_kv(self, layer: int) -> KV:
         return list(zip(self.keys[layer].split(self.ks, -1), self.values[layer].split(self.vs, -1)))
 
 
@@ -647,25 +714,27 @@ class Compose(Adapter):
 
     def __init__(self, *adapters: Adapter) -> None:
         super().__init__()
-        self.parts = nn.ModuleList(adapters)
+        self.parts = Modules(adapters)
 
-    def _one(self, method: str, *args):
-        found = [r for a in self.parts if (r := getattr(a, method)(*args)) is not None]
+    @staticmethod
+    def _one(method: str, results: Iterable[T | None]) -> T | None:
+        """The one part's answer to ``method`` that is not None (None if no part answers)."""
+        found = [r for r in results if r is not None]
         if len(found) > 1:
             raise ConfigError(f"more than one adapter provides {method}")
         return found[0] if found else None
 
     def prompt(self, model: Transformer) -> torch.Tensor | None:
-        return self._one("prompt", model)
+        return self._one("prompt", (a.prompt(model) for a in self.parts))
 
     def prefix_length(self, model: Transformer) -> int:
         return max((a.prefix_length(model) for a in self.parts), default=0)
 
     def prefix_hidden(self, layer: int) -> torch.Tensor | None:
-        return self._one("prefix_hidden", layer)
+        return self._one("prefix_hidden", (a.prefix_hidden(layer) for a in self.parts))
 
-    def prefix_kv(self, layer: int):
-        return self._one("prefix_kv", layer)
+    def prefix_kv(self, layer: int) -> KV | None:
+        return self._one("prefix_kv", (a.prefix_kv(layer) for a in self.parts))
 
     def delta(self, name: str) -> torch.Tensor | None:
         found = [r for a in self.parts if (r := a.delta(name)) is not None]

@@ -30,11 +30,9 @@ class TracedEnv(EnvBase):
         self._views = [[TracedHead(b, p, h) for h in range(model.cfg.n_heads)] for b, p in zip(bases, pres)]
         attn = model.layers[layer].attn
         B = bases[0].attn.shape[0]
-        if attn.W_O is None:
-            self._W_O = [torch.eye(model.cfg.d, dtype=model.cfg.dtype).expand(B, -1, -1)] * model.cfg.n_heads
-        else:
-            blocks = attn.W_O.weight.detach().split(attn.vs, dim=1)
-            self._W_O = [w.expand(B, -1, -1) for w in blocks]
+        identity = torch.eye(model.cfg.d, dtype=model.cfg.dtype)
+        blocks = [attn.head(h).W_O for h in range(model.cfg.n_heads)]
+        self._W_O = [(identity if w is None else w.detach()).expand(B, -1, -1) for w in blocks]
 
 
 def traced_env(model: Transformer, inputs: list[torch.Tensor], prefix: Adapter, layer: int = 0,

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from numeric.model import (NORMS, POSITIONS, MLP, Compose, Config, ConfigError, FullFineTune, HardPrompt, LoRA,
-                           PrefixHidden, PrefixKV, SoftPrompt, Transformer)
+from numeric.model import (NORMS, POSITIONS, MLP, Block, Compose, Config, ConfigError, FullFineTune, HardPrompt,
+                           LoRA, Modules, PrefixHidden, PrefixKV, SoftPrompt, Transformer)
 
 torch.set_num_threads(1)  # tiny matrices: thread hand-offs dominate on a shared 2-core machine
 
@@ -261,6 +261,25 @@ def test_custom_mlp_factory_and_compose() -> None:
         model(torch.tensor([[1]]), adapter=Compose(SoftPrompt(1, 6), SoftPrompt(1, 6)))
 
 
+def test_typed_layers_and_head_maps_read_the_parameters() -> None:
+    """``model.layers[l]`` is a Block (slices stay `Modules`, parameter names unchanged); ``attn.head(h)`` slices
+    W_Q^h, W_K^h, W_V^h and the W_O columns of head h: q^h = W_Q^h x, v^h = W_V^h x, sum_h W_O^h t^h = attn_out."""
+    model = Transformer(Config(d=6, n_layers=2, n_heads=2, d_head=(2, 4), d_value=(1, 3), norm="none", pos="none"))
+    assert isinstance(model.layers[1], Block) and all(isinstance(b, Block) for b in model.layers)
+    assert isinstance(model.layers[1:], Modules) and len(model.layers[1:]) == 1
+    assert "layers.1.attn.W_V.weight" in dict(model.named_parameters())
+    attn, x = model.layers[0].attn, torch.randn(1, 3, 6, dtype=torch.float64)
+    out = model(embeds=x, trace=True).layers[0]
+    heads = [attn.head(h) for h in range(2)]
+    for h, w in enumerate(heads):
+        assert torch.allclose(out.q[h], x @ w.W_Q.T) and torch.allclose(out.v[h], x @ w.W_V.T)
+        assert torch.allclose(w.H, w.W_Q.T @ w.W_K) and w.H.shape == (6, 6)
+    assert torch.allclose(out.attn_out, sum(t @ w.W_O.T for t, w in zip(out.head_out, heads)))
+    assert Transformer(Config(d=4, n_heads=2, w_o=False, d_value=4)).layers[0].attn.head(1).W_O is None
+    with pytest.raises(ConfigError, match="head 2 out of range"):
+        attn.head(2)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(norm="batch"), "unknown norm"),
     (dict(pos="relative"), "unknown positional"),
@@ -285,6 +304,8 @@ def test_bad_inputs() -> None:
         model(torch.zeros(1, 9, dtype=torch.long))
     with pytest.raises(ConfigError, match="no linear map"):
         LoRA(model, ["layers.0.attn.W_X"], 1)
+    with pytest.raises(ConfigError, match="exactly one"):
+        model(torch.tensor([[1]]), embeds=torch.zeros(1, 1, 16, dtype=torch.float64))
 
 
 def test_adapters_that_do_not_fit_the_model() -> None:
