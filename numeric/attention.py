@@ -12,6 +12,7 @@ function broadcasts over all instances and positions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -245,16 +246,17 @@ def compare(lhs: Any, rhs: Any, lhs32: Any, rhs32: Any, atol: float, rtol: float
 
 
 class EnvBase:
-    """The `theory.head.Env` protocol over torch views: ``_views[r][h]`` for input r and head h, ``_W_O[h]``."""
+    """The environment of a statement (`proofs.view.EnvView`) over torch views: ``_views[r][h]`` for input r and
+    head h, ``_W_O[h]``."""
 
-    _views: list[list[Any]]
+    _views: list[list[TorchHead]]
     _W_O: list[torch.Tensor]
 
-    def view(self, r: int = 0, head: int = 0) -> Any:
+    def view(self, r: int = 0, head: int = 0) -> TorchHead:
         return self._views[r][head]
 
     @property
-    def h(self) -> Any:
+    def h(self) -> TorchHead:
         return self.view(0, 0)
 
     def W_O(self, head: int) -> torch.Tensor:
@@ -265,7 +267,7 @@ class EnvBase:
         return len(self._views[0])
 
     @staticmethod
-    def total(xs: list[torch.Tensor]) -> torch.Tensor:
+    def total(xs: Sequence[torch.Tensor]) -> torch.Tensor:
         acc = xs[0]
         for x in xs[1:]:
             acc = acc + x

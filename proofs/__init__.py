@@ -21,6 +21,7 @@ from proofs.checks import (
     symbolic_order,
 )
 from proofs.claim import LAYERS, Check, Claim, Context, Expected, LayerResult, Status, verdict
+from proofs.view import EnvView, HeadView, Quantity, Statement
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
@@ -47,6 +48,7 @@ _LAZY = {
 }
 
 __all__ = ["LAYERS", "Check", "Claim", "Context", "Expected", "LayerResult", "Status", "verdict",
+           "EnvView", "HeadView", "Quantity", "Statement",
            "symbolic_identity", "numeric_identity", "smt_identity", "symbolic_order", "numeric_order", "smt_order",
            "recheck_on_torch", *_LAZY]
 

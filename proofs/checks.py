@@ -13,11 +13,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from proofs.claim import Check, Context, LayerResult, Status
+from proofs.view import Attention, EnvView, HeadView, Quantity, Side, Statement
+from theory.shape import Shape
 
-Statement = Callable[[Any], tuple[Any, Any]]
+if TYPE_CHECKING:
+    import z3
+
+    from numeric.attention import Comparison, TorchEnv
+    from theory.derivation import Derivation
+    from theory.head import Mode
+    from theory.kernel import SolverAnswer, ZeroTest
+    from theory.smt import Z3Env
+
+__all__ = ["Statement", "Attention", "symbolic_identity", "numeric_identity", "smt_identity", "recheck_on_torch",
+           "symbolic_order", "numeric_order", "smt_order"]
 
 GENERIC = "all n (content length) and n_S; vectors componentwise (any d)"
 UNROLLED_ABSTRACTION = ("explicit matrices W_Q, W_K, W_V, tokens and prefix as real symbols; weights exp(l) or "
@@ -35,7 +47,7 @@ def _sizes(pairs: Sequence[tuple[int, int]]) -> str:
     return f"n in {{{', '.join(map(str, ns))}}}, d in {{{', '.join(map(str, ds))}}}, every query position"
 
 
-def _evaluate(statement: Statement, env: Any) -> tuple[Any, Any]:
+def _evaluate(statement: Statement, env: EnvView) -> tuple[Side, Side]:
     """``statement(env)`` with Python floats read as the exact rationals of their binary values."""
     from theory.kernel import exact_floats
 
@@ -43,10 +55,10 @@ def _evaluate(statement: Statement, env: Any) -> tuple[Any, Any]:
         return statement(env)
 
 
-def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Callable[[], Any] | None = None,
-                      general_d: int | None = None, general: bool = True,
-                      unrolled: Sequence[tuple[int, int]] = ((3, 2),), modes: Sequence[str] = ("positive", "exp"),
-                      ) -> Check:
+def symbolic_identity(statement: Statement, shape: Shape | None = None, *,
+                      derivation: Callable[[], Derivation] | None = None, general_d: int | None = None,
+                      general: bool = True, unrolled: Sequence[tuple[int, int]] = ((3, 2),),
+                      modes: Sequence[Mode] = ("positive", "exp")) -> Check:
     """sympy check of ``statement`` (see module docstring). ``unrolled`` lists (n, d) sizes to confirm at.
 
     Scope (design.md rule 1): "all n" only when the statement reduces to 0 on the general-n view (which has no
@@ -56,16 +68,16 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
 
     def check(ctx: Context) -> LayerResult:
         from theory.derivation import equal
-        from theory.head import GeneralEnv, Shape
+        from theory.head import GeneralEnv
         from theory.kernel import certify_zero, decide_zero
         from theory.mentions import recording
 
         sh = shape or Shape()
         notes: list[str] = []
         problems: list[str] = []
-        zeros: list[Any] = []
+        zeros: list[ZeroTest] = []
         generic = False
-        sides: list[tuple[Any, Any]] = []  # the statement on the general view, at general_d first
+        sides: list[tuple[Side, Side]] = []  # the statement on the general view, at general_d first
         if general:
             for d in ([None] if general_d is None else [general_d, general_d + 1]):
                 try:
@@ -87,8 +99,7 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
             if derivation is not None:
                 deriv = derivation()
                 result = deriv.check(ctx.seed)
-                if not result.ok:
-                    bad = result.failed
+                if (bad := result.failed) is not None:
                     problems.append(f"derivation step {bad.index} ({bad.why}) does not reduce to 0")
                 else:
                     zeros += [s.test for s in result.steps]
@@ -128,8 +139,12 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
         notes.append(f"unrolled at {_sizes(covered)}")
         if problems:
             return LayerResult(Status.UNKNOWN, "; ".join(problems))
-        scope = GENERIC if generic and general_d is None else (
-            f"all n, n_S; d in {{{general_d}, {general_d + 1}}}" if generic else _sizes(covered))
+        if not generic:
+            scope = _sizes(covered)
+        elif general_d is None:
+            scope = GENERIC
+        else:
+            scope = f"all n, n_S; d in {{{general_d}, {general_d + 1}}}"
         abstraction = (GENERAL_ABSTRACTION + "; " if generic else "") + UNROLLED_ABSTRACTION
         cert = certify_zero(zeros, scope, abstraction)
         return LayerResult(Status.PROVED, "residual 0: " + "; ".join(notes), abstraction=abstraction, certificate=cert)
@@ -137,14 +152,14 @@ def symbolic_identity(statement: Statement, shape: Any = None, *, derivation: Ca
     return check
 
 
-def _refuted(where: str, test: Any) -> LayerResult:
+def _refuted(where: str, test: ZeroTest) -> LayerResult:
     return LayerResult(Status.REFUTED, f"{where}: residual {test.value} (exactly {test.exact_value}) at {test.witness}",
                        witness={"view": where, "point": test.witness, "residual": test.value,
                                 "exact_residual": test.exact_value})
 
 
-def _unrolled(statement: Statement, sh: Any, n: int, d: int, modes: Sequence[str], seed: int,
-              zeros: list[Any], last_only: bool = False) -> Any:
+def _unrolled(statement: Statement, sh: Shape, n: int, d: int, modes: Sequence[Mode], seed: int,
+              zeros: list[ZeroTest], last_only: bool = False) -> LayerResult | str:
     """Decide the statement at every query position (or the last) of an n-token, d-dimensional explicit head: a
     REFUTED `LayerResult`, a problem line (residual not reduced), or "" (every residual 0; decisions appended)."""
     from theory.head import UnrolledEnv
@@ -165,13 +180,14 @@ def _unrolled(statement: Statement, sh: Any, n: int, d: int, modes: Sequence[str
     return ""
 
 
-def _difference(lhs: Any, rhs: Any) -> Any:
+def _difference(lhs: Side, rhs: Side) -> Any:
+    """lhs - rhs, entry by entry for lists (a sympy expression, matrix or list of them)."""
     if isinstance(lhs, (list, tuple)):
-        return [a - b for a, b in zip(lhs, rhs, strict=True)]
+        return [a - b for a, b in zip(lhs, cast("Sequence[Quantity]", rhs), strict=True)]
     return lhs - rhs
 
 
-def numeric_identity(statement: Statement, shape: Any = None, *, n: int = 6, d: int = 4,
+def numeric_identity(statement: Statement, shape: Shape | None = None, *, n: int = 6, d: int = 4,
                      prefix: str = "hidden") -> Check:
     """torch float64 check of ``statement`` over ``ctx.instances`` random heads (every query position), then on
     longer heads (beyond every position the statement names) of width d + 1 with a quarter of the instances.
@@ -215,7 +231,7 @@ def numeric_identity(statement: Statement, shape: Any = None, *, n: int = 6, d: 
     return check
 
 
-def _numeric_run(statement: Statement, env: Any, ctx: Context) -> Any:
+def _numeric_run(statement: Statement, env: TorchEnv, ctx: Context) -> Comparison:
     """Evaluate on a tracked float64 env and its float32 copy; compare (see `numeric_identity`)."""
     from numeric.attention import compare
     from numeric.tracked import plain, track
@@ -225,7 +241,7 @@ def _numeric_run(statement: Statement, env: Any, ctx: Context) -> Any:
     return compare(lhs, rhs, lhs32, rhs32, ctx.tol, ctx.rtol, causal_n=env.n if env.causal else None)
 
 
-def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) -> tuple[bool, float, Any]:
+def recheck_on_torch(statement: Statement, numbers: dict[str, Any], tol: float) -> tuple[bool, float, TorchEnv]:
     """Realise solver numbers as concrete heads and evaluate ``statement`` at the last query position.
 
     Returns (violated, error, env)."""
@@ -249,7 +265,7 @@ SMT_SIZES = ("every content length 1..{top} explicitly and longer heads by aggre
              "(a real head's weights and values summed satisfy the encoding), d = {d} (and d = {d1} at length 1)")
 
 
-def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int = 2) -> Check:
+def smt_identity(statement: Statement, shape: Shape | None = None, *, n: int = 3, d: int = 2) -> Check:
     """z3 check of ``statement``: one query ``lhs != rhs`` per content length 1..N (N = max(n, largest named
     position + 3): every named position is followed by unnamed ones, which a longer real head aggregates into
     one position) at width d, and one at length N and width d + 1. ``--timeout`` applies to each query.
@@ -260,7 +276,6 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
     COUNTEREXAMPLE; otherwise UNKNOWN."""
 
     def check(ctx: Context) -> LayerResult:
-        from theory.head import Shape
         from theory.kernel import certify_unsat
         from theory.mentions import recording
         from theory.smt import ABSTRACTION, Z3Env, describe, differs, solve
@@ -270,7 +285,9 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
             _evaluate(statement, Z3Env(sh, n=n, d=d))
         top = max(n, named.largest + 3)
         sizes = [(m, d) for m in range(1, top + 1)] + [(1, d + 1)]
-        answers, skipped, query = [], [], ""
+        answers: list[SolverAnswer] = []
+        skipped: list[int] = []
+        query = ""
         with recording() as read:
             _evaluate(statement, Z3Env(sh, n=top, d=d))
         if read.largest >= top - 2:  # it reads up to the end: it may name positions up to a bound larger than top
@@ -309,8 +326,8 @@ def smt_identity(statement: Statement, shape: Any = None, *, n: int = 3, d: int 
     return check
 
 
-def _smt_counterexample(statement: Statement, env: Any, model: Any, lhs: Any, rhs: Any, ctx: Context, where: str,
-                        query: str) -> LayerResult:
+def _smt_counterexample(statement: Statement, env: Z3Env, model: z3.ModelRef, lhs: Side, rhs: Side, ctx: Context,
+                        where: str, query: str) -> LayerResult:
     """Re-check a z3 model: on a float64 torch head first, else exactly at the model's rational point."""
     from theory.smt import ABSTRACTION, exact_difference
 
@@ -330,10 +347,8 @@ def _smt_counterexample(statement: Statement, env: Any, model: Any, lhs: Any, rh
                        "in exact rationals", abstraction=ABSTRACTION, witness=numbers, query=query)
 
 
-Attention = Callable[[Any], Any]
-
-
-def _default_attn_pt(h: Any) -> Any:
+def _default_attn_pt(h: HeadView) -> Quantity:
+    """A^pt_ij, the content attention with the prefix."""
     return h.A_pt
 
 
@@ -352,7 +367,7 @@ def symbolic_order(attn_pt: Attention = _default_attn_pt) -> Check:
 
         g = GeneralHead(n_prefix=None)
         with exact_floats():
-            f, base = attn_pt(g), g.A
+            f, base = sp.sympify(attn_pt(g)), g.A
         ratio = sp.factor(sp.together(f / base))
         cert = certify_positive_multiple(f, base, ratio, g.e_j, "all n, n_S (general view)",
                                          "general n, n_S; weights positive symbols", ctx.seed)
@@ -414,12 +429,14 @@ def smt_order(attn_pt: Attention = _default_attn_pt, *, n: int = 4, n_S: int = 2
         import time
 
         from theory.kernel import certify_unsat
-        from theory.smt import ABSTRACTION, Z3Head, describe, solve
+        from theory.smt import ABSTRACTION, Vec, Z3Head, describe, solve
 
         head = Z3Head(n, n_S, d=1)
-        answers = []
+        answers: list[SolverAnswer] = []
         view = head.view
         A, F = view.A, attn_pt(view)
+        if not isinstance(F, Vec):
+            raise TypeError(f"the attention map must give a vector over the content keys, got {type(F).__name__}")
         query = (f"for each of the {n * (n - 1)} ordered pairs (j, k) of {n} content positions, one query: exists "
                  f"positive weights w_1..w_{n}, p_1..p_{n_S} with A_ij < A_ik and A^pt_ij >= A^pt_ik; "
                  f"{describe([*head.constraints, A[0] < A[1], F[0] >= F[1]])} each")

@@ -16,9 +16,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from theory.kernel import Certificate, KernelError, from_record, genuine, recorded
+
+if TYPE_CHECKING:
+    from theory.derivation import Derivation
 
 Expected = Literal["holds", "fails"] | None
 LAYERS: tuple[str, ...] = ("symbolic", "numeric", "smt")
@@ -160,7 +163,7 @@ class Claim:
     symbolic: Check | None = None
     numeric: Check | None = None
     smt: Check | None = None
-    derivation: Callable[[], Any] | None = None
+    derivation: Callable[[], Derivation] | None = None
     section: str = ""
     source: str = field(default="catalogue", compare=False)
     opt_in: bool = False
@@ -186,7 +189,7 @@ def verdict(expected: Expected, layers: dict[str, LayerResult]) -> tuple[str, st
     contradict each other); "inconclusive" if no contradiction but some layer is UNKNOWN/ERROR or none is
     decisive; "ok" otherwise.
     """
-    support = {r.status.supports for r in layers.values()} - {None}
+    support = {s for r in layers.values() if (s := r.status.supports) is not None}
     outcome = "conflict" if len(support) > 1 else (support.pop() if support else "unknown")
     undecided = any(r.status.supports is None for r in layers.values())
     if expected is None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import sympy as sp
 
@@ -306,21 +306,28 @@ class UnrolledHead:
         return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, lse)
 
 
-class Env:
+View = TypeVar("View")
+
+
+class Env(Generic[View]):
     """What a statement function receives: ``view(r, h)`` for input r and head h, ``W_O(h)``, ``total(xs)``.
 
-    A statement is ``Callable[[Env], tuple[lhs, rhs]]`` and claims ``lhs == rhs``."""
+    A statement is ``Callable[[Env], tuple[lhs, rhs]]`` and claims ``lhs == rhs`` (`proofs.view.EnvView` names
+    what every engine's environment provides)."""
 
     shape: Shape
+    _views: list[list[View]]
+    _W_O: list[sp.Matrix | None]
 
-    def view(self, r: int = 0, head: int = 0) -> Any:
+    def view(self, r: int = 0, head: int = 0) -> View:
         return self._views[r][head]
 
     @property
-    def h(self) -> Any:
+    def h(self) -> View:
         return self.view(0, 0)
 
-    def W_O(self, head: int) -> Any:
+    def W_O(self, head: int) -> sp.Matrix | None:
+        """The output matrix of ``head`` (None on the componentwise general view, which has no matrices)."""
         return self._W_O[head]
 
     @property
@@ -336,7 +343,7 @@ class Env:
         return acc
 
 
-class GeneralEnv(Env):
+class GeneralEnv(Env[GeneralHead]):
     """`GeneralHead` views. Several inputs share the prefix value ``u`` (possible for n_S = 1 only)."""
 
     def __init__(self, shape: Shape, d: int | None = None, mode: Mode = "positive") -> None:
@@ -357,7 +364,7 @@ class GeneralEnv(Env):
                      for h in range(shape.heads)]
 
 
-class UnrolledEnv(Env):
+class UnrolledEnv(Env[WeightedView]):
     """`UnrolledHead` views at query position i: each head has its own W_Q, W_K, W_V; all share the prefix
     hidden states s_m; input r has its own tokens x^(r)_j."""
 

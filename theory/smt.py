@@ -18,9 +18,10 @@ from typing import Any
 
 import z3
 
-from theory.head import WeightedView
+from theory.head import Env, WeightedView
 from theory.kernel import SolverAnswer, run_z3, to_fraction
 from theory.mentions import note as note_position
+from theory.shape import Shape
 
 ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content positions other than the ones named "
                "are aggregated into one position of positive weight); every real head satisfies the encoding, "
@@ -302,9 +303,9 @@ class Z3Env:
     """`theory.head.Env` over z3: a `Z3Head` per (input, head); inputs share each head's prefix values;
     ``W_O(h)`` is a d x d matrix of free reals. ``constraints`` collects positivity of every weight."""
 
-    def __init__(self, shape: Any, n: int, d: int) -> None:
-        from theory.head import Env
+    total = staticmethod(Env.total)
 
+    def __init__(self, shape: Shape, n: int, d: int) -> None:
         self.shape, self.n, self.d = shape, n, d
         self.heads = [[Z3Head(n, shape.n_S, d, tag=f"r{r}h{h}") for h in range(shape.heads)]
                       for r in range(shape.inputs)]
@@ -312,7 +313,6 @@ class Z3Env:
             for h in range(shape.heads):
                 self.heads[r][h].with_shared_prefix(self.heads[0][h])
         self._W_O = [[[z3.Real(f"o{h}_{a}_{b}") for b in range(d)] for a in range(d)] for h in range(shape.heads)]
-        self.total = Env.total
 
     @property
     def constraints(self) -> list[Any]:
