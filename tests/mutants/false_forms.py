@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import sympy
 
-from proofs import Shape, identity_claim
+from proofs import Shape
+from mutant_views import identity_family
 
 TRUTH = False
-SECTION = "mutants: wrong forms"
-REF = "mutation suite (issue 12)"
 
 
-def claim(name, title, tex, statement, **kw):
-    return identity_claim(f"mut.false.form.{name}", title, REF, tex, statement, section=SECTION, **kw)
+claim = identity_family("mut.false.form", "mutants: wrong forms")
 
 
 # ---- t^pt = (1 - alpha) t + alpha W_V s_1 -------------------------------------------------------------------

@@ -13,11 +13,10 @@ from fractions import Fraction
 
 import sympy
 
-from proofs import Shape, identity_claim
+from proofs import Shape
+from mutant_views import identity_family
 
 TRUTH = False
-SECTION = "mutants: tiny perturbations"
-REF = "mutation suite (issue 12)"
 
 # the same amounts in every spelling a user might choose
 AMOUNTS = {
@@ -86,8 +85,7 @@ def multi_off(eps):
     return statement
 
 
-def claim(name, title, tex, statement, **kw):
-    return identity_claim(f"mut.false.tiny.{name}", title, REF, tex, statement, section=SECTION, **kw)
+claim = identity_family("mut.false.tiny", "mutants: tiny perturbations")
 
 
 CLAIMS = []

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import sympy
 
-from proofs import Shape, identity_claim
-from mutant_views import comp, det, dot, entry, keys, size, trace
+from proofs import Shape
+from mutant_views import comp, det, dot, entry, identity_family, keys, size, trace
 
 TRUTH = False
-SECTION = "mutants: fixed sizes"
-REF = "mutation suite (issue 12)"
 
 
-def claim(name, title, tex, statement, **kw):
-    return identity_claim(f"mut.false.size.{name}", title, REF, tex, statement, section=SECTION, **kw)
+claim = identity_family("mut.false.size", "mutants: fixed sizes")
 
 
 # ---- named content positions --------------------------------------------------------------------------------

@@ -4,11 +4,16 @@ A statement is evaluated on four kinds of view (docs/writing-claims.md): the gen
 for a generic position j), the unrolled sympy head (``A`` a column over the visible content keys), the z3 head
 (``A`` a vector over the content keys) and the torch head (``A`` of shape (B, queries, keys), vectors (B, n, d),
 ``W_O`` (B, d, d)). Naming a content position, a vector component or a matrix entry is spelled differently on each;
-these helpers spell it once. Nothing here decides anything: they only index.
+these helpers spell it once. Nothing here decides anything: they only index (and `identity_family` names a file's claims).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from proofs import Claim, identity_claim
+
+REF = "mutation suite (issue 12)"
 
 
 def _is_torch(x: Any) -> bool:
@@ -106,3 +111,11 @@ def det(M: Any) -> Any:
         term = term if c % 2 == 0 else -term
         total = term if total is None else total + term
     return total
+
+
+def identity_family(prefix: str, section: str) -> Callable[..., Claim]:
+    """The claim declarer of one mutant file: ``claim(name, title, tex, statement, **options)`` is
+    ``identity_claim("<prefix>.<name>", title, REF, tex, statement, section=section, **options)``."""
+    def claim(name: str, title: str, tex: str, statement: Callable[[Any], Any], **options: Any) -> Claim:
+        return identity_claim(f"{prefix}.{name}", title, REF, tex, statement, section=section, **options)
+    return claim

@@ -10,16 +10,13 @@ from fractions import Fraction
 
 import sympy
 
-from proofs import Shape, identity_claim
-from mutant_views import comp, dot, key, keys
+from proofs import Shape
+from mutant_views import comp, dot, identity_family, key, keys
 
 TRUTH = True
-SECTION = "mutants: true identities"
-REF = "mutation suite (issue 12)"
 
 
-def claim(name, title, tex, statement, **kw):
-    return identity_claim(f"mut.true.{name}", title, REF, tex, statement, section=SECTION, **kw)
+claim = identity_family("mut.true", "mutants: true identities")
 
 
 # ---- rearrangements ---------------------------------------------------------------------------------------------
