@@ -8,13 +8,14 @@ Models are small (width 8, two heads, two layers) so a sweep over all 40 variant
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from numeric.model import NORMS, POSITIONS, Config, ConfigError, LoRA, Output, PrefixHidden, SoftPrompt, Transformer
-from numeric.threads import one_thread  # noqa: F401 (re-exported: older callers import it from here)
+from numeric.model import NORMS, POSITIONS, Config, ConfigError, Output, PrefixHidden, SoftPrompt, Transformer
+from numeric.threads import one_thread
 
 ABSOLUTE = ("learned", "sinusoidal")
 
@@ -70,6 +71,26 @@ class Finding:
         return Finding(worst.max_error, self.instances + other.instances, worst.witness)
 
 
+#: ``measure(variant, seed, models=...)``: one identity measured on ``models`` random models of a variant.
+Measure = Callable[..., Finding]
+
+
+def models_per_variant(instances: int) -> int:
+    """Random models per variant for a check of ``instances``: 1 at the default 1000, one more per further 1000."""
+    return max(1, instances // 1000)
+
+
+def sweep(select: Callable[[Variant], bool], measure: Measure, seed: int, instances: int) -> tuple[Finding, int]:
+    """The worst `Finding` of ``measure(variant, seed, models=models_per_variant(instances))`` over the variants
+    ``select`` keeps (on one torch thread), and how many variants that was."""
+    variants = [v for v in all_variants() if select(v)]
+    worst = Finding(0.0, 0)
+    with one_thread():
+        for v in variants:
+            worst = worst.merge(measure(v, seed, models=models_per_variant(instances)))
+    return worst, len(variants)
+
+
 def _worst(diff: torch.Tensor) -> tuple[float, list[int]]:
     """Max of |diff| and its index (NaN counts as inf)."""
     a = torch.nan_to_num(diff.abs(), nan=float("inf"))
@@ -77,8 +98,14 @@ def _worst(diff: torch.Tensor) -> tuple[float, list[int]]:
     return float(a.flatten()[flat]), [int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)]
 
 
-def _inputs(cfg: Config, batch: int, n: int, g: torch.Generator) -> torch.Tensor:
-    return torch.randint(0, cfg.vocab, (batch, n), generator=g)
+def _random_models(variant: Variant, seed: int, models: int, batch: int, n: int, **overrides: Any,
+                   ) -> Iterator[tuple[int, Config, Transformer, torch.Tensor]]:
+    """``models`` random models of the variant (model k seeded ``seed + k``), each with a batch of random token ids
+    (B, n) drawn from one generator seeded ``seed``: (k, config, model, ids)."""
+    g = torch.Generator().manual_seed(seed)
+    for k in range(models):
+        cfg = variant.config(**overrides)
+        yield k, cfg, Transformer(cfg, seed=seed + k), torch.randint(0, cfg.vocab, (batch, n), generator=g)
 
 
 def _renorm(A: torch.Tensor) -> torch.Tensor:
@@ -91,11 +118,7 @@ def layer1_soft_vs_prefix(variant: Variant, seed: int, models: int = 4, batch: i
     (p = the absolute position vectors, zero for none/RoPE/ALiBi): content attention and head outputs agree.
     ``add_position=False`` (prefix s^(1) = s) is the false twin under absolute PE."""
     found = Finding(0.0, 0)
-    g = torch.Generator().manual_seed(seed)
-    for k in range(models):
-        cfg = variant.config()
-        model = Transformer(cfg, seed=seed + k)
-        idx = _inputs(cfg, batch, n, g)
+    for k, cfg, model, idx in _random_models(variant, seed, models, batch, n):
         soft = SoftPrompt(n_S, cfg.d, seed=seed + 100 + k)
         with torch.no_grad():
             a = model(idx, adapter=soft, offset=0, trace=True).layers[0]
@@ -125,11 +148,7 @@ def soft_prompt_as_prefix(variant: Variant, seed: int, models: int = 4, batch: i
     Returns (state dependence: max_b |h^(l)_m(X_b) - h^(l)_m(X_0)|, output error: soft-prompted logits and every
     layer's content attention against the prefixed model's, for every input)."""
     dep, err = Finding(0.0, 0), Finding(0.0, 0)
-    g = torch.Generator().manual_seed(seed)
-    for k in range(models):
-        cfg = variant.config(n_layers=n_layers)
-        model = Transformer(cfg, seed=seed + k)
-        idx = _inputs(cfg, batch, n, g)
+    for k, cfg, model, idx in _random_models(variant, seed, models, batch, n, n_layers=n_layers):
         soft = SoftPrompt(n_S, cfg.d, seed=seed + 100 + k)
         with torch.no_grad():
             out, states = soft_prompt_states(model, idx, soft)
@@ -143,6 +162,14 @@ def soft_prompt_as_prefix(variant: Variant, seed: int, models: int = 4, batch: i
             "variant": variant.name, "model_seed": seed + k, "input": at_out[0], "position": at_out[1] + n_S,
             "logit_error": e_out, "attention_error": e_att, "prefix_from": "input 0"}))
     return dep, err
+
+
+def soft_prompt_is_prefix(variant: Variant, seed: int, models: int = 4) -> Finding:
+    """`soft_prompt_as_prefix` as one measurement: the larger of the prompt states' input dependence and the output
+    error, with the output witness and where the dependence peaks."""
+    dep, err = soft_prompt_as_prefix(variant, seed, models=models)
+    return Finding(max(dep.max_error, err.max_error), err.instances,
+                   {**err.witness, "prompt_state_dependence": dep.max_error, "dependence_at": dep.witness})
 
 
 def _prefixed_pair(model: Transformer, idx: torch.Tensor, prefix: PrefixHidden, baseline_offset: int,
@@ -160,11 +187,7 @@ def relative_attention_change(variant: Variant, seed: int, layer: int = 1, model
     The un-prefixed baseline has its content at positions 0.. (``keep_positions=False``: the prefixed model's
     content sits at n_S.., so absolute PE shifts it) or at n_S.. (placeholders, as in the authors' minGPT)."""
     found = Finding(0.0, 0)
-    g = torch.Generator().manual_seed(seed)
-    for k in range(models):
-        cfg = variant.config()
-        model = Transformer(cfg, seed=seed + k)
-        idx = _inputs(cfg, batch, n, g)
+    for k, cfg, model, idx in _random_models(variant, seed, models, batch, n):
         prefix = PrefixHidden(cfg.n_layers, n_S, cfg.d, seed=seed + 100 + k)
         base, pre = _prefixed_pair(model, idx, prefix, n_S if keep_positions else 0)
         A0 = base.layers[layer - 1].attn
@@ -182,11 +205,7 @@ def rope_shift(variant: Variant, seed: int, models: int = 4, batch: int = 8, n: 
                shifts: tuple[int, ...] = (1, 3, 17)) -> Finding:
     """Relative change of the layer-1 content logits and of the model outputs when every position moves by c."""
     found = Finding(0.0, 0)
-    g = torch.Generator().manual_seed(seed)
-    for k in range(models):
-        cfg = variant.config(max_len=64)
-        model = Transformer(cfg, seed=seed + k)
-        idx = _inputs(cfg, batch, n, g)
+    for k, _, model, idx in _random_models(variant, seed, models, batch, n, max_len=64):
         with torch.no_grad():
             base = model(idx, trace=True)
             for c in shifts:
@@ -234,8 +253,8 @@ def layer_two(seed: int, batch: int = 64, n: int = 6, d: int = 6, pos: str = "no
         L1, L2 = base.layers
         y, t = L1.resid_out, L1.head_out[0]
         a = pre.layers[0].attn[:, 0, :, :1]                              # (B, n, 1)
-        u = model.layers[0].attn.W_V(prefix.s[0])                        # (1, d)
-        H2 = model.layers[1].attn.W_Q.weight.T @ model.layers[1].attn.W_K.weight
+        u = model.linear("layers.0.attn.W_V")(prefix.s[0])               # (1, d)
+        H2 = model.linear("layers.1.attn.W_Q").weight.T @ model.linear("layers.1.attn.W_K").weight
         tau = cfg.scale(d, n)
         delta = a * (u - t)                                              # y^pt - y
         predicted = L2.logits[:, 0] + tau * (delta @ H2 @ y.transpose(-1, -2) + y @ H2 @ delta.transpose(-1, -2)
@@ -263,74 +282,12 @@ def layer_two_change(seed: int, batch: int = 64) -> Finding:
                               "renormalised_attention_with_prefix": float(r.A2_pt_renorm[b, i, j])})
 
 
-# ---- full fine-tuning: a rank-1 change of W_K reverses a head --------------------------------------------
-
-def reversing_lora(model: Transformer, x: torch.Tensor, query: int, factor: float = -2.0) -> LoRA:
-    """Rank-1 LoRA on ``layers.0.attn.W_K`` with Delta W_K = factor q q^T W_K / |q|^2 (q = the query at position
-    ``query`` of input 0): the logits of that query become (1 + factor) times the old ones; factor -2 negates them."""
-    attn = model.layers[0].attn
-    with torch.no_grad():
-        q = attn.W_Q(x[0, query])
-        lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
-        lora.B[0].copy_(factor * q[:, None] / (q @ q))
-        lora.A[0].copy_((q @ attn.W_K.weight)[None, :])
-    return lora
-
-
-def rank1_reversal(seed: int, models: int = 16, batch: int = 1, n: int = 6, d: int = 8, factor: float = -2.0,
-                   ) -> Finding:
-    """Fraction of visible key pairs (j, k) of the last query whose attention order is NOT reversed by the rank-1
-    change (0 when the claim holds), over random single-head models."""
-    g = torch.Generator().manual_seed(seed)
-    not_reversed, pairs, witness = 0, 0, {}
-    for k in range(models):
-        cfg = Config(vocab=10, d=d, n_layers=1, n_heads=1, norm="none", pos="none", mlp="none", unembed=False)
-        model = Transformer(cfg, seed=seed + k)
-        x = torch.randn(1, n, d, generator=g, dtype=torch.float64)
-        lora = reversing_lora(model, x, n - 1, factor)
-        with torch.no_grad():
-            A = model(embeds=x, trace=True).layers[0].attn[0, 0, -1]
-            B = model(embeds=x, adapter=lora, trace=True).layers[0].attn[0, 0, -1]
-        dA = A[:, None] - A[None, :]
-        dB = B[:, None] - B[None, :]
-        decisive = dA.abs() > 1e-9
-        bad = decisive & ~(dA * dB < 0)
-        pairs += int(decisive.sum())
-        if int(bad.sum()) and not witness:
-            j, kk = (int(i) for i in torch.nonzero(bad)[0])
-            witness = {"model_seed": seed + k, "keys": [j, kk], "before": [float(A[j]), float(A[kk])],
-                       "after": [float(B[j]), float(B[kk])], "factor": factor}
-        not_reversed += int(bad.sum())
-    return Finding(not_reversed / max(pairs, 1), models, witness or {"pairs": pairs, "factor": factor})
-
-
-def two_d_reversal(c: float = -1.0, values: tuple[float, ...] = (0.3, 2.0, 1.1, -0.7, 1.6), factor: float = -2.0,
-                   ) -> Finding:
-    """The explicit witness of paper-notes 2.2 on the reference model: tokens x_j = (v_j, 1), W_Q = [0 1],
-    W_K = [c 0] (l_ij = tau c v_j: with c < 0 the head attends to the smallest v_j), and the rank-1 LoRA
-    Delta W_K = b a^T with b = [1], a = (factor c, 0). Returns the fraction of key pairs of the last query whose
-    order is not reversed (0 when factor = -2), with the attention before and after."""
-    n = len(values)
-    cfg = Config(vocab=2, d=2, n_layers=1, n_heads=1, d_head=1, w_o=False, norm="none", pos="none", mlp="none",
-                 unembed=False, max_len=max(n, 1))
-    model = Transformer(cfg)
-    attn = model.layers[0].attn
-    x = torch.tensor([[[v, 1.0] for v in values]], dtype=torch.float64)
-    with torch.no_grad():
-        attn.W_Q.weight.copy_(torch.tensor([[0.0, 1.0]]))
-        attn.W_K.weight.copy_(torch.tensor([[c, 0.0]]))
-        attn.W_V.weight.copy_(torch.eye(2))
-        lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
-        lora.B[0].copy_(torch.tensor([[1.0]]))
-        lora.A[0].copy_(torch.tensor([[factor * c, 0.0]]))
-        A = model(embeds=x, trace=True).layers[0].attn[0, 0, -1]
-        B = model(embeds=x, adapter=lora, trace=True).layers[0].attn[0, 0, -1]
-    dA, dB = A[:, None] - A[None, :], B[:, None] - B[None, :]
-    decisive = dA.abs() > 1e-12
-    bad = int((decisive & ~(dA * dB < 0)).sum())
-    return Finding(bad / max(int(decisive.sum()), 1), 1, {
-        "values": list(values), "c": c, "factor": factor, "lora_params": lora.n_params,
-        "attention_before": [round(float(a), 6) for a in A], "attention_after": [round(float(b), 6) for b in B],
-        "argmax_before": values[int(A.argmax())], "argmax_after": values[int(B.argmax())]})
-
-
+def deep_layer_change(layer: int, seed: int, models: int = 1) -> tuple[Finding, Finding]:
+    """(relative error of the 2.3 formula against the model's layer-2 logits, change of the layer-``layer``
+    renormalised content attention), on one torch thread. Layer 2: the no-norm 2-layer model of `layer_two`, 64
+    inputs per model; layer 1: the no-norm, no-position causal variant with its content positions kept."""
+    with one_thread():
+        formula = layer_two_formula(seed, batch=64 * models)
+        if layer == 2:
+            return formula, layer_two_change(seed, batch=64 * models)
+        return formula, relative_attention_change(Variant("none", "none", True), seed, layer=1, keep_positions=True)

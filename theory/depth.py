@@ -1,5 +1,5 @@
-"""Symbolic facts about whole transformers (paper-notes 1.2, 2.2, 2.3): soft prompts vs prefixes, positional
-encodings under a shift, the layer-2 perturbation, and a rank-1 change of W_K that reverses a head.
+"""Symbolic facts about whole transformers (paper-notes 1.2, 2.3): soft prompts vs prefixes, positional encodings
+under a shift, and the layer-2 perturbation of a layer-1 prefix.
 
 Everything is explicit sympy (small d, symbolic weights and inputs), so a zero residual is a proof for every value
 of the symbols at that size; a non-zero residual comes with a rational witness point (`theory.derivation`).
@@ -15,10 +15,8 @@ import sympy as sp
 from theory.derivation import Derivation, chain
 from theory.kernel import ZeroTest, bounded_symbol, decide_zero, find_witness
 
-Vec = sp.Matrix
 
-
-def vec(name: str, d: int) -> Vec:
+def vec(name: str, d: int) -> sp.Matrix:
     return sp.Matrix([sp.Symbol(f"{name}_{c}", real=True) for c in range(d)])
 
 
@@ -50,7 +48,7 @@ class TinyModel:
         self.W = [(mat(f"Q{l}", self.d, self.d), mat(f"K{l}", self.d, self.d), mat(f"V{l}", self.d, self.d))
                   for l in range(self.layers)]
 
-    def layer(self, l: int, seq: list[Vec], prefix: Sequence[Vec] = ()) -> list[Vec]:
+    def layer(self, l: int, seq: list[sp.Matrix], prefix: Sequence[sp.Matrix] = ()) -> list[sp.Matrix]:
         """One layer over ``seq`` (queried) with extra keys/values ``prefix`` (never queried, always visible)."""
         WQ, WK, WV = self.W[l]
         keys = list(prefix) + seq
@@ -61,7 +59,7 @@ class TinyModel:
             out.append(h + sum((wj * WV * k for wj, k in zip(w, visible)), sp.zeros(self.d, 1)) / sum(w))
         return out
 
-    def states(self, seq: list[Vec], prefixes: list[Sequence[Vec]] | None = None) -> list[list[Vec]]:
+    def states(self, seq: list[sp.Matrix], prefixes: list[Sequence[sp.Matrix]] | None = None) -> list[list[sp.Matrix]]:
         """Layer inputs h^(1) (= seq), h^(2), ..., and the output, for each position."""
         out = [seq]
         for l in range(self.layers):
@@ -216,7 +214,7 @@ def layer2_derivation(d: int = 2) -> tuple[Derivation, sp.Expr]:
     y = {r: x[r] + t[r] for r in "ijk"}
     t_pt = {r: (1 - a[r]) * t[r] + a[r] * u for r in "ijk"}
 
-    def form(p: Vec, q: Vec) -> sp.Expr:
+    def form(p: sp.Matrix, q: sp.Matrix) -> sp.Expr:
         return tau * (p.T * H2 * q)[0, 0]
 
     S = sp.Symbol
@@ -253,35 +251,3 @@ def layer1_relative_change(d: int = 2) -> sp.Expr:
         return tau * (x[r].T * H1 * x[c])[0, 0]
 
     return (logit("i", "j") - logit("i", "k")) - (logit("i", "j") - logit("i", "k"))
-
-
-# ---- full fine-tuning: rank-1 Delta W_K -------------------------------------------------------------------
-
-def rank1_reversal(factor: sp.Expr = sp.Integer(-2)) -> tuple[ZeroTest, ZeroTest | None, int]:  # noqa: B008
-    """(2-D witness of paper-notes 2.2, general construction, rank of Delta W_K).
-
-    2-D: tokens x_j = (v_j, 1), W_Q = [0 1], W_K = [c 0] (l_ij = tau c v_j), Delta W_K = [-2c 0] = b a^T with b = 1:
-    the new logit differences are the negated old ones. General: for the query q = W_Q x_i,
-    Delta W_K = factor q q^T W_K / |q|^2 makes q^T (W_K + Delta W_K) x_j = (1 + factor) q^T W_K x_j; factor = -2
-    negates every logit of that query, reversing every order."""
-    c, tau = sp.Symbol("c", real=True), sp.Symbol("tau", positive=True)
-    vj, vk = sp.symbols("v_j v_k", real=True)
-    WQ, WK = sp.Matrix([[0, 1]]), sp.Matrix([[c, 0]])
-    dWK = sp.Matrix([[1]]) * sp.Matrix([[factor * c, 0]])  # b a^T with b = 1, a = (factor c, 0)
-    xi, xj, xk = sp.Matrix([vk, 1]), sp.Matrix([vj, 1]), sp.Matrix([vk, 1])
-
-    def logit(W: sp.Matrix, a: sp.Matrix, b: sp.Matrix) -> sp.Expr:
-        return tau * ((WQ * a).T * (W * b))[0, 0]
-
-    two_d = decide((logit(WK + dWK, xi, xj) - logit(WK + dWK, xi, xk)) + (logit(WK, xi, xj) - logit(WK, xi, xk)))
-    if two_d.status != "zero":
-        return two_d, None, dWK.subs(c, 1).rank()
-    k, d = 2, 2
-    Q, K = mat("Q", k, d), mat("K", k, d)
-    x_i, x_j = vec("xi", d), vec("xj", d)
-    q = Q * x_i
-    delta = factor * q * (q.T * K) / (q.T * q)[0, 0]
-    general = (q.T * (K + delta) * x_j)[0, 0] + (q.T * K * x_j)[0, 0]
-    point = {s: sp.Rational(r % 7 + 1, r % 3 + 1) for r, s in enumerate(sorted(delta.free_symbols, key=str))}
-    rank = max(dWK.subs(c, 1).rank(), delta.subs(point).rank())  # q (q^T W_K): an outer product, rank <= 1
-    return two_d, decide(general), rank
