@@ -13,21 +13,21 @@ from typing import Any
 
 from proofs.checks import (
     numeric_identity,
+    numeric_on_view,
     numeric_order,
     recheck_on_torch,
     smt_identity,
     smt_order,
     symbolic_identity,
+    symbolic_on_views,
     symbolic_order,
 )
 from proofs.claim import LAYERS, Check, Claim, Context, Expected, LayerResult, Status, verdict
+from proofs.factories import IdentityOptions, identity_claim, order_claim
 from proofs.view import EnvView, HeadView, Quantity, Statement
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
-    # claim factories of the catalogue (a statement ``Env -> (lhs, rhs)`` checked by all three layers)
-    "identity_claim": "proofs.catalogue.section4",
-    "order_claim": "proofs.catalogue.section4",
     # symbolic heads (sympy)
     "Shape": "theory.shape", "Env": "theory.head", "GeneralEnv": "theory.head", "GeneralHead": "theory.head",
     "UnrolledEnv": "theory.head", "UnrolledHead": "theory.head",
@@ -48,9 +48,9 @@ _LAZY = {
 }
 
 __all__ = ["LAYERS", "Check", "Claim", "Context", "Expected", "LayerResult", "Status", "verdict",
-           "EnvView", "HeadView", "Quantity", "Statement",
+           "EnvView", "HeadView", "Quantity", "Statement", "IdentityOptions", "identity_claim", "order_claim",
            "symbolic_identity", "numeric_identity", "smt_identity", "symbolic_order", "numeric_order", "smt_order",
-           "recheck_on_torch", *_LAZY]
+           "recheck_on_torch", "symbolic_on_views", "numeric_on_view", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

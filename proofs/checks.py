@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from proofs.claim import Check, Context, LayerResult, Status
 from proofs.view import Attention, EnvView, HeadView, Quantity, Side, Statement
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from theory.smt import Z3Env
 
 __all__ = ["Statement", "Attention", "symbolic_identity", "numeric_identity", "smt_identity", "recheck_on_torch",
-           "symbolic_order", "numeric_order", "smt_order"]
+           "symbolic_order", "numeric_order", "smt_order", "symbolic_on_views", "numeric_on_view"]
 
 GENERIC = "all n (content length) and n_S; vectors componentwise (any d)"
 UNROLLED_ABSTRACTION = ("explicit matrices W_Q, W_K, W_V, tokens and prefix as real symbols; weights exp(l) or "
@@ -479,3 +479,61 @@ def _recheck_order(attn_pt: Attention, numbers: dict[str, Any], j: int, k: int) 
     A, F = plain(h.A)[0, -1], plain(attn_pt(h))[0, -1]
     flipped = bool(A[j] < A[k]) and bool(F[j] >= F[k])
     return flipped, f"torch: A {float(A[j]):.6g} < {float(A[k]):.6g} but A^pt {float(F[j]):.6g} >= {float(F[k]):.6g}"
+
+
+# ---- statements on a view of another model (e.g. full fine-tuning): explicit sizes, no general-n view ----------
+
+V = TypeVar("V")
+ViewStatement = Callable[[V], tuple[Side, Side]]
+
+
+def symbolic_on_views(statement: ViewStatement[V], view: Callable[[int, int, Mode], V],
+                      sizes: Sequence[tuple[int, int, Sequence[Mode]]], abstraction: str) -> Check:
+    """sympy check of ``statement`` on ``view(n, d, mode)`` for each (n, d, modes) of ``sizes`` (the view holds
+    every query position): PROVED if every residual ``lhs - rhs`` reduces to 0 (scope: those n and d only), REFUTED
+    with the witness point of a non-zero one, UNKNOWN if one is not reduced."""
+
+    def check(ctx: Context) -> LayerResult:
+        from theory.kernel import certify_zero, decide_zero, exact_floats
+
+        tests: list[ZeroTest] = []
+        for n, d, modes in sizes:
+            for mode in modes:
+                with exact_floats():
+                    lhs, rhs = statement(view(n, d, mode))
+                test = decide_zero(_difference(lhs, rhs), ctx.seed)
+                if test.status == "nonzero":
+                    return _refuted(f"n={n} d={d} {mode} weights", test)
+                if test.status != "zero":
+                    return LayerResult(Status.UNKNOWN, f"residual not reduced (n={n}, d={d}, {mode} weights)")
+                tests.append(test)
+        scope = _sizes([(n, d) for n, d, _ in sizes])
+        cert = certify_zero(tests, scope, abstraction)
+        at = " and ".join(f"n={n}, d={d} ({' and '.join(modes)} weights)" for n, d, modes in sizes)
+        return LayerResult(Status.PROVED, f"residual 0 at {at}, every query position", abstraction=abstraction,
+                           certificate=cert)
+
+    return check
+
+
+def numeric_on_view(statement: ViewStatement[V], view: Callable[[int, int, int, int], V], label: str, *, n: int = 6,
+                    d: int = 4) -> Check:
+    """torch float64 check of ``statement`` on ``view(B, n, d, seed)`` (B = ``ctx.instances`` random instances, every
+    query position, seed ``ctx.child_seed(label)``): CONSISTENT if max |lhs - rhs| <= ``ctx.tol``, else VIOLATED
+    with the seed and the worst instance."""
+
+    def check(ctx: Context) -> LayerResult:
+        from numeric.attention import discrepancy
+        from numeric.tracked import plain, track
+
+        seed = ctx.child_seed(label)
+        lhs, rhs = (plain(x) for x in statement(track(view(ctx.instances, n, d, seed))))
+        disc = discrepancy(lhs, rhs)
+        if disc.ok(ctx.tol):
+            return LayerResult(Status.CONSISTENT, f"max error {disc.max_error:.3g} (seed {seed})",
+                               max_error=disc.max_error, instances=disc.instances)
+        return LayerResult(Status.VIOLATED, f"error {disc.max_error:.3g} at seed {seed}, instance "
+                           f"{disc.worst_instance}", max_error=disc.max_error, instances=disc.instances,
+                           witness={"seed": seed, "instance": disc.worst_instance})
+
+    return check

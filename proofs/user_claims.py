@@ -76,8 +76,8 @@ def load_claim_files(paths: Sequence[str | Path], reserved: Iterable[str] = ()) 
                                      f"choose another id")
             if claim.id in first:
                 file, _, line = claim.source.rpartition(":")
-                where = (file, int(line)) if line.isdigit() else (claim.source, None)
-                out.errors.append(LoadError(*where, f"duplicate claim id {claim.id!r} (first defined at "
+                at, number = (file, int(line)) if line.isdigit() else (claim.source, None)
+                out.errors.append(LoadError(at, number, f"duplicate claim id {claim.id!r} (first defined at "
                                             f"{first[claim.id]}); this one is not run", claim.id))
                 continue
             first[claim.id] = claim.source
@@ -180,8 +180,12 @@ def _assignment_line(tree: ast.Module, target: str) -> int | None:
 def _as_user_claim(claim: Claim, path: str, line: int | None) -> Claim:
     """The claim with its source recorded and every check guarded (a raising check names the file's line)."""
     source = f"{path}:{line}" if line else path
-    guarded = {layer: _guard(check, path, source) for layer, check in claim.checks().items()}
-    return dataclasses.replace(claim, source=source, **guarded)
+
+    def guarded(check: Check | None) -> Check | None:
+        return None if check is None else _guard(check, path, source)
+
+    return dataclasses.replace(claim, source=source, symbolic=guarded(claim.symbolic), numeric=guarded(claim.numeric),
+                               smt=guarded(claim.smt))
 
 
 def _guard(check: Check, path: str, source: str) -> Check:

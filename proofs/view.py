@@ -105,6 +105,17 @@ class EnvView(Protocol):
     def total(self, xs: Sequence[Any], /) -> Quantity: ...
 
 
+class FineTuneView(Protocol):
+    """A head under full fine-tuning (eq. 7), every query position at once: ``t`` = t_i; ``t_ft(delta_H, delta_V)``
+    = t^ft_i with H + Delta H and W_V + Delta W_V (each delta applied or not); ``dWV_xbar(delta_V)`` =
+    Delta W_V xbar_i with xbar_i = sum_j A_ij x_j (0 without Delta W_V)."""
+
+    @property
+    def t(self) -> Quantity: ...
+    def t_ft(self, delta_H: bool, delta_V: bool, /) -> Quantity: ...
+    def dWV_xbar(self, delta_V: bool, /) -> Quantity: ...
+
+
 Statement = Callable[[EnvView], tuple[Side, Side]]
 """A claim ``lhs == rhs`` about a prefixed head, evaluated by every layer on its own view."""
 
@@ -114,8 +125,11 @@ Attention = Callable[[HeadView], Quantity]
 
 if TYPE_CHECKING:  # mypy checks that each engine's view implements the protocols (no import at run time)
     from numeric.attention import TorchEnv, TorchHead
+    from numeric.finetune import TorchFineTune
+    from theory.finetune import FineTuneHead
     from theory.head import GeneralEnv, GeneralHead, UnrolledEnv, WeightedView
     from theory.smt import Z3Env, Z3View
 
     _heads: tuple[type[HeadView], ...] = (GeneralHead, WeightedView, Z3View, TorchHead)
     _envs: tuple[type[EnvView], ...] = (GeneralEnv, UnrolledEnv, Z3Env, TorchEnv)
+    _finetune: tuple[type[FineTuneView], ...] = (FineTuneHead, TorchFineTune)

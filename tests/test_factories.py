@@ -2,6 +2,8 @@
 and checks that the statement the symbolic layer decides changes with it (never another scheme's lemma)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from proofs.catalogue.depth import deep_claim, layer1_claim, prompt_prefix_claim, rank1_claim, rope_claim, shift_claim
@@ -62,3 +64,58 @@ def test_each_boolean_or_numeric_parameter_changes_the_statement(make, true_vari
 def test_deep_claim_layer_parameter_is_honoured():
     assert symbolic(deep_claim("t.deep2", layer=2, expected=None)).status is Status.REFUTED
     assert symbolic(deep_claim("t.deep1", layer=1, expected=None)).status is Status.PROVED
+
+
+# ---- identity_claim's options (proofs.factories.IdentityOptions) ----------------------------------------------
+
+def _same_bias(E):
+    """A prefix adds the same vector to the first and the last input's outputs: true for one input, false for two."""
+    a, b = E.view(0), E.view(-1)
+    return a.t_pt - a.t, b.t_pt - b.t
+
+
+def test_identity_options_defaults_are_the_old_keyword_defaults():
+    from proofs.factories import SECTION, SINGLE, IdentityOptions
+
+    assert dataclasses.asdict(IdentityOptions()) == {
+        "shape": None, "derivation": None, "expected": "holds", "assumptions": SINGLE, "general": True,
+        "general_d": None, "unrolled": ((3, 2),), "numeric_n": 6, "smt": True, "smt_n": 3, "smt_d": 2,
+        "section": SECTION}
+
+
+@pytest.mark.parametrize("how", ["options", "keyword"])
+def test_an_option_changes_the_statement_decided(how):
+    from proofs import IdentityOptions, Shape, identity_claim
+
+    two = {"shape": Shape(inputs=2)}
+    one_input = identity_claim("t.bias1", "t", "-", "-", _same_bias, expected=None)
+    two_inputs = (identity_claim("t.bias2", "t", "-", "-", _same_bias, IdentityOptions(expected=None, **two))
+                  if how == "options" else identity_claim("t.bias2", "t", "-", "-", _same_bias, expected=None, **two))
+    assert symbolic(one_input).status is Status.PROVED
+    assert symbolic(two_inputs).status is Status.REFUTED
+
+
+def test_keyword_overrides_apply_on_top_of_options_and_old_calls_still_work():
+    from proofs import IdentityOptions, Shape, identity_claim
+    from proofs.catalogue.section4 import multi_closed_form
+
+    claim = identity_claim("t.multi", "t", "-", "-", multi_closed_form, shape=Shape(n_S=2), numeric_n=8, smt=False)
+    assert claim.smt is None and claim.expected == "holds"
+    result = claim.numeric(CTX)
+    assert result.status is Status.CONSISTENT and "n=8, d=4" in result.detail and "n_S=2" not in result.detail
+    base = IdentityOptions(shape=Shape(n_S=2), smt=False, section="mine")
+    claim = identity_claim("t.multi2", "t", "-", "-", multi_closed_form, base, expected="fails", numeric_n=3)
+    assert (claim.smt, claim.expected, claim.section) == (None, "fails", "mine")
+    assert "n=3, d=4" in claim.numeric(CTX).detail
+
+
+def test_unknown_options_and_impossible_sizes_are_refused():
+    from proofs import IdentityOptions, identity_claim
+
+    with pytest.raises(TypeError, match=r"unknown option\(s\) numeric_m; the options are shape, derivation, .*"
+                                        r"numeric_n, smt, smt_n, smt_d, section"):
+        identity_claim("t.bad", "t", "-", "-", _same_bias, numeric_m=8)
+    with pytest.raises(ValueError, match="smt_n=0"):
+        IdentityOptions(smt_n=0)
+    with pytest.raises(ValueError, match="unrolled"):
+        IdentityOptions(unrolled=())

@@ -1,53 +1,52 @@
 """Section 4 of the paper: a prefix can only bias the output of an attention head (paper-notes 2.2, items 1-8, 11, 14).
 
-Each statement is a function ``Env -> (lhs, rhs)`` claiming ``lhs == rhs``; the same function is evaluated by
-sympy (general n and unrolled), torch (random float64 heads) and z3 (weights as positive reals). The factories
-``identity_claim`` and ``order_claim`` are public so that tests and users can build false twins of a claim.
+Declarations only: each statement is a function ``E -> (lhs, rhs)`` of the head view (`proofs.view.EnvView`)
+claiming ``lhs == rhs``; the factories of `proofs.factories` check it with sympy (general n and unrolled), torch
+(random float64 heads) and z3 (weights as positive reals); the derivation chains are `theory.section4`'s. Eq. (7)
+is a statement on a fully fine-tuned head (`proofs.view.FineTuneView`), checked at explicit sizes.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from proofs.checks import (
-    Statement,
-    numeric_identity,
-    numeric_order,
-    smt_identity,
-    smt_order,
-    symbolic_identity,
-    symbolic_order,
-)
-from proofs.claim import Check, Claim, Context, Expected, LayerResult, Status
+from proofs.checks import numeric_on_view, symbolic_on_views
+from proofs.claim import Check, Claim, Expected
+from proofs.factories import SECTION, SINGLE, identity_claim, order_claim
+from proofs.view import EnvView, FineTuneView, Quantity
 from theory.shape import Shape
 
-SECTION = "4 single layer"
-SINGLE = ("one softmax head; the content q, k, v are the same with and without the prefix (first layer, or "
-          "conditional on the layer's inputs)", "the prefix is visible to every content query and is never a query",
-          "causal mask over content; no attention dropout")
+if TYPE_CHECKING:
+    from numeric.finetune import TorchFineTune
+    from theory.derivation import Derivation
+    from theory.finetune import FineTuneHead
+    from theory.head import Mode
+
+__all__ = ["SECTION", "SINGLE", "CLAIMS", "identity_claim", "order_claim", "eq7_claim", "eq7_symbolic",
+           "eq7_numeric"]
 
 
 # ---- statements ---------------------------------------------------------------------------------------------
 
-def alpha_sigmoid(E: Any) -> tuple[Any, Any]:
+def alpha_sigmoid(E: EnvView) -> tuple[Quantity, Quantity]:
     """A^pt_i0 = sigma(l_i0 - log sum_{r<=i} e^{l_ir})."""
     h = E.h
     return h.alpha, h.sigmoid(h.l_prefix[0] - h.lse)
 
 
-def single_closed_form(E: Any) -> tuple[Any, Any]:
+def single_closed_form(E: EnvView) -> tuple[Quantity, Quantity]:
     """t^pt_i = (1 - alpha_i) t_i + alpha_i W_V s_1."""
     h = E.h
     return h.t_pt, (1 - h.alpha) * h.t + h.alpha * h.u[0]
 
 
-def contraction(E: Any) -> tuple[Any, Any]:
+def contraction(E: EnvView) -> tuple[Quantity, Quantity]:
     """t^pt_i - W_V s_1 = (1 - alpha_i)(t_i - W_V s_1)."""
     h = E.h
     return h.t_pt - h.u[0], (1 - h.alpha) * (h.t - h.u[0])
 
 
-def relative_attention(E: Any) -> tuple[Any, Any]:
+def relative_attention(E: EnvView) -> tuple[Quantity, Quantity]:
     """A^pt_ij = (1 - alpha_i) A_ij for every visible content j, so A^pt_ij / A^pt_ik = A_ij / A_ik and the
     renormalised content attention A^pt_ij / sum_r A^pt_ir equals A_ij.
 
@@ -57,25 +56,25 @@ def relative_attention(E: Any) -> tuple[Any, Any]:
     return h.A_pt, (1 - h.alpha) * h.A
 
 
-def multi_closed_form(E: Any) -> tuple[Any, Any]:
+def multi_closed_form(E: EnvView) -> tuple[Quantity, Quantity]:
     """t^pt_i = (1 - sum_m alpha_im) t_i + sum_m alpha_im W_V s_m."""
     h = E.h
     return h.t_pt, (1 - h.alpha) * h.t + h.bias
 
 
-def mixture_softmax(E: Any) -> tuple[Any, Any]:
+def mixture_softmax(E: EnvView) -> tuple[Quantity, Quantity]:
     """alpha_im / sum_m' alpha_im' = softmax_m(tau x_i^T H s_m): no content key enters."""
     h = E.h
     return h.alphas[0] / h.alpha, h.prefix_softmax[0]
 
 
-def content_mass(E: Any) -> tuple[Any, Any]:
+def content_mass(E: EnvView) -> tuple[Quantity, Quantity]:
     """sum_j A^pt_ij = 1 - sum_m alpha_im."""
     h = E.h
     return h.mass_pt, 1 - h.alpha
 
 
-def multihead_span(E: Any) -> tuple[Any, Any]:
+def multihead_span(E: EnvView) -> tuple[Quantity, Quantity]:
     """sum_h W_O^h t^{pt,h}_i = sum_h (1-alpha^h_i) W_O^h t^h_i + sum_h alpha^h_i W_O^h W_V^h s."""
     H = E.n_heads
     mv = E.h.matvec
@@ -85,114 +84,66 @@ def multihead_span(E: Any) -> tuple[Any, Any]:
     return out, E.total(parts)
 
 
-def bias_parallel_naive(E: Any) -> tuple[Any, Any]:
+def bias_parallel_naive(E: EnvView) -> tuple[Quantity, Quantity]:
     """(naive, false) t^pt_i - t_i is parallel to W_V s_1: every 2x2 minor of [t^pt_i - t_i, W_V s_1] is 0."""
     h = E.h
     return h.minors(h.t_pt - h.t, h.u[0] + 0 * h.t), 0 * h.minors(h.t, h.t)
 
 
-def _layer_bias(E: Any, r: int) -> Any:
+def _layer_bias(E: EnvView, r: int) -> Quantity:
     return E.total([E.h.matvec(E.W_O(h), E.view(r, h).bias) for h in range(E.n_heads)])
 
 
-def multihead_single_direction(E: Any) -> tuple[Any, Any]:
+def multihead_single_direction(E: EnvView) -> tuple[Quantity, Quantity]:
     """(false for >= 2 heads) the layer-level bias sum_h alpha^h W_O^h W_V^h s points the same way for two inputs."""
     b0, b1 = _layer_bias(E, 0), _layer_bias(E, 1)
     return E.h.minors(b0, b1), 0 * E.h.minors(b0, b0)
 
 
-def longer_fixed_direction(E: Any) -> tuple[Any, Any]:
+def longer_fixed_direction(E: EnvView) -> tuple[Quantity, Quantity]:
     """(false for n_S >= 2) the bias sum_m alpha_im W_V s_m points the same way for two inputs."""
     b0, b1 = E.view(0).bias, E.view(1).bias
     return E.h.minors(b0, b1), 0 * E.h.minors(b0, b0)
 
 
-# ---- factories ----------------------------------------------------------------------------------------------
+# ---- full fine-tuning (eq. 7): a statement on a fine-tuned head, at explicit sizes ------------------------------
 
-def identity_claim(id: str, title: str, paper_ref: str, statement_tex: str, statement: Statement, *,
-                   shape: Shape | None = None, derivation: Callable[[], Any] | None = None,
-                   expected: Expected = "holds", assumptions: tuple[str, ...] = SINGLE, general: bool = True,
-                   general_d: int | None = None, unrolled: tuple[tuple[int, int], ...] = ((3, 2),),
-                   numeric_n: int = 6, smt: bool = True, smt_n: int = 3, smt_d: int = 2,
-                   section: str = SECTION) -> Claim:
-    """A claim ``lhs == rhs`` checked by all three layers (smt optional: it needs +,-,*,/ only)."""
-    return Claim(
-        id=id, title=title, paper_ref=paper_ref, statement=statement_tex, assumptions=assumptions,
-        expected=expected, section=section, derivation=derivation,
-        symbolic=symbolic_identity(statement, shape, derivation=derivation, general=general, general_d=general_d,
-                                   unrolled=unrolled),
-        numeric=numeric_identity(statement, shape, n=numeric_n),
-        smt=smt_identity(statement, shape, n=smt_n, d=smt_d) if smt else None,
-    )
+FineTuneStatement = Callable[[FineTuneView], tuple[Quantity, Quantity]]
+EQ7_SIZES: tuple[tuple[int, int, tuple[Mode, ...]], ...] = ((3, 2, ("exp", "positive")), (5, 3, ("positive",)))
+EQ7_ABSTRACTION = "explicit matrices; exp(l) kept, or weights as positive symbols"
 
 
-def order_claim(id: str, title: str, attn_pt: Callable[[Any], Any], expected: Expected = "holds") -> Claim:
-    return Claim(
-        id=id, title=title, paper_ref="Sec. 4 (the attention ordering over the content is kept); notes 2.2, 5 item 13",
-        statement=r"\operatorname{sign}(A^{pt}_{ij}-A^{pt}_{ik})=\operatorname{sign}(A_{ij}-A_{ik})"
-                  r"\ \ \forall j,k\le i,\ \forall n_S,\ \forall s_{1..n_S}",
-        assumptions=SINGLE, expected=expected, section=SECTION,
-        symbolic=symbolic_order(attn_pt), numeric=numeric_order(attn_pt), smt=smt_order(attn_pt),
-    )
-
-
-def _eq7(delta_H: bool, delta_V: bool) -> Statement:
+def _eq7(delta_H: bool, delta_V: bool) -> FineTuneStatement:
     """Full fine-tuning (eq. 7): ``t^ft_i`` with ``H + Delta H`` and ``W_V + Delta W_V`` against the prediction
     ``t_i + Delta W_V xbar_i`` (``xbar_i = sum_j A_ij x_j``), which is exact when ``Delta H = 0``."""
 
-    def statement(E: Any) -> tuple[Any, Any]:
+    def statement(E: FineTuneView) -> tuple[Quantity, Quantity]:
         return E.t_ft(delta_H, delta_V), E.t + E.dWV_xbar(delta_V)
 
     return statement
 
 
-def eq7_symbolic(statement: Statement) -> Check:
-    def check(ctx: Context) -> LayerResult:
-        from theory.finetune import FineTuneHead
-        from theory.kernel import certify_zero, decide_zero, exact_floats
+def _finetune_exact(n: int, d: int, mode: Mode) -> FineTuneHead:
+    from theory.finetune import FineTuneHead
 
-        tests = []
-        for n, d, modes in ((3, 2, ("exp", "positive")), (5, 3, ("positive",))):
-            for mode in modes:
-                E = FineTuneHead(n=n, d=d, mode=mode)
-                with exact_floats():
-                    lhs, rhs = statement(E)
-                test = decide_zero(lhs - rhs, ctx.seed)
-                if test.status == "nonzero":
-                    return LayerResult(Status.REFUTED, f"residual {test.value} (exactly {test.exact_value}) at "
-                                       f"{test.witness} (n={n}, d={d}, {mode} weights)",
-                                       witness={"point": test.witness, "residual": test.value,
-                                                "exact_residual": test.exact_value})
-                if test.status != "zero":
-                    return LayerResult(Status.UNKNOWN, f"residual not reduced (n={n}, d={d}, {mode})")
-                tests.append(test)
-        abstraction = "explicit matrices; exp(l) kept, or weights as positive symbols"
-        cert = certify_zero(tests, "n in {3, 5}, d in {2, 3}, every query position", abstraction)
-        return LayerResult(Status.PROVED, "residual 0 at n=3, d=2 (exp and positive weights) and n=5, d=3 (positive), "
-                           "every query position", abstraction=abstraction, certificate=cert)
-
-    return check
+    return FineTuneHead(n=n, d=d, mode=mode)
 
 
-def eq7_numeric(statement: Statement) -> Check:
-    def check(ctx: Context) -> LayerResult:
-        from numeric.attention import discrepancy, random_instances
-        from numeric.finetune import TorchFineTune
-        from numeric.tracked import plain, track
+def _finetune_float(B: int, n: int, d: int, seed: int) -> TorchFineTune:
+    from numeric.attention import random_instances
+    from numeric.finetune import TorchFineTune
 
-        seed = ctx.child_seed("eq7")
-        E = track(TorchFineTune(random_instances(ctx.instances, 6, 4, seed=seed), seed=seed))
-        lhs, rhs = (plain(x) for x in statement(E))
-        disc = discrepancy(lhs, rhs)
-        if disc.ok(ctx.tol):
-            return LayerResult(Status.CONSISTENT, f"max error {disc.max_error:.3g} (seed {seed})",
-                               max_error=disc.max_error, instances=disc.instances)
-        return LayerResult(Status.VIOLATED,
-                           f"error {disc.max_error:.3g} at seed {seed}, instance {disc.worst_instance}",
-                           max_error=disc.max_error, instances=disc.instances,
-                           witness={"seed": seed, "instance": disc.worst_instance})
+    return TorchFineTune(random_instances(B, n, d, seed=seed), seed=seed)
 
-    return check
+
+def eq7_symbolic(statement: FineTuneStatement) -> Check:
+    """sympy: ``statement`` on fine-tuned heads at n=3, d=2 (exp and positive weights), n=5, d=3 (positive)."""
+    return symbolic_on_views(statement, _finetune_exact, EQ7_SIZES, EQ7_ABSTRACTION)
+
+
+def eq7_numeric(statement: FineTuneStatement) -> Check:
+    """torch: ``statement`` on random float64 fine-tuned heads (n=6, d=4)."""
+    return numeric_on_view(statement, _finetune_float, "eq7")
 
 
 def eq7_claim(id: str = "finetune.eq7_reduces", delta_H: bool = False, expected: Expected = "holds") -> Claim:
@@ -207,10 +158,10 @@ def eq7_claim(id: str = "finetune.eq7_reduces", delta_H: bool = False, expected:
     )
 
 
-def _derivation(name: str) -> Callable[[], Any]:
+def _derivation(name: str) -> Callable[[], Derivation]:
     """A lazy builder of `theory.section4.<name>` (sympy is imported only when a derivation is needed)."""
 
-    def build() -> Any:
+    def build() -> Derivation:
         from theory import section4
 
         return getattr(section4, name)()
