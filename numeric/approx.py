@@ -4,20 +4,35 @@ The pretrained model is a `numeric.model.Transformer` with one layer and one hea
 ``W_V = w^T`` (value width 1), logit scale 1, no norm, positions, residual, MLP, ``W_O`` or unembedding. The
 prefix is a `PrefixKV` adapter holding the construction's keys ``T ĝ_m`` and values ``v_m``; the content token is
 ``x = (cos θ, sin θ)`` (input embeddings), so the model's output at that token is the head output ``H(θ)``.
-Everything here takes plain numbers (lists of floats): no sympy, no z3. Every entry point runs torch on one thread
-(`one_thread` as a decorator): on a shared CPU even elementwise sin/cos of a few thousand angles took 20 ms per call
-on the intra-op pool against well under 1 ms on one thread.
+Everything here takes plain numbers: a construction is anything with the float64 weights of `PrefixWeights`
+(`theory.approx.Construction` and `theory.approx_sphere.SphereConstruction` are), targets are float functions; no
+sympy, no z3. Every entry point runs torch on one thread (`torch_threads` as a decorator): on a shared CPU even
+elementwise sin/cos of a few thousand angles took 20 ms per call on the intra-op pool against well under 1 ms on
+one thread.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from numeric.model import Config, PrefixKV, Transformer
-from numeric.threads import one_thread
+from numeric.threads import torch_threads
+
+SAMPLES_PER_CELL = 64           # sampled angles per grid cell h = 2π/N on the circle
+
+
+class PrefixWeights(Protocol):
+    """The float64 weights of a construction: prefix keys (N x d), prefix values (N), the content value row w (d)."""
+
+    def key_floats(self) -> list[list[float]]: ...
+
+    def value_floats(self) -> list[float]: ...
+
+    def w_floats(self) -> list[float]: ...
 
 
 def pretrained(w: Sequence[float]) -> Transformer:
@@ -50,21 +65,19 @@ def points(thetas: torch.Tensor) -> torch.Tensor:
     return torch.stack([thetas.cos(), thetas.sin()], -1).unsqueeze(1)
 
 
-@one_thread()
-def head(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
-         thetas: torch.Tensor) -> torch.Tensor:
+@torch_threads(1)
+def head(con: PrefixWeights, thetas: torch.Tensor) -> torch.Tensor:
     """H(θ) for each angle (float64), through the reference model with the prefix."""
-    return head_at(keys, values, w, points(thetas.to(torch.float64)))
+    return head_at(con, points(thetas.to(torch.float64)))
 
 
-@one_thread()
-def head_at(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
-            x: torch.Tensor) -> torch.Tensor:
+@torch_threads(1)
+def head_at(con: PrefixWeights, x: torch.Tensor) -> torch.Tensor:
     """The head output at each one-token input ``x`` (B, 1, d) (float64), through the reference model with the
     prefix."""
-    model = pretrained(w)
+    model = pretrained(con.w_floats())
     with torch.no_grad():
-        out = model(embeds=x, adapter=prefix(model, keys, values))
+        out = model(embeds=x, adapter=prefix(model, con.key_floats(), con.value_floats()))
     return out.hidden[:, 0, 0]
 
 
@@ -79,14 +92,22 @@ def sphere_points(rings: int, per_ring: int, offset: float = 0.5) -> list[tuple[
     return out
 
 
-@one_thread()
-def sampled_error_at(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
-                     xs: Sequence[Sequence[float]], f_values: Sequence[float]) -> tuple[float, int]:
+@torch_threads(1)
+def sampled_error_at(con: PrefixWeights, xs: Sequence[Sequence[float]], f_values: Sequence[float]
+                     ) -> tuple[float, int]:
     """``max |H(x) − f(x)|`` over the points ``xs`` (float64 reference model) and the index where it is reached."""
     x = torch.tensor([list(p) for p in xs], dtype=torch.float64).unsqueeze(1)
-    err = (head_at(keys, values, w, x) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
+    err = (head_at(con, x) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
     k = int(err.argmax())
     return float(err[k]), k
+
+
+def sphere_error(con: PrefixWeights, f: Callable[[Sequence[float]], float], rings: int, per_ring: int
+                 ) -> tuple[float, tuple[float, float, float]]:
+    """``max |H(x) − f(x)|`` over the `sphere_points` grid of ``rings`` x ``per_ring`` angles, and the point."""
+    xs = sphere_points(rings, per_ring)
+    err, k = sampled_error_at(con, xs, [f(p) for p in xs])
+    return err, xs[k]
 
 
 @dataclass
@@ -98,13 +119,21 @@ class Sampled:
     samples: int
 
 
-@one_thread()
-def sampled_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float],
-                  thetas: Sequence[float], f_values: Sequence[float]) -> Sampled:
+@torch_threads(1)
+def sampled_error(con: PrefixWeights, thetas: Sequence[float], f_values: Sequence[float]) -> Sampled:
+    """``max |H(θ) − f(θ)|`` over the angles ``thetas`` (float64 reference model)."""
     t = torch.tensor(list(thetas), dtype=torch.float64)
-    err = (head(keys, values, w, t) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
+    err = (head(con, t) - torch.tensor(list(f_values), dtype=torch.float64)).abs()
     k = int(err.argmax())
     return Sampled(float(err[k]), float(t[k]), len(t))
+
+
+def circle_error(con: PrefixWeights, f: Callable[[list[float]], Sequence[float]],
+                 per_cell: int = SAMPLES_PER_CELL) -> Sampled:
+    """`sampled_error` at ``per_cell`` angles per grid cell of the N prefix positions, offset half a step from the
+    grid; ``f`` maps a list of angles to f's values there."""
+    thetas = circle(per_cell * len(con.value_floats()), offset=0.5)
+    return sampled_error(con, thetas, f(thetas))
 
 
 def circle(samples: int, offset: float = 0.0) -> list[float]:
@@ -125,15 +154,15 @@ class Mixture:
     instances: int
 
 
-@one_thread()
-def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], n: int,
-                  instances: int, seed: int) -> Mixture:
+@torch_threads(1)
+def mixture_check(con: PrefixWeights, n: int, instances: int, seed: int) -> Mixture:
     """Random content sequences of ``n`` tokens on the circle (causal), with and without the prefix."""
     g = torch.Generator().manual_seed(seed)
     thetas = torch.rand(instances, n, generator=g, dtype=torch.float64) * 2 * math.pi
     x = torch.stack([thetas.cos(), thetas.sin()], -1)
-    model = pretrained(w)
-    adapter = prefix(model, keys, values)
+    model = pretrained(con.w_floats())
+    values = con.value_floats()
+    adapter = prefix(model, con.key_floats(), values)
     N = len(values)
     with torch.no_grad():
         plain = model(embeds=x, trace=True).layers[0]
@@ -158,15 +187,14 @@ def mixture_check(keys: Sequence[Sequence[float]], values: Sequence[float], w: S
     return Mixture(ratio, mixture, hull, drop, instances)
 
 
-@one_thread()
-def one_error(keys: Sequence[Sequence[float]], values: Sequence[float], w: Sequence[float], theta: float,
-              f_value: float) -> float:
+@torch_threads(1)
+def one_error(con: PrefixWeights, theta: float, f_value: float) -> float:
     """|H(θ) − f(θ)| at one angle (the float64 re-check of a witness)."""
     t = torch.tensor([theta], dtype=torch.float64)
-    return abs(float(head(keys, values, w, t)[0]) - f_value)
+    return abs(float(head(con, t)[0]) - f_value)
 
 
-@one_thread()
+@torch_threads(1)
 def random_lipschitz(L: float, terms: int, count: int, seed: int) -> list[tuple[list[float], list[float]]]:
     """``count`` random trigonometric polynomials ``Σ_k a_k cos(kθ) + b_k sin(kθ)`` (k <= terms) scaled so that
     ``Σ_k k (|a_k| + |b_k|) = L`` (hence L-Lipschitz in arc length); each as (a, b) coefficient lists."""
@@ -181,12 +209,11 @@ def random_lipschitz(L: float, terms: int, count: int, seed: int) -> list[tuple[
     return out
 
 
-@one_thread()
+@torch_threads(1)
 def trig(coeffs: tuple[Sequence[float], Sequence[float]], thetas: Sequence[float]) -> list[float]:
     a, b = (torch.tensor(list(c), dtype=torch.float64) for c in coeffs)
     kt = torch.arange(1, len(a) + 1, dtype=torch.float64)[:, None] * torch.tensor(list(thetas), dtype=torch.float64)
     return (a @ kt.cos() + b @ kt.sin()).tolist()
-
 
 
 def depth_model(N: int) -> Transformer:
@@ -215,7 +242,7 @@ def depth_model(N: int) -> Transformer:
     return model
 
 
-@one_thread()
+@torch_threads(1)
 def depth_outputs(layer1: tuple[Sequence[Sequence[float]], Sequence[float]],
                   layer3: tuple[Sequence[Sequence[float]], Sequence[float]], inputs: Sequence[Sequence[float]]
                   ) -> torch.Tensor:
@@ -233,3 +260,14 @@ def depth_outputs(layer1: tuple[Sequence[Sequence[float]], Sequence[float]],
         u = torch.tensor([list(p) for p in inputs], dtype=torch.float64)
         x = torch.stack([u, torch.ones_like(u)] + [torch.zeros_like(u)] * 3, -1)
         return model(embeds=x, adapter=adapter).hidden[:, -1, 4]
+
+
+def depth_error(layer1: tuple[Sequence[Sequence[float]], Sequence[float]],
+                layer3: tuple[Sequence[Sequence[float]], Sequence[float]], F: Callable[[float, float], float],
+                samples: int) -> tuple[float, tuple[float, float]]:
+    """``max |out_2 − F(u_1, u_2)|`` over the ``(samples + 1)^2`` grid of [0, 1]^2 (edges included), and where."""
+    pts = [(i / samples, j / samples) for i in range(samples + 1) for j in range(samples + 1)]
+    out = depth_outputs(layer1, layer3, pts).tolist()
+    errs = [abs(o - F(a, b)) for o, (a, b) in zip(out, pts)]
+    k = max(range(len(errs)), key=errs.__getitem__)
+    return errs[k], pts[k]

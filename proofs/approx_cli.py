@@ -41,7 +41,7 @@ def register_kind(kinds: Any) -> None:
 
 def cmd_approx(args: argparse.Namespace, console: Console) -> int:
     from proofs.approx_run import load_table, run
-    from theory.approx import Expression, Table, necessary_bound, prefix_length
+    from theory.approx import Expression, Table, Target, necessary_bound, prefix_length
 
     output_file(args.figure, "--figure")
     output_file(args.json, "--json")
@@ -50,6 +50,7 @@ def cmd_approx(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"prefix length N = {n} is over the limit {MAX_N} (memory grows as N^2); "
                          f"N(ε) = ⌊πL/ε⌋ + 1, so raise --eps or lower --lipschitz")
 
+    target: Target
     try:
         if args.f is not None:
             target = Expression.parse(args.f, args.lipschitz)

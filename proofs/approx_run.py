@@ -10,9 +10,13 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SAMPLES_PER_CELL = 64
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from theory.approx import Construction, Target
+    from theory.kernel import Certificate
 
 
 def load_table(text: str) -> tuple[list[Any], list[Any] | None]:
@@ -52,9 +56,9 @@ class Run:
     sampled_theta: float
     samples: int
     seconds: float
-    construction: Any
-    target: Any
-    certificate: Any = None
+    construction: Construction
+    target: Target
+    certificate: Certificate | None = None
 
     @property
     def verdict(self) -> str:
@@ -72,39 +76,26 @@ class Run:
                 "certificate": self.certificate.to_json() if self.certificate is not None else None}
 
 
-def run(target: Any, eps: Fraction, N: int | None = None, T: int | None = None,
+def run(target: Target, eps: Fraction, N: int | None = None, T: int | None = None,
         rtol: Fraction = Fraction(1, 50), max_boxes: int = 30_000) -> Run:
     """Build the construction for ``target`` (N default N(ε), T default T(ε) with M = certified sup |f|), certify
     its sup error and sample it."""
-    from numeric.approx import circle, sampled_error
-    from theory.approx import (
-        ABSTRACTION,
-        DEFAULT_W,
-        Enclosure,
-        certify_cover,
-        for_target,
-        prefix_length,
-        sufficient_temperature,
-        sup_abs,
-    )
+    from numeric.approx import circle_error
+    from theory.approx import ABSTRACTION, Enclosure, for_target, sup_abs, uniform_sizes
+    from theory.branch_bound import certify_cover
 
     start = time.perf_counter()
-    L = target.lipschitz
-    n_eps = prefix_length(eps, L)
-    n = N if N is not None else n_eps
-    M = target.sup_abs()
-    t = T if T is not None else sufficient_temperature(eps, L, n_eps, sum(abs(x) for x in DEFAULT_W) + M)
+    n_eps, n, t = uniform_sizes(target, eps, N, T)
     con = for_target(target, n, t)
     result = sup_abs(Enclosure(con, target=target).box, 8 * n, rtol=rtol, bound=eps, max_boxes=max_boxes)
     cert = None
     if result.complete and result.lower <= eps:
         cert = certify_cover(result, result.upper, f"{target.scope}, N = {n}, T = {t}, every θ", ABSTRACTION,
                              "|H − f|")
-    thetas = circle(SAMPLES_PER_CELL * n, offset=0.5)
-    s = sampled_error(con.key_floats(), con.value_floats(), [float(x) for x in DEFAULT_W], thetas,
-                      [target.value(x) for x in thetas])
-    return Run(target.name, L, eps, n, t, n_eps, M, result.upper, result.lower, result.complete, result.evaluations,
-               s.max_error, s.theta, s.samples, time.perf_counter() - start, con, target, cert)
+    s = circle_error(con, target.values)
+    return Run(target.name, target.lipschitz, eps, n, t, n_eps, target.sup_abs(), result.upper, result.lower,
+               result.complete, result.evaluations, s.max_error, s.theta, s.samples, time.perf_counter() - start,
+               con, target, cert)
 
 
 def curves(r: Run, points: int = 2000) -> tuple[list[float], list[float], list[float]]:
@@ -112,15 +103,13 @@ def curves(r: Run, points: int = 2000) -> tuple[list[float], list[float], list[f
     import torch
 
     from numeric.approx import circle, head
-    from theory.approx import DEFAULT_W
 
     thetas = circle(points)
-    out = head(r.construction.key_floats(), r.construction.value_floats(), [float(x) for x in DEFAULT_W],
-               torch.tensor(thetas, dtype=torch.float64))
-    return thetas, [r.target.value(x) for x in thetas], out.tolist()
+    out = head(r.construction, torch.tensor(thetas, dtype=torch.float64))
+    return thetas, r.target.values(thetas), out.tolist()
 
 
-def draw_runs(fig: Any, runs: list[Run]) -> None:
+def draw_runs(fig: Figure, runs: list[Run]) -> None:
     """One panel per run: f and the head output over the circle, the certified and sampled errors in the title."""
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, r in zip(axes, runs):
@@ -135,18 +124,14 @@ def draw_runs(fig: Any, runs: list[Run]) -> None:
         ax.legend(fontsize=6, loc="lower left")
 
 
-def minimal_sampled_length(target: Any, eps: Fraction, T: int, n_max: int) -> int:
+def minimal_sampled_length(target: Target, eps: Fraction, T: int, n_max: int) -> int:
     """The least N <= n_max whose *sampled* float64 error is <= ε at temperature T (bisection on N; the error
     is not monotone in N in general, so this is a sampled estimate, labelled as such)."""
-    from numeric.approx import circle, sampled_error
-    from theory.approx import DEFAULT_W, for_target
+    from numeric.approx import circle_error
+    from theory.approx import for_target
 
     def ok(n: int) -> bool:
-        con = for_target(target, n, T)
-        thetas = circle(SAMPLES_PER_CELL * n, offset=0.5)
-        s = sampled_error(con.key_floats(), con.value_floats(), [float(x) for x in DEFAULT_W], thetas,
-                          [target.value(x) for x in thetas])
-        return s.max_error <= eps
+        return circle_error(for_target(target, n, T), target.values).max_error <= eps
 
     lo, hi = 2, n_max
     while lo < hi:
@@ -155,9 +140,9 @@ def minimal_sampled_length(target: Any, eps: Fraction, T: int, n_max: int) -> in
     return lo
 
 
-def draw_length_curve(fig: Any, L: Fraction = Fraction(3), target_text: str = "sin(3*x)") -> str:
+def draw_length_curve(fig: Figure, L: Fraction = Fraction(3), target_text: str = "sin(3*x)") -> str:
     """N(ε) = ⌊πL/ε⌋ + 1 against ε (log-log), with the sampled least N for one target at T(ε)."""
-    from theory.approx import DEFAULT_W, Expression, prefix_length, sufficient_temperature
+    from theory.approx import Expression, content_bound, prefix_length, sufficient_temperature
 
     ax = fig.subplots()
     eps_grid = [Fraction(1, k) for k in (2, 3, 4, 5, 7, 10, 14, 20, 28, 40)]
@@ -165,7 +150,7 @@ def draw_length_curve(fig: Any, L: Fraction = Fraction(3), target_text: str = "s
     ax.loglog([float(e) for e in eps_grid], ns, "o-", color="tab:blue", markersize=3,
               label=f"N(ε) = ⌊πL/ε⌋ + 1 (least N for every {L}-Lipschitz f)")
     target = Expression.parse(target_text, L)
-    C = sum(abs(x) for x in DEFAULT_W) + target.sup_abs()
+    C = content_bound(target.sup_abs())
     sample_eps = eps_grid[:6]
     least = [minimal_sampled_length(target, e, sufficient_temperature(e, L, prefix_length(e, L), C),
                                     prefix_length(e, L)) for e in sample_eps]

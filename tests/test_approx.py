@@ -2,6 +2,7 @@
 kernel's bound decisions, and the derived constants at their edges."""
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -12,7 +13,8 @@ from proofs.runner import run_claim
 from theory import approx as A
 from theory import approx_depth as D
 from theory import approx_sphere as S
-from theory import kernel
+from theory import balls, kernel
+from theory import branch_bound as BB
 
 CTX = Context(seed=0)
 FAILS = {Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE}
@@ -68,10 +70,50 @@ def test_prefix_length_is_the_least_length_below_eps():
 
 def test_a_cover_with_a_gap_is_not_certified():
     result = A.sup_abs(lambda a, b: A.q_arb(Fraction(1, 10)), 8)
-    assert A.covers_circle(result.cover)
+    assert A.CIRCLE.covers([box for box, _ in result.cover])
     result.cover.pop(3)
+    assert not A.CIRCLE.covers([box for box, _ in result.cover])
     with pytest.raises(kernel.KernelError):
-        A.certify_cover(result, Fraction(1), "test", "none", "constant")
+        BB.certify_cover(result, Fraction(1), "test", "none", "constant")
+
+
+def _parabola(box):
+    """q(x) = x (1 − x) on a box [a, b] of [0, 1] (naive interval evaluation: sup q = 1/4 at x = 1/2)."""
+    with balls.precision():
+        X = balls.interval(*box)
+        return X * (1 - X)
+
+
+def test_branch_and_bound_encloses_a_known_sup_and_certifies_only_true_bounds():
+    unit = BB.Interval(Fraction(0), Fraction(1), "[0, 1]")
+    result = BB.sup_abs(_parabola, unit, unit.pieces(3), rtol=Fraction(1, 1000))
+    assert result.complete and result.lower <= Fraction(1, 4) <= result.upper <= Fraction(1, 4) * Fraction(1001, 1000)
+    assert result.argmax[0] <= Fraction(1, 2) <= result.argmax[1]
+    cert = BB.certify_cover(result, result.upper, "q = x(1 − x) on [0, 1]", "naive intervals", "|q|")
+    assert kernel.genuine(cert) and cert.kind == "enclosure"
+    false = Fraction(1, 4) - Fraction(1, 1000)                 # below the true sup: refuted, never certified
+    refuted = BB.sup_abs(_parabola, unit, unit.pieces(3), bound=false)
+    assert refuted.verdict(false) == "above" and refuted.lower > false
+    with pytest.raises(kernel.KernelError):
+        BB.certify_cover(refuted, false, "false bound", "naive intervals", "|q|")
+    with pytest.raises(kernel.KernelError):                   # the true sup's cover, checked against the false bound
+        BB.certify_cover(result, false, "false bound", "naive intervals", "|q|")
+    short = BB.sup_abs(_parabola, unit, unit.pieces(3), rtol=Fraction(0), max_boxes=8)   # budget runs out
+    assert not short.complete and short.verdict(Fraction(1)) == "undecided"
+    with pytest.raises(kernel.KernelError):
+        BB.certify_cover(short, Fraction(1), "incomplete", "naive intervals", "|q|")
+
+
+def test_branch_and_bound_on_a_rectangle():
+    """|sin θ cos φ| over the sphere's parameter rectangle: sup 1 (θ = π/2, φ = 0 or π), split along the longer side."""
+    def q(box):
+        with balls.precision():
+            return balls.interval(box[0], box[1]).sin() * balls.interval(box[2], box[3]).cos()
+
+    result = BB.sup_abs(q, S.PARAMETERS, S.PARAMETERS.pieces(2, 4), rtol=Fraction(1, 100))
+    assert result.lower <= 1 <= result.upper <= Fraction(101, 100)
+    assert S.PARAMETERS.covers([box for box, _ in result.cover])
+    assert BB.certify_cover(result, result.upper, "test", "none", "|q|").kind == "enclosure"
 
 
 def test_table_target_certifies_the_whole_lipschitz_class():
@@ -82,7 +124,7 @@ def test_table_target_certifies_the_whole_lipschitz_class():
     table = A.Table(values, Fraction(1))
     eps = Fraction(3, 10)
     n = A.prefix_length(eps, Fraction(1))
-    con = A.for_target(table, n, ap.class_temperature(Fraction(1), eps, n))
+    con = A.for_target(table, n, A.class_temperature(Fraction(1), eps, n))
     result = A.sup_abs(A.Enclosure(con, target=table).box, 8 * n, bound=eps)
     assert result.complete and result.upper <= eps
     with pytest.raises(ValueError, match="not 1/2-Lipschitz"):
@@ -155,12 +197,12 @@ def test_sphere_cover_check_is_exact():
     f = S.SphereTarget("z", Fraction(1))
     result = S.sup_abs(S.SphereEnclosure(S.build(2, 4, f), f).box, (2, 4), Fraction(3))
     boxes = [bx for bx, _ in result.cover]
-    assert S.covers_sphere(boxes)
-    assert not S.covers_sphere(boxes[:3] + boxes[4:])
-    assert not S.covers_sphere([(a, b, c, min(d, Fraction(6))) for a, b, c, d in boxes])
+    assert S.PARAMETERS.covers(boxes)
+    assert not S.PARAMETERS.covers(boxes[:3] + boxes[4:])
+    assert not S.PARAMETERS.covers([(a, b, c, min(d, Fraction(6))) for a, b, c, d in boxes])
+    assert BB.certify_cover(result, Fraction(3), "test", "none", "|H − f|").kind == "enclosure"
     with pytest.raises(kernel.KernelError):
-        S.certify_cover(S.SphereSup(result.upper, result.lower, result.argmax, result.cover[1:], True, 0),
-                        Fraction(3), "test", "none")
+        BB.certify_cover(dataclasses.replace(result, cover=result.cover[1:]), Fraction(3), "test", "none", "|H − f|")
 
 
 def test_ring_grid_covering_radius_and_size():
@@ -203,9 +245,8 @@ def test_sphere_head_float64_matches_the_exact_evaluation():
 
     f = S.SphereTarget("x*y + z/2", Fraction(9, 8))
     con = S.build(3, 12, f)
-    w = [float(c) for c in S.SPHERE_W]
     for th, ph in ((Fraction(1, 3), Fraction(2)), (Fraction(5, 2), Fraction(-1, 7))):
         x = S.cartesian(float(th), float(ph))
-        err, _ = sampled_error_at(con.key_floats(), con.value_floats(), w, [x], [f.value(x)])
+        err, _ = sampled_error_at(con, [x], [f.value(x)])
         exact = S.error_at(con, f, th, ph)
         assert math.isclose(abs(float(exact.mid())), err, rel_tol=1e-9, abs_tol=1e-12)

@@ -43,69 +43,29 @@ end (and below the claimed ε, if one is given).
 """
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import flint
-from flint import arb, fmpq
+from flint import arb
+
+from theory import branch_bound
+from theory.balls import PREC, abs_bounds, bounds, interval, precision, q_arb, softmax_average
+from theory.branch_bound import Interval, Span, Sup
 
 if TYPE_CHECKING:
     import sympy as sp
 
-PREC = 96                       # arb working precision (bits)
+    from theory.kernel import Certificate
+
 PI_UP = Fraction(355, 113)      # > π (by 2.7e-7): boxes cover [0, 2 PI_UP] ⊃ [0, 2π]
 TWO_PI_UP = 2 * PI_UP
+CIRCLE = Interval(Fraction(0), TWO_PI_UP, "[0, 2π]")
 DEFAULT_W = (Fraction(1, 2), Fraction(-1, 4))   # the pretrained W_V row (|w|_1 = 3/4 <= 1)
 BULK_NEGLIGIBLE = Fraction(1, 10**12)           # far prefix positions are bounded in bulk once below this
-
-
-@contextmanager
-def precision(bits: int = PREC) -> Iterator[None]:
-    """arb's working precision inside the block (python-flint's context is global; restored on exit)."""
-    old = flint.ctx.prec
-    flint.ctx.prec = bits
-    try:
-        yield
-    finally:
-        flint.ctx.prec = old
-
-
-def q_arb(q: Fraction | int) -> arb:
-    """A ball containing the rational ``q``."""
-    if type(q) is not Fraction:
-        q = Fraction(q)
-    return arb(fmpq(q.numerator, q.denominator))
-
-
-def interval(lo: Fraction, hi: Fraction) -> arb:
-    """A ball containing the interval ``[lo, hi]``."""
-    return q_arb(lo).union(q_arb(hi))
-
-
-def exact(x: arb) -> Fraction:
-    """The exact value of an exact arb (an endpoint from ``lower``/``upper``/``abs_upper``)."""
-    man, e = x.mid().man_exp()
-    man, e = int(man), int(e)
-    return Fraction(man << e) if e >= 0 else Fraction(man, 1 << -e)
-
-
-def bounds(x: arb) -> tuple[Fraction, Fraction]:
-    """Rationals ``lo <= every point of x <= hi`` (outward)."""
-    if not x.is_finite():
-        raise ArithmeticError("enclosure is not finite")
-    return exact(x.lower()), exact(x.upper())
-
-
-def abs_bounds(x: arb) -> tuple[Fraction, Fraction]:
-    """Rationals ``lo <= |q| <= hi`` for every point q of the ball."""
-    if not x.is_finite():
-        raise ArithmeticError("enclosure is not finite")
-    return exact(x.abs_lower()), exact(x.abs_upper())
 
 
 # ---- targets ---------------------------------------------------------------------------------------------------
@@ -122,6 +82,10 @@ class Target:
     def value(self, theta: float) -> float:
         raise NotImplementedError
 
+    def values(self, thetas: Sequence[float]) -> list[float]:
+        """f at each angle (float64)."""
+        return [self.value(t) for t in thetas]
+
     def enclose(self, theta: arb) -> arb:
         raise NotImplementedError
 
@@ -130,7 +94,7 @@ class Target:
         if getattr(self, "_sup", None) is None:
             best = Fraction(0)
             with precision():
-                for a, b in _pieces(256):
+                for a, b in CIRCLE.pieces(256):
                     best = max(best, abs_bounds(self.enclose(interval(a, b)))[1])
             self._sup = best
         return self._sup
@@ -268,25 +232,23 @@ class Table(Target):
         self.lipschitz, self.name = Fraction(lipschitz), name
         self.y = [to_fraction(v) for v in values]
         J = len(self.y)
-        if angles is None:                       # equally spaced: t_j = 2π j / J
-            self.turns: list[Fraction] | None = [Fraction(j, J) for j in range(J)]
-            self.radians: list[Fraction] | None = None
-        else:
-            if len(angles) != J:
-                raise ValueError(f"{len(angles)} angles for {J} values")
-            self.turns, self.radians = None, [to_fraction(a) for a in angles]
-            if any(b <= a for a, b in zip(self.radians, self.radians[1:])) or self.radians[0] < 0:
-                raise ValueError("table angles must be increasing and >= 0")
-        self._t_float = [float(q) * 2 * math.pi for q in self.turns] if self.turns else [float(a) for a in self.radians]
         with precision():
-            self._t = [self._angle(j) for j in range(J)]
+            if angles is None:                   # equally spaced: t_j = 2π j / J
+                turns = [Fraction(j, J) for j in range(J)]
+                self._t_float = [float(q) * 2 * math.pi for q in turns]
+                self._t = [2 * arb.pi() * q_arb(q) for q in turns]
+            else:
+                if len(angles) != J:
+                    raise ValueError(f"{len(angles)} angles for {J} values")
+                radians = [to_fraction(a) for a in angles]
+                if any(b <= a for a, b in zip(radians, radians[1:])) or radians[0] < 0:
+                    raise ValueError("table angles must be increasing and >= 0")
+                self._t_float = [float(a) for a in radians]
+                self._t = [q_arb(a) for a in radians]
             if not self._t[-1] < 2 * arb.pi():
                 raise ValueError("table angles must lie in [0, 2π)")
             self._check_lipschitz()
         self.scope = f"every {self.lipschitz}-Lipschitz f through the {J} table values"
-
-    def _angle(self, j: int) -> arb:
-        return 2 * arb.pi() * q_arb(self.turns[j]) if self.turns is not None else q_arb(self.radians[j])
 
     def _check_lipschitz(self) -> None:
         """Adjacent samples (around the circle) must satisfy |Δy| <= L Δt, certified; the piecewise-linear
@@ -346,6 +308,9 @@ class Construction:
     def value_floats(self) -> list[float]:
         return [float(v) for v in self.values]
 
+    def w_floats(self) -> list[float]:
+        return [float(x) for x in self.w]
+
     @property
     def h(self) -> float:
         return 2 * math.pi / self.N
@@ -385,6 +350,19 @@ def prefix_length(eps: Fraction, L: Fraction) -> int:
         bits *= 2
 
 
+def certify_prefix_length(eps: Fraction, L: Fraction) -> tuple[int, Certificate]:
+    """N(ε) and the kernel's certificate that it is the least length: π L / N(ε) <= ε <= π L / (N(ε) − 1), each
+    side decided on an arb ball of π."""
+    from theory import kernel
+
+    n0 = prefix_length(eps, L)
+    with precision(), kernel.enclosure_session() as ledger:
+        kernel.check_bound(bounds(arb.pi() * q_arb(L) / n0), eps)
+        kernel.check_bound(bounds(arb.pi() * q_arb(L) / (n0 - 1)), eps, above=True)
+    return n0, kernel.certify_enclosure(ledger, 2, f"L = {L}, ε = {eps}", "arb balls of π",
+                                        f"π L / {n0} < ε <= π L / {n0 - 1}")
+
+
 def sufficient_temperature(eps: Fraction, L: Fraction, N: int, C: Fraction) -> int:
     """T(ε) of (4): an integer at least max(log(2Lπ(N−2)/μ)/(1 − cos h), (1 + log(2C/μ))/cos(h/2)),
     μ = ε − πL/N > 0 (ValueError when N is too small for ε)."""
@@ -404,6 +382,45 @@ def necessary_bound(N: int, L: Fraction) -> float:
     return math.pi * float(L) / N
 
 
+def necessary_temperature(L: Fraction, eps: Fraction, N: int) -> float:
+    """T_nec = log(L h / μ) / (cos(h/2) − cos(3h/2)), μ = ε − π L / N: below it the midpoint tent's two grid
+    positions at 3h/2 carry enough weight to push its error past ε (docs/approximation.md; float64, it only sets
+    the temperature of a false twin)."""
+    h = 2 * math.pi / N
+    mu = float(eps) - math.pi * float(L) / N
+    return math.log(float(L) * h / mu) / (math.cos(h / 2) - math.cos(1.5 * h))
+
+
+def content_bound(M: Fraction, w: Sequence[Fraction] = DEFAULT_W) -> Fraction:
+    """C = |w|_1 + M: bounds the content term |w . x − f(x)| of (1) for every f with |f| <= M."""
+    return sum((abs(x) for x in w), Fraction(0)) + M
+
+
+def class_sup(L: Fraction) -> Fraction:
+    """M for the class of L-Lipschitz f: L π / 2 (rounded up), so the tent witness fits and every L-Lipschitz f
+    lies within M of a constant."""
+    return Fraction(L) * PI_UP / 2
+
+
+def class_temperature(L: Fraction, eps: Fraction, N: int) -> int:
+    """T(ε) of (4) for the whole class: C = |w|_1 + `class_sup` (L)."""
+    return sufficient_temperature(eps, L, N, content_bound(class_sup(L)))
+
+
+def uniform_sizes(target: Target, eps: Fraction, N: int | None = None, T: int | None = None) -> tuple[int, int, int]:
+    """(N(ε), N, T) for one target: N(ε) of the prefix length, N = ``N`` or N(ε), T = ``T`` or T(ε) of (4) at N(ε)
+    with C = |w|_1 + the certified sup |f|."""
+    n_eps = prefix_length(eps, target.lipschitz)
+    t = T if T is not None else sufficient_temperature(eps, target.lipschitz, n_eps, content_bound(target.sup_abs()))
+    return n_eps, (N if N is not None else n_eps), t
+
+
+@lru_cache(maxsize=32)
+def expression(text: str, L: Fraction) -> Expression:
+    """`Expression.parse`, memoised: one parse, periodicity check and certified sup |f| per (text, L)."""
+    return Expression.parse(text, L)
+
+
 # ---- enclosures of the error on boxes of angles ----------------------------------------------------------------
 
 class Enclosure:
@@ -412,8 +429,8 @@ class Enclosure:
 
     def __init__(self, con: Construction, target: Target | None = None, lipschitz: Fraction | None = None,
                  sup_f: Fraction | None = None) -> None:
-        if (target is None) == (lipschitz is None):
-            raise ValueError("give a target or a Lipschitz constant (the class), not both")
+        if (target is None) == (lipschitz is None) or (lipschitz is not None and sup_f is None):
+            raise ValueError("give a target, or a Lipschitz constant and sup_f (the class), not both")
         self.con, self.target = con, target
         self.N = con.N
         with precision():
@@ -427,15 +444,13 @@ class Enclosure:
                 c, s = (self.h * m).cos(), (self.h * m).sin()
                 dev = max(dev, abs_bounds(abs(k1 - T * c) + abs(k2 - T * s))[1])
             self.delta = q_arb(dev)
-            if target is None:
+            if target is not None:
+                self.L = self.C = None
+                self.spread = q_arb(max(abs(v) for v in con.values) + target.sup_abs())
+            elif lipschitz is not None and sup_f is not None:   # the class (one of the two, checked above)
                 self.L = q_arb(Fraction(lipschitz))
-                self.C = q_arb(sum(abs(x) for x in con.w) + Fraction(sup_f))
+                self.C = q_arb(content_bound(Fraction(sup_f), con.w))
                 self.spread = self.L * arb.pi()
-            else:
-                self.L = None
-                fmax = target.sup_abs()
-                self.C = None
-                self.spread = q_arb(max(abs(v) for v in con.values) + fmax)
             self.K = self._choose_K()
 
     def _bulk(self, K: int, rho: arb) -> arb | None:
@@ -511,27 +526,16 @@ class Enclosure:
         return num / den
 
 
-def error_at(con: Construction, theta: Fraction | arb, values: Sequence[arb] | None = None,
-             f_value: arb | None = None, target: Target | None = None) -> arb:
-    """A ball containing H(θ) − f(θ) at one angle, summing every prefix position (no bulk bound). ``values``
-    override the prefix values (exact reals as balls); f(θ) from ``f_value`` or ``target``."""
+def error_at(con: Construction, theta: Fraction | arb, f_value: arb, values: Sequence[arb] | None = None) -> arb:
+    """A ball containing H(θ) − f(θ) at one angle given a ball ``f_value`` ∋ f(θ), summing every prefix position (no
+    bulk bound). ``values`` override the prefix values (exact reals as balls)."""
     with precision():
         th = theta if isinstance(theta, arb) else q_arb(theta)
         x1, x2 = th.cos(), th.sin()
-        logits = [q_arb(k1) * x1 + q_arb(k2) * x2 for k1, k2 in con.keys]
-        top = max(float(l.mid()) for l in logits)
-        shift = arb(top)
-        vals = values if values is not None else [q_arb(v) for v in con.values]
-        fx = f_value if f_value is not None else target.enclose(th)
-        num, den = arb(0), arb(0)
-        for l, v in zip(logits, vals):
-            e = (l - shift).exp()
-            num += e * v
-            den += e
-        e_c = (1 - shift).exp()
-        num += e_c * (q_arb(con.w[0]) * x1 + q_arb(con.w[1]) * x2)
-        den += e_c
-        return num / den - fx
+        logits = [q_arb(k1) * x1 + q_arb(k2) * x2 for k1, k2 in con.keys] + [arb(1)]   # prefix, then content
+        vals = list(values) if values is not None else [q_arb(v) for v in con.values]
+        content = q_arb(con.w[0]) * x1 + q_arb(con.w[1]) * x2
+        return softmax_average(logits, vals + [content]) - f_value
 
 
 def midpoint_tent_error(N: int, T: Fraction | int, L: Fraction, M: Fraction,
@@ -556,96 +560,17 @@ def midpoint_tent_error(N: int, T: Fraction | int, L: Fraction, M: Fraction,
         return theta, abs(err), con
 
 
-# ---- branch-and-bound ------------------------------------------------------------------------------------------
-
-def _pieces(n: int, lo: Fraction = Fraction(0), hi: Fraction = TWO_PI_UP) -> list[tuple[Fraction, Fraction]]:
-    step = (hi - lo) / n
-    return [(lo + k * step, lo + (k + 1) * step) for k in range(n)]
-
-
-@dataclass
-class SupBound:
-    """The outcome of `sup_abs`: every box of ``cover`` (a, b, ball) together covers [0, 2π]; ``upper`` bounds
-    |q| on all of them (certified once the kernel has checked each box), ``lower`` is a certified lower bound of
-    sup |q| (the lower end of |q| on the box ``argmax``); ``complete`` False when the box budget ran out."""
-
-    upper: Fraction
-    lower: Fraction
-    argmax: tuple[Fraction, Fraction]
-    cover: list[tuple[Fraction, Fraction, arb]] = field(repr=False)
-    complete: bool
-    evaluations: int
-
+# ---- branch-and-bound over the circle (theory.branch_bound) --------------------------------------------------
 
 def sup_abs(enclose: Callable[[Fraction, Fraction], arb], pieces: int, rtol: Fraction | None = Fraction(1, 100),
-            bound: Fraction | None = None, max_boxes: int = 200_000) -> SupBound:
-    """Branch-and-bound for sup_θ |q(θ)| over [0, 2π]: split the box with the largest upper end until it is
-    within ``rtol`` of the best lower end (``rtol`` None: no such requirement) and (if ``bound`` is given) at most
-    ``bound``; stop early when the
-    lower end exceeds ``bound`` (refuted) or after ``max_boxes`` evaluations (incomplete)."""
-    heap: list[tuple[float, int, Fraction, Fraction, arb, Fraction]] = []
-    lower, argmax, count = Fraction(0), (Fraction(0), Fraction(0)), 0
-
-    def push(a: Fraction, b: Fraction) -> None:
-        nonlocal lower, argmax, count
-        ball = enclose(a, b)
-        count += 1
-        try:
-            lo, hi = abs_bounds(ball)
-        except ArithmeticError:
-            lo, hi = Fraction(0), Fraction(10**30)
-        if lo > lower:
-            lower, argmax = lo, (a, b)
-        heapq.heappush(heap, (-float(hi), count, a, b, ball, hi))
-
-    for a, b in _pieces(pieces):
-        push(a, b)
-    complete = True
-    while True:
-        top = heap[0][5]
-        if bound is not None and lower > bound:
-            break
-        if (rtol is None or top <= lower * (1 + rtol)) and (bound is None or top <= bound):
-            break
-        if count >= max_boxes:
-            complete = False
-            break
-        _, _, a, b, _, _ = heapq.heappop(heap)
-        mid = (a + b) / 2
-        push(a, mid)
-        push(mid, b)
-    cover = sorted(((a, b, ball) for _, _, a, b, ball, _ in heap), key=lambda t: t[0])
-    return SupBound(heap[0][5], lower, argmax, cover, complete, count)
+            bound: Fraction | None = None, max_boxes: int = 200_000) -> Sup[Span]:
+    """`theory.branch_bound.sup_abs` for sup_θ |q(θ)| over [0, 2π] (`CIRCLE`, boxes [a, b] of angles, bisected),
+    from ``pieces`` equal arcs; ``enclose(a, b)`` a ball containing q on [a, b]."""
+    return branch_bound.sup_abs(lambda arc: enclose(*arc), CIRCLE, CIRCLE.pieces(pieces), bound=bound, rtol=rtol,
+                                max_boxes=max_boxes)
 
 
-def covers_circle(cover: Sequence[tuple[Fraction, Fraction, Any]]) -> bool:
-    """The boxes, sorted, are contiguous from 0 to at least 2π (TWO_PI_UP > 2π)."""
-    if not cover or cover[0][0] > 0:
-        return False
-    end = cover[0][1]
-    for a, b, _ in cover[1:]:
-        if a > end:
-            return False
-        end = max(end, b)
-    return end >= TWO_PI_UP
-
-
-def certify_cover(result: SupBound, bound: Fraction, scope: str, abstraction: str, what: str) -> Any:
-    """The kernel's ``enclosure`` certificate that |q| <= ``bound`` on every box of a complete cover of the
-    circle (each box decided by `theory.kernel.check_bound`); raises `theory.kernel.KernelError` otherwise."""
-    from theory import kernel
-
-    if not covers_circle(result.cover):
-        raise kernel.KernelError("the boxes do not cover the circle")
-    with kernel.enclosure_session() as ledger:
-        for _, _, ball in result.cover:
-            kernel.check_bound(abs_bounds(ball), bound)
-    return kernel.certify_enclosure(ledger, len(result.cover), scope, abstraction,
-                                    evidence=f"{ledger.certified} boxes covering [0, 2π]: {what} <= {float(bound):.6g} "
-                                             f"on each (outward-rounded arb balls)")
-
-
-def certify_above(ball: arb, bound: Fraction, scope: str, abstraction: str, what: str) -> Any:
+def certify_above(ball: arb, bound: Fraction, scope: str, abstraction: str, what: str) -> Certificate:
     """The kernel's ``enclosure`` certificate that a quantity enclosed by ``ball`` is at least ``bound``."""
     from theory import kernel
 

@@ -27,18 +27,22 @@ their interval enclosures on a box are exact up to rounding.
 """
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flint import arb
 
-from theory.approx import abs_bounds, compile_arb, interval, precision, q_arb
+from theory import branch_bound
+from theory.approx import compile_arb
+from theory.balls import bounds, interval, precision, q_arb, softmax_average
+from theory.branch_bound import Interval, Span, Sup
 
 if TYPE_CHECKING:
     import sympy as sp
+
+    from theory.kernel import Certificate
 
 DELTA = Fraction(1, 8)           # layer 3's domain margin: a ∈ [−δ, 1 + δ]
 
@@ -107,6 +111,12 @@ def head_for(g: Univariate, N: int, T: int, lo: Fraction = Fraction(0), hi: Frac
     return Head(T, keys, tuple(Fraction(g.value(x)) for x in pts))
 
 
+def instance(psi: str, phi: str, N: int, T: int) -> tuple[Univariate, Univariate, Head, Head]:
+    """ψ and Φ, layer 1's head (ψ on the grid over [0, 1]) and layer 3's (Φ on the grid over [−δ, 1 + δ])."""
+    inner, outer = Univariate(psi), Univariate(phi)
+    return inner, outer, head_for(inner, N, T), head_for(outer, N, T, -DELTA, 1 + DELTA)
+
+
 def head_error(head: Head, g: Univariate, content: tuple[Fraction, Fraction], tokens: int = 2
                ) -> Callable[[Fraction, Fraction], arb]:
     """Box enclosure of ``H(u) − g(u)`` for u in [lo, hi], where H is the head with up to ``tokens`` content tokens
@@ -144,80 +154,15 @@ def derivative_box(g: Univariate) -> Callable[[Fraction, Fraction], arb]:
     return enclose
 
 
-# ---- branch-and-bound over an interval and the exact cover check -----------------------------------------------
-
-@dataclass
-class IntervalSup:
-    """``upper`` bounds |q| on every box of ``cover`` (a cover of [lo, hi] once ``complete``); ``lower`` is a
-    certified lower bound of sup |q| (on box ``argmax``)."""
-
-    lo: Fraction
-    hi: Fraction
-    upper: Fraction
-    lower: Fraction
-    argmax: tuple[Fraction, Fraction]
-    cover: list[tuple[Fraction, Fraction, arb]] = field(repr=False)
-    complete: bool
-
+# ---- branch-and-bound over an interval (theory.branch_bound) ---------------------------------------------------
 
 def sup_abs(enclose: Callable[[Fraction, Fraction], arb], lo: Fraction, hi: Fraction, pieces: int,
-            rtol: Fraction = Fraction(1, 50), max_boxes: int = 20_000) -> IntervalSup:
-    """sup |q| over [lo, hi]: split the box with the largest upper end until it is within ``rtol`` of the best
-    certified lower end (or the budget runs out)."""
-    heap: list[tuple[float, int, Fraction, Fraction, arb, Fraction]] = []
-    best, argmax, count = Fraction(0), (lo, lo), 0
-
-    def push(a: Fraction, b: Fraction) -> None:
-        nonlocal best, argmax, count
-        ball = enclose(a, b)
-        count += 1
-        try:
-            l, h = abs_bounds(ball)
-        except ArithmeticError:
-            l, h = Fraction(0), Fraction(10**30)
-        if l > best:
-            best, argmax = l, (a, b)
-        heapq.heappush(heap, (-float(h), count, a, b, ball, h))
-
-    step = (hi - lo) / pieces
-    for k in range(pieces):
-        push(lo + k * step, lo + (k + 1) * step)
-    complete = True
-    while heap[0][5] > best * (1 + rtol):
-        if count >= max_boxes:
-            complete = False
-            break
-        _, _, a, b, _, _ = heapq.heappop(heap)
-        push(a, (a + b) / 2)
-        push((a + b) / 2, b)
-    cover = sorted(((a, b, ball) for _, _, a, b, ball, _ in heap), key=lambda t: t[0])
-    return IntervalSup(lo, hi, heap[0][5], best, argmax, cover, complete)
-
-
-def covers(cover: Sequence[tuple[Fraction, Fraction, Any]], lo: Fraction, hi: Fraction) -> bool:
-    """The boxes, sorted, are contiguous from ``lo`` to at least ``hi`` (exact)."""
-    if not cover or cover[0][0] > lo:
-        return False
-    end = cover[0][1]
-    for a, b, _ in cover[1:]:
-        if a > end:
-            return False
-        end = max(end, b)
-    return end >= hi
-
-
-def certify_sup(result: IntervalSup, scope: str, abstraction: str, what: str) -> Any:
-    """The kernel's ``enclosure`` certificate that |q| <= ``result.upper`` on a cover of [lo, hi]."""
-    from theory import kernel
-
-    if not result.complete or not covers(result.cover, result.lo, result.hi):
-        raise kernel.KernelError(f"the boxes do not cover [{result.lo}, {result.hi}]")
-    with kernel.enclosure_session() as ledger:
-        for _, _, ball in result.cover:
-            kernel.check_bound(abs_bounds(ball), result.upper)
-    return kernel.certify_enclosure(ledger, len(result.cover), scope, abstraction,
-                                    evidence=f"{ledger.certified} boxes covering [{result.lo}, {result.hi}]: {what} "
-                                             f"<= {float(result.upper):.6g} on each")
+            rtol: Fraction = Fraction(1, 50), max_boxes: int = 20_000) -> Sup[Span]:
+    """`theory.branch_bound.sup_abs` for sup |q| over [lo, hi] (boxes bisected) from ``pieces`` equal spans,
+    refined until the upper end is within ``rtol`` of the certified lower end (or the budget runs out)."""
+    domain = Interval(lo, hi, f"[{lo}, {hi}]")
+    return branch_bound.sup_abs(lambda span: enclose(*span), domain, domain.pieces(pieces), rtol=rtol,
+                                max_boxes=max_boxes)
 
 
 def sum_layer_residual(N: int) -> sp.Expr:
@@ -241,18 +186,27 @@ def budget(e1: Fraction, e3: Fraction, lip: Fraction) -> Fraction:
     return e3 + lip * e1
 
 
+def certify_budget(psi: Univariate, e1: Fraction, total: Fraction, eps: Fraction, pieces: int = 64) -> Certificate:
+    """The kernel's ``enclosure`` certificate of the side conditions of (4): ψ([0, 1]) ⊂ [−δ + e_1, 1 + δ − e_1] on
+    ``pieces`` arb boxes (so layer 3's input ``a_2`` and the content ``a_j`` stay in [−δ, 1 + δ]), ``e_1 <= δ``, and
+    ``total = e_3 + L_Φ e_1 <= ε``; raises `theory.kernel.KernelError` when one is not certified."""
+    from theory import kernel
+
+    with precision(), kernel.enclosure_session() as ledger:
+        for a, b in branch_bound.pieces(Fraction(0), Fraction(1), pieces):
+            lo, hi = bounds(psi.enclose(interval(a, b)))
+            kernel.check_bound((lo, hi), -DELTA + e1, above=True)
+            kernel.check_bound((lo, hi), 1 + DELTA - e1)
+        kernel.check_bound((e1, e1), DELTA)
+        kernel.check_bound((total, total), eps)
+    return kernel.certify_enclosure(ledger, 2 * pieces + 2, "ψ([0, 1]) within [−δ + e1, 1 + δ − e1]; e1 <= δ; "
+                                    "e3 + L e1 <= ε", "exact rationals and arb balls")
+
+
 def _head_at(head: Head, q: arb, content: Sequence[arb]) -> arb:
     """The head output (exact, in arb) for query ``(q, 1)`` with content keys ``(c_j, 1)`` and content values 0."""
-    logits = [q_arb(k1) * q + q_arb(k2) for k1, k2 in head.keys]
-    shift = arb(max(float(l.mid()) for l in logits))
-    num, den = arb(0), arb(0)
-    for l, v in zip(logits, head.values):
-        e = (l - shift).exp()
-        num += e * q_arb(v)
-        den += e
-    for c in content:
-        den += (q * c + 1 - shift).exp()
-    return num / den
+    logits = [q_arb(k1) * q + q_arb(k2) for k1, k2 in head.keys] + [q * c + 1 for c in content]
+    return softmax_average(logits, [q_arb(v) for v in head.values] + [arb(0)] * len(content))
 
 
 def network_error(h1: Head, h3: Head, psi: Univariate, phi: Univariate, u1: Fraction, u2: Fraction) -> arb:
@@ -266,3 +220,17 @@ def network_error(h1: Head, h3: Head, psi: Univariate, phi: Univariate, u1: Frac
         a2 = q_arb(Fraction(N + 2, 2)) * (s1 + s2) / (N + 2)
         out = _head_at(h3, a2, [a1, a2])
         return out - phi.enclose((psi.enclose(U1) + psi.enclose(U2)) / 2)
+
+
+def grid_witness(h1: Head, h3: Head, psi: Univariate, phi: Univariate, g: int
+                 ) -> tuple[Fraction, tuple[Fraction, Fraction]]:
+    """The largest certified lower end of ``|out_2 − F(u_1, u_2)|`` over the ``(g + 1)^2`` grid of [0, 1]^2 (edges
+    included), and the input where it is reached (a refutation when it exceeds ε)."""
+    best, where = Fraction(0), (Fraction(0), Fraction(0))
+    for i in range(g + 1):
+        for j in range(g + 1):
+            u = (Fraction(i, g), Fraction(j, g))
+            lo = bounds(abs(network_error(h1, h3, psi, phi, *u)))[0]
+            if lo > best:
+                best, where = lo, u
+    return best, where

@@ -34,20 +34,26 @@ combination and ``ρ_r = 1``) ``max_{m ∈ S} |t_m| + Σ_{m ∉ S} ρ_m |t_m| + 
 """
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flint import arb, arb_mat
 
-from theory.approx import PI_UP, abs_bounds, bounds, compile_arb, interval, precision, q_arb
+from theory import branch_bound
+from theory.approx import PI_UP, compile_arb
+from theory.balls import bounds, interval, precision, q_arb, softmax_average
+from theory.branch_bound import Rect, Rectangle, Sup
+
+if TYPE_CHECKING:
+    from theory.kernel import Certificate
 
 SPHERE_W = (Fraction(1, 2), Fraction(-1, 4), Fraction(0))
 HULL_TAU = Fraction(1, 10**4)           # positions with ρ_m >= τ enter the hull bound's max
 THETA_MAX, PHI_MAX = PI_UP, 2 * PI_UP   # boxes cover [0, 355/113] x [0, 710/113] ⊃ [0, π] x [0, 2π]
+PARAMETERS = Rectangle(THETA_MAX, PHI_MAX, "[0, π] x [0, 2π] in spherical coordinates (θ, φ)")
 
 
 # ---- the grid --------------------------------------------------------------------------------------------------
@@ -64,6 +70,20 @@ def check_ring_sizes(n: int, sizes: Sequence[int]) -> list[tuple[Fraction, Fract
     """Outward enclosures of ``2 n sin θ_i − n_i`` per ring (each must be <= 0 for the covering bound (S1))."""
     with precision():
         return [bounds(2 * n * ((i + q_arb(Fraction(1, 2))) * arb.pi() / n).sin() - s) for i, s in enumerate(sizes)]
+
+
+def certify_rings(n: int) -> Certificate | None:
+    """The kernel's certificate of the premise of (S1): ``n_i >= 2 n sin θ_i`` on each of the n rings (every ring
+    decided on an arb ball); None when one is not certified."""
+    from theory import kernel
+
+    with kernel.enclosure_session() as ledger:
+        for enc in check_ring_sizes(n, ring_sizes(n)):
+            kernel.check_bound(enc, 0)
+    if ledger.wrong or ledger.undecided:
+        return None
+    return kernel.certify_enclosure(ledger, n, f"ring grid with n = {n} rings", "arb balls of sin",
+                                    f"n_i >= 2 n sin θ_i on all {n} rings: covering radius <= π/{n}")
 
 
 def grid(n: int) -> list[tuple[float, float]]:
@@ -100,6 +120,9 @@ class SphereConstruction:
     def value_floats(self) -> list[float]:
         return [float(v) for v in self.values]
 
+    def w_floats(self) -> list[float]:
+        return [float(x) for x in self.w]
+
 
 class SphereTarget:
     """f given as a sympy expression in the Cartesian coordinates ``x, y, z`` of the point on S^2, with the user's
@@ -134,7 +157,8 @@ def build(n: int, T: Fraction | int, target: SphereTarget, w: tuple[Fraction, Fr
         raise ValueError(f"need at least one ring, got n={n}")
     T = Fraction(T)
     pts = [cartesian(th, ph) for th, ph in grid(n)]
-    keys = tuple(tuple(Fraction(float(T) * c) for c in p) for p in pts)
+    t = float(T)
+    keys = tuple((Fraction(t * x), Fraction(t * y), Fraction(t * z)) for x, y, z in pts)
     return SphereConstruction(n, T, keys, tuple(Fraction(target.value(p)) for p in pts), w)
 
 
@@ -215,122 +239,20 @@ def error_at(con: SphereConstruction, target: SphereTarget, theta: Fraction, phi
     with precision():
         Th, Ph = q_arb(theta), q_arb(phi)
         X = (Th.sin() * Ph.cos(), Th.sin() * Ph.sin(), Th.cos())
-        logits = [q_arb(k[0]) * X[0] + q_arb(k[1]) * X[1] + q_arb(k[2]) * X[2] for k in con.keys]
-        shift = arb(max(float(l.mid()) for l in logits))
-        num, den = arb(0), arb(0)
-        for l, v in zip(logits, con.values):
-            e = (l - shift).exp()
-            num += e * q_arb(v)
-            den += e
-        e_c = (1 - shift).exp()
-        num += e_c * sum((q_arb(c) * xi for c, xi in zip(con.w, X)), arb(0))
-        den += e_c
-        return num / den - target.enclose(X)
+        logits = [q_arb(k[0]) * X[0] + q_arb(k[1]) * X[1] + q_arb(k[2]) * X[2] for k in con.keys] + [arb(1)]
+        content = sum((q_arb(c) * xi for c, xi in zip(con.w, X)), arb(0))
+        return softmax_average(logits, [q_arb(v) for v in con.values] + [content]) - target.enclose(X)
 
 
-# ---- branch-and-bound over [0, π] x [0, 2π] and the exact covering check ----------------------------------------
-
-Box = tuple[Fraction, Fraction, Fraction, Fraction]
-
-
-@dataclass
-class SphereSup:
-    """Outcome of `sup_abs`: ``cover`` (boxes with their balls) covers the parameter rectangle once complete;
-    ``upper`` bounds |q| on every box; ``lower`` is a certified lower bound of sup |q| (on box ``argmax``)."""
-
-    upper: Fraction
-    lower: Fraction
-    argmax: Box
-    cover: list[tuple[Box, arb]] = field(repr=False)
-    complete: bool
-    evaluations: int
-
+# ---- branch-and-bound over [0, π] x [0, 2π] (theory.branch_bound) ----------------------------------------------
 
 def sup_abs(enclose: Callable[[Fraction, Fraction, Fraction, Fraction], arb], pieces: tuple[int, int],
-            bound: Fraction, rtol: Fraction | None = None, max_boxes: int = 50_000) -> SphereSup:
-    """Split the box with the largest upper end (along its longer side) until every box is at most ``bound`` (and,
-    with ``rtol``, within ``rtol`` of the best lower end); stop when a lower end exceeds ``bound`` or the budget
-    runs out."""
-    heap: list[tuple[float, int, Box, arb, Fraction]] = []
-    lower, argmax, count = Fraction(0), (Fraction(0),) * 4, 0
-
-    def push(bx: Box) -> None:
-        nonlocal lower, argmax, count
-        ball = enclose(*bx)
-        count += 1
-        try:
-            lo, hi = abs_bounds(ball)
-        except ArithmeticError:
-            lo, hi = Fraction(0), Fraction(10**30)
-        if lo > lower:
-            lower, argmax = lo, bx
-        heapq.heappush(heap, (-float(hi), count, bx, ball, hi))
-
-    nt, npp = pieces
-    for i in range(nt):
-        for j in range(npp):
-            push((THETA_MAX * i / nt, THETA_MAX * (i + 1) / nt, PHI_MAX * j / npp, PHI_MAX * (j + 1) / npp))
-    complete = True
-    while True:
-        top = heap[0][4]
-        if lower > bound or (top <= bound and (rtol is None or top <= lower * (1 + rtol))):
-            break
-        if count >= max_boxes:
-            complete = False
-            break
-        _, _, (ta, tb, pa, pb), _, _ = heapq.heappop(heap)
-        if tb - ta >= pb - pa:
-            tm = (ta + tb) / 2
-            push((ta, tm, pa, pb))
-            push((tm, tb, pa, pb))
-        else:
-            pm = (pa + pb) / 2
-            push((ta, tb, pa, pm))
-            push((ta, tb, pm, pb))
-    return SphereSup(heap[0][4], lower, argmax, [(bx, ball) for _, _, bx, ball, _ in heap], complete, count)
-
-
-def covers_sphere(boxes: Sequence[Box]) -> bool:
-    """The boxes cover the parameter rectangle [0, THETA_MAX] x [0, PHI_MAX] (hence, via x(θ, φ), all of S^2),
-    checked exactly: for every elementary φ-strip between consecutive box edges, the θ-intervals of the boxes
-    spanning that strip cover [0, THETA_MAX]."""
-    if not boxes:
-        return False
-    edges = sorted({e for bx in boxes for e in (bx[2], bx[3])})
-    if edges[0] > 0 or edges[-1] < PHI_MAX:
-        return False
-    starts = sorted(boxes, key=lambda bx: bx[2])
-    active: list[Box] = []
-    k = 0
-    for lo, hi in zip(edges, edges[1:]):
-        while k < len(starts) and starts[k][2] <= lo:
-            active.append(starts[k])
-            k += 1
-        active = [bx for bx in active if bx[3] >= hi]
-        spans = sorted((bx[0], bx[1]) for bx in active if bx[2] <= lo)
-        end = Fraction(0)
-        for a, b in spans:
-            if a > end:
-                return False
-            end = max(end, b)
-        if end < THETA_MAX:
-            return False
-    return True
-
-
-def certify_cover(result: SphereSup, bound: Fraction, scope: str, abstraction: str) -> Any:
-    """The kernel's ``enclosure`` certificate that |H − f| <= ``bound`` on every box of an exactly checked cover
-    of S^2; raises `theory.kernel.KernelError` otherwise."""
-    from theory import kernel
-
-    if not covers_sphere([bx for bx, _ in result.cover]):
-        raise kernel.KernelError("the boxes do not cover the sphere's parameter rectangle")
-    with kernel.enclosure_session() as ledger:
-        for _, ball in result.cover:
-            kernel.check_bound(abs_bounds(ball), bound)
-    return kernel.certify_enclosure(ledger, len(result.cover), scope, abstraction,
-                                    evidence=f"{ledger.certified} boxes in spherical coordinates covering "
-                                             f"[0, π] x [0, 2π]: |H − f| <= {float(bound):.6g} on each")
+            bound: Fraction, rtol: Fraction | None = None, max_boxes: int = 50_000) -> Sup[Rect]:
+    """`theory.branch_bound.sup_abs` over the parameter rectangle (`PARAMETERS`: boxes (θ_a, θ_b, φ_a, φ_b), split
+    along the longer side) from ``pieces`` = (n_θ, n_φ) equal boxes; ``enclose(θ_a, θ_b, φ_a, φ_b)`` a ball
+    containing q there. The rectangle covers S^2 through x(θ, φ), so a certified cover of it bounds sup over S^2."""
+    return branch_bound.sup_abs(lambda bx: enclose(*bx), PARAMETERS, PARAMETERS.pieces(*pieces), bound=bound,
+                                rtol=rtol, max_boxes=max_boxes)
 
 
 ABSTRACTION = ("none beyond outward rounding: the exact binary float64 weights; sin, cos, exp in python-flint arb "

@@ -17,38 +17,31 @@ No torch here; python-flint is the kernel's ball arithmetic (docs/kernel.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+
+import flint
+
+from theory.balls import exact, precision
 
 PREC = 128
 
 
-def _q(x: float) -> object:
-    import flint
-
+def _q(x: float) -> flint.fmpq:
     n, d = float(x).as_integer_ratio()
     return flint.fmpq(n, d)
 
 
-def qmat(M: Sequence[Sequence[float]]) -> object:
+def qmat(M: Sequence[Sequence[float]]) -> flint.fmpq_mat:
     """A float64 matrix as an exact ``fmpq_mat``."""
-    import flint
-
     rows, cols = len(M), len(M[0])
     return flint.fmpq_mat(rows, cols, [_q(x) for row in M for x in row])
 
 
-def frac(x: object) -> Fraction:
+def frac(x: flint.fmpq) -> Fraction:
     """A flint ``fmpq`` as a ``Fraction``."""
     return Fraction(int(x.p), int(x.q))
-
-
-def _arb_end(x: object) -> Fraction:
-    """The exact value of an exact arb point (an arb ``lower()``/``upper()``)."""
-    man, e = x.mid().man_exp()
-    return Fraction(int(man)) * Fraction(2) ** int(e)
 
 
 def down(q: Fraction) -> Fraction:
@@ -67,9 +60,9 @@ def up(q: Fraction) -> Fraction:
     return Fraction(f)
 
 
-def ball_bounds(x: object) -> tuple[Fraction, Fraction]:
+def ball_bounds(x: flint.arb) -> tuple[Fraction, Fraction]:
     """(lower, upper) float64 ends enclosing an arb ball."""
-    return down(_arb_end(x.lower())), up(_arb_end(x.upper()))
+    return down(exact(x.lower())), up(exact(x.upper()))
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ class InputEnclosure:
     logZ_hi: Fraction
     g: list[Fraction]
     raw: list[Fraction]
-    tokens: object
+    tokens: flint.fmpq_mat
     xbar_lo: list[Fraction]
     xbar_hi: list[Fraction]
 
@@ -98,8 +91,6 @@ class HeadEnclosure:
     def __init__(self, W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]],
                  W_V: Sequence[Sequence[float]], tau: float | None,
                  inputs: Sequence[Sequence[Sequence[float]]]) -> None:
-        import flint
-
         self._inputs = inputs
         self._cache: dict[int, InputEnclosure] = {}
         self.W_V = [[Fraction(float(x)) for x in row] for row in W_V]
@@ -109,7 +100,7 @@ class HeadEnclosure:
             self.tau: Fraction | None = Fraction(float(tau))
         else:
             self.tau = Fraction(1, root) if root * root == k else None
-        with _precision():
+        with precision(PREC):
             if self.tau is not None:
                 self._tau_ball = flint.arb(flint.fmpq(self.tau.numerator, self.tau.denominator))
                 self.tau_lo = self.tau_hi = self.tau
@@ -133,20 +124,18 @@ class HeadEnclosure:
         return len(self.W_V[0])
 
     @property
-    def W_V_exact(self) -> object:
+    def W_V_exact(self) -> flint.fmpq_mat:
         """W_V as an exact ``fmpq_mat``."""
         return self._V
 
     def input(self, r: int) -> InputEnclosure:
         """The enclosure of input r at its last position (see the module docstring)."""
         if r not in self._cache:
-            with _precision():
+            with precision(PREC):
                 self._cache[r] = self._enclose(self._inputs[r])
         return self._cache[r]
 
     def _enclose(self, tokens: Sequence[Sequence[float]]) -> InputEnclosure:
-        import flint
-
         X = qmat(tokens)  # n x d
         n, d = X.nrows(), X.ncols()
         xq = flint.fmpq_mat(d, 1, [X[n - 1, c] for c in range(d)])
@@ -165,14 +154,3 @@ class HeadEnclosure:
                               [frac(g[c, 0]) for c in range(d)], [frac(raw[j, 0]) for j in range(n)],
                               X, [a for a, _ in x_b], [b for _, b in x_b])
 
-
-@contextmanager
-def _precision() -> Iterator[None]:
-    import flint
-
-    old = flint.ctx.prec
-    flint.ctx.prec = PREC
-    try:
-        yield
-    finally:
-        flint.ctx.prec = old

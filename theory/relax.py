@@ -214,12 +214,13 @@ def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: 
     tokens form a ball matrix ``G`` that arb can invert (None when R < d or no such G)."""
     import flint
 
-    from theory.enclose import _arb_end, _precision
+    from theory.balls import exact, precision
+    from theory.enclose import PREC
 
     d = head.d
     if head.R < d:
         return None
-    with _precision():
+    with precision(PREC):
         def ball(lo: Fraction, hi: Fraction) -> flint.arb:
             mid = (lo + hi) / 2
             return flint.arb(flint.fmpq(mid.numerator, mid.denominator), float(up((hi - lo) / 2)) or 0)
@@ -235,5 +236,5 @@ def delta_bound(head: HeadEnclosure, ys: list[list[Fraction]], tq: Fraction, c: 
         for i in range(d):
             total = sum((flint.arb(flint.fmpq(b[k].numerator, b[k].denominator)) * abs(Ginv[k, i])
                          for k in range(d)), flint.arb(0))
-            out.append(up(_arb_end(total.upper())))
+            out.append(up(exact(total.upper())))
         return out

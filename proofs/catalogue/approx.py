@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
-from functools import lru_cache
-from typing import Any
+from functools import partial
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 
@@ -30,56 +29,10 @@ UNIFORM_TARGETS: tuple[tuple[str, int], ...] = (("sin(3*x)", 3), ("cos(x) + sin(
 UNIFORM_EPS = Fraction(1, 5)
 UNIFORM_RTOL = Fraction(1, 50)            # the certified sup is refined to within 2% of its certified lower end
 LENGTH_CASES: tuple[tuple[int, Fraction], ...] = ((1, Fraction(1, 4)), (1, Fraction(1, 8)))   # (L, ε)
-SAMPLES_PER_CELL = 64
 RANDOM_TARGETS, RANDOM_TERMS = 12, 5
 
 
-def _w() -> list[float]:
-    from theory.approx import DEFAULT_W
-
-    return [float(x) for x in DEFAULT_W]
-
-
-def class_sup(L: Fraction) -> Fraction:
-    """M for the class of L-Lipschitz f: L π / 2 (rounded up), so the tent witness fits and every L-Lipschitz f
-    lies within M of a constant."""
-    from theory.approx import PI_UP
-
-    return Fraction(L) * PI_UP / 2
-
-
-def class_temperature(L: Fraction, eps: Fraction, N: int) -> int:
-    from theory.approx import DEFAULT_W, sufficient_temperature
-
-    return sufficient_temperature(eps, L, N, sum(abs(x) for x in DEFAULT_W) + class_sup(L))
-
-
-def necessary_temperature(L: Fraction, eps: Fraction, N: int) -> float:
-    """T_nec = log(L h / μ) / (cos(h/2) − cos(3h/2)), μ = ε − π L / N: below it the midpoint tent's two grid
-    positions at 3h/2 carry enough weight to push its error past ε (docs/approximation.md)."""
-    h = 2 * math.pi / N
-    mu = float(eps) - math.pi * float(L) / N
-    return math.log(float(L) * h / mu) / (math.cos(h / 2) - math.cos(1.5 * h))
-
-
-def _conjoin(certs: list[Any], scope: str, evidence: str) -> Any:
-    from theory import kernel
-
-    return certs[0] if len(certs) == 1 else kernel.conjoin(certs, scope, evidence)
-
-
 # ---- approx.single_head_uniform ---------------------------------------------------------------------------------
-
-@lru_cache(maxsize=32)
-def _uniform_setup(text: str, L: int, eps: Fraction, N: int | None, T: int | None) -> tuple[Any, int, int]:
-    from theory.approx import DEFAULT_W, Expression, prefix_length, sufficient_temperature
-
-    target = Expression.parse(text, Fraction(L))
-    n0 = prefix_length(eps, Fraction(L))
-    t = T if T is not None else sufficient_temperature(eps, Fraction(L), n0,
-                                                       sum(abs(x) for x in DEFAULT_W) + target.sup_abs())
-    return target, (N if N is not None else n0), t
-
 
 def single_head_uniform_claim(id: str = "approx.single_head_uniform",
                               targets: Sequence[tuple[str, int]] = UNIFORM_TARGETS, eps: Fraction = UNIFORM_EPS,
@@ -88,41 +41,44 @@ def single_head_uniform_claim(id: str = "approx.single_head_uniform",
     M = certified sup |f|), sup over the circle of |H − f| <= ε. ``N`` / ``T`` override (false twins)."""
 
     def symbolic(ctx: Context) -> LayerResult:
-        from theory.approx import ABSTRACTION, Enclosure, certify_cover, for_target, sup_abs
+        from theory import kernel
+        from theory.approx import ABSTRACTION, Enclosure, expression, for_target, sup_abs, uniform_sizes
+        from theory.branch_bound import certify_cover
 
-        certs, notes = [], []
+        certs, scopes, notes = [], [], []
         for text, L in targets:
-            target, n, t = _uniform_setup(text, L, eps, N, T)
-            con = for_target(target, n, t)
-            result = sup_abs(Enclosure(con, target=target).box, 8 * n, rtol=UNIFORM_RTOL, bound=eps)
-            if result.lower > eps:
+            target = expression(text, Fraction(L))
+            _, n, t = uniform_sizes(target, eps, N, T)
+            result = sup_abs(Enclosure(for_target(target, n, t), target=target).box, 8 * n, rtol=UNIFORM_RTOL,
+                             bound=eps)
+            verdict = result.verdict(eps)
+            if verdict == "above":
                 a, b = result.argmax
                 return LayerResult(Status.REFUTED, f"f={text}, N={n}, T={t}: |H − f| >= {float(result.lower):.6g} > "
                                    f"ε={eps} on every θ in [{float(a):.6g}, {float(b):.6g}] (certified)",
                                    witness={"f": text, "N": n, "T": t, "theta": [float(a), float(b)],
                                             "error_lower": float(result.lower)}, abstraction=ABSTRACTION)
-            if not result.complete or result.upper > eps:
+            if verdict == "undecided":
                 return LayerResult(Status.UNKNOWN, f"f={text}, N={n}, T={t}: certified sup in "
                                    f"[{float(result.lower):.6g}, {float(result.upper):.6g}], not decided against "
                                    f"ε={eps} within {result.evaluations} boxes", abstraction=ABSTRACTION)
-            scope = f"f = {text}, N = {n}, T = {t}, every θ in [0, 2π]"
-            certs.append(certify_cover(result, result.upper, scope, ABSTRACTION, "|H − f|"))
+            scopes.append(f"f = {text}, N = {n}, T = {t}, every θ in [0, 2π]")
+            certs.append(certify_cover(result, result.upper, scopes[-1], ABSTRACTION, "|H − f|"))
             notes.append(f"{text}: N={n}, T={t}, certified sup |H − f| <= {float(result.upper):.4g} "
                          f"(>= {float(result.lower):.4g}; {len(result.cover)} boxes)")
-        cert = _conjoin(certs, f"{len(targets)} targets, ε = {eps}, every θ in [0, 2π]", "; ".join(notes))
+        cert = kernel.conjoin(certs, "; ".join(scopes), "; ".join(notes))
         return LayerResult(Status.PROVED, f"all <= ε={eps}: " + "; ".join(notes), certificate=cert,
-                           abstraction=ABSTRACTION, instances=sum(1 for _ in targets))
+                           abstraction=ABSTRACTION, instances=len(targets))
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.approx import circle, sampled_error
-        from theory.approx import for_target
+        from numeric.approx import circle_error
+        from theory.approx import expression, for_target, uniform_sizes
 
         worst, notes = 0.0, []
         for text, L in targets:
-            target, n, t = _uniform_setup(text, L, eps, N, T)
-            con = for_target(target, n, t)
-            thetas = circle(SAMPLES_PER_CELL * n, offset=0.5)
-            s = sampled_error(con.key_floats(), con.value_floats(), _w(), thetas, [target.value(x) for x in thetas])
+            target = expression(text, Fraction(L))
+            _, n, t = uniform_sizes(target, eps, N, T)
+            s = circle_error(for_target(target, n, t), target.values)
             worst = max(worst, s.max_error)
             notes.append(f"{text}: sampled max {s.max_error:.4g} at θ={s.theta:.4f} ({s.samples} angles)")
             if s.max_error > eps:
@@ -155,7 +111,7 @@ def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
     L-Lipschitz f with |f| <= L π / 2; and the midpoint tent fails ε at N(ε) − 1 and at ⌈N(ε)/2⌉ (tightness)."""
 
     def sizes(L: int, eps: Fraction) -> tuple[int, int, int]:
-        from theory.approx import prefix_length
+        from theory.approx import class_temperature, necessary_temperature, prefix_length
 
         n0 = prefix_length(eps, Fraction(L))
         n = n0 + n_offset
@@ -166,37 +122,31 @@ def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
         return n0, n, t
 
     def symbolic(ctx: Context) -> LayerResult:
-        from flint import arb
-
         from theory import kernel
         from theory.approx import (
             ABSTRACTION,
             Enclosure,
-            bounds,
             build,
             certify_above,
-            certify_cover,
+            certify_prefix_length,
+            class_sup,
             midpoint_tent_error,
-            precision,
-            q_arb,
             sup_abs,
         )
+        from theory.balls import bounds
+        from theory.branch_bound import certify_cover
 
         certs, notes = [], []
         for L, eps in cases:
             n0, n, t = sizes(L, eps)
             Lq, M = Fraction(L), class_sup(Fraction(L))
-            # N(ε) is least: π L / N(ε) < ε <= π L / (N(ε) − 1), decided on balls of π
-            with precision(), kernel.enclosure_session() as ledger:
-                kernel.check_bound(bounds(arb.pi() * q_arb(Lq) / n0), eps)
-                kernel.check_bound(bounds(arb.pi() * q_arb(Lq) / (n0 - 1)), eps, above=True)
-            certs.append(kernel.certify_enclosure(ledger, 2, f"L = {L}, ε = {eps}", "arb balls of π",
-                                                  f"π L / {n0} < ε <= π L / {n0 - 1}"))
+            # N(ε) is least: π L / N(ε) < ε <= π L / (N(ε) − 1)
+            certs.append(certify_prefix_length(eps, Lq)[1])
             # the class statement at (n, t): W of (1) <= ε on a cover of the circle
-            con = build(n, t, [0.0] * n)
-            result = sup_abs(Enclosure(con, lipschitz=Lq, sup_f=M).box, 8 * n, rtol=None, bound=eps)
-            if not result.complete or result.upper > eps:
-                theta, err, tent = midpoint_tent_error(n, t, Lq, M)
+            result = sup_abs(Enclosure(build(n, t, [0.0] * n), lipschitz=Lq, sup_f=M).box, 8 * n, rtol=None,
+                             bound=eps)
+            if result.verdict(eps) != "below":     # W bounds the class from above only: refute with the tent
+                theta, err, _ = midpoint_tent_error(n, t, Lq, M)
                 if bounds(err)[0] > eps:
                     return LayerResult(
                         Status.REFUTED, f"L={L}, ε={eps}, N={n}, T={t}: the tent f = {float(M):.4g} − {L}·d(θ, θ*) "
@@ -218,13 +168,12 @@ def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
             notes.append(f"L={L}, ε={eps}: N(ε)={n0}, T={t}, sup W <= {float(result.upper):.5g} "
                          f"({len(result.cover)} boxes); tent fails at N={n0 - 1} and N={-(-n0 // 2)}")
         scope = "; ".join(f"L = {L}, ε = {e}" for L, e in cases) + "; every L-Lipschitz f with |f| <= L π / 2"
-        cert = _conjoin(certs, scope, "; ".join(notes))
-        return LayerResult(Status.PROVED, "; ".join(notes), certificate=cert, abstraction=ABSTRACTION,
-                           instances=len(cases))
+        return LayerResult(Status.PROVED, "; ".join(notes), certificate=kernel.conjoin(certs, scope, "; ".join(notes)),
+                           abstraction=ABSTRACTION, instances=len(cases))
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.approx import circle, one_error, random_lipschitz, sampled_error, trig
-        from theory.approx import build, grid_angles, midpoint_tent_error
+        from numeric.approx import circle_error, one_error, random_lipschitz, trig
+        from theory.approx import build, class_sup, grid_angles, midpoint_tent_error
 
         worst, notes = 0.0, []
         seed = ctx.child_seed("random-lipschitz")
@@ -233,16 +182,14 @@ def prefix_length_bound_claim(id: str = "approx.prefix_length_bound",
             M = class_sup(Fraction(L))
             theta, _, tent = midpoint_tent_error(n, t, Fraction(L), M)
             th = float(theta.mid())
-            err = one_error(tent.key_floats(), tent.value_floats(), _w(), th, float(M))
+            err = one_error(tent, th, float(M))
             worst = max(worst, err)
             if err > eps:
                 return LayerResult(Status.VIOLATED, f"L={L}, ε={eps}, N={n}, T={t}: the midpoint tent has float64 "
                                    f"error {err:.6g} > ε at θ={th:.6g}", max_error=err, instances=1,
                                    witness={"L": L, "eps": str(eps), "N": n, "T": t, "theta": th})
-            thetas = circle(SAMPLES_PER_CELL * n, offset=0.5)
             for k, coeffs in enumerate(random_lipschitz(float(L), RANDOM_TERMS, RANDOM_TARGETS, seed)):
-                con = build(n, t, trig(coeffs, grid_angles(n)))
-                s = sampled_error(con.key_floats(), con.value_floats(), _w(), thetas, trig(coeffs, thetas))
+                s = circle_error(build(n, t, trig(coeffs, grid_angles(n))), partial(trig, coeffs))
                 worst = max(worst, s.max_error)
                 if s.max_error > eps:
                     return LayerResult(Status.VIOLATED, f"L={L}, ε={eps}, N={n}, T={t}: random f #{k} (seed {seed}) "
@@ -326,8 +273,7 @@ def consistent_claim(id: str = "approx.consistent_with_limitation", drop_content
         seed = ctx.child_seed("mixture")
         worst, tol = 0.0, ctx.tol
         for N, T in MIX_SIZES:
-            con = build(N, T, [math.sin(3 * p) for p in grid_angles(N)])
-            m = mixture_check(con.key_floats(), con.value_floats(), _w(), MIX_TOKENS, MIX_INSTANCES, seed)
+            m = mixture_check(build(N, T, [math.sin(3 * p) for p in grid_angles(N)]), MIX_TOKENS, MIX_INSTANCES, seed)
             errs = {"ratio": m.ratio, "mixture": m.mixture, "hull": m.hull}
             if drop_content:
                 errs["drop_content"] = m.drop_content
@@ -377,32 +323,21 @@ def sphere_uniform_claim(id: str = "approx.sphere_uniform",
 
     def symbolic(ctx: Context) -> LayerResult:
         from theory import kernel
-        from theory.approx_sphere import (
-            ABSTRACTION,
-            SphereEnclosure,
-            SphereTarget,
-            build,
-            certify_cover,
-            check_ring_sizes,
-            ring_sizes,
-            sup_abs,
-        )
+        from theory.approx_sphere import ABSTRACTION, SphereEnclosure, SphereTarget, build, certify_rings, sup_abs
+        from theory.branch_bound import certify_cover
 
         certs, notes = [], []
         for text, L in targets:
             n = sizes(L)
-            # the covering radius (S1): n_i >= 2 n sin θ_i on every ring, decided on arb balls
-            with kernel.enclosure_session() as ledger:
-                for enc in check_ring_sizes(n, ring_sizes(n)):
-                    kernel.check_bound(enc, 0)
-            if ledger.wrong or ledger.undecided:
+            ring_cert = certify_rings(n)            # the covering radius (S1): n_i >= 2 n sin θ_i on every ring
+            if ring_cert is None:
                 return LayerResult(Status.UNKNOWN, f"n={n}: ring sizes not shown >= 2 n sin θ_i")
-            certs.append(kernel.certify_enclosure(ledger, n, f"ring grid with n = {n} rings", "arb balls of sin",
-                                                  f"n_i >= 2 n sin θ_i on all {n} rings: covering radius <= π/{n}"))
+            certs.append(ring_cert)
             target = SphereTarget(text, L)
             con = build(n, T, target)
             result = sup_abs(SphereEnclosure(con, target).box, (n, 2 * n), eps)
-            if result.lower > eps:
+            verdict = result.verdict(eps)
+            if verdict == "above":
                 ta, tb, pa, pb = result.argmax
                 return LayerResult(
                     Status.REFUTED, f"f={text}, n={n} rings (N={con.N}), T={T}: |H − f| >= {float(result.lower):.6g} "
@@ -410,37 +345,38 @@ def sphere_uniform_claim(id: str = "approx.sphere_uniform",
                     f"[{float(pa):.5g}, {float(pb):.5g}] (certified)", abstraction=ABSTRACTION,
                     witness={"f": text, "rings": n, "N": con.N, "T": T, "theta": [float(ta), float(tb)],
                              "phi": [float(pa), float(pb)], "error_lower": float(result.lower)})
-            if not result.complete or result.upper > eps:
+            if verdict == "undecided":
                 return LayerResult(Status.UNKNOWN, f"f={text}, n={n}, T={T}: certified sup in "
                                    f"[{float(result.lower):.6g}, {float(result.upper):.6g}] not decided against "
                                    f"ε={eps} within {result.evaluations} boxes", abstraction=ABSTRACTION)
             scope = f"f = {text} on S^2, n = {n} rings (N = {con.N}), T = {T}, every x in S^2"
-            certs.append(certify_cover(result, eps, scope, ABSTRACTION))
-            notes.append(f"{text}: n={n} rings, N={con.N}, T={T}: certified sup |H − f| <= ε ({len(result.cover)} "
-                         f"boxes)")
-        cert = _conjoin(certs, f"f in {{{', '.join(t for t, _ in targets)}}}, every x in S^2, n(ε) rings, ε = {eps}, "
-                        f"T = {T}", "; ".join(notes))
+            certs.append(certify_cover(result, eps, scope, ABSTRACTION, "|H − f|"))
+            notes.append(f"{text}: n={n} rings, N={con.N}, T={T}: certified sup |H − f| <= "
+                         f"{float(result.upper):.4g} <= ε ({len(result.cover)} boxes)")
+        cert = kernel.conjoin(certs, f"f in {{{', '.join(t for t, _ in targets)}}}, every x in S^2, n(ε) rings, "
+                              f"ε = {eps}, T = {T}", "; ".join(notes))
         return LayerResult(Status.PROVED, "; ".join(notes), certificate=cert, abstraction=ABSTRACTION,
                            instances=len(targets))
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.approx import sampled_error_at, sphere_points
-        from theory.approx_sphere import SPHERE_W, SphereTarget, build
+        from numeric.approx import sphere_error
+        from theory.approx_sphere import SphereTarget, build
 
         worst, notes = 0.0, []
+        rings_sampled, per_ring = SPHERE_SAMPLES
         for text, L in targets:
             n = sizes(L)
             target = SphereTarget(text, L)
             con = build(n, T, target)
-            xs = sphere_points(*SPHERE_SAMPLES)
-            err, k = sampled_error_at(con.key_floats(), con.value_floats(), [float(c) for c in SPHERE_W], xs,
-                                      [target.value(p) for p in xs])
+            err, x = sphere_error(con, target.value, rings_sampled, per_ring)
             worst = max(worst, err)
-            notes.append(f"{text}: sampled max {err:.4g} ({len(xs)} points, n={n}, N={con.N}, T={T})")
+            notes.append(f"{text}: sampled max {err:.4g} ({rings_sampled * per_ring} points, n={n}, N={con.N}, "
+                         f"T={T})")
             if err > eps:
                 return LayerResult(Status.VIOLATED, f"f={text}, n={n}, T={T}: float64 error {err:.6g} > ε={eps} at "
-                                   f"x={tuple(round(c, 6) for c in xs[k])}", max_error=err, instances=len(xs),
-                                   witness={"f": text, "rings": n, "T": T, "x": list(xs[k])})
+                                   f"x={tuple(round(c, 6) for c in x)}", max_error=err,
+                                   instances=rings_sampled * per_ring, witness={"f": text, "rings": n, "T": T,
+                                                                                "x": list(x)})
         return LayerResult(Status.CONSISTENT, "; ".join(notes), max_error=worst, instances=len(targets),
                            tolerance=f"sampled max |H − f| <= ε = {eps}")
 
@@ -471,50 +407,37 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
     (prefixed head ψ, uniform-attention sum, prefixed head Φ), N prefix positions, temperature T:
     sup over [0, 1]^2 of |out_2 − Φ((ψ(u_1) + ψ(u_2))/2)| <= ε, certified by the budget e_3 + L_Φ e_1."""
 
-    def parts() -> tuple[Any, Any, Any, Any]:
-        from theory.approx_depth import DELTA, Univariate, head_for
-
-        psi, phi = Univariate(DEPTH_PSI), Univariate(DEPTH_PHI)
-        return psi, phi, head_for(psi, N, T), head_for(phi, N, T, -DELTA, 1 + DELTA)
-
     def symbolic(ctx: Context) -> LayerResult:
         from theory import kernel
-        from theory.approx import bounds, interval, precision
         from theory.approx_depth import (
             ABSTRACTION,
             DELTA,
             budget,
-            certify_sup,
+            certify_budget,
             derivative_box,
+            grid_witness,
             head_error,
-            network_error,
+            instance,
             sum_layer_residual,
             sup_abs,
         )
+        from theory.branch_bound import certify_cover
 
-        psi, phi, h1, h3 = parts()
+        psi, phi, h1, h3 = instance(DEPTH_PSI, DEPTH_PHI, N, T)
         zero, one = Fraction(0), Fraction(1)
-        r1 = sup_abs(head_error(h1, psi, (zero, one)), zero, one, 4 * N)
-        r3 = sup_abs(head_error(h3, phi, (-DELTA, 1 + DELTA)), -DELTA, 1 + DELTA, 4 * N)
-        rl = sup_abs(derivative_box(phi), -DELTA, 1 + DELTA, 16)
+        r1 = sup_abs(head_error(h1, psi, (zero, one)), zero, one, 4 * N)                    # e_1
+        r3 = sup_abs(head_error(h3, phi, (-DELTA, 1 + DELTA)), -DELTA, 1 + DELTA, 4 * N)    # e_3
+        rl = sup_abs(derivative_box(phi), -DELTA, 1 + DELTA, 16)                          # L_Φ
         total = budget(r1.upper, r3.upper, rl.upper)
         scope = (f"n = 2 tokens, every (u1, u2) in [0, 1]^2, ψ = {DEPTH_PSI}, Φ = {DEPTH_PHI}, N = {N}, T = {T}, "
                  "the three layers of numeric.approx.depth_model")
         if all(r.complete for r in (r1, r3, rl)) and r1.upper <= DELTA and total <= eps:
-            certs = [certify_sup(r1, f"layer 1 head vs ψ, u in [0, 1], 1 or 2 content tokens, N = {N}, T = {T}",
-                                 ABSTRACTION, "|s − ψ(u)|"),
-                     certify_sup(r3, f"layer 3 head vs Φ, a in [−1/8, 9/8], N = {N}, T = {T}", ABSTRACTION,
-                                 "|out − Φ(a)|"),
-                     certify_sup(rl, "Φ' on [−1/8, 9/8]", ABSTRACTION, "|Φ'|")]
-            with precision(), kernel.enclosure_session() as ledger:
-                for a, b in [(k * Fraction(1, 64), (k + 1) * Fraction(1, 64)) for k in range(64)]:
-                    lo, hi = bounds(psi.enclose(interval(a, b)))
-                    kernel.check_bound((lo, hi), -DELTA + r1.upper, above=True)
-                    kernel.check_bound((lo, hi), 1 + DELTA - r1.upper)
-                kernel.check_bound((r1.upper, r1.upper), DELTA)
-                kernel.check_bound((total, total), eps)
-            certs.append(kernel.certify_enclosure(ledger, 130, "ψ([0, 1]) within [−δ + e1, 1 + δ − e1]; e1 <= δ; "
-                                                  "e3 + L e1 <= ε", "exact rationals and arb balls"))
+            certs = [certify_cover(r1, r1.upper, f"layer 1 head vs ψ, u in [0, 1], 1 or 2 content tokens, N = {N}, "
+                                   f"T = {T}", ABSTRACTION, "|s − ψ(u)|"),
+                     certify_cover(r3, r3.upper, f"layer 3 head vs Φ, a in [−1/8, 9/8], N = {N}, T = {T}",
+                                   ABSTRACTION, "|out − Φ(a)|"),
+                     certify_cover(rl, rl.upper, "Φ' on [−1/8, 9/8]", ABSTRACTION, "|Φ'|"),
+                     certify_budget(psi, r1.upper, total, eps)]
             test = kernel.decide_zero(sum_layer_residual(N))
             if test.status != "zero":
                 return LayerResult(Status.UNKNOWN, f"layer 2 identity not reduced ({test.status})")
@@ -525,14 +448,7 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
             return LayerResult(Status.PROVED, detail, certificate=kernel.conjoin(certs, scope, detail),
                                abstraction=ABSTRACTION, instances=1)
         # the budget does not decide: look for a certified counterexample on a grid of inputs (edges included)
-        g = DEPTH_WITNESS_GRID
-        best, where = Fraction(0), (zero, zero)
-        for i in range(g + 1):
-            for j in range(g + 1):
-                u = (Fraction(i, g), Fraction(j, g))
-                lo = bounds(abs(network_error(h1, h3, psi, phi, *u)))[0]
-                if lo > best:
-                    best, where = lo, u
+        best, where = grid_witness(h1, h3, psi, phi, DEPTH_WITNESS_GRID)
         if best > eps:
             return LayerResult(Status.REFUTED, f"N={N}, T={T}: |out − F| >= {float(best):.6g} > ε={eps} at "
                                f"(u1, u2) = ({float(where[0]):.4g}, {float(where[1]):.4g}) (exact arb evaluation "
@@ -544,21 +460,18 @@ def depth_linear_claim(id: str = "approx.depth_linear", N: int = DEPTH_N, T: int
                            abstraction=ABSTRACTION)
 
     def numeric(ctx: Context) -> LayerResult:
-        from numeric.approx import depth_outputs
+        from numeric.approx import depth_error
+        from theory.approx_depth import instance
 
-        psi, phi, h1, h3 = parts()
-        g = DEPTH_SAMPLES
-        pts = [(i / g, j / g) for i in range(g + 1) for j in range(g + 1)]     # edges included
-        out = depth_outputs(h1.floats(), h3.floats(), pts).tolist()
-        errs = [abs(o - phi.value((psi.value(a) + psi.value(b)) / 2)) for o, (a, b) in zip(out, pts)]
-        k = max(range(len(errs)), key=errs.__getitem__)
-        if errs[k] > eps:
-            return LayerResult(Status.VIOLATED, f"N={N}, T={T}: float64 error {errs[k]:.6g} > ε={eps} at (u1, u2) = "
-                               f"{pts[k]}", max_error=errs[k], instances=len(pts),
-                               witness={"N": N, "T": T, "u": list(pts[k])})
-        return LayerResult(Status.CONSISTENT, f"sampled max |out − F| = {errs[k]:.4g} at {pts[k]} ({len(pts)} "
-                           "inputs, float64 reference model)", max_error=errs[k], instances=len(pts),
-                           tolerance=f"sampled max <= ε = {eps}")
+        psi, phi, h1, h3 = instance(DEPTH_PSI, DEPTH_PHI, N, T)
+        err, u = depth_error(h1.floats(), h3.floats(), lambda a, b: phi.value((psi.value(a) + psi.value(b)) / 2),
+                             DEPTH_SAMPLES)
+        inputs = (DEPTH_SAMPLES + 1) ** 2
+        if err > eps:
+            return LayerResult(Status.VIOLATED, f"N={N}, T={T}: float64 error {err:.6g} > ε={eps} at (u1, u2) = "
+                               f"{u}", max_error=err, instances=inputs, witness={"N": N, "T": T, "u": list(u)})
+        return LayerResult(Status.CONSISTENT, f"sampled max |out − F| = {err:.4g} at {u} ({inputs} inputs, float64 "
+                           "reference model)", max_error=err, instances=inputs, tolerance=f"sampled max <= ε = {eps}")
 
     return Claim(
         id=id, title="a small instance of the depth construction: two tokens, a Kolmogorov–Arnold composition "
