@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from numeric.model import Config, PrefixKV, Transformer
+from numeric.model import Config, ConfigError, PrefixKV, Transformer
 from numeric.threads import torch_threads
 
 SAMPLES_PER_CELL = 64           # sampled angles per grid cell h = 2π/N on the circle
@@ -225,20 +225,23 @@ def depth_model(N: int) -> Transformer:
                  residual=True, w_o=True, mlp="none", unembed=False, logit_scale=lambda k, L: 1.0,
                  dtype=torch.float64)
     model = Transformer(cfg)
-    reads = {0: (0, 2), 1: None, 2: (3, 4)}             # layer -> (query/key coordinate, output coordinate)
+    reads = ((0, 2), None, (3, 4))          # per layer: (query/key coordinate, output coordinate); None: the sum
     with torch.no_grad():
-        for l, attn in enumerate(layer.attn for layer in model.layers):
-            for W in (attn.W_Q, attn.W_K, attn.W_V, attn.W_O):
-                W.weight.zero_()
-            if reads[l] is None:
-                attn.W_V.weight[0, 2] = 1.0
-                attn.W_O.weight[3, 0] = (N + 2) / 2
+        for layer, read in zip(model.layers, reads, strict=True):
+            w = layer.attn.head(0)             # views into the layer's parameters
+            if w.W_O is None:
+                raise ConfigError("the depth model writes through W_O")
+            for W in (w.W_Q, w.W_K, w.W_V, w.W_O):
+                W.zero_()
+            if read is None:
+                w.W_V[0, 2] = 1.0
+                w.W_O[3, 0] = (N + 2) / 2
                 continue
-            src, dst = reads[l]
-            for W in (attn.W_Q, attn.W_K):
-                W.weight[0, src] = 1.0
-                W.weight[1, 1] = 1.0
-            attn.W_O.weight[dst, 0] = 1.0
+            src, dst = read
+            for W in (w.W_Q, w.W_K):
+                W[0, src] = 1.0
+                W[1, 1] = 1.0
+            w.W_O[dst, 0] = 1.0
     return model
 
 
