@@ -538,6 +538,41 @@ def error_at(con: Construction, theta: Fraction | arb, f_value: arb, values: Seq
         return softmax_average(logits, vals + [content]) - f_value
 
 
+def mixture_residuals(N: int = 3, n: int = 2, prefix_alone: bool = False) -> dict[str, sp.Expr]:
+    """Section 4 on the grid construction, as exact residuals (0 iff the statement holds): N prefix positions with
+    keys ``T g_m`` on the exact grid ``g_m = (cos 2πm/N, sin 2πm/N)`` and values ``v_m``, n content tokens ``x_j``
+    (every real vector; the last one queries), content values ``w . x_j``, every T > 0 and w. With
+    ``A`` the prefixed weights, ``A^0`` the unprefixed ones, ``α`` the prefix mass, ``t^0`` the unprefixed output
+    and ``t_prefix`` the prefix values' softmax mixture: ``A_1/A_2 = A^0_1/A^0_2``, ``t = (1 − α) t^0 + α t_prefix``
+    and ``Σ A + α = 1``. ``prefix_alone`` adds the false statement ``t = t_prefix``."""
+    import sympy as sp
+
+    T = sp.Symbol("T", positive=True)
+    xs = [sp.Matrix(sp.symbols(f"x{j}_1:3", real=True)) for j in range(1, n + 1)]
+    v = sp.symbols(f"v1:{N + 1}", real=True)
+    w = sp.Matrix(sp.symbols("w1:3", real=True)).T
+    g = [sp.Matrix([sp.cos(2 * sp.pi * m / N), sp.sin(2 * sp.pi * m / N)]) for m in range(N)]
+    q = xs[-1]                                             # the last content token queries
+    e_content = [sp.exp((q.T * x)[0]) for x in xs]
+    e_prefix = [sp.exp(T * (g[m].T * q)[0]) for m in range(N)]
+    vals_c = [(w * x)[0] for x in xs]
+    Z = sum(e_content) + sum(e_prefix)
+    A_content = [e / Z for e in e_content]
+    A0 = [e / sum(e_content) for e in e_content]
+    t = (sum(e * vc for e, vc in zip(e_content, vals_c)) + sum(e * vm for e, vm in zip(e_prefix, v))) / Z
+    alpha = sum(e_prefix) / Z
+    t0 = sum(a * vc for a, vc in zip(A0, vals_c))
+    t_prefix = sum(e * vm for e, vm in zip(e_prefix, v)) / sum(e_prefix)
+    residuals = {
+        "content ratio A_21/A_22 = A0_21/A0_22": A_content[0] / A_content[1] - A0[0] / A0[1],
+        "t = (1 − α) t_content + α t_prefix": t - ((1 - alpha) * t0 + alpha * t_prefix),
+        "weights sum to 1 (convex combination)": sum(A_content) + alpha - 1,
+    }
+    if prefix_alone:
+        residuals["t = t_prefix (the prefix overrides the content)"] = t - t_prefix
+    return residuals
+
+
 def midpoint_tent_error(N: int, T: Fraction | int, L: Fraction, M: Fraction,
                         w: tuple[Fraction, Fraction] = DEFAULT_W) -> tuple[arb, arb, Construction]:
     """The witness of (3): the tent ``f(θ) = M − L d(θ, θ*)`` centred at the cell midpoint ``θ* = (i + 1/2) h``

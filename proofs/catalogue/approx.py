@@ -224,34 +224,10 @@ def consistent_claim(id: str = "approx.consistent_with_limitation", drop_content
     ``drop_content``: the false statement that the output is the prefix mixture alone."""
 
     def symbolic(ctx: Context) -> LayerResult:
-        import sympy as sp
-
         from theory import kernel
+        from theory.approx import mixture_residuals
 
-        N, n = 3, 2
-        T = sp.Symbol("T", positive=True)
-        xs = [sp.Matrix(sp.symbols(f"x{j}_1:3", real=True)) for j in range(1, n + 1)]
-        v = sp.symbols("v1:4", real=True)
-        w = sp.Matrix(sp.symbols("w1:3", real=True)).T
-        g = [sp.Matrix([sp.cos(2 * sp.pi * m / N), sp.sin(2 * sp.pi * m / N)]) for m in range(N)]
-        q = xs[-1]                                             # the last content token queries
-        e_content = [sp.exp((q.T * x)[0]) for x in xs]
-        e_prefix = [sp.exp(T * (g[m].T * q)[0]) for m in range(N)]
-        vals_c = [(w * x)[0] for x in xs]
-        Z = sum(e_content) + sum(e_prefix)
-        A_content = [e / Z for e in e_content]
-        A0 = [e / sum(e_content) for e in e_content]
-        t = (sum(e * vc for e, vc in zip(e_content, vals_c)) + sum(e * vm for e, vm in zip(e_prefix, v))) / Z
-        alpha = sum(e_prefix) / Z
-        t0 = sum(a * vc for a, vc in zip(A0, vals_c))
-        t_prefix = sum(e * vm for e, vm in zip(e_prefix, v)) / sum(e_prefix)
-        residuals = {
-            "content ratio A_21/A_22 = A0_21/A0_22": A_content[0] / A_content[1] - A0[0] / A0[1],
-            "t = (1 − α) t_content + α t_prefix": t - ((1 - alpha) * t0 + alpha * t_prefix),
-            "weights sum to 1 (convex combination)": sum(A_content) + alpha - 1,
-        }
-        if drop_content:
-            residuals["t = t_prefix (the prefix overrides the content)"] = t - t_prefix
+        residuals = mixture_residuals(prefix_alone=drop_content)
         tests = []
         for what, r in residuals.items():
             test = kernel.decide_zero(r)
