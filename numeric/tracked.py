@@ -11,16 +11,19 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
+from numeric.attention import EnvBase
+
+Env = TypeVar("Env")
 _largest: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("named_positions", default=None)
 _PLAIN = (int, float, bool, complex, str, slice, type(None), type(Ellipsis), torch.dtype, torch.device,
           torch.Size, torch.memory_format, torch.layout)
 
 
-def _note(key: Any) -> None:
+def _note(key: object) -> None:
     box = _largest.get()
     if box is None:
         return
@@ -80,16 +83,16 @@ def recording() -> Iterator[list[int]]:
         _largest.reset(token)
 
 
-def _track_tensors(obj: Any) -> None:
+def _track_tensors(obj: object) -> None:
     for name, value in list(vars(obj).items()):
         if isinstance(value, torch.Tensor):
             setattr(obj, name, value.as_subclass(Tracked))
 
 
-def track(env: Any) -> Any:
+def track(env: Env) -> Env:
     """Make the tensors a statement reads `Tracked`, in place, and return ``env``: every view of an env (and its
     ``W_O``), or the tensors of a single model object and of its ``inst`` (e.g. `numeric.finetune.TorchFineTune`)."""
-    if hasattr(env, "_views"):
+    if isinstance(env, EnvBase):
         for row in env._views:
             for view in row:
                 _track_tensors(view)
@@ -97,8 +100,8 @@ def track(env: Any) -> Any:
         env._W_O = [M.as_subclass(Tracked) for M in env._W_O]
         return env
     _track_tensors(env)
-    if getattr(env, "inst", None) is not None:
-        _track_tensors(env.inst)
+    if (inst := getattr(env, "inst", None)) is not None:
+        _track_tensors(inst)
     return env
 
 

@@ -58,7 +58,7 @@ def sigmoid(x: sp.Expr) -> sp.Expr:
     return 1 / (1 + sp.exp(-x))
 
 
-def minors(a: Any, b: Any) -> sp.Matrix:
+def minors(a: sp.Matrix | sp.Expr, b: sp.Matrix) -> sp.Matrix:
     """All 2x2 minors a_r b_c - a_c b_r (r < c); they all vanish iff a and b are parallel."""
     if not isinstance(a, sp.MatrixBase):
         raise ValueError("parallelism needs explicit vector components (d >= 2)")
@@ -66,7 +66,7 @@ def minors(a: Any, b: Any) -> sp.Matrix:
     return sp.Matrix([a[r] * b[c] - a[c] * b[r] for r in range(d) for c in range(r + 1, d)])
 
 
-def _vec(prefix: str, d: int | None, **assumptions: bool) -> Any:
+def _vec(prefix: str, d: int | None, **assumptions: bool) -> sp.Symbol | sp.Matrix:
     if d is None:
         return sp.Symbol(prefix, **assumptions)
     return sp.Matrix([sp.Symbol(f"{prefix}_{c}", **assumptions) for c in range(d)])
@@ -77,7 +77,7 @@ class _Helpers:
     minors = staticmethod(minors)
 
     @staticmethod
-    def matvec(M: sp.Matrix, v: Any) -> Any:
+    def matvec(M: sp.Matrix, v: sp.Matrix) -> sp.Matrix:
         return M * v
 
 
@@ -113,7 +113,7 @@ class GeneralHead(_Helpers):
             self.U = _vec(f"U{tag}", d, real=True)
 
     @property
-    def t(self) -> Any:
+    def t(self) -> sp.Expr | sp.Matrix:
         return self.T / self.Z
 
     @property
@@ -125,7 +125,7 @@ class GeneralHead(_Helpers):
         return self.e_j / (self.P + self.Z)
 
     @property
-    def t_pt(self) -> Any:
+    def t_pt(self) -> sp.Expr | sp.Matrix:
         """Softmax over prefix and content keys: the two sums are the separate summands U and T."""
         return (self.U + self.T) / (self.P + self.Z)
 
@@ -138,11 +138,11 @@ class GeneralHead(_Helpers):
         return [self.p_m / (self.P + self.Z)]
 
     @property
-    def u(self) -> list[Any]:
+    def u(self) -> list[sp.Expr | sp.Matrix]:
         return [self.u_m]
 
     @property
-    def bias(self) -> Any:
+    def bias(self) -> sp.Expr | sp.Matrix:
         return self.U / (self.P + self.Z)
 
     @property

@@ -22,7 +22,7 @@ class Mentions:
     largest: int = -1
     from_end: bool = False
 
-    def note(self, key: Any) -> None:
+    def note(self, key: object) -> None:
         for k in key if isinstance(key, tuple) else (key,):
             if isinstance(k, bool):
                 continue
@@ -60,7 +60,7 @@ def recording() -> Iterator[Mentions]:
         _current.reset(token)
 
 
-def note(key: Any) -> None:
+def note(key: object) -> None:
     """Called by content-indexed containers on every index access."""
     found = _current.get()
     if found is not None:

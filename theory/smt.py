@@ -45,7 +45,7 @@ def raw(x: Any) -> Any:
 class Scalar:
     """A z3 arithmetic term that also multiplies `Vec` from the left (z3's own ``*`` raises on unknown types)."""
 
-    def __init__(self, term: Any) -> None:
+    def __init__(self, term: z3.ArithRef) -> None:
         self.term = term
 
     def _op(self, other: Any, f: Callable[[Any, Any], Any]) -> Any:
@@ -69,10 +69,10 @@ class Scalar:
         for _ in range(abs(k)):
             out = out * self.term
         return Scalar(out if k >= 0 else 1 / out)
-    def __lt__(self, o: Any) -> Any: return self.term < raw(o)
-    def __le__(self, o: Any) -> Any: return self.term <= raw(o)
-    def __gt__(self, o: Any) -> Any: return self.term > raw(o)
-    def __ge__(self, o: Any) -> Any: return self.term >= raw(o)
+    def __lt__(self, o: Any) -> z3.BoolRef: return self.term < raw(o)
+    def __le__(self, o: Any) -> z3.BoolRef: return self.term <= raw(o)
+    def __gt__(self, o: Any) -> z3.BoolRef: return self.term > raw(o)
+    def __ge__(self, o: Any) -> z3.BoolRef: return self.term >= raw(o)
 
     def __mul__(self, o: Any) -> Any:
         if isinstance(o, Vec):
@@ -110,20 +110,20 @@ class Vec:
             return -self
         return NotImplemented
 
-    def __getitem__(self, i: int) -> Any:
+    def __getitem__(self, i: int) -> z3.ArithRef:
         return self.items[i]
 
     def __len__(self) -> int:
         return len(self.items)
 
 
-def components(x: Any) -> list[Any]:
+def components(x: Vec | Scalar | z3.ArithRef | int) -> list[z3.ArithRef]:
     return list(x.items) if isinstance(x, Vec) else [raw(x)]
 
 
 class Z3Helpers:
     @staticmethod
-    def sigmoid(x: Any) -> Any:
+    def sigmoid(x: object) -> Scalar:
         raise ValueError("sigmoid is not encodable in z3 without exp; this claim has no smt layer")
 
     @staticmethod
@@ -132,7 +132,7 @@ class Z3Helpers:
         return Vec(a[r] * b[c] - a[c] * b[r] for r in range(d) for c in range(r + 1, d))
 
     @staticmethod
-    def matvec(M: Sequence[Sequence[Any]], v: Vec) -> Vec:
+    def matvec(M: Sequence[Sequence[z3.ArithRef]], v: Vec) -> Vec:
         """M v for a list-of-rows matrix of z3 terms."""
         return Vec(sum((row[c] * v[c] for c in range(len(v))), z3.RealVal(0)) for row in M)
 
@@ -140,7 +140,7 @@ class Z3Helpers:
 class ContentVec(Vec):
     """A `Vec` indexed by content position (``A``, ``A_pt``): records the positions a statement names."""
 
-    def __getitem__(self, i: Any) -> Any:
+    def __getitem__(self, i: int) -> z3.ArithRef:
         note_position(i)
         return self.items[i]
 
@@ -148,7 +148,7 @@ class ContentVec(Vec):
 class Z3View(Z3Helpers, WeightedView):
     """`WeightedView` over z3 reals."""
 
-    def _vector(self, items: list[Any]) -> Any:
+    def _vector(self, items: list[Any]) -> ContentVec:
         return ContentVec(items)
 
 
@@ -161,7 +161,7 @@ class Z3Head:
     n_S: int
     d: int
     tag: str = ""
-    constraints: list[Any] = field(default_factory=list)
+    constraints: list[z3.BoolRef] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         R = z3.Real
@@ -192,7 +192,7 @@ class Z3Head:
         }
 
 
-def value(model: z3.ModelRef, term: Any) -> float:
+def value(model: z3.ModelRef, term: z3.ArithRef) -> float:
     """A model value as a float (rationals exactly converted, algebraic numbers to 20 digits)."""
     v = model.eval(term, model_completion=True)
     if z3.is_rational_value(v):
@@ -239,7 +239,7 @@ def summarize(records: Sequence[QueryRecord]) -> str:
             f"{max(r.assertions for r in records)} assertions each; {results}")
 
 
-def solve(constraints: Sequence[Any], timeout: float) -> SolverAnswer:
+def solve(constraints: Sequence[z3.BoolRef], timeout: float) -> SolverAnswer:
     """Check satisfiability of the conjunction with a timeout in seconds (through the trusted kernel, so an UNSAT
     answer can back a certificate); timeouts are 'unknown'."""
     answer = run_z3(constraints, timeout)
@@ -247,14 +247,14 @@ def solve(constraints: Sequence[Any], timeout: float) -> SolverAnswer:
     return answer
 
 
-def note(constraints: Sequence[Any], result: str) -> None:
+def note(constraints: Sequence[z3.BoolRef], result: str) -> None:
     """Record a solver call for `recording` (every z3 entry point calls this)."""
     if _recording is not None:
         _recording.append(QueryRecord(len(_unknowns(constraints)), len(constraints), result))
 
 
-def _unknowns(constraints: Sequence[Any]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
+def _unknowns(constraints: Sequence[z3.BoolRef]) -> dict[str, z3.ExprRef]:
+    seen: dict[str, z3.ExprRef] = {}
     todo = [raw(c) for c in constraints]
     while todo:
         e = todo.pop()
@@ -265,7 +265,7 @@ def _unknowns(constraints: Sequence[Any]) -> dict[str, Any]:
     return seen
 
 
-def describe(constraints: Sequence[Any]) -> str:
+def describe(constraints: Sequence[z3.BoolRef]) -> str:
     """Size of a query: its logic, unknowns and assertions."""
     return f"QF_NRA, {len(_unknowns(constraints))} real unknowns, {len(constraints)} assertions"
 
@@ -283,13 +283,13 @@ def exact_difference(model: z3.ModelRef, lhs: Any, rhs: Any) -> Fraction | None:
     return best
 
 
-def differs(lhs: Any, rhs: Any) -> Any:
+def differs(lhs: Vec | Scalar | z3.ArithRef, rhs: Vec | Scalar | z3.ArithRef | int) -> z3.BoolRef:
     """The negation of ``lhs == rhs`` (componentwise for vectors)."""
     pairs = list(zip(components(lhs), components(rhs), strict=True))
     return z3.Or([a != b for a, b in pairs]) if len(pairs) > 1 else pairs[0][0] != pairs[0][1]
 
 
-def exp_lemmas(logits: Sequence[Any], weights: Sequence[Any]) -> list[Any]:
+def exp_lemmas(logits: Sequence[z3.ArithRef], weights: Sequence[z3.ArithRef]) -> list[z3.BoolRef]:
     """Sound facts about e = exp(l): e > 0; l_a < l_b <=> e_a < e_b (so also injectivity); e >= 1 + l."""
     facts = [e > 0 for e in weights] + [e >= 1 + l for l, e in zip(logits, weights)]
     for a in range(len(logits)):
@@ -315,7 +315,7 @@ class Z3Env:
         self._W_O = [[[z3.Real(f"o{h}_{a}_{b}") for b in range(d)] for a in range(d)] for h in range(shape.heads)]
 
     @property
-    def constraints(self) -> list[Any]:
+    def constraints(self) -> list[z3.BoolRef]:
         return [c for row in self.heads for head in row for c in head.constraints]
 
     def view(self, r: int = 0, head: int = 0) -> Z3View:
@@ -325,7 +325,7 @@ class Z3Env:
     def h(self) -> Z3View:
         return self.view(0, 0)
 
-    def W_O(self, head: int) -> list[list[Any]]:
+    def W_O(self, head: int) -> list[list[z3.ArithRef]]:
         return self._W_O[head]
 
     @property
