@@ -1,5 +1,6 @@
 """The LaTeX report's own cost, apart from the checks: from one check run (the default claims, 50 numeric instances),
-time writing the document (derivations re-checked and printed), drawing the figures and compiling the PDF.
+time writing the document (derivations printed, their step checks read from the results), drawing the figures
+and compiling the PDF.
 
 Target: report + figures + PDF a small fraction of the check time, so `prefixcheck latex` costs about one check.
 """

@@ -17,6 +17,8 @@ TITLES = {"pretrained": "pretrained", "finetune": "full fine-tuning", "prefix": 
 
 def plot_attention(run: Run, path: Path) -> Path:
     """Draw ``run.attention`` for every method into ``path`` (PNG or PDF, chosen by suffix)."""
+    if run.example is None or not run.attention:
+        raise ValueError("the run holds no attention maps of an example input (numeric.empirical.run records them)")
     import matplotlib
 
     matplotlib.use("Agg")

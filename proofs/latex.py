@@ -2,10 +2,12 @@
 
 Per claim: the statement (the claim's LaTeX) and assumptions; the derivation as an ``align*`` chain printed by
 sympy's printer from the very objects the symbolic layer checks (`proofs.texmath.derivation_latex`), each
-step re-checked and marked; the solver query, its result and the abstraction; a table of every layer's result
-(status, time, max error, instances); the validated witness where a layer found one (always shown for claims
-pinned false); figures (`proofs.figures`) for the claims they illustrate. Claims without a derivation or without
-some layer get the sections that apply, so the document covers any catalogue.
+step marked with the decision the check run recorded (`ClaimResult.derivations`: nothing is re-checked here, and
+a step is marked checked only if its record says it was reduced to 0); the solver query, its result and the
+abstraction; a table of every layer's result (status, time, max error, instances); the validated witness where
+a layer found one (always shown for claims pinned false); figures (`proofs.figures`) for the claims they
+illustrate. Claims without a derivation or without some layer get the sections that apply, so the document covers
+any catalogue.
 
 All text goes through `proofs.texmath.tex_escape`; numbers are formatted here. `compile_pdf` runs latexmk
 (or pdflatex twice) and turns every failure into a one-line `LatexError`.
@@ -19,11 +21,14 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proofs.claim import LAYERS, Status
 from proofs.runner import ClaimResult
 from proofs.texprose import prose, witness_symbol
+
+if TYPE_CHECKING:
+    from theory.derivation import Derivation
 
 DEBIAN_PACKAGES = "texlive-latex-base texlive-latex-recommended latexmk"
 PACKAGES = ("amsmath", "amssymb", "graphicx", "booktabs", "longtable", "array", "geometry", "hyperref")
@@ -136,9 +141,33 @@ def verdict_line(result: ClaimResult) -> str:
             f"{layers or 'no layer run'}).")
 
 
-def derivation_block(result: ClaimResult, seed: int) -> str:
-    """The chain as ``align*``, every step re-checked here (the same `Derivation` object the symbolic layer
-    checks), then the definitions it uses and its abstraction."""
+def recorded_steps(result: ClaimResult, deriv: Derivation) -> tuple[dict[str, Any] | None, str]:
+    """The record (`proofs.runner.derivation_record`) of the check run's check of ``deriv``: one with its title
+    whose steps are ``deriv``'s steps (same expressions and justifications, as plain text). Otherwise None and the
+    sentence saying why the chain is shown unmarked."""
+    from theory.derivation import text
+
+    if result.derivations is None:
+        why = ("the claim was not run" if result.verdict == "not run" else
+               "these results do not record step checks (a report written before they were; "
+               "\\texttt{prefixcheck check --json} records them)")
+        return None, f"The steps are not marked: {why}."
+    titled = [r for r in result.derivations if r.get("title") == deriv.title]
+    for record in titled:
+        steps = record["steps"]
+        if len(steps) == len(deriv.steps) and all(s.get("expr") == text(step.expr) and s.get("why") == step.why_text
+                                                  for s, step in zip(steps, deriv.steps)):
+            return record, ""
+    if titled:
+        return None, ("The steps are not marked: the recorded steps of this chain differ from the chain shown (it "
+                      "changed after the results were written).")
+    return None, "The steps are not marked: no layer checked this chain in the run (its check stopped before it)."
+
+
+def derivation_block(result: ClaimResult) -> str:
+    """The chain as ``align*`` (printed from the claim's `Derivation`, built here, not checked), each step marked
+    with the kernel's decision that the check run recorded for it (`recorded_steps`; a step counts as checked only
+    when its record says it was reduced to 0), then the definitions it uses and its abstraction."""
     from proofs.texmath import derivation_latex, tex, tex_lines
 
     c = result.claim
@@ -147,24 +176,40 @@ def derivation_block(result: ClaimResult, seed: int) -> str:
                 "results below.")
     try:
         deriv = c.derivation()
-        check = deriv.check(seed)
     except Exception as exc:  # a broken derivation must not stop the report; it is shown instead
-        return (f"\\paragraph{{Derivation.}} \\emph{{The derivation could not be built or checked:}} "
+        return (f"\\paragraph{{Derivation.}} \\emph{{The derivation could not be built:}} "
                 f"{esc(type(exc).__name__)}: {esc(exc)}.")
-    marks = {s.index: s.test for s in check.steps}
-    lines = [f"\\paragraph{{Derivation}} ({esc(deriv.title)}). Each step's residual "
-             "$e_{k-1}-e_k$, with every definition unfolded, is reduced to $0$ by sympy "
-             "(\\checkmark) or refuted at a rational point ($\\times$).",
-             "{\\small", "\\begin{align*}",
-             derivation_latex(deriv, marks={k: t.status == "zero" for k, t in marks.items()}),
+    record, unmarked = recorded_steps(result, deriv)
+    steps: list[dict[str, Any]] = [] if record is None else record["steps"]
+    layer = "" if record is None else esc(record.get("layer"))
+    checked = [s.get("checked") is True for s in steps]
+    head = f"\\paragraph{{Derivation}} ({esc(deriv.title)})."
+    if record is not None:
+        source = "as recorded, not re-checked here" if result.record is not None else "in this run"
+        head += (f" Each step's residual $e_{{k-1}}-e_k$, with every definition unfolded, was reduced to $0$ by the "
+                 f"kernel's exact zero test (\\checkmark) or not ($\\times$) when the {layer} layer ran ({source}).")
+    lines = [head, "{\\small", "\\begin{align*}",
+             derivation_latex(deriv, marks=None if record is None else dict(enumerate(checked, start=1))),
              "\\end{align*}", "}"]
-    failed = [s for s in check.steps if s.test.status != "zero"]
-    for s in failed:
-        where = f" at {esc(s.test.witness)} (value {esc(s.test.value)})" if s.test.witness else ""
-        lines.append(f"Step {s.index} does \\emph{{not}} reduce to 0 ({esc(s.test.status)}){where}.")
-    if not failed:
-        methods = sorted({s.test.method for s in check.steps})
-        lines.append(f"All {len(check.steps)} steps checked ({esc('; '.join(methods))}).")
+    if record is None:
+        lines.append(unmarked)
+    for k, s in enumerate(steps, start=1):
+        if checked[k - 1]:
+            continue
+        if s.get("status") in ("nonzero", "unknown"):
+            where = f" at {esc(s['witness'])} (value {esc(s.get('value'))})" if s.get("witness") else ""
+            lines.append(f"Step {k} does \\emph{{not}} reduce to 0 ({esc(s['status'])}){where}.")
+        else:
+            lines.append(f"Step {k} is not recorded as checked.")
+    if steps and all(checked):
+        methods = "; ".join(sorted({str(s.get("method")) for s in steps}))
+        kind = steps[0].get("certificate")
+        them = "it" if len(steps) == 1 else "them"
+        rests = (f"the {layer} layer's certificate (\\texttt{{{tt(kind)}}}) rests on {them}"
+                 if kind is not None and all(s.get("certificate") == kind for s in steps) else
+                 f"no certificate rests on {them} (the {layer} layer is not PROVED)")
+        every = "The step" if len(steps) == 1 else f"All {len(steps)} steps"
+        lines.append(f"{every} checked ({esc(methods)}); {rests}.")
     defs = deriv.used_definitions()
     if defs:
         rows = []
@@ -300,14 +345,14 @@ class Figure:
                           f"\\label{{fig:{self.name}{label_suffix}}}", "\\end{figure}"])
 
 
-def claim_section(result: ClaimResult, seed: int, figures: Sequence[Figure] = (), placed: set | None = None,
+def claim_section(result: ClaimResult, figures: Sequence[Figure] = (), placed: set | None = None,
                   standalone: bool = False) -> str:
     """One claim, starting on a new page. ``placed`` collects the figures already placed in the document (a
     figure goes into the first section it illustrates; later sections refer to it); a standalone fragment
     carries its own copies of its figures."""
     c = result.claim
     parts = ["\\clearpage", f"\\section{{{_id_tex(c.id)}}}\\label{{{label(c.id)}}}", statement_block(result),
-             verdict_line(result), derivation_block(result, seed), certificate_block(result), smt_block(result),
+             verdict_line(result), derivation_block(result), certificate_block(result), smt_block(result),
              layer_table(result),
              witness_block(result)]
     for fig in figures:
@@ -465,19 +510,18 @@ def coverage_section(results: Sequence[ClaimResult]) -> str:
 def document(results: Sequence[ClaimResult], environment: dict[str, Any], settings: dict[str, Any],
              figures: Sequence[Figure] = (), matrix: dict[str, Any] | None = None) -> str:
     placed: set[str] = set()
-    seed = int(environment.get("seed", 0))
-    sections = [claim_section(r, seed, figures, placed) for r in results]
+    sections = [claim_section(r, figures, placed) for r in results]
     return "\n".join([PREAMBLE, "\\begin{document}", title_page(environment, settings, results),
                       "\\tableofcontents", summary_table(results), coverage_section(results), *sections,
                       matrix_section(matrix),
                       "\\end{document}", ""])
 
 
-def snippet(result: ClaimResult, seed: int, figures: Sequence[Figure] = ()) -> str:
+def snippet(result: ClaimResult, figures: Sequence[Figure] = ()) -> str:
     header = (f"% prefixcheck: claim {result.claim.id} -- a fragment to \\input into a document that loads\n"
               f"% {', '.join(PACKAGES)} (see the preamble of report.tex); figure paths are relative to it.\n"
               + FITDISPLAY)
-    return header + claim_section(result, seed, figures, standalone=True)
+    return header + claim_section(result, figures, standalone=True)
 
 
 @dataclass
@@ -495,10 +539,9 @@ def write(out_dir: Path, results: Sequence[ClaimResult], environment: dict[str, 
     tex = write_text(out_dir / f"{name}.tex", document(results, environment, settings, figures, matrix))
     written: list[Path] = []
     if snippets:
-        seed = int(environment.get("seed", 0))
         sdir = out_dir / "snippets"
         for r in results:
-            written.append(write_text(sdir / f"{snippet_name(r.claim.id)}.tex", snippet(r, seed, figures)))
+            written.append(write_text(sdir / f"{snippet_name(r.claim.id)}.tex", snippet(r, figures)))
     return Written(tex, written, [out_dir / f.path for f in figures])
 
 

@@ -6,6 +6,10 @@ A worker runs a claim exactly as ``jobs=1`` does (its kernel issues the certific
 PROVED without a genuine one there) and sends back ``ClaimResult.to_json()``; this process rebuilds a result for
 display whose certificates are records (`theory.kernel.from_record`), and whose JSON is the worker's, verbatim.
 In-process runs (``jobs=1``) keep live certificates.
+
+For a claim with a derivation, the checks of derivation chains that its layers make are recorded step by step
+(`theory.derivation.recording`) in ``ClaimResult.derivations``, so the LaTeX report reads them instead of checking
+again.
 """
 from __future__ import annotations
 
@@ -13,11 +17,15 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
 from theory.kernel import KernelError, genuine
+
+if TYPE_CHECKING:
+    from theory.derivation import DerivationCheck
 
 
 @dataclass
@@ -26,14 +34,17 @@ class ClaimResult:
     layers: dict[str, LayerResult]
     verdict: str
     outcome: str
-    #: the JSON a worker process sent (``jobs`` > 1): ``to_json`` returns it unchanged
+    #: the JSON a worker process sent (``jobs`` > 1) or a saved report held: ``to_json`` returns it unchanged
     record: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    #: the derivation chains the layers checked (`derivation_record`); None: not recorded (no derivation, not run,
+    #: or a report written before steps were recorded)
+    derivations: list[dict[str, Any]] | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         if self.record is not None:
             return dict(self.record)
         c = self.claim
-        out = {
+        out: dict[str, Any] = {
             "id": c.id,
             "title": c.title,
             "paper_ref": c.paper_ref,
@@ -42,6 +53,8 @@ class ClaimResult:
             "outcome": self.outcome,
             "layers": {name: r.to_json() for name, r in self.layers.items()},
         }
+        if self.derivations is not None:
+            out["derivations"] = self.derivations
         if c.source != "catalogue":
             out["source"] = c.source
         return out
@@ -76,9 +89,34 @@ def run_layer(claim: Claim, layer: str, ctx: Context) -> LayerResult:
 def run_claim(claim: Claim, ctx: Context, layers: Iterable[str] = LAYERS) -> ClaimResult:
     wanted = set(layers)
     ctx = replace(ctx, claim_id=claim.id)
-    results = {name: run_layer(claim, name, ctx) for name in claim.checks() if name in wanted}
+    results: dict[str, LayerResult] = {}
+    derivations: list[dict[str, Any]] = []
+    for name in (n for n in claim.checks() if n in wanted):
+        with _derivation_checks(claim) as checked:
+            results[name] = run_layer(claim, name, ctx)
+        derivations += [derivation_record(c, name, results[name]) for c in checked]
     v, outcome = verdict(claim.expected, results)
-    return ClaimResult(claim, results, v, outcome)
+    return ClaimResult(claim, results, v, outcome, derivations=derivations if claim.derivation is not None else None)
+
+
+def _derivation_checks(claim: Claim) -> AbstractContextManager[list[DerivationCheck]]:
+    """Record the derivation checks of a claim that shows a derivation (others need not import sympy)."""
+    if claim.derivation is None:
+        return nullcontext([])
+    from theory.derivation import recording
+
+    return recording()
+
+
+def derivation_record(check: DerivationCheck, layer: str, result: LayerResult) -> dict[str, Any]:
+    """A `theory.derivation.DerivationCheck` made while ``layer`` ran, as JSON: the title, the layer and per step
+    the step, its justification and the kernel's decision; a step reduced to 0 also names ``certificate``, the kind
+    of the certificate of the PROVED layer whose check it is part of (absent when the layer is not PROVED)."""
+    cert = result.certificate if result.status is Status.PROVED else None
+    steps = [s.to_json() for s in check.steps]
+    if cert is not None:
+        steps = [{**s, "certificate": cert.kind} if s["checked"] else s for s in steps]
+    return {"title": check.title, "layer": layer, "steps": steps}
 
 
 def run(
@@ -124,7 +162,12 @@ def from_json(claim: Claim, entry: dict[str, Any], source: str) -> ClaimResult:
     verdict_, outcome = entry["verdict"], entry.get("outcome", "unknown")
     if verdict_ not in ("ok", "mismatch", "inconclusive"):
         raise ValueError(f"not a verdict: {verdict_!r}")
-    return ClaimResult(claim, layers, verdict_, str(outcome), record=entry)
+    derivations = entry.get("derivations")
+    if derivations is not None and not (isinstance(derivations, list) and all(
+            isinstance(d, dict) and isinstance(d.get("title"), str) and isinstance(d.get("steps"), list)
+            and all(isinstance(s, dict) for s in d["steps"]) for d in derivations)):
+        raise ValueError("'derivations' is not a list of {title, steps} records")
+    return ClaimResult(claim, layers, verdict_, str(outcome), record=entry, derivations=derivations)
 
 
 # ---- worker processes ------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """LaTeX for the report: sympy expressions printed in the order written, derivations as ``align*`` bodies, and
 plain text escaped. Presentation only: the derivations and their checks live in `theory.derivation`; this module
-prints them (the one LaTeX printer of the project, `tex`).
+prints them (the one LaTeX printer of the project, `tex`), display symbols (`TexSymbol`) and notations
+(`Notation`) included.
 """
 from __future__ import annotations
 
@@ -9,18 +10,30 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from theory.derivation import Derivation, Expr, Why, why_parts
+from theory.derivation import Derivation, Expr, Notation, TexSymbol, Why, why_parts
+
+#: how the paper writes each `Notation` (by class name); any other is printed as ``\operatorname{name}``
+NOTATION_TEX = {"sigma": r"\sigma"}
 
 
 class _Printer(LatexPrinter):
     """sympy's LaTeX printer keeping sums and products in the order written; a product with a denominator is
     printed as a fraction (sympy's canonical order), which the written order would split into ``1/x`` factors.
-    A symbol whose name is already LaTeX (it has a backslash, a brace or a space) is printed verbatim."""
+    A `TexSymbol`, or a symbol whose name is already LaTeX (it has a backslash, a brace or a space), is printed
+    verbatim; a `Notation` by its name in `NOTATION_TEX`."""
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
-        if any(c in expr.name for c in "\\{} "):
+        if isinstance(expr, TexSymbol) or any(c in expr.name for c in "\\{} "):
             return expr.name
         return super()._print_Symbol(expr, style)
+
+    def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
+        if not isinstance(expr, Notation):
+            return super()._print_Function(expr, exp)
+        name = type(expr).__name__
+        head = NOTATION_TEX.get(name, f"\\operatorname{{{name}}}")
+        inner = ", ".join(self._print(a) for a in expr.args)
+        return f"{head}^{{{exp}}}\\left({inner}\\right)" if exp else f"{head}\\left({inner}\\right)"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         if any(f.is_Pow and f.exp.is_negative for f in expr.args):

@@ -1,5 +1,6 @@
-"""The LaTeX report: escaping, derivations printed from the checked sympy objects, the full document compiled to a
-PDF with a page per claim, a rendered page that is not blank, missing LaTeX, and bad input.
+"""The LaTeX report: escaping, derivations printed from the checked sympy objects and marked from the step checks
+the run recorded, the full document compiled to a PDF with a page per claim, a rendered page that is not blank,
+missing LaTeX, and bad input.
 
 LaTeX policy: tests that compile need ``pdflatex`` (+ latexmk) and ``pdftotext`` / ``pdftoppm`` / ``pdfinfo``
 (Debian: texlive-latex-base texlive-latex-recommended latexmk poppler-utils). Without them the tests are skipped,
@@ -19,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from proofs.claim import Claim, LayerResult, Status
 from proofs.cli import main
 from proofs.latex import LatexError, compile_pdf, label, latex_engine, snippet_name
 from proofs.registry import catalogue
+from proofs.runner import ClaimResult
 from proofs.texmath import tex, tex_escape, tex_lines
-from theory.derivation import Step
+from theory.derivation import Derivation, Step
 
 TOOLS = ("pdflatex", "latexmk", "pdftotext", "pdftoppm", "pdfinfo")
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +67,24 @@ def _derivation_claims() -> list:
     return claims
 
 
+def _recorded(claim: Claim, deriv: Derivation | None = None) -> ClaimResult:
+    """A result whose step records are those a run records when a layer (UNKNOWN: no certificate) checks
+    ``deriv`` (default: the claim's own chain)."""
+    from proofs.runner import derivation_record
+    from theory.derivation import recording
+
+    with recording() as checked:
+        (deriv or claim.derivation()).check(0)
+    layer = LayerResult(Status.UNKNOWN, "")
+    return ClaimResult(claim, {}, "ok", "holds", derivations=[derivation_record(c, "symbolic", layer) for c in checked])
+
+
 def test_every_derivation_expression_is_printed_from_its_sympy_object() -> None:
     from proofs.latex import derivation_block
-    from proofs.runner import ClaimResult
 
     for claim in _derivation_claims():
         deriv = claim.derivation()
-        block = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
+        block = derivation_block(_recorded(claim, deriv))
         for expr in deriv.exprs:
             pieces = tex_lines(expr)
             assert all(piece in block for piece in pieces), (claim.id, expr)
@@ -78,36 +92,100 @@ def test_every_derivation_expression_is_printed_from_its_sympy_object() -> None:
         for sym, value in deriv.used_definitions():
             assert f"{tex(sym)} &:= {tex_lines(value)[0]}" in block
         assert "\\times\\;" not in block and block.count("\\checkmark\\;") == len(deriv.steps)
+        assert "no certificate rests on" in block and "(the symbolic layer is not PROVED)" in block
 
 
 def test_changing_a_derivation_step_changes_the_latex() -> None:
     import sympy as sp
 
     from proofs.latex import derivation_block
-    from proofs.runner import ClaimResult
 
     claim = next(c for c in catalogue() if c.id == "prefix.single.closed_form")
     original = claim.derivation()
     changed = original.steps[-1].expr * 2  # a wrong last step
     wrong = dataclasses.replace(original, steps=[*original.steps[:-1], Step(changed, original.steps[-1].why)])
     twin = dataclasses.replace(claim, derivation=lambda: wrong)
-    before = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
-    after = derivation_block(ClaimResult(twin, {}, "ok", "holds"), seed=0)
+    before = derivation_block(_recorded(claim))
+    after = derivation_block(_recorded(twin))
     assert before != after
     assert all(piece in after for piece in tex_lines(changed)) and tex(changed) not in before
     assert "\\times\\;" in after and "does \\emph{not} reduce to 0" in after
     assert isinstance(changed, sp.Basic)
+    # the original chain's records never mark the changed chain (nor the other way round)
+    swapped = (dataclasses.replace(_recorded(claim), claim=twin), dataclasses.replace(_recorded(twin), claim=claim))
+    for result in swapped:
+        block = derivation_block(result)
+        assert "\\checkmark" not in block and "\\times\\;" not in block and "differ from the chain shown" in block
+
+
+def test_unrecorded_steps_are_shown_unmarked_never_checked() -> None:
+    """No record (a report written before steps were recorded, a claim not run, a chain no layer reached) or a record
+    that does not say True: the chain is printed without a single check mark, and the block says why."""
+    from proofs.latex import derivation_block
+
+    claim = next(c for c in catalogue() if c.id == "prefix.contraction")
+    cases = {"do not record step checks": ClaimResult(claim, {}, "ok", "holds"),
+             "the claim was not run": ClaimResult(claim, {}, "not run", "unknown"),
+             "no layer checked this chain": ClaimResult(claim, {}, "ok", "holds", derivations=[])}
+    for reason, result in cases.items():
+        block = derivation_block(result)
+        assert "\\checkmark" not in block and "steps are not marked" in block and reason in block, reason
+        assert "\\begin{align*}" in block  # the chain itself is still printed
+    record = _recorded(claim).derivations
+    assert record is not None
+    forged = [{**record[0], "steps": [{**s, "checked": "yes"} for s in record[0]["steps"]]}]
+    block = derivation_block(ClaimResult(claim, {}, "ok", "holds", derivations=forged))
+    assert "\\checkmark\\;" not in block and "All " not in block
+
+
+def test_check_records_steps_and_latex_reads_them_without_checking(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run records each step (expression, justification, checked, certificate kind of the PROVED layer); the JSON
+    round trip keeps them; ``latex --results`` typesets from them and never calls `Derivation.check`."""
+    from proofs import report
+    from proofs.claim import Context
+    from proofs.latex import derivation_block
+    from proofs.runner import from_json, run_claim
+    from theory.derivation import Derivation, text
+
+    claim = next(c for c in catalogue() if c.id == "prefix.contraction")
+    result = run_claim(claim, Context(), layers=("symbolic",))
+    assert result.layers["symbolic"].status is Status.PROVED
+    deriv = claim.derivation()
+    [record] = result.to_json()["derivations"]
+    assert record["title"] == deriv.title and record["layer"] == "symbolic"
+    assert [(s["expr"], s["why"], s["checked"], s["certificate"]) for s in record["steps"]] == \
+        [(text(s.expr), s.why_text, True, "zero-residual") for s in deriv.steps]
+    plain = next(c for c in catalogue() if c.derivation is None)
+    assert "derivations" not in run_claim(plain, Context(instances=5), layers=("numeric",)).to_json()
+
+    live = derivation_block(result)
+    read = derivation_block(from_json(claim, json.loads(json.dumps(result.to_json())), "r.json"))
+    for block in (live, read):
+        assert block.count("\\checkmark\\;") == len(deriv.steps)
+        assert "the symbolic layer's certificate (\\texttt{zero-residual}) rests on them" in block
+    assert "(in this run)" in live and "(as recorded, not re-checked here)" in read
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report.to_json([result], 1.0, 0)))
+
+    def no_check(self: Derivation, seed: int = 0) -> None:
+        raise AssertionError("the report re-checked a derivation")
+
+    monkeypatch.setattr(Derivation, "check", no_check)
+    assert main(["latex", "--results", str(path), "-o", str(tmp_path / "o"), "--no-figures"]) == 0
+    source = (tmp_path / "o" / "report.tex").read_text()
+    assert source.count("\\checkmark\\;") == len(deriv.steps) and "rests on them" in source
 
 
 def test_a_broken_derivation_is_reported_not_raised() -> None:
     from proofs.latex import derivation_block
-    from proofs.runner import ClaimResult
 
     def broken() -> None:
         raise ValueError("no such symbol")
 
     claim = dataclasses.replace(next(c for c in catalogue() if c.derivation is not None), derivation=broken)
-    block = derivation_block(ClaimResult(claim, {}, "ok", "holds"), seed=0)
+    block = derivation_block(ClaimResult(claim, {}, "ok", "holds"))
     assert "could not be built" in block and "no such symbol" in block
 
 

@@ -7,50 +7,45 @@ reduces ``e_{k-1} - e_k`` to zero with the trusted kernel's `theory.kernel.decid
 floats become the exact rationals of their binary values; the fast test is ``together`` + expanding the
 numerator). A residual that is not zero is evaluated exactly at a rational point of its domain: a non-zero value
 there is a witness that the step is false (REFUTED), otherwise the result is UNKNOWN.
+
+Every check made inside `recording()` is collected (the runner records a claim's step verdicts this way, so a
+report reads them from the results instead of checking again). Printing is not done here: `proofs.texmath`
+prints these objects as LaTeX.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import sympy as sp
 
 from theory.kernel import ZeroTest, decide_zero
+from theory.recorder import Recorder
 
-Expr = sp.Basic
+Expr: TypeAlias = sp.Basic  # sympy ships no type information: to mypy this is Any
 
 
 class TexSymbol(sp.Symbol):
-    """A display symbol whose name is its LaTeX (``W_V s_1``, ``t^{pt}_i``, ``\\alpha_i``): printed verbatim
-    instead of sympy's splitting of names at ``_`` and ``^``."""
-
-    def _latex(self, printer: object) -> str:
-        return self.name
+    """A display symbol whose name is its LaTeX (``W_V s_1``, ``t^{pt}_i``, ``\\alpha_i``): the report prints the
+    name verbatim (`proofs.texmath.tex`) instead of sympy's splitting of names at ``_`` and ``^``."""
 
 
 class Notation(sp.Function):
-    """A function the paper writes by name (e.g. sigma). Subclasses give ``tex`` and ``meaning``; `unfold`
-    replaces every occurrence by its meaning before a step is checked."""
-
-    tex: str = ""
+    """A function the paper writes by name (e.g. sigma; `proofs.texmath.tex` prints the name). Subclasses give
+    ``meaning``; `unfold` replaces every occurrence by its meaning before a step is checked."""
 
     @classmethod
     def meaning(cls, *args: Expr) -> Expr:
         raise NotImplementedError
 
-    def _latex(self, printer: object, exp: object = None) -> str:
-        inner = ", ".join(printer._print(a) for a in self.args)  # type: ignore[attr-defined]
-        head = f"{self.tex}^{{{exp}}}" if exp else self.tex
-        return f"{head}\\left({inner}\\right)"
-
 
 class sigma(Notation):
     """The logistic function sigma(x) = 1 / (1 + e^{-x})."""
 
-    tex = r"\sigma"
-
     @classmethod
-    def meaning(cls, x: Expr) -> Expr:  # type: ignore[override]
+    def meaning(cls, x: Expr) -> Expr:
         return 1 / (1 + sp.exp(-x))
 
 
@@ -100,19 +95,44 @@ def unfold(expr: Expr, definitions: dict[sp.Symbol, Expr]) -> Expr:
 
 @dataclass
 class StepCheck:
+    """The kernel's decision on step ``index`` (1-based): ``e_{index-1} - e_index`` with definitions unfolded."""
+
     index: int
-    why: str
+    step: Step
     test: ZeroTest
+
+    @property
+    def why(self) -> str:
+        return self.step.why_text
+
+    def to_json(self) -> dict[str, Any]:
+        """The step (plain text), its justification and the decision: ``checked`` (reduced to 0), ``status``
+        ("zero", "nonzero" with the witness point and value, or "unknown") and ``method``."""
+        t = self.test
+        out: dict[str, Any] = {"step": self.index, "expr": text(self.step.expr), "why": self.why,
+                               "checked": t.status == "zero", "status": t.status, "method": t.method}
+        if t.witness is not None:
+            out |= {"witness": t.witness, "value": t.value}
+        return out
 
 
 @dataclass
 class DerivationCheck:
+    title: str
     ok: bool
     steps: list[StepCheck]
 
     @property
     def failed(self) -> StepCheck | None:
         return next((s for s in self.steps if s.test.status != "zero"), None)
+
+
+_checks: Recorder[DerivationCheck] = Recorder()
+
+
+def recording() -> AbstractContextManager[list[DerivationCheck]]:
+    """Collect every `Derivation.check` made inside the block (an inner block collects its own)."""
+    return _checks.recording()
 
 
 @dataclass
@@ -139,8 +159,10 @@ class Derivation:
         exprs = [unfold(e, self.definitions) for e in self.exprs]
         for k, step in enumerate(self.steps, start=1):
             residual = exprs[k - 1] - exprs[k]
-            checks.append(StepCheck(k, step.why_text, decide_zero(residual, seed)))
-        return DerivationCheck(all(c.test.status == "zero" for c in checks), checks)
+            checks.append(StepCheck(k, step, decide_zero(residual, seed)))
+        result = DerivationCheck(self.title, all(c.test.status == "zero" for c in checks), checks)
+        _checks.add(result)
+        return result
 
     def used_definitions(self) -> list[tuple[sp.Symbol, Expr]]:
         """The definitions a reader needs: defined symbols that occur in the chain or its justifications (or in
@@ -181,13 +203,14 @@ class Derivation:
             lines.append(f"  abstraction: {self.abstraction}")
         return "\n".join(lines)
 
+
 def equal(lhs: Expr, rhs: Expr, definitions: dict[sp.Symbol, Expr] | None = None, seed: int = 0) -> ZeroTest:
     """Zero test of ``lhs - rhs`` after unfolding definitions."""
     defs = definitions or {}
     return decide_zero(unfold(lhs, defs) - unfold(rhs, defs), seed)
 
 
-def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]], definitions=None,
-          abstraction: str = "") -> Derivation:
+def chain(title: str, start: Expr, steps: Sequence[tuple[Expr, Why]],
+          definitions: dict[sp.Symbol, Expr] | None = None, abstraction: str = "") -> Derivation:
     """Convenience constructor: ``chain("t", e0, [(e1, "why"), (e2, "why")], defs)``."""
     return Derivation(title, start, [Step(e, w) for e, w in steps], dict(definitions or {}), abstraction)

@@ -10,8 +10,8 @@ query mentions logits; tangent-line bounds ``exp(x) >= 1 + x`` are available for
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -21,6 +21,7 @@ import z3
 from theory.head import Env, WeightedView
 from theory.kernel import SolverAnswer, run_z3, to_fraction
 from theory.mentions import note as note_position
+from theory.recorder import Recorder
 from theory.shape import Shape
 
 ABSTRACTION = ("each softmax weight exp(l) is a fresh positive real (content positions other than the ones named "
@@ -202,9 +203,6 @@ def value(model: z3.ModelRef, term: z3.ArithRef) -> float:
     raise ValueError(f"non-numeric model value {v}")
 
 
-_recording: list[QueryRecord] | None = None
-
-
 @dataclass(frozen=True)
 class QueryRecord:
     """Size and result of one `solve` call."""
@@ -214,16 +212,13 @@ class QueryRecord:
     result: str
 
 
-@contextmanager
-def recording() -> Iterator[list[QueryRecord]]:
+_queries: Recorder[QueryRecord] = Recorder()
+
+
+def recording() -> AbstractContextManager[list[QueryRecord]]:
     """Record every `solve` call made inside the block, so a report can say what the solver was asked even
     when a check does not describe its query itself."""
-    global _recording
-    outer, _recording = _recording, []
-    try:
-        yield _recording
-    finally:
-        _recording = outer
+    return _queries.recording()
 
 
 def summarize(records: Sequence[QueryRecord]) -> str:
@@ -249,8 +244,8 @@ def solve(constraints: Sequence[z3.BoolRef], timeout: float) -> SolverAnswer:
 
 def note(constraints: Sequence[z3.BoolRef], result: str) -> None:
     """Record a solver call for `recording` (every z3 entry point calls this)."""
-    if _recording is not None:
-        _recording.append(QueryRecord(len(_unknowns(constraints)), len(constraints), result))
+    if _queries.active:
+        _queries.add(QueryRecord(len(_unknowns(constraints)), len(constraints), result))
 
 
 def _unknowns(constraints: Sequence[z3.BoolRef]) -> dict[str, z3.ExprRef]:

@@ -35,7 +35,7 @@ def cmd_coverage(args: argparse.Namespace, console: Any) -> int:
     verdicts = verdicts_from(args.results) if args.results else {}
     mapped = set(claim_ids())
     text = markdown(verdicts, [c.id for c in catalogue() if c.id not in mapped])
-    if args.out is None:
+    if out is None:
         console.print(text, markup=False, highlight=False)
         return 0
     write_text(out, text)

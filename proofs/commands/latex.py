@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proofs.claim import Claim
+    from proofs.runner import ClaimResult
 
 
 def register(sub: Any, parser: argparse.ArgumentParser) -> None:
@@ -43,12 +47,13 @@ def _load_json(path: str, what: str) -> Any:
         raise UsageError(f"{what} file {path} is not readable JSON: {exc}") from None
 
 
-def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any], dict[str, Any]]:
+def results_from_json(data: Any, claims: list[Claim], path: str) -> tuple[list[ClaimResult], dict[str, Any]]:
     """Rebuild `ClaimResult`s for the ``claims`` that the check report (design.md's JSON) has results for, and
-    its environment. Results for ids outside the catalogue (e.g. user claims) are left out."""
-    from proofs.claim import LAYERS, LayerResult
+    its environment. Results for ids outside the catalogue (e.g. user claims) are left out. Certificates and
+    derivation step checks come back as records (`proofs.runner.from_json`); a report written before steps were
+    recorded gives results without them, and the report shows those chains unmarked (nothing is re-checked)."""
     from proofs.cliutil import UsageError
-    from proofs.runner import ClaimResult
+    from proofs.runner import from_json
     from theory.kernel import KernelError
 
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
@@ -64,18 +69,10 @@ def results_from_json(data: Any, claims: list[Any], path: str) -> tuple[list[Any
         entry = by_id.get(claim.id)
         if entry is None:
             continue
-        layers = {}
-        for name, raw in (entry.get("layers") or {}).items():
-            if name not in LAYERS or not isinstance(raw, dict):
-                raise UsageError(f"{path}: claim {claim.id} has an unknown layer {name!r}")
-            try:
-                layers[name] = LayerResult.from_json(raw, str(path))
-            except (KeyError, ValueError, TypeError, KernelError):
-                raise UsageError(f"{path}: claim {claim.id}, layer {name}: bad status or fields") from None
-        verdict, outcome = entry.get("verdict"), entry.get("outcome", "unknown")
-        if verdict not in ("ok", "mismatch", "inconclusive"):
-            raise UsageError(f"{path}: claim {claim.id} has no valid verdict")
-        out.append(ClaimResult(claim, layers, verdict, str(outcome)))
+        try:
+            out.append(from_json(claim, entry, str(path)))
+        except (KeyError, ValueError, TypeError, AttributeError, KernelError) as exc:
+            raise UsageError(f"{path}: claim {claim.id}: bad status or fields ({type(exc).__name__}: {exc})") from None
     if not out:
         raise UsageError(f"{path} has no results for the selected claims")
     raw = data.get("environment")

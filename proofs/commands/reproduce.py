@@ -13,10 +13,16 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.console import Console
 
 from proofs.cliutil import positive_float, positive_int, seed_int
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from numeric.empirical import Reporter
 
 
 def register(sub: argparse._SubParsersAction, parser: argparse.ArgumentParser) -> None:
@@ -110,7 +116,8 @@ def _sweep(args: argparse.Namespace, e, seed_list_: list[int], console: Console,
     runs = []
     for seed in seed_list_:
         with _RichReporter(console) as reporter:
-            runs.append(run(e, seed, reporter, threads=args.threads))
+            # _RichReporter has Reporter's hooks; it cannot subclass it here (numeric.empirical imports torch)
+            runs.append(run(e, seed, cast("Reporter", reporter), threads=args.threads))
     result = runs[0]
     if len(runs) == 1:
         console.print(_table(result))
@@ -222,7 +229,7 @@ class _RichReporter:
         self.progress = Progress(TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
                                  TimeElapsedColumn(), console=console)
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> _RichReporter:
         self.progress.__enter__()
@@ -235,7 +242,9 @@ class _RichReporter:
         self.task = self.progress.add_task(label, total=steps, loss="—", acc="—")
 
     def step(self, step: int, loss: float) -> None:
-        self.progress.update(self.task, completed=step, loss=f"{loss:.3f}")
+        if self.task is not None:
+            self.progress.update(self.task, completed=step, loss=f"{loss:.3f}")
 
     def accuracy(self, value: float) -> None:
-        self.progress.update(self.task, acc=f"{value:.1%}")
+        if self.task is not None:
+            self.progress.update(self.task, acc=f"{value:.1%}")
