@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from fractions import Fraction
 
 import torch
 from rich.console import Console
@@ -19,7 +18,9 @@ from rich.table import Table
 
 def precision_limits(Vs=range(4, 17), tables: int = 4) -> list[dict]:
     from numeric.constructions.sweeps import random_tuples, sweep_two_token
-    from proofs.constructions import exact_two_token, random_tables
+    from proofs.constructions import float_weights
+    from theory.constructions import two_token
+    from theory.constructions.sweeps import exact_two_token, random_tables
 
     rows = []
     for V in Vs:
@@ -27,7 +28,7 @@ def precision_limits(Vs=range(4, 17), tables: int = 4) -> list[dict]:
         if V <= 15:
             maps = random_tuples(V, V * V, tables, seed=V).reshape(-1, V, V)
             for dt in (torch.float32, torch.float64):
-                r = sweep_two_token(V, maps, dtype=dt)
+                r = sweep_two_token(float_weights(two_token.build(V)), maps, dtype=dt)
                 row[str(dt).removeprefix("torch.")] = f"{r.cases - r.failures}/{r.cases}"
         pairs = [(a, (3 * a + 1) % V) for a in range(V)]
         ex = exact_two_token(V, random_tables(V, V, 1, seed=V), pairs=pairs)
@@ -39,18 +40,23 @@ def precision_limits(Vs=range(4, 17), tables: int = 4) -> list[dict]:
 
 def cost_per_case() -> list[dict]:
     from numeric.constructions import sweeps as fs
-    from proofs import constructions as xs
+    from proofs.constructions import float_weights as w
+    from theory.constructions import conditional, two_token, unconditional
+    from theory.constructions import sweeps as xs
 
     out = []
     cases = [
-        ("single virtual token V=94 N=20", lambda: fs.sweep_unconditional(94, 20, fs.random_tuples(94, 20, 200, 0)),
+        ("single virtual token V=94 N=20",
+         lambda: fs.sweep_unconditional(w(unconditional.build(94, 20)), fs.random_tuples(94, 20, 200, 0)),
          lambda: xs.exact_unconditional(94, 20, xs.random_rows(94, 20, 10, 0))),
-        ("[V]->[V] map V=94", lambda: fs.sweep_map(94, fs.random_tuples(94, 94, 20, 0)),
+        ("[V]->[V] map V=94", lambda: fs.sweep_map(w(conditional.build_map(94)), fs.random_tuples(94, 94, 20, 0)),
          lambda: xs.exact_map(94, xs.random_rows(94, 94, 1, 0))),
-        ("[V]->[V]^N0 map V=94 N0=10", lambda: fs.sweep_sequence(94, 10, fs.random_tuples(94, 940, 2, 0)
-                                                                 .reshape(-1, 94, 10)),
+        ("[V]->[V]^N0 map V=94 N0=10",
+         lambda: fs.sweep_sequence(w(conditional.build_sequence(94, 10)),
+                                   fs.random_tuples(94, 940, 2, 0).reshape(-1, 94, 10)),
          lambda: xs.exact_sequence(94, 10, xs.random_tables(94, 10, 1, 0), inputs=[0, 1, 2])),
-        ("[V]^2->[V] map V=10", lambda: fs.sweep_two_token(10, fs.random_tuples(10, 100, 10, 0).reshape(-1, 10, 10)),
+        ("[V]^2->[V] map V=10",
+         lambda: fs.sweep_two_token(w(two_token.build(10)), fs.random_tuples(10, 100, 10, 0).reshape(-1, 10, 10)),
          lambda: xs.exact_two_token(10, xs.random_tables(10, 10, 1, 0))),
     ]
     for name, flt, exact in cases:
@@ -62,17 +68,15 @@ def cost_per_case() -> list[dict]:
 
 
 def temperature() -> dict:
-    from numeric.constructions import unconditional
-    from numeric.constructions.sweeps import sweep_unconditional
+    from numeric.constructions.sweeps import threshold
+    from proofs.constructions import float_weights
+    from theory.constructions import unconditional
 
     V, N = 94, 20
     T_star = unconditional.threshold_T(V, N)
     worst = torch.full((1, N), V - 1, dtype=torch.long)
-    lo, hi = T_star / 2, T_star * 2
     start = time.perf_counter()
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if sweep_unconditional(V, N, worst, T=Fraction(mid)).failures else (lo, mid)
+    hi = threshold(float_weights(unconditional.build(V, N)), worst, T_star / 2, T_star * 2, 50)
     return {"closed_form": T_star, "bisected": hi, "relative": abs(hi - T_star) / T_star,
             "paper_sufficient_T": math.sqrt(N) * math.log((4 * V - 1) * (N - 1)),
             "seconds": time.perf_counter() - start}

@@ -2,9 +2,9 @@
 
 A hard prompt of length n_S is one of the ``V^{n_S}`` token tuples `hard_prompts` enumerates; a soft prompt is any
 ``n_S x d`` block of input vectors. `decode` generates ``steps`` tokens after either kind through the same forward
-pass (`numeric.constructions.transformer.generate`'s input path: embeddings of the prompt, then of each generated
-token),
-greedily or, for a false twin that drops the determinism assumption, by sampling from the softmax.
+pass (embeddings of the prompt, then of each generated token; `numeric.constructions.transformer.generate` decodes
+the constructions with it), greedily or, for a false twin that drops the determinism assumption, by sampling from
+the softmax.
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def decode(model: Transformer, prompt: torch.Tensor, steps: int, sample: torch.G
     """``steps`` tokens after each prompt: ``prompt`` is ``(B, n_S)`` token ids (hard) or ``(B, n_S, d)`` vectors
     (soft). Greedy (argmax) unless ``sample`` is given, then one draw from the softmax per step. ``(B, steps)``."""
     x = model.embed_tokens(prompt) if prompt.dtype == torch.long else prompt.to(model.cfg.dtype)
-    out = []
+    out = [torch.zeros(x.shape[0], 0, dtype=torch.long)]
     for _ in range(steps):
         logits = model(embeds=x).logits[:, -1]
         nxt = (logits.argmax(-1) if sample is None
                else torch.multinomial(torch.softmax(logits, -1), 1, generator=sample).squeeze(1))
-        out.append(nxt)
+        out.append(nxt[:, None])
         x = torch.cat([x, model.embed_tokens(nxt)[:, None]], dim=1)
-    return torch.stack(out, dim=1)
+    return torch.cat(out, dim=1)
 
 
 def distinct(rows: torch.Tensor) -> int:

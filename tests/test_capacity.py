@@ -9,6 +9,7 @@ import torch
 
 from proofs.catalogue import capacity as cap
 from proofs.claim import Context, Status
+from proofs.constructions import float_weights
 from proofs.runner import run_claim
 
 CTX = Context(seed=0)
@@ -24,7 +25,7 @@ def test_catalogue_claim_is_ok(claim):
 
 
 def _wrong_decoder(V: int, d: int):
-    from numeric.constructions.network import Sparse
+    from theory.constructions.network import Sparse
 
     return Sparse.build(V, d, {**{(u, 0): Fraction(2 * u, V) - 1 for u in range(V)},
                                **{(u, 1): Fraction(1, 4) + Fraction(u * u, V * V) for u in range(V)}})
@@ -54,8 +55,8 @@ def test_false_twin_is_caught_in_every_layer(twin):
 
 
 def test_virtual_token_off_by_one_over_V_generates_a_different_sequence():
-    from numeric.constructions import unconditional
     from numeric.constructions.transformer import generate, to_model, virtual_tensor
+    from theory.constructions import unconditional
     from theory.exact import generate as exact_generate
 
     V, N = 94, 20
@@ -64,7 +65,7 @@ def test_virtual_token_off_by_one_over_V_generates_a_different_sequence():
     good = list(unconditional.virtual_token(net, target))
     bad = list(good)
     bad[5] += Fraction(1, V)
-    model = to_model(net)
+    model = to_model(float_weights(net))
     assert generate(model, virtual_tensor([[good]]), None, N)[0].tolist() == target
     wrong = generate(model, virtual_tensor([[bad]]), None, N)[0].tolist()
     assert wrong != target and wrong[5] == target[5] + 1
@@ -73,20 +74,21 @@ def test_virtual_token_off_by_one_over_V_generates_a_different_sequence():
 
 
 def test_below_the_temperature_threshold_the_worst_target_fails():
-    from numeric.constructions import unconditional
     from numeric.constructions.sweeps import sweep_unconditional
-    from proofs.constructions import exact_unconditional
+    from theory.constructions import unconditional
+    from theory.constructions.sweeps import exact_unconditional
 
     V, N = 10, 6
     T_star = Fraction(unconditional.threshold_T(V, N))
     worst = torch.full((1, N), V - 1, dtype=torch.long)
     below, above = T_star * (1 - Fraction(1, 10 ** 5)), T_star * (1 + Fraction(1, 10 ** 5))
-    assert sweep_unconditional(V, N, worst, T=below).failures == 1
-    assert sweep_unconditional(V, N, worst, T=above).failures == 0
+    w_below, w_above = (float_weights(unconditional.build(V, N, T)) for T in (below, above))
+    assert sweep_unconditional(w_below, worst).failures == 1
+    assert sweep_unconditional(w_above, worst).failures == 0
     assert exact_unconditional(V, N, [[V - 1] * N], T=below).failures == 1
     assert exact_unconditional(V, N, [[V - 1] * N], T=above).ok
     # a symbol below V - 1 has more room: (2V + 2Y - 1)(L - 1) < (4V - 3)(L - 1)
-    assert sweep_unconditional(V, N, torch.full((1, N), V - 2, dtype=torch.long), T=below).failures == 0
+    assert sweep_unconditional(w_below, torch.full((1, N), V - 2, dtype=torch.long)).failures == 0
 
 
 def test_failing_steps_below_the_threshold_are_exactly_those_the_derivation_predicts():
@@ -94,7 +96,7 @@ def test_failing_steps_below_the_threshold_are_exactly_those_the_derivation_pred
     e^{T/sqrt L} <= (2V + 2y - 1)(L - 1) (capacity.temperature_condition)."""
     import math
 
-    from proofs.constructions import exact_unconditional_all
+    from theory.constructions.sweeps import exact_unconditional_all
 
     V, N, T = 10, 12, Fraction(18)
     predicted = [(L, y) for L in range(2, N + 1) for y in range(1, V)
@@ -107,42 +109,45 @@ def test_failing_steps_below_the_threshold_are_exactly_those_the_derivation_pred
 
 def test_float32_breaks_the_two_token_map_where_float64_and_exact_do_not():
     from numeric.constructions.sweeps import random_tuples, sweep_two_token
-    from proofs.constructions import exact_two_token, random_tables
+    from theory.constructions import two_token
+    from theory.constructions.sweeps import exact_two_token, random_tables
 
     V = 8  # V^V = 2^24: float32 cannot resolve the table, float64 can
     maps = random_tuples(V, V * V, 6, seed=1).reshape(-1, V, V)
-    assert sweep_two_token(V, maps, dtype=torch.float32).failures > 0
-    assert sweep_two_token(V, maps, dtype=torch.float64).failures == 0
+    net = float_weights(two_token.build(V))
+    assert sweep_two_token(net, maps, dtype=torch.float32).failures > 0
+    assert sweep_two_token(net, maps, dtype=torch.float64).failures == 0
     assert exact_two_token(V, random_tables(V, V, 1, seed=2), pairs=[(0, 1), (7, 7), (3, 5)]).ok
-    assert sweep_two_token(7, random_tuples(7, 49, 6, seed=1).reshape(-1, 7, 7), dtype=torch.float32).failures == 0
+    assert sweep_two_token(float_weights(two_token.build(7)), random_tuples(7, 49, 6, seed=1).reshape(-1, 7, 7),
+                           dtype=torch.float32).failures == 0
 
 
 def test_soft_prompt_adapter_and_batched_embeds_agree():
-    from numeric.constructions import conditional
     from numeric.constructions.transformer import generate, generate_soft_prompt, to_model, virtual_tensor
+    from theory.constructions import conditional
 
     V, N0 = 6, 3
     net = conditional.build_sequence(V, N0)
     m = [[(x + k) % V for k in range(N0)] for x in range(V)]
     vt = conditional.sequence_tokens(net, m)
-    model = to_model(net)
+    model = to_model(float_weights(net))
     for x in range(V):
         batched = generate(model, virtual_tensor([vt]), torch.tensor([[x]]), N0)[0].tolist()
         assert batched == generate_soft_prompt(model, virtual_tensor([vt])[0], [x], N0) == m[x]
 
 
 def test_two_token_map_is_one_transformer_without_a_python_decoder():
-    from numeric.constructions import two_token
     from numeric.constructions.transformer import to_model
+    from theory.constructions import two_token
 
     net = two_token.build(5)
-    model = to_model(net)
+    model = to_model(float_weights(net))
     assert len(model.layers) == 2 and [len(layer.heads) for layer in net.layers] == [2, 2]
     assert len(net.layers[0].mlp) == 2 * 5 + 2  # the digit extractor: explicit affine maps
 
 
 def test_network_rejects_bad_shapes_and_inputs():
-    from numeric.constructions import conditional, unconditional
+    from theory.constructions import conditional, unconditional
 
     with pytest.raises(ValueError):
         unconditional.build(0, 3)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.exact import ExactNetwork, certified_argmax
 from theory import interval as iv
+from theory.exact import ExactNetwork, certified_argmax
 
 mpmath.mp.prec = 600
 
@@ -51,7 +51,7 @@ def test_certified_argmax_refuses_overlaps_and_ties():
 
 def test_exact_tie_on_the_decision_boundary_is_never_certified():
     """z exactly halfway between two grid points: the evaluator must not pick a side."""
-    from numeric.constructions import conditional
+    from theory.constructions import conditional
 
     net = conditional.build_map(2)
     # r_x = 1/4 is halfway between 0/2 and 1/2: the read-out f_0(1/4) = f_1(1/4)
@@ -62,7 +62,7 @@ def test_exact_tie_on_the_decision_boundary_is_never_certified():
 
 def test_interval_valued_inputs_certify_only_uniform_decisions():
     """A box of virtual tokens is certified only if every token in it decodes the same way."""
-    from numeric.constructions import conditional
+    from theory.constructions import conditional
 
     net = conditional.build_map(4)
     exact = ExactNetwork(net)
@@ -79,3 +79,31 @@ def test_capacity_derivations_reduce_to_zero():
               capacity.temperature_margin(), capacity.sufficient_gap()):
         assert d.check().ok, d.title
     assert abs(float(capacity.threshold(94, 20)) - 39.6500351868712) < 1e-9
+
+
+def _fingerprint(net) -> str:
+    import hashlib
+
+    parts = [repr((net.V, net.d, net.n_pos, net.T)), repr(net.E), repr(net.P), repr(net.W_U), repr(net.layers)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def test_constructions_keep_their_exact_weights_and_outputs():
+    """The weights and exact logits as built in numeric/constructions before the move to theory/constructions."""
+    from theory.constructions import conditional, two_token, unconditional
+
+    nets = (unconditional.build(4, 3), unconditional.build(94, 20), conditional.build_map(3),
+            conditional.build_sequence(3, 2), two_token.build(3))
+    assert [_fingerprint(n) for n in nets] == ["5346f6837c3cd092", "2989435f60e68724", "d250a85f4f63c1b9",
+                                               "231483260d802d5f", "bac2a7ef41944005"]
+    net = conditional.build_map(3)
+    step = ExactNetwork(net).step(net.inputs([conditional.map_token(net, [2, 0, 1])], [1]), bits=64)
+    assert step.token == 0 and step.logits == [(4611686018427387903, 4611686018427387904),
+                                               (2562047788015215501, 2562047788015215503),
+                                               (-3586866903221301704, -3586866903221301702)]
+    net = two_token.build(3)
+    step = ExactNetwork(net).step(net.inputs([two_token.table_token(net, [[0, 1, 2], [2, 2, 0], [1, 0, 1]])], [1, 2]),
+                                  bits=64)
+    assert step.token == 0 and step.logits == [(4611686018427387898, 4611686018427387904),
+                                               (2562047788015215500, 2562047788015215503),
+                                               (-3586866903221301704, -3586866903221301701)]

@@ -12,6 +12,7 @@ from typing import Any
 
 import sympy as sp
 
+from theory.constructions.network import Network, Sparse
 from theory.derivation import Derivation, chain
 
 u, w, z = sp.symbols("u w z", real=True)
@@ -100,14 +101,14 @@ def _sym(q: Fraction | int) -> sp.Rational:
     return sp.Rational(q.numerator, q.denominator)
 
 
-def _apply(M: Any, x: Sequence[sp.Expr]) -> list[sp.Expr]:
+def _apply(M: Sparse, x: Sequence[sp.Expr]) -> list[sp.Expr]:
     out = [sp.Integer(0)] * M.rows
     for i, j, v in M.entries:
         out[i] += _sym(v) * x[j]
     return out
 
 
-def head_sum(net: Any, rows: Sequence[Sequence[sp.Expr]], E_: sp.Symbol) -> list[sp.Expr]:
+def head_sum(net: Network, rows: Sequence[Sequence[sp.Expr]], E_: sp.Symbol) -> list[sp.Expr]:
     """The first layer's summed head output at the last position, ``sum_h sum_j A^h_j W_V^h x_j``, with
     ``exp(T q.k / sqrt L)`` written as ``E^{q.k}`` (``E = e^{T/sqrt L}``). Rows may hold sympy symbols."""
     layer = net.layers[0]

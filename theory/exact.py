@@ -1,7 +1,6 @@
 """Exact evaluation of hand-built transformers: certified greedy decoding beyond floating point.
 
-The network (duck-typed; `numeric.constructions.network.Network` has this shape) has rational weights in sparse
-matrices (``.entries`` of ``(i, j, Fraction)``, ``.rows``) and computes, per layer,
+A `theory.constructions.network.Network` has rational weights in sparse matrices and computes, per layer,
 
     l_ij = T (W_Q^h x_i) . (W_K^h x_j) / sqrt(L),   A^h = softmax_j(l),   t_i = sum_h sum_j A^h_ij W_V^h x_j,
     x_i <- ReLU(A_m ... ReLU(A_1 t_i + b_1) ... + b_m),   logits = W_U x_{L-1}.
@@ -18,25 +17,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
+from theory.constructions.network import Network, Sparse
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
 from theory.kernel import certified_argmax
 
+#: an input entry: an exact rational, or a box ``(lo, hi)`` of rationals (the enclosures then hold on all of it)
+Entry = Fraction | int | tuple[Fraction, Fraction]
 
-def _enclose_input(v: Any, bits: int) -> Pair:
-    if not v:
-        return ZERO
+
+def _enclose_input(v: Entry, bits: int) -> Pair:
     if isinstance(v, tuple):
         return enclose(v[0], bits)[0], enclose(v[1], bits)[1]
+    if not v:
+        return ZERO
     return enclose(v, bits)
 
 
-def _rows(M: Any) -> list[list[tuple[int, int, int]]]:
+def _rows(M: Sparse) -> list[list[tuple[int, int, int]]]:
     """Per row, the non-zero ``(column, numerator, denominator)`` triples."""
     out: list[list[tuple[int, int, int]]] = [[] for _ in range(M.rows)]
     for i, j, v in M.entries:
-        v = Fraction(v)
         out[i].append((j, v.numerator, v.denominator))
     return out
 
@@ -72,13 +73,13 @@ class ExactStep:
 class ExactNetwork:
     """A compiled network for repeated exact evaluation."""
 
-    def __init__(self, net: Any) -> None:
+    def __init__(self, net: Network) -> None:
         self.net = net
         self.layers = [([(_rows(h.W_Q), _rows(h.W_K), _rows(h.W_V)) for h in layer.heads],
                         [(_rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
         self.W_U = _rows(net.W_U)
 
-    def logits(self, rows: Sequence[Sequence[Any]], bits: int) -> list[Pair]:
+    def logits(self, rows: Sequence[Sequence[Entry]], bits: int) -> list[Pair]:
         """Enclosures of the logits at the last position for the input rows ``x_0..x_{L-1}``. An entry is a
         rational or a pair ``(lo, hi)`` of rationals: then the enclosures hold for every input in that box."""
         L = len(rows)
@@ -102,10 +103,10 @@ class ExactNetwork:
                                 acc[c] = (acc[c][0] + a, acc[c][1] + b)
             out = []
             for hv in h:
-                for A, b in mlp:
+                for A, biases in mlp:
                     y = _matvec(A, hv)
                     hv = []
-                    for (lo, hi), bias in zip(y, b):
+                    for (lo, hi), bias in zip(y, biases):
                         if bias:
                             blo, bhi = enclose(bias, bits)
                             lo, hi = lo + blo, hi + bhi
@@ -139,7 +140,7 @@ class ExactNetwork:
             out.append(((lo * one) // den_hi if den_hi > 0 else 0, min(one, ceil_div(hi * one, den_lo))))
         return out
 
-    def step(self, rows: Sequence[Sequence[Fraction]], bits: int = 128, max_bits: int = 4096) -> ExactStep:
+    def step(self, rows: Sequence[Sequence[Entry]], bits: int = 128, max_bits: int = 4096) -> ExactStep:
         """Certify the greedy token for these inputs, doubling the resolution while intervals overlap."""
         while True:
             logits = self.logits(rows, bits)
@@ -158,7 +159,7 @@ class ExactGeneration:
     steps: list[ExactStep]
 
 
-def generate(net: Any, virtual: Sequence[Sequence[Fraction]], tokens: Sequence[int], steps: int,
+def generate(net: Network, virtual: Sequence[Sequence[Entry]], tokens: Sequence[int], steps: int,
              bits: int = 128, max_bits: int = 4096, compiled: ExactNetwork | None = None,
              progress: Callable[[int], None] | None = None) -> ExactGeneration:
     """Greedy generation of ``steps`` tokens after the virtual tokens and the hard ``tokens``, every step

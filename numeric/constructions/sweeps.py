@@ -1,12 +1,14 @@
 """Batched float64/float32 sweeps of the constructions on the reference transformer: every target (or a seeded
-random sample), the virtual tokens built in torch, greedy decoding, and a count of the cases that fail.
+random sample), the virtual tokens built in torch, greedy decoding, and a count of the cases that fail; the
+bisection of Theorem 1's temperature threshold; the nearest-grid check of the quadratic read-out.
 
-Virtual-token entries are ratios of exact integers (``Y / V``; ``R / V^V`` with ``R = sum_j m(i, j) V^{V-1-j}``),
-so each is the correctly rounded float64 value of the rational (for ``V^V < 2^53``, i.e. ``V <= 13``); the
-model casts them to its own dtype.
+The weights are plain numbers (`numeric.constructions.transformer.Weights`). Virtual-token entries are ratios of
+exact integers (``Y / V``; ``R / V^V`` with ``R = sum_j m(i, j) V^{V-1-j}``), so each is the correctly rounded
+float64 value of the rational (for ``V^V < 2^53``, i.e. ``V <= 13``); the model casts them to its own dtype.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -15,9 +17,7 @@ from typing import Any
 
 import torch
 
-from numeric.constructions import conditional, two_token, unconditional
-from numeric.constructions.network import Network
-from numeric.constructions.transformer import generate, to_model
+from numeric.constructions.transformer import Matrix, Weights, generate, tensor, to_model
 from numeric.threads import one_thread
 
 Progress = Callable[[int], None] | None
@@ -34,7 +34,7 @@ class SweepResult:
     failures: int
     seconds: float
     first_failure: dict[str, Any] | None = None
-    sizes: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, int | float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -47,26 +47,40 @@ def all_tuples(V: int, n: int) -> torch.Tensor:
 
 
 def random_tuples(V: int, n: int, count: int, seed: int) -> torch.Tensor:
+    """``count`` random rows of ``[V]^n`` (a torch generator seeded with ``seed``)."""
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, V, (count, n), generator=g)
 
 
-def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.Tensor, torch.Tensor | None,
-         torch.Tensor]], steps: int, describe: Callable[[int, int], dict], progress: Progress,
-         sizes: dict[str, Any], offset: Offset) -> SweepResult:
+def _run(name: str, net: Weights, items: torch.Tensor, content: Callable[[torch.Tensor], torch.Tensor],
+         inputs: torch.Tensor | None, steps: int, dtype: torch.dtype, chunk: int, progress: Progress,
+         sizes: dict[str, int | float], offset: Offset) -> SweepResult:
+    """Each item (a target, a map, a table) with every row of ``inputs`` (hard tokens; None: no hard tokens):
+    its virtual tokens hold ``content(items)`` ``(B, n_S, c)`` (items as float64) in their first ``c``
+    coordinates, and greedy decoding must produce the item's answer: the item itself (no inputs) or
+    ``item[input]``."""
     with one_thread():
         model = to_model(net, dtype)
     start = time.perf_counter()
     cases = failures = 0
     first = None
-    for b, (virtual, tokens, want) in enumerate(batches):
+    n_in = 1 if inputs is None else len(inputs)
+    for b in range(0, len(items), chunk):
+        M = items[b:b + chunk]
+        c = content(M.to(torch.float64))
+        virtual = torch.zeros(c.shape[0], c.shape[1], net.d, dtype=torch.float64)
+        virtual[:, :, :c.shape[2]] = c
         if offset is not None:
             virtual[:, offset[0], offset[1]] += offset[2]
-        got = generate(model, virtual, tokens, steps)
+        tokens = None if inputs is None else inputs.repeat(len(M), 1)
+        want = M.reshape(len(M), -1) if inputs is None else M.reshape(len(M) * n_in, -1)
+        got = generate(model, virtual.repeat_interleave(n_in, 0), tokens, steps)
         bad = (got != want).any(dim=1)
         if first is None and bool(bad.any()):
             i = int(torch.nonzero(bad)[0])
-            first = {**describe(b, i), "expected": want[i].tolist(), "generated": got[i].tolist()}
+            first = {"map" if inputs is not None else "target": M[i // n_in].tolist(),
+                     **({} if tokens is None else {"input": _unwrap(tokens[i].tolist())}),
+                     "expected": want[i].tolist(), "generated": got[i].tolist()}
         failures += int(bad.sum())
         cases += len(want)
         if progress is not None:
@@ -75,57 +89,32 @@ def _run(name: str, net: Network, dtype: torch.dtype, batches: list[tuple[torch.
                        sizes)
 
 
-def _chunks(n: int, chunk: int) -> list[slice]:
-    return [slice(i, min(n, i + chunk)) for i in range(0, n, chunk)]
+def _unwrap(x: list[int]) -> int | list[int]:
+    return x[0] if len(x) == 1 else x
 
 
-def sweep_unconditional(V: int, N: int, targets: torch.Tensor, T: Any = None,
-                        dtype: torch.dtype = torch.float64, chunk: int = 2048, progress: Progress = None,
-                        offset: Offset = None) -> SweepResult:
+def sweep_unconditional(net: Weights, targets: torch.Tensor, dtype: torch.dtype = torch.float64, chunk: int = 2048,
+                        progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each row of ``targets (B, N)`` must be generated from its virtual token ``s_1 = (Y/V; 0)``."""
-    net = unconditional.build(V, N, T)
-    batches = []
-    for sl in _chunks(len(targets), chunk):
-        Y = targets[sl]
-        s = torch.zeros(len(Y), 1, net.d, dtype=torch.float64)
-        s[:, 0, :N] = Y.to(torch.float64) / V
-        batches.append((s, None, Y))
-    return _run("single_virtual_token", net, dtype, batches, N,
-                lambda b, i: {"target": batches[b][2][i].tolist()}, progress, {"V": V, "N": N, "T": float(net.T)},
-                offset)
+    N = net.n_pos
+    return _run("single_virtual_token", net, targets, lambda Y: (Y / net.V)[:, None], None, N, dtype, chunk,
+                progress, {"V": net.V, "N": N, "T": net.T}, offset)
 
 
-def sweep_map(V: int, maps: torch.Tensor, T: Any = conditional.DEFAULT_T, dtype: torch.dtype = torch.float64,
-              chunk: int = 1024, progress: Progress = None, offset: Offset = None) -> SweepResult:
+def sweep_map(net: Weights, maps: torch.Tensor, dtype: torch.dtype = torch.float64, chunk: int = 1024,
+              progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each row ``m (V,)`` of ``maps`` with every input ``x``: one virtual token ``r = m / V``, output ``m[x]``."""
-    net = conditional.build_map(V, T)
-    batches = []
-    for sl in _chunks(len(maps), chunk):
-        M = maps[sl]
-        r = torch.zeros(len(M), 1, net.d, dtype=torch.float64)
-        r[:, 0, :V] = M.to(torch.float64) / V
-        x = torch.arange(V).repeat(len(M))
-        batches.append((r.repeat_interleave(V, 0), x[:, None], M.reshape(-1, 1)))
-    return _run("conditional_map", net, dtype, batches, 1,
-                lambda b, i: {"map": maps[b * chunk + i // V].tolist(), "input": i % V}, progress,
-                {"V": V, "T": float(T)}, offset)
+    V = net.V
+    return _run("conditional_map", net, maps, lambda M: (M / V)[:, None], torch.arange(V)[:, None], 1, dtype,
+                chunk, progress, {"V": V, "T": net.T}, offset)
 
 
-def sweep_sequence(V: int, N0: int, maps: torch.Tensor, T: Any = None,
-                   dtype: torch.dtype = torch.float64, chunk: int = 512, progress: Progress = None,
-                   offset: Offset = None) -> SweepResult:
+def sweep_sequence(net: Weights, maps: torch.Tensor, dtype: torch.dtype = torch.float64, chunk: int = 512,
+                   progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each ``m (V, N0)`` with every input x: ``N0`` virtual tokens ``vt_k = m[:, k] / V``, output ``m[x]``."""
-    net = conditional.build_sequence(V, N0, T)
-    batches = []
-    for sl in _chunks(len(maps), chunk):
-        M = maps[sl]
-        vt = torch.zeros(len(M), N0, net.d, dtype=torch.float64)
-        vt[:, :, :V] = M.transpose(1, 2).to(torch.float64) / V
-        x = torch.arange(V).repeat(len(M))
-        batches.append((vt.repeat_interleave(V, 0), x[:, None], M.reshape(-1, N0)))
-    return _run("conditional_sequence", net, dtype, batches, N0,
-                lambda b, i: {"map": maps[b * chunk + i // V].tolist(), "input": i % V}, progress,
-                {"V": V, "N0": N0, "T": float(net.T)}, offset)
+    V, N0 = net.V, net.n_pos // 2
+    return _run("conditional_sequence", net, maps, lambda M: M.transpose(1, 2) / V, torch.arange(V)[:, None], N0,
+                dtype, chunk, progress, {"V": V, "N0": N0, "T": net.T}, offset)
 
 
 def table_values(maps: torch.Tensor) -> torch.Tensor:
@@ -138,17 +127,47 @@ def table_values(maps: torch.Tensor) -> torch.Tensor:
     return R.to(torch.float64) / float(V ** V)
 
 
-def sweep_two_token(V: int, maps: torch.Tensor, T: Any = two_token.DEFAULT_T, dtype: torch.dtype = torch.float64,
-                    chunk: int = 256, progress: Progress = None, offset: Offset = None) -> SweepResult:
+def sweep_two_token(net: Weights, maps: torch.Tensor, dtype: torch.dtype = torch.float64, chunk: int = 256,
+                    progress: Progress = None, offset: Offset = None) -> SweepResult:
     """Each table ``m (V, V)`` with every input pair: one virtual token ``r``, output ``m[x1, x2]``."""
-    net = two_token.build(V, T)
-    pairs = torch.tensor([(a, b) for a in range(V) for b in range(V)], dtype=torch.long)
-    batches = []
-    for sl in _chunks(len(maps), chunk):
-        M = maps[sl]
-        r = torch.zeros(len(M), 1, net.d, dtype=torch.float64)
-        r[:, 0, :V] = table_values(M)
-        batches.append((r.repeat_interleave(V * V, 0), pairs.repeat(len(M), 1), M.reshape(-1, 1)))
-    return _run("two_token_map", net, dtype, batches, 1,
-                lambda b, i: {"map": maps[b * chunk + i // (V * V)].tolist(),
-                              "input": pairs[i % (V * V)].tolist()}, progress, {"V": V, "T": float(T)}, offset)
+    V = net.V
+    pairs = torch.tensor(list(itertools.product(range(V), repeat=2)), dtype=torch.long)
+    return _run("two_token_map", net, maps, lambda M: table_values(M)[:, None], pairs, 1, dtype, chunk, progress,
+                {"V": V, "T": net.T}, offset)
+
+
+def threshold(net: Weights, target: torch.Tensor, lo: float, hi: float, iterations: int) -> float:
+    """Bisection on the inverse temperature of ``net`` (the unconditional construction): ``target (1, N)`` fails
+    at ``lo`` and decodes at ``hi``; returns the final ``hi`` (the threshold to within ``(hi - lo) 2^-iterations``)."""
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        if sweep_unconditional(dataclasses.replace(net, T=mid), target).failures:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass
+class ReadoutCheck:
+    """The read-out ``logits = W_U [z, 1]`` against the nearest grid point ``u/V`` at ``points`` values of z where
+    the nearest point is clear (no two within 1e-9); ``first_mismatch`` is ``(z, argmax, nearest)`` or None."""
+
+    points: int
+    first_mismatch: tuple[float, int, int] | None
+
+
+def nearest_grid(W_U: Matrix, z: torch.Tensor) -> ReadoutCheck:
+    """Whether ``argmax_u W_U[u] . [z, 1]`` is the nearest grid point ``u/V`` (``V`` = rows of ``W_U``) at each z."""
+    W = tensor(W_U)
+    V = W.shape[0]
+    logits = z[:, None] * W[:, 0] + W[:, 1]
+    dist = (z[:, None] - torch.arange(V, dtype=torch.float64) / V).abs()
+    nearest = dist.argmin(1)
+    top2 = dist.topk(2, dim=1, largest=False).values
+    clear = (top2[:, 1] - top2[:, 0]) > 1e-9
+    bad = (logits.argmax(1) != nearest) & clear
+    if not bool(bad.any()):
+        return ReadoutCheck(int(clear.sum()), None)
+    i = int(torch.nonzero(bad)[0])
+    return ReadoutCheck(int(clear.sum()), (float(z[i]), int(logits[i].argmax()), int(nearest[i])))

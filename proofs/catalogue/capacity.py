@@ -1,6 +1,6 @@
 """Section 3 of the paper: soft prompting has exponentially more capacity than prompting (paper-notes 2.1, 3 and
-5 items 12, 15, 18-21). The constructions are the weights of the reference transformer (`numeric.model`), built in
-`numeric.constructions` as exact rationals.
+5 items 12, 15, 18-21). The constructions are exact rational weights built in `theory.constructions`; the same
+weights, as floats, run on the reference transformer (`numeric.model`, via `numeric.constructions`).
 
 Layers: *symbolic* is exact — sympy identities (residual 0) for the read-out, the temperature condition and the
 head sums, and the exact interval evaluator (`theory.exact`) certifying every greedy step of a construction
@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
+
+if TYPE_CHECKING:
+    from numeric.constructions.transformer import Weights as FloatWeights
 
 SECTION = "3 capacity"
 EXACT = ("exact rational weights and inputs (or boxes of inputs covering families of targets); sqrt(L) and exp "
@@ -84,7 +87,7 @@ def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset
     def symbolic(ctx: Context) -> LayerResult:
         import itertools
 
-        from proofs.constructions import exact_unconditional, exact_unconditional_all
+        from theory.constructions.sweeps import exact_unconditional, exact_unconditional_all
 
         V, N = UNCOND_SMALL
         small = exact_unconditional(V, N, list(itertools.product(range(V), repeat=N)), offset=offset)
@@ -97,13 +100,16 @@ def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_unconditional
+        from proofs.constructions import float_weights
+        from theory.constructions import unconditional
 
         V, N = UNCOND_SMALL
         V2, N2 = UNCOND_LARGE
         seed = ctx.child_seed("single-virtual-token-float")
         off = None if offset is None else (offset[0], offset[1], float(offset[2]))
-        sweeps = [sweep_unconditional(V, N, all_tuples(V, N), offset=off),
-                  sweep_unconditional(V2, N2, random_tuples(V2, N2, UNCOND_FLOAT_SAMPLE, seed), offset=off)]
+        sweeps = [sweep_unconditional(float_weights(unconditional.build(V, N)), all_tuples(V, N), offset=off),
+                  sweep_unconditional(float_weights(unconditional.build(V2, N2)),
+                                      random_tuples(V2, N2, UNCOND_FLOAT_SAMPLE, seed), offset=off)]
         return _float_result(sweeps, f"every target at V={V}, N={N} and {UNCOND_FLOAT_SAMPLE} random targets at "
                              f"V={V2}, N={N2} (seed {seed})")
 
@@ -112,7 +118,7 @@ def single_token_claim(id: str = "capacity.single_virtual_token", offset: Offset
         paper_ref="Sec. 3, Theorem 1 (the companion code's construction); notes 2.1, 3.1, 5 item 18",
         statement=r"\forall Y\in[V]^N:\ \mathrm{greedy}(s_1)=Y,\quad s_1=\big(\tfrac{Y_1-1}{V},\dots,"
                   r"\tfrac{Y_N-1}{V}\big)",
-        assumptions=("the construction of numeric/constructions/unconditional.py: width 2N (content + one-hot "
+        assumptions=("the construction of theory/constructions/unconditional.py: width 2N (content + one-hot "
                      "position), no LN/residual/mask/W_O, T = 50, logits T q.k / sqrt(L)", "greedy decoding"),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
@@ -135,9 +141,9 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
 
         import sympy as sp
 
-        from numeric.constructions import conditional
-        from proofs.constructions import exact_map, exact_map_all
         from theory.capacity import head_sum
+        from theory.constructions import conditional
+        from theory.constructions.sweeps import exact_map, exact_map_all
         from theory.kernel import decide_zero
 
         E = sp.Symbol("E", positive=True)
@@ -167,11 +173,15 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_map
+        from proofs.constructions import float_weights
+        from theory.constructions import conditional
 
         seed = ctx.child_seed("conditional-map-float")
         off = None if offset is None else (offset[0], offset[1], float(offset[2]))
-        sweeps = [sweep_map(V, all_tuples(V, V), offset=off) for V in MAP_FLOAT_V]
-        sweeps.append(sweep_map(MAP_LARGE, random_tuples(MAP_LARGE, MAP_LARGE, MAP_LARGE_SAMPLE, seed), offset=off))
+        sweeps = [sweep_map(float_weights(conditional.build_map(V)), all_tuples(V, V), offset=off)
+                  for V in MAP_FLOAT_V]
+        sweeps.append(sweep_map(float_weights(conditional.build_map(MAP_LARGE)),
+                                random_tuples(MAP_LARGE, MAP_LARGE, MAP_LARGE_SAMPLE, seed), offset=off))
         return _float_result(sweeps, f"every map at V in {MAP_FLOAT_V} and {MAP_LARGE_SAMPLE} random maps at "
                              f"V={MAP_LARGE} (seed {seed}), every input")
 
@@ -179,7 +189,7 @@ def conditional_map_claim(id: str = "capacity.conditional_map", offset: Offset =
         id=id, title="one virtual token realises any map [V] -> [V] in a fixed 1-layer 2-head model",
         paper_ref="Sec. 3, Theorem 2 (companion construction (a)); notes 2.1, 3.2, 5 item 19",
         statement=r"\forall m:[V]\to[V]\ \forall x:\ \mathrm{greedy}(r, x)=m(x),\quad r=\big(m(x)/V\big)_{x\in[V]}",
-        assumptions=("numeric/constructions/conditional.py build_map: width V + 2, E = one-hot content, T = 100",),
+        assumptions=("theory/constructions/conditional.py build_map: width V + 2, E = one-hot content, T = 100",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
@@ -198,7 +208,7 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
     def symbolic(ctx: Context) -> LayerResult:
         import itertools
 
-        from proofs.constructions import exact_sequence, exact_sequence_all, random_tables
+        from theory.constructions.sweeps import exact_sequence, exact_sequence_all, random_tables
 
         V, N0 = SEQ_SMALL
         maps = [[list(flat[x * N0:(x + 1) * N0]) for x in range(V)]
@@ -216,14 +226,18 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_sequence
+        from proofs.constructions import float_weights
+        from theory.constructions import conditional
 
         V, N0 = SEQ_SMALL
         V2, N02 = SEQ_LARGE
         seed = ctx.child_seed("conditional-sequence-float")
         off = None if offset is None else (offset[0], offset[1], float(offset[2]))
-        sweeps = [sweep_sequence(V, N0, all_tuples(V, V * N0).reshape(-1, V, N0), offset=off),
-                  sweep_sequence(V2, N02, random_tuples(V2, V2 * N02, SEQ_LARGE_FLOAT_MAPS, seed)
-                                 .reshape(-1, V2, N02), offset=off)]
+        sweeps = [sweep_sequence(float_weights(conditional.build_sequence(V, N0)),
+                                 all_tuples(V, V * N0).reshape(-1, V, N0), offset=off),
+                  sweep_sequence(float_weights(conditional.build_sequence(V2, N02)),
+                                 random_tuples(V2, V2 * N02, SEQ_LARGE_FLOAT_MAPS, seed).reshape(-1, V2, N02),
+                                 offset=off)]
         return _float_result(sweeps, f"every map at V={V}, N0={N0} and {SEQ_LARGE_FLOAT_MAPS} random maps at "
                              f"V={V2}, N0={N02} (seed {seed}), every input")
 
@@ -232,7 +246,7 @@ def conditional_sequence_claim(id: str = "capacity.conditional_sequence", offset
         paper_ref="Sec. 3, Theorem 2 (companion construction (b)); notes 2.1, 3.3, 5 item 20",
         statement=r"\forall m:[V]\to[V]^{N_0}\ \forall x:\ \mathrm{greedy}(vt_1..vt_{N_0}, x)=m(x),\quad "
                   r"vt_k=\big(m(x)_k/V\big)_x",
-        assumptions=("numeric/constructions/conditional.py build_sequence: width V + 2 N0, T = 100",),
+        assumptions=("theory/constructions/conditional.py build_sequence: width V + 2 N0, T = 100",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
@@ -249,7 +263,7 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
         import itertools
         import random
 
-        from proofs.constructions import exact_two_token, exact_two_token_all, random_tables
+        from theory.constructions.sweeps import exact_two_token, exact_two_token_all, random_tables
 
         tables = [[list(flat[i * TWO_SMALL:(i + 1) * TWO_SMALL]) for i in range(TWO_SMALL)]
                   for flat in itertools.product(range(TWO_SMALL), repeat=TWO_SMALL ** 2)]
@@ -269,15 +283,15 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
 
     def numeric(ctx: Context) -> LayerResult:
         from numeric.constructions.sweeps import all_tuples, random_tuples, sweep_two_token
+        from proofs.constructions import float_weights
+        from theory.constructions import two_token
 
         seed = ctx.child_seed("two-token-float")
         off = None if offset is None else (offset[0], offset[1], float(offset[2]))
-        sweeps = [sweep_two_token(TWO_SMALL, all_tuples(TWO_SMALL, TWO_SMALL ** 2).reshape(-1, TWO_SMALL, TWO_SMALL),
-                                  offset=off),
-                  sweep_two_token(TWO_MEDIUM, random_tuples(TWO_MEDIUM, TWO_MEDIUM ** 2, TWO_MEDIUM_FLOAT, seed)
-                                  .reshape(-1, TWO_MEDIUM, TWO_MEDIUM), offset=off),
-                  sweep_two_token(TWO_LARGE, random_tuples(TWO_LARGE, TWO_LARGE ** 2, TWO_LARGE_FLOAT, seed)
-                                  .reshape(-1, TWO_LARGE, TWO_LARGE), offset=off)]
+        sweeps = [sweep_two_token(float_weights(two_token.build(V)), tables.reshape(-1, V, V), offset=off)
+                  for V, tables in ((TWO_SMALL, all_tuples(TWO_SMALL, TWO_SMALL ** 2)),
+                                    (TWO_MEDIUM, random_tuples(TWO_MEDIUM, TWO_MEDIUM ** 2, TWO_MEDIUM_FLOAT, seed)),
+                                    (TWO_LARGE, random_tuples(TWO_LARGE, TWO_LARGE ** 2, TWO_LARGE_FLOAT, seed)))]
         return _float_result(sweeps, f"every table at V={TWO_SMALL}, {TWO_MEDIUM_FLOAT} random tables at "
                              f"V={TWO_MEDIUM} and {TWO_LARGE_FLOAT} at V={TWO_LARGE} (seed {seed}), every input")
 
@@ -286,7 +300,7 @@ def two_token_claim(id: str = "capacity.two_token_map", offset: Offset = None, e
         paper_ref="Sec. 3, Theorem 2 (companion construction (c)); notes 2.1, 3.4, 5 item 21",
         statement=r"\forall m:[V]^2\to[V]\ \forall x_1,x_2:\ \mathrm{greedy}(r, x_1, x_2)=m(x_1,x_2),\quad "
                   r"r_i=\sum_j m(i,j)V^{-(j+1)}",
-        assumptions=("numeric/constructions/two_token.py: 2 layers, 2 heads each, the digit extraction is an explicit "
+        assumptions=("theory/constructions/two_token.py: 2 layers, 2 heads each, the digit extraction is an explicit "
                      "ReLU MLP (2V + 2 affine maps), T = 1000, no dummy prefix token",
                      "float64 resolves the table only for V <= 13 (float32: V <= 7); exact arithmetic for any V"),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
@@ -306,7 +320,7 @@ def _default_readout() -> Readout:
 
 
 def _default_weights() -> Weights:
-    from numeric.constructions.network import decoder
+    from theory.constructions.network import decoder
 
     return decoder
 
@@ -359,26 +373,19 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Readout | None
     def numeric(ctx: Context) -> LayerResult:
         import torch
 
-        from numeric.constructions.transformer import dense
+        from numeric.constructions.sweeps import nearest_grid
+        from proofs.constructions import float_matrix
 
         build = weights or _default_weights()
         z = torch.linspace(-0.25, 1.25, 12001, dtype=torch.float64)
         points = 0
         for Vn in DECODER_V:
-            W = dense(build(Vn, 2))
-            logits = z[:, None] * W[:, 0] + W[:, 1]
-            grid = torch.arange(Vn, dtype=torch.float64) / Vn
-            dist = (z[:, None] - grid).abs()
-            nearest = dist.argmin(1)
-            top2 = dist.topk(2, dim=1, largest=False).values
-            clear = (top2[:, 1] - top2[:, 0]) > 1e-9
-            bad = (logits.argmax(1) != nearest) & clear
-            points += int(clear.sum())
-            if bool(bad.any()):
-                i = int(torch.nonzero(bad)[0])
-                return LayerResult(Status.VIOLATED, f"V={Vn}, z={float(z[i]):.6g}: argmax {int(logits[i].argmax())}, "
-                                   f"nearest grid point {int(nearest[i])}", instances=points, max_error=1.0,
-                                   witness={"V": Vn, "z": float(z[i])})
+            check = nearest_grid(float_matrix(build(Vn, 2)), z)
+            points += check.points
+            if check.first_mismatch is not None:
+                zi, got, nearest = check.first_mismatch
+                return LayerResult(Status.VIOLATED, f"V={Vn}, z={zi:.6g}: argmax {got}, nearest grid point {nearest}",
+                                   instances=points, max_error=1.0, witness={"V": Vn, "z": zi})
         return LayerResult(Status.CONSISTENT, f"argmax_u f_u(z) is the nearest grid point at {points} values of z "
                            f"(V in {DECODER_V}, float64)", instances=points, max_error=0.0)
 
@@ -409,7 +416,7 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Readout | None
         paper_ref="Sec. 3, proof of Theorem 1 (the read-out f_u); notes 3, 5 item 12",
         statement=r"f_u(z)=\big(\tfrac{2u}{V}-1\big)z+\tfrac14-\tfrac{u^2}{V^2}=(z-\tfrac12)^2-(z-\tfrac uV)^2,\quad "
                   r"\arg\max_u f_u(z)=\arg\min_u|z-u/V|",
-        assumptions=("the logit of token u is W_U[u] . [z, 1] (numeric/constructions/network.py decoder)",),
+        assumptions=("the logit of token u is W_U[u] . [z, 1] (theory/constructions/network.py decoder)",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt,
         derivation=_derivation("decoder_gap"))
 
@@ -418,21 +425,17 @@ def _decoder_witness(f: Readout, build: Weights, vals: dict[str, str], abstracti
     """A z3 model of a wrong read-out: search integer tokens at small V for a float64 witness on the real W_U."""
     import torch
 
-    from numeric.constructions.transformer import dense
+    from numeric.constructions.sweeps import nearest_grid
+    from proofs.constructions import float_matrix
 
+    z = torch.linspace(0, 1, 4001, dtype=torch.float64)
     for Vn in range(2, 11):
-        W = dense(build(Vn, 2))
-        z = torch.linspace(0, 1, 4001, dtype=torch.float64)
-        logits = z[:, None] * W[:, 0] + W[:, 1]
-        dist = (z[:, None] - torch.arange(Vn, dtype=torch.float64) / Vn).abs()
-        top2 = dist.topk(2, dim=1, largest=False).values
-        bad = (logits.argmax(1) != dist.argmin(1)) & ((top2[:, 1] - top2[:, 0]) > 1e-9)
-        if bool(bad.any()):
-            i = int(torch.nonzero(bad)[0])
+        bad = nearest_grid(float_matrix(build(Vn, 2)), z).first_mismatch
+        if bad is not None:
+            zi, got, nearest = bad
             return LayerResult(Status.COUNTEREXAMPLE, f"z3 model {vals}; re-checked on the float64 W_U: V={Vn}, "
-                               f"z={float(z[i]):.4g} decodes to {int(logits[i].argmax())}, nearest is "
-                               f"{int(dist[i].argmin())}", abstraction=abstraction,
-                               witness={"z3": vals, "V": Vn, "z": float(z[i])})
+                               f"z={zi:.4g} decodes to {got}, nearest is {nearest}", abstraction=abstraction,
+                               witness={"z3": vals, "V": Vn, "z": zi})
     return LayerResult(Status.UNKNOWN, f"z3 model {vals} did not survive re-checking on the float64 W_U",
                        abstraction=abstraction, witness={"z3": vals})
 
@@ -456,9 +459,9 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
     def symbolic(ctx: Context) -> LayerResult:
         import sympy as sp
 
-        from numeric.constructions import unconditional
-        from proofs.constructions import exact_unconditional
         from theory import capacity
+        from theory.constructions import unconditional
+        from theory.constructions.sweeps import exact_unconditional
         from theory.kernel import certify_enclosure, certify_nonnegative, certify_zero, conjoin, decide_zero
 
         tests = []
@@ -521,8 +524,12 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
 
         import torch
 
-        from numeric.constructions import unconditional
-        from numeric.constructions.sweeps import random_tuples, sweep_unconditional
+        from numeric.constructions.sweeps import random_tuples, sweep_unconditional, threshold
+        from proofs.constructions import float_weights
+        from theory.constructions import unconditional
+
+        def at(T: Fraction) -> FloatWeights:
+            return float_weights(unconditional.build(Vn, Nn, T))
 
         Vn, Nn = TEMP_SIZE
         T_star = unconditional.threshold_T(Vn, Nn)
@@ -530,20 +537,14 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         worst = torch.full((1, Nn), Vn - 1, dtype=torch.long)
         seed = ctx.child_seed("temperature-sample")
         targets = torch.cat([worst, random_tuples(Vn, Nn, 200, seed)])
-        at_bound = sweep_unconditional(Vn, Nn, targets, T=Fraction(T_bound) * (1 + Fraction(1, 10 ** 9)))
+        at_bound = sweep_unconditional(at(Fraction(T_bound) * (1 + Fraction(1, 10 ** 9))), targets)
         if at_bound.failures:
             return LayerResult(Status.VIOLATED, f"just above the bound (T = {T_bound:.6g}) {at_bound.failures} of "
                                f"{at_bound.cases} targets fail; first: {_fmt_case(at_bound.first_failure)}",
                                instances=at_bound.cases, max_error=1.0, witness=at_bound.first_failure)
-        lo, hi = T_star * 0.5, T_star * 2
-        for _ in range(26):  # bisection on the worst target: fails at lo, decodes at hi
-            mid = (lo + hi) / 2
-            if sweep_unconditional(Vn, Nn, worst, T=Fraction(mid)).failures:
-                lo = mid
-            else:
-                hi = mid
+        hi = threshold(at(Fraction(T_star)), worst, T_star * 0.5, T_star * 2, 26)
         rel = abs(hi - T_star) / T_star
-        below = sweep_unconditional(Vn, Nn, worst, T=Fraction(T_star) * (1 - TEMP_REL))
+        below = sweep_unconditional(at(Fraction(T_star) * (1 - TEMP_REL)), worst)
         if rel > 1e-6 or not below.failures:
             return LayerResult(Status.VIOLATED, f"float64 threshold {hi:.9g} vs closed form {T_star:.9g} "
                                f"(relative {rel:.2g}); below it the worst target "
@@ -594,8 +595,9 @@ def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerR
 
     import torch
 
-    from numeric.constructions import unconditional
     from numeric.constructions.sweeps import sweep_unconditional
+    from proofs.constructions import float_weights
+    from theory.constructions import unconditional
 
     for Vn in range(2, 40):
         for Nn in range(2, 8):
@@ -604,7 +606,8 @@ def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerR
                 continue
             T = math.sqrt(Nn) * math.log(c * (Nn - 1)) * (1 + 1e-9)
             if T > 0 and T < unconditional.threshold_T(Vn, Nn):
-                res = sweep_unconditional(Vn, Nn, torch.full((1, Nn), Vn - 1, dtype=torch.long), T=Fraction(T))
+                res = sweep_unconditional(float_weights(unconditional.build(Vn, Nn, Fraction(T))),
+                                          torch.full((1, Nn), Vn - 1, dtype=torch.long))
                 if res.failures:
                     return LayerResult(Status.COUNTEREXAMPLE, f"V={Vn}, N={Nn}, T={T:.6g} satisfies the bound but the "
                                        f"all-{Vn - 1} target generates {res.first_failure['generated']} (float64 "

@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 from proofs.cliutil import UsageError, bounded_int, output_file, positive_fraction, positive_int, seed_int, write_json
 
@@ -93,13 +96,14 @@ def cmd_unconditional(args: argparse.Namespace, console: Console) -> int:
     target = _text_tokens(args.target, alphabet, "--target")
     target = target + [0] * (args.N - len(target))  # token 0 is the space
 
-    from numeric.constructions import unconditional
     from numeric.constructions.transformer import generate_soft_prompt, to_model, virtual_tensor
+    from proofs.constructions import float_weights
+    from theory.constructions import unconditional
 
     net = unconditional.build(args.V, args.N, args.T)
     T = net.T
     s = unconditional.virtual_token(net, target)
-    model = to_model(net)
+    model = to_model(float_weights(net))
     got = generate_soft_prompt(model, virtual_tensor([[s]])[0], [], args.N)
     text = "".join(alphabet[t] for t in got)
     want = "".join(alphabet[t] for t in target)
@@ -194,8 +198,9 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
 
     import torch
 
-    from numeric.constructions import conditional, two_token
     from numeric.constructions.transformer import generate, to_model, virtual_tensor
+    from proofs.constructions import float_weights
+    from theory.constructions import conditional, two_token
 
     if kind == "map":
         net = conditional.build_map(V, args.T or conditional.DEFAULT_T)
@@ -207,7 +212,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         net = two_token.build(V, args.T or two_token.DEFAULT_T)
         virtual = [two_token.table_token(net, [[expected[a + b][0] for b in alphabet] for a in alphabet])]
     steps = N0 if kind == "sequence" else 1
-    model = to_model(net)
+    model = to_model(float_weights(net))
     toks = torch.tensor([[tok[c] for c in k] for k in inputs])
     got = generate(model, virtual_tensor([virtual] * len(inputs)), toks, steps).tolist()
     float_ok = [got[i] == expected[k] for i, k in enumerate(inputs)]
@@ -275,27 +280,31 @@ def _map_table(console: Console, inputs: list[str], expected: dict[str, list[int
 def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[str, int, Callable[[Any], Any]]]:
     """(label, cases, run(progress)) for every sweep of the default or the exhaustive plan."""
     from numeric.constructions import sweeps as fs
-    from proofs import constructions as xs
+    from proofs.constructions import float_weights
+    from theory.constructions import conditional, two_token, unconditional
+    from theory.constructions import sweeps as xs
 
     def uncond(V: int, N: int, count: int | None) -> Any:
         targets = fs.all_tuples(V, N) if count is None else fs.random_tuples(V, N, count, seed)
         return (f"single virtual token V={V} N={N} " + ("all" if count is None else f"{count} random"), len(targets),
-                lambda p: fs.sweep_unconditional(V, N, targets, dtype=dtype, progress=p))
+                lambda p: fs.sweep_unconditional(float_weights(unconditional.build(V, N)), targets, dtype=dtype,
+                                                 progress=p))
 
     def maps(V: int, count: int | None) -> Any:
         m = fs.all_tuples(V, V) if count is None else fs.random_tuples(V, V, count, seed)
         return (f"[V]->[V] map V={V} " + ("all" if count is None else f"{count} random"), len(m) * V,
-                lambda p: fs.sweep_map(V, m, dtype=dtype, progress=p))
+                lambda p: fs.sweep_map(float_weights(conditional.build_map(V)), m, dtype=dtype, progress=p))
 
     def seqs(V: int, N0: int, count: int | None) -> Any:
         m = (fs.all_tuples(V, V * N0) if count is None else fs.random_tuples(V, V * N0, count, seed)).reshape(-1, V, N0)
         return (f"[V]->[V]^N0 map V={V} N0={N0} " + ("all" if count is None else f"{count} random"), len(m) * V,
-                lambda p: fs.sweep_sequence(V, N0, m, dtype=dtype, progress=p))
+                lambda p: fs.sweep_sequence(float_weights(conditional.build_sequence(V, N0)), m, dtype=dtype,
+                                            progress=p))
 
     def tables(V: int, count: int | None) -> Any:
         m = (fs.all_tuples(V, V * V) if count is None else fs.random_tuples(V, V * V, count, seed)).reshape(-1, V, V)
         return (f"[V]^2->[V] map V={V} " + ("all" if count is None else f"{count} random"), len(m) * V * V,
-                lambda p: fs.sweep_two_token(V, m, dtype=dtype, progress=p))
+                lambda p: fs.sweep_two_token(float_weights(two_token.build(V)), m, dtype=dtype, progress=p))
 
     def x_uncond(V: int, N: int, count: int | None) -> Any:
         import itertools
@@ -350,22 +359,13 @@ def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[st
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     output_file(args.json, "--json")
     import torch
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
     from rich.table import Table
 
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     plan = _plan(args.exhaustive, args.seed, dtype, not args.no_exact)
     results = []
     start = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as progress:
+    with _progress(console) as progress:
         overall = progress.add_task("all sweeps", total=sum(n for _, n, _ in plan))
         for label, n, run in plan:
             task = progress.add_task(label, total=n)
@@ -399,9 +399,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     return 0 if not failures else 1
 
 
-@contextmanager
-def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A transient progress bar with the elapsed time and an estimate of the time left; yields ``advance(k)``."""
+def _progress(console: Console, *columns: ProgressColumn) -> Progress:
+    """A transient rich progress display: description, bar, done/total, elapsed, ``columns``, time left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -411,8 +410,16 @@ def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], N
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("left"), TimeRemainingColumn(), console=console, transient=True) as progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    *columns, TimeRemainingColumn(), console=console, transient=True)
+
+
+@contextmanager
+def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A transient progress bar with the elapsed time and an estimate of the time left; yields ``advance(k)``."""
+    from rich.progress import TextColumn
+
+    with _progress(console, TextColumn("left")) as progress:
         task = progress.add_task(label, total=total)
         yield lambda k: progress.update(task, advance=k)
 

@@ -21,16 +21,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
-from numeric.constructions.network import (
-    Head,
-    Layer,
-    Network,
-    Sparse,
-    decoder,
-    identity_block,
-    one_hot_positions,
-    select_and_read,
-)
+from theory.constructions.network import Head, Network, Sparse, identity_block, one_layer
 
 NOTEBOOK_T = Fraction(50)
 
@@ -51,10 +42,7 @@ def build(V: int, N: int, T: Fraction | int | None = None) -> Network:
                W_V=identity_block(d, d, [(0, N, N)]))
     first = Head("first", W_Q=Sparse.build(1, d, {(0, N + p): 1 for p in range(N)}),
                  W_K=Sparse.build(1, d, {(0, N): 1}), W_V=identity_block(d, d, [(0, 0, N)]))
-    mlp = select_and_read(d, (0,), N)
-    return Network(name=f"unconditional(V={V}, N={N})", V=V, d=d, n_pos=N, E=Sparse.build(d, V, {}),
-                   P=one_hot_positions(N, d, N), layers=(Layer((pos, first), mlp),), W_U=decoder(V, d),
-                   T=Fraction(T))
+    return one_layer(f"unconditional(V={V}, N={N})", V, d, N, Sparse.build(d, V, {}), N, (pos, first), N, T)
 
 
 def virtual_token(net: Network, target: Sequence[int]) -> tuple[Fraction, ...]:

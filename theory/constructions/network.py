@@ -12,9 +12,10 @@ sum is the paper's concatenation ``[content; e_p]``. Each layer is
 where the MLP is a stack of affine maps with a ReLU after every one. The logits are ``W_U x_i`` at the last
 position and decoding is greedy (argmax; ties go to the smaller token, as ``torch.argmax``).
 
-Every weight is an exact rational (`fractions.Fraction`) in a sparse matrix, so the same object is loaded into
-the float64 reference transformer (`numeric.constructions.transformer`) and evaluated exactly
-(`theory.exact`). This module is pure Python: it imports neither torch nor sympy.
+Every weight is an exact rational (`fractions.Fraction`) in a sparse matrix. The same weights are evaluated
+exactly (`theory.exact`) and, handed over as plain numbers by `proofs.constructions.float_weights`, run on the
+float64 reference transformer (`numeric.constructions.transformer`). This module is pure Python: it imports
+neither torch nor sympy.
 """
 from __future__ import annotations
 
@@ -185,6 +186,14 @@ def select_and_read(d: int, blocks: Sequence[int], width: int) -> tuple[Affine, 
     read = Sparse.build(d, width, {(0, i): 1 for i in range(width)})
     return (Affine(first, tuple([Fraction(-1)] * width)),
             Affine(read, tuple([Fraction(0), Fraction(1)] + [Fraction(0)] * (d - 2))))
+
+
+def one_layer(name: str, V: int, d: int, n_pos: int, E: Sparse, pos_start: int, heads: tuple[Head, ...],
+              width: int, T: Fraction | int) -> Network:
+    """The one-layer constructions' common form: one-hot positions ``P[p] = e_{pos_start + p}``, the ``heads``,
+    the read-out MLP `select_and_read` over the first ``width`` coordinates and the quadratic `decoder`."""
+    return Network(name=name, V=V, d=d, n_pos=n_pos, E=E, P=one_hot_positions(n_pos, d, pos_start),
+                   layers=(Layer(heads, select_and_read(d, (0,), width)),), W_U=decoder(V, d), T=Fraction(T))
 
 
 def one_hot_positions(n_pos: int, d: int, start: int) -> Sparse:

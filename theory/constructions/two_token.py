@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from numeric.constructions.network import (
+from theory.constructions.network import (
     Affine,
     Head,
     Layer,
@@ -61,7 +61,7 @@ def _digit_mlp(V: int) -> tuple[Affine, ...]:
     width = 3 * V + 3
     carry_AP = {A0 + i: A0 + i for i in range(V)} | {H0 + p: H0 + p for p in range(N_POS)}
 
-    select = {(i, i): 1 for i in range(V)}
+    select: dict[tuple[int, int], Fraction | int] = {(i, i): 1 for i in range(V)}
     select.update({(i, V + i): 1 for i in range(V)})
     select.update({(V + i, i): 1 for i in range(V)})
     select.update({(P0 + p, P0 + p): 1 for p in range(N_POS)})
@@ -99,7 +99,7 @@ def _digit_mlp(V: int) -> tuple[Affine, ...]:
             bias[row] = const
         layers.append(Affine(Sparse.build(width, d if level == 1 else width, values), tuple(bias)))
         # sub-layer b: w_k = ReLU(1 - v_k) is exactly 0 or 1 away from the thresholds; everything else carried
-        flip = {(S0 + k, S0 + k): -1 for k in range(V - 1)}
+        flip: dict[tuple[int, int], Fraction | int] = {(S0 + k, S0 + k): -1 for k in range(V - 1)}
         flip.update({(j, j): 1 for j in range(TAU, width)})
         layers.append(Affine(Sparse.build(width, width, flip),
                              tuple([Fraction(1)] * (V - 1) + [Fraction(0)] * (width - V + 1))))
@@ -146,5 +146,5 @@ def table_token(net: Network, m: Mapping[tuple[int, int], int] | Sequence[Sequen
     values = [[entry(i, j) for j in range(V)] for i in range(V)]
     if any(not 0 <= y < V for row in values for y in row):
         raise ValueError(f"map values must lie in [0, {V})")
-    r = [sum(Fraction(values[i][j], V ** (j + 1)) for j in range(V)) for i in range(V)]
+    r = [sum((Fraction(values[i][j], V ** (j + 1)) for j in range(V)), Fraction(0)) for i in range(V)]
     return tuple(r) + (Fraction(0),) * (net.d - V)

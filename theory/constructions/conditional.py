@@ -21,16 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from numeric.constructions.network import (
-    Head,
-    Layer,
-    Network,
-    Sparse,
-    decoder,
-    identity_block,
-    one_hot_positions,
-    select_and_read,
-)
+from theory.constructions.network import Head, Network, Sparse, identity_block, one_layer
 
 DEFAULT_T = Fraction(100)
 
@@ -48,9 +39,7 @@ def build_map(V: int, T: Fraction | int = DEFAULT_T) -> Network:
     val = Head("val", W_Q=identity_block(2, d, [(0, V, 2)]), W_K=identity_block(2, d, [(0, V, 2)]), W_V=copy)
     first = Head("first", W_Q=Sparse.build(1, d, {(0, V): 1, (0, V + 1): 1}), W_K=Sparse.build(1, d, {(0, V): 1}),
                  W_V=copy)
-    return Network(name=f"conditional_map(V={V})", V=V, d=d, n_pos=2, E=_content_embedding(V, d),
-                   P=one_hot_positions(2, d, V), layers=(Layer((val, first), select_and_read(d, (0,), V)),),
-                   W_U=decoder(V, d), T=Fraction(T))
+    return one_layer(f"conditional_map(V={V})", V, d, 2, _content_embedding(V, d), V, (val, first), V, T)
 
 
 def map_token(net: Network, m: Mapping[int, int] | Sequence[int]) -> tuple[Fraction, ...]:
@@ -82,9 +71,8 @@ def build_sequence(V: int, N0: int, T: Fraction | int | None = None) -> Network:
                 W_V=copy)
     user = Head("user", W_Q=Sparse.build(1, d, {(0, V + p): 1 for p in range(n_pos)}),
                 W_K=Sparse.build(1, d, {(0, V + N0): 1}), W_V=copy)
-    return Network(name=f"conditional_sequence(V={V}, N0={N0})", V=V, d=d, n_pos=n_pos, E=_content_embedding(V, d),
-                   P=one_hot_positions(n_pos, d, V), layers=(Layer((back, user), select_and_read(d, (0,), V)),),
-                   W_U=decoder(V, d), T=Fraction(T))
+    return one_layer(f"conditional_sequence(V={V}, N0={N0})", V, d, n_pos, _content_embedding(V, d), V,
+                     (back, user), V, T)
 
 
 def sequence_tokens(net: Network, m: Mapping[int, Sequence[int]] | Sequence[Sequence[int]]
