@@ -8,7 +8,7 @@ This module takes numbers only (no z3, no sympy).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -102,18 +102,25 @@ def polish(head: ConcreteHead, kind: str, matrix: str, start: Params, inputs: Se
            tol: float, iterations: int = 200) -> Params:
     """A short float64 L-BFGS run from ``start`` on the squared target error (and an ordering hinge)."""
     params = {k: v.clone().detach().requires_grad_(True) for k, v in start.items()}
-    opt = torch.optim.LBFGS(list(params.values()), max_iter=iterations, tolerance_grad=1e-14,
-                            tolerance_change=1e-16, line_search_fn="strong_wolfe")
     margin = max(tol, 1e-6)
+    minimise(params.values(), lambda: _loss(head, kind, matrix, params, inputs, outputs, orderings, margin), iterations)
+    return {k: v.detach() for k, v in params.items()}
+
+
+def minimise(params: Iterable[torch.Tensor], loss: Callable[[], torch.Tensor], max_iter: int,
+             tolerance_grad: float = 1e-14, tolerance_change: float = 1e-16) -> None:
+    """One L-BFGS run (strong Wolfe line search, at most ``max_iter`` iterations) on ``params`` in place, minimising
+    ``loss()``: the local search behind every float64 polish and search here."""
+    opt = torch.optim.LBFGS(list(params), max_iter=max_iter, line_search_fn="strong_wolfe",
+                            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = _loss(head, kind, matrix, params, inputs, outputs, orderings, margin)
-        loss.backward()
-        return loss
+        value = loss()
+        value.backward()
+        return value
 
     opt.step(closure)
-    return {k: v.detach() for k, v in params.items()}
 
 
 def prefix_from_weights(head: ConcreteHead, inputs: Sequence[torch.Tensor], u: torch.Tensor,

@@ -253,8 +253,8 @@ def layer_two(seed: int, batch: int = 64, n: int = 6, d: int = 6, pos: str = "no
         L1, L2 = base.layers
         y, t = L1.resid_out, L1.head_out[0]
         a = pre.layers[0].attn[:, 0, :, :1]                              # (B, n, 1)
-        u = model.linear("layers.0.attn.W_V")(prefix.s[0])               # (1, d)
-        H2 = model.linear("layers.1.attn.W_Q").weight.T @ model.linear("layers.1.attn.W_K").weight
+        u = model.layers[0].attn.W_V(prefix.s[0])                        # (1, d)
+        H2 = model.layers[1].attn.head(0).H                              # W_Q^T W_K of layer 2
         tau = cfg.scale(d, n)
         delta = a * (u - t)                                              # y^pt - y
         predicted = L2.logits[:, 0] + tau * (delta @ H2 @ y.transpose(-1, -2) + y @ H2 @ delta.transpose(-1, -2)

@@ -51,10 +51,11 @@ def reversing_lora(model: Transformer, x: torch.Tensor, query: int, factor: floa
     """Rank-1 LoRA on ``layers.0.attn.W_K`` with Delta W_K = factor q q^T W_K / |q|^2 (q = the query at position
     ``query`` of input 0): the logits of that query become (1 + factor) times the old ones; factor -2 negates them."""
     with torch.no_grad():
-        q = model.linear("layers.0.attn.W_Q")(x[0, query])
+        attn = model.layers[0].attn
+        q = attn.W_Q(x[0, query])
         lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
         lora.B[0].copy_(factor * q[:, None] / (q @ q))
-        lora.A[0].copy_((q @ model.linear("layers.0.attn.W_K").weight)[None, :])
+        lora.A[0].copy_((q @ attn.W_K.weight)[None, :])
     return lora
 
 
@@ -98,9 +99,10 @@ def two_d_reversal(c: float = -1.0, values: tuple[float, ...] = (0.3, 2.0, 1.1, 
     model = Transformer(cfg)
     x = torch.tensor([[[v, 1.0] for v in values]], dtype=torch.float64)
     with torch.no_grad():
-        model.linear("layers.0.attn.W_Q").weight.copy_(torch.tensor([[0.0, 1.0]]))
-        model.linear("layers.0.attn.W_K").weight.copy_(torch.tensor([[c, 0.0]]))
-        model.linear("layers.0.attn.W_V").weight.copy_(torch.eye(2))
+        attn = model.layers[0].attn
+        attn.W_Q.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        attn.W_K.weight.copy_(torch.tensor([[c, 0.0]]))
+        attn.W_V.weight.copy_(torch.eye(2))
         lora = LoRA(model, ["layers.0.attn.W_K"], rank=1)
         lora.B[0].copy_(torch.tensor([[1.0]]))
         lora.A[0].copy_(torch.tensor([[factor * c, 0.0]]))

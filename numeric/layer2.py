@@ -1,20 +1,32 @@
 """The Section 5.2 model of `theory.layer2` as a float64 reference transformer (`numeric.model`): layer-2 content
 logit perturbations induced by a layer-1 prefix, measured on the model itself, and a seeded L-BFGS search for a
-prefix that induces a given perturbation (paper Sec. 5.2).
+prefix that induces a given perturbation (paper Sec. 5.2); the same for a rank-1 LoRA on W_O (the paper's E4
+placement). The model's numbers come in as plain numbers (ints, fractions, or anything ``float()`` takes).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 import torch
 
+from numeric.adapt import minimise
 from numeric.model import Adapter, Config, LoRA, Transformer
+from numeric.threads import one_thread
 
 DTYPE = torch.float64
+Numbers = Sequence[SupportsFloat]
+Rows = Sequence[Numbers]
 
 
-def build(W_V1: Sequence[Sequence[float]], H2: Sequence[Sequence[float]], w_o: bool = False) -> Transformer:
+def _tensor(rows: Rows | Numbers) -> torch.Tensor:
+    """float64 tensor of plain numbers, a vector or a matrix given by its rows."""
+    return torch.tensor([[float(v) for v in row] if isinstance(row, Sequence) else float(row) for row in rows],
+                        dtype=DTYPE)
+
+
+def build(W_V1: Rows, H2: Rows, w_o: bool = False) -> Transformer:
     """Two residual single-head layers, d = 2, no norm/MLP, logit scale 1; layer 1 W_Q = 0 (uniform attention),
     W_V = ``W_V1`` (with ``w_o``: W_V = I and W_O = ``W_V1``, the same map, so LoRA can adapt W_O alone);
     layer 2 W_Q = I, W_K = ``H2`` (so q^T k = x^T H2 y)."""
@@ -26,11 +38,11 @@ def build(W_V1: Sequence[Sequence[float]], H2: Sequence[Sequence[float]], w_o: b
         a1.W_Q.weight.zero_()
         if w_o:
             a1.W_V.weight.copy_(torch.eye(2, dtype=DTYPE))
-            a1.W_O.weight.copy_(torch.tensor(W_V1, dtype=DTYPE))
+            model.linear("layers.0.attn.W_O").weight.copy_(_tensor(W_V1))
         else:
-            a1.W_V.weight.copy_(torch.tensor(W_V1, dtype=DTYPE))
+            a1.W_V.weight.copy_(_tensor(W_V1))
         a2.W_Q.weight.copy_(torch.eye(2, dtype=DTYPE))
-        a2.W_K.weight.copy_(torch.tensor(H2, dtype=DTYPE))
+        a2.W_K.weight.copy_(_tensor(H2))
     return model
 
 
@@ -59,9 +71,13 @@ def perturbation(model: Transformer, X: torch.Tensor, s: torch.Tensor, query: in
 
 @dataclass
 class PrefixSearch:
+    """The closest an adaptation came to the target (max norm, re-measured in float64), its parameters and how it
+    was found."""
+
     distance: float
     s: list[float]
     start: int
+    how: str = ""
 
 
 def search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: int, starts: int,
@@ -73,20 +89,11 @@ def search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: int
     best = PrefixSearch(float("inf"), [], -1)
     for k in range(starts):
         s = (3 * torch.randn(2, generator=g, dtype=DTYPE)).requires_grad_(True)
-        opt = torch.optim.LBFGS([s], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-14,
-                                tolerance_change=1e-16)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()  # noqa: B023 (called within this iteration)
-            loss = (perturbation(model, X, s, query) - target).pow(2).sum()  # noqa: B023 (called within this iteration)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        minimise([s], lambda: (perturbation(model, X, s, query) - target).pow(2).sum(), max_iter)  # noqa: B023 (run now)
         with torch.no_grad():
             dist = float((perturbation(model, X, s.detach(), query) - target).abs().max())
         if dist < best.distance:
-            best = PrefixSearch(dist, s.detach().tolist(), k)
+            best = PrefixSearch(dist, s.detach().tolist(), k, f"best of {starts} L-BFGS starts")
         if best.distance <= 1e-10:
             break
     return best
@@ -106,7 +113,7 @@ def lora_from(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: 
         lora.B[0].copy_(torch.tensor(point[:2], dtype=DTYPE)[:, None])
         lora.A[0].copy_(torch.tensor(point[2:], dtype=DTYPE)[None, :])
         dist = float((lora_perturbation(model, X, lora, query) - target).abs().max())
-    return PrefixSearch(dist, list(point), 0)
+    return PrefixSearch(dist, list(point), 0, "z3's point")
 
 
 def lora_search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: int, targets: Sequence[str],
@@ -120,18 +127,47 @@ def lora_search(model: Transformer, X: torch.Tensor, target: torch.Tensor, query
         with torch.no_grad():
             for B in lora.B:
                 B.copy_(torch.randn(B.shape, generator=g, dtype=DTYPE))
-        opt = torch.optim.LBFGS(lora.parameters(), max_iter=100, line_search_fn="strong_wolfe", tolerance_grad=1e-14,
-                                tolerance_change=1e-16)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()  # noqa: B023 (called within this iteration)
-            loss = (lora_perturbation(model, X, lora, query) - target).pow(2).sum()  # noqa: B023 (called within this iteration)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        minimise(lora.parameters(), lambda: (lora_perturbation(model, X, lora, query) - target).pow(2).sum(),  # noqa: B023 (run now)
+                 100)
         with torch.no_grad():
             dist = float((lora_perturbation(model, X, lora, query) - target).abs().max())
         if dist < best.distance:
-            best = PrefixSearch(dist, [float(v) for p in lora.parameters() for v in p.detach().flatten()], k)
+            best = PrefixSearch(dist, [float(v) for p in lora.parameters() for v in p.detach().flatten()], k,
+                                f"{starts} L-BFGS starts")
     return best
+
+
+def reach(model: Transformer, X: torch.Tensor, target: torch.Tensor, query: int, point: Sequence[float] | None,
+          starts: int, seed: int) -> PrefixSearch:
+    """A layer-1 prefix inducing ``target``: an exact solver's ``point`` if it survives the float64 re-check (within
+    1e-9), else the best of ``starts`` seeded L-BFGS starts (40 iterations each)."""
+    if point is not None:
+        with torch.no_grad():
+            dist = float((perturbation(model, X, _tensor(point), query) - target).abs().max())
+        if dist <= 1e-9:
+            return PrefixSearch(dist, list(point), 0, "z3's point re-checked")
+    return search(model, X, target, query, starts, seed, max_iter=40)
+
+
+def reach_targets(W_V1: Rows, H2: Rows, X: Rows, query: int, targets: Sequence[Numbers],
+                  points: Sequence[Sequence[float] | None], starts: int, seed: int) -> list[PrefixSearch]:
+    """`reach` for each target (with its solver point, if any) on the model `build` (W_V1, H2) with content ``X``,
+    on one torch thread; target r's L-BFGS starts are seeded ``seed + 6 + r``."""
+    with one_thread():
+        model, Xt = build(W_V1, H2), _tensor(X)
+        return [reach(model, Xt, _tensor(t), query, p, starts, seed + 6 + r)
+                for r, (t, p) in enumerate(zip(targets, points, strict=True))]
+
+
+def lora_against_prefix(W_V1: Rows, H2: Rows, X: Rows, query: int, target: Numbers, lora_target: str,
+                        point: Sequence[float] | None, starts: int, seed: int) -> tuple[PrefixSearch, PrefixSearch]:
+    """(rank-1 LoRA on ``lora_target`` inducing ``target``, the closest layer-1 prefix) on the model `build` with
+    W_V = I and W_O^(1) = W_V1, on one torch thread. The LoRA is the solver's ``point`` (b0, b1, a0, a1) re-checked,
+    or the best of 2 seeded L-BFGS starts; the prefix the best of ``starts`` (seed + 1)."""
+    with one_thread():
+        model, Xt, t = build(W_V1, H2, w_o=True), _tensor(X), _tensor(target)
+        if point is not None:
+            lora = lora_from(model, Xt, t, query, lora_target, point)
+        else:
+            lora = lora_search(model, Xt, t, query, [lora_target], 2, seed)
+        return lora, search(model, Xt, t, query, starts, seed + 1, max_iter=40)

@@ -4,11 +4,15 @@ search over soft prompts (paper Sec. 2-3, the strict hierarchy).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, SupportsFloat
 
 import torch
 
+from numeric.adapt import minimise
 from numeric.model import Config, PrefixHidden, SoftPrompt, Transformer
+from numeric.threads import one_thread
 
 DTYPE = torch.float64
 
@@ -60,15 +64,9 @@ def soft_search(model: Transformer, target: torch.Tensor, x: torch.Tensor, start
     best = SoftSearch(float("inf"), [], -1)
     for k in range(starts):
         prompt = SoftPrompt(1, 2, init=3 * torch.randn(1, 2, generator=g, dtype=DTYPE), dtype=DTYPE)
-        opt = torch.optim.LBFGS(prompt.parameters(), max_iter=40, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()  # noqa: B023 (called within this iteration)
-            loss = (model(embeds=x[None, None, :], adapter=prompt).hidden[0, -1] - target).pow(2).sum()  # noqa: B023 (called within this iteration)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        minimise(prompt.parameters(),
+                 lambda: (model(embeds=x[None, None, :], adapter=prompt).hidden[0, -1] - target).pow(2).sum(),  # noqa: B023 (run now)
+                 40, tolerance_grad=1e-7, tolerance_change=1e-9)
         with torch.no_grad():
             s = prompt.s.detach()[0]
             dist = float((soft_out(model, s[None], x[None])[0] - target).abs().max())
@@ -85,3 +83,34 @@ def invariant_error(model: Transformer, instances: int, seed: int) -> float:
     with torch.no_grad():
         out = soft_out(model, s, x)
     return float((out[:, 0] - out[:, 1] / 2 - x[:, 0]).abs().max())
+
+
+@dataclass
+class StrictRun:
+    """The float64 re-check of the strict hierarchy on the model seeded ``seed``: the prefix's distance to the
+    target, the largest violation of the soft-prompt invariant over random (s, x), and the closest soft prompt found."""
+
+    seed: int
+    prefix_error: float
+    invariant_error: float
+    soft: SoftSearch
+
+    @property
+    def witness(self) -> dict[str, Any]:
+        return {"seed": self.seed, "prefix_error": self.prefix_error, "soft_distance": self.soft.distance,
+                "soft_prompt": self.soft.s, "invariant_error": self.invariant_error}
+
+
+def strict_run(write_b: bool, target: Sequence[SupportsFloat], x: Sequence[SupportsFloat],
+               prefix: Sequence[Sequence[SupportsFloat]], instances: int, starts: int, seed: int) -> StrictRun:
+    """On the model `build` (seeded ``seed``), on one torch thread: the per-layer prefix ``prefix = (p^(1), p^(2))``
+    at content ``x`` against ``target``, the invariant over ``instances`` random inputs, and `soft_search` from
+    ``starts`` starts."""
+    f = lambda v: torch.tensor([float(c) for c in v], dtype=DTYPE)  # noqa: E731
+    with one_thread():
+        model = build(write_b, seed)
+        t, xt = f(target), f(x)
+        reached = float((prefix_out(model, f(prefix[0]), f(prefix[1]), xt) - t).abs().max())
+        invariant = invariant_error(model, instances, seed)
+        return StrictRun(seed, reached, invariant, soft_search(model, t, xt, starts, seed))
+

@@ -1,6 +1,7 @@
 """A layer's result from an engine's raw answer, for the catalogue's checks: exact zero tests (`theory.kernel.ZeroTest`)
 and derivation checks become PROVED / REFUTED / UNKNOWN, a float64 measurement (max error, instances, witness)
-becomes CONSISTENT / VIOLATED; `variant_sweep` builds the numeric check that measures one identity over the
+becomes CONSISTENT / VIOLATED, a float64 re-check of found and missed targets is `judged` by its failure rules;
+`variant_sweep` builds the numeric check that measures one identity over the
 architecture variants of the reference model (`numeric.depth.sweep`).
 
 PROVED is built here only from `theory.kernel.certify_zero` over tests that are all exactly zero (design.md rule 1);
@@ -74,6 +75,19 @@ def measured(found: Measurement, tol: float, what: str, scope: str) -> LayerResu
     located = ", ".join(f"{k}={v}" for k, v in list(found.witness.items())[:4])
     return LayerResult(Status.VIOLATED, f"{what} {found.max_error:.3g} > {tol:g}; witness {located}",
                        max_error=found.max_error, instances=found.instances, witness=found.witness)
+
+
+def judged(facts: str, witness: dict[str, Any], instances: int, max_error: float,
+           failures: Sequence[tuple[bool, Status, str, float | None]], found: str = "") -> LayerResult:
+    """A float64 re-check (of targets a method must reach and targets it must miss) against its rules: the first
+    failure ``(holds, status, why, error)`` that holds gives its status (VIOLATED with its ``error``; UNKNOWN when the
+    re-check cannot decide), else CONSISTENT with ``max_error``. Every detail carries ``facts`` and the witness."""
+    for holds, status, why, error in failures:
+        if holds:
+            if status is Status.VIOLATED:
+                return LayerResult(status, f"{why}: {facts}", witness=witness, max_error=error, instances=instances)
+            return LayerResult(status, f"{why}: {facts}", witness=witness)
+    return LayerResult(Status.CONSISTENT, found + facts, max_error=max_error, instances=instances, witness=witness)
 
 
 def variant_sweep(label: str, select: Callable[[Variant], bool], measure: VariantMeasure, what: str, scope: str,

@@ -17,21 +17,29 @@ coordinate a, and layer 1 never writes coordinate a, so for every soft prompt, e
 The target ``out = (1, 0)`` at ``x = 0`` violates it (1 != 0): no soft prompt reaches it. The prefix
 ``p^(1) = 0, p^(2) = (0, 2)`` reaches it exactly. With ``W_V^(1) = 0`` (the false twin: I + W_V^(1) invertible) the
 residual is ``s_b / 2``, not 0, and the soft prompt ``s = (0, 2)`` reaches the target.
+
+`decide` is the kernel's decision on both facts (one certificate for the invariant and the prefix's reach).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 
 from theory.depth import mat, vec
+from theory.kernel import Certificate, ZeroTest, certify_zero, decide_zero
 
 D = 2
 W_V2 = sp.Matrix([[0, 1], [0, 0]])
 TARGET = (sp.Integer(1), sp.Integer(0))
 X_TARGET = (sp.Integer(0), sp.Integer(0))
 PREFIX = ((0, 0), (0, 2))  # p^(1), p^(2) reaching TARGET at X_TARGET
+SCOPE = ("this two-layer model (d = 2, one content token, one soft token against one prefix position per layer): "
+         "every soft prompt s, every input x and every layer-1 W_Q, W_K")
+ABSTRACTION = ("exact: sympy on symbols, softmax weights as exp of symbolic logits; residual single-head layers, W_O "
+               "folded, no norm or MLP, causal mask")
 
 
 def w_v1(write_b: bool) -> sp.Matrix:
@@ -85,3 +93,29 @@ def twin_solution() -> tuple[Any, Any]:
     """For the twin (W_V^(1) = 0), the soft prompt ``s = (0, 2)``: it reaches the target (its output, exactly)."""
     s = (sp.Integer(0), sp.Integer(2))
     return s, soft_output(False, s, X_TARGET)
+
+
+@dataclass
+class StrictDecision:
+    """``invariant``: the decision on ``out_a - out_b/2 - x_a = 0`` for every soft prompt; ``reach``: on the prefix's
+    output minus the target (decided only when the invariant is 0); ``certificate`` when both are 0 and the target
+    violates the invariant."""
+
+    invariant: ZeroTest
+    reach: ZeroTest | None = None
+    certificate: Certificate | None = None
+
+
+def decide(write_b: bool, seed: int = 0) -> StrictDecision:
+    """The strict hierarchy on this model, decided exactly: every soft prompt satisfies the invariant, the target
+    does not (`target_gap`), and the prefix `PREFIX` reaches the target."""
+    invariant = decide_zero(invariant_residual(write_b), seed)
+    if invariant.status != "zero":
+        return StrictDecision(invariant)
+    reach = decide_zero(prefix_output(write_b, *PREFIX, X_TARGET) - sp.Matrix(TARGET), seed)
+    if reach.status != "zero" or target_gap() == 0:
+        return StrictDecision(invariant, reach)
+    return StrictDecision(invariant, reach, certify_zero([invariant, reach], SCOPE, ABSTRACTION,
+                                                         "soft-prompt invariant out_a - out_b/2 - x_a and the "
+                                                         "prefix's output minus the target reduced to 0 exactly"))
+

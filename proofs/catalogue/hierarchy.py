@@ -9,7 +9,12 @@ no soft prompt can, and exactly which layer-2 logit perturbations a layer-1 pref
   search (validated on torch), one outside has no real solution (kernel certificate: z3 UNSAT on the polynomial
   system itself).
 
-The factories take the piece a false twin changes (the layer-1 value map; the target called unreachable).
+* `prefix.vs_lora_paper_placement` (`theory.layer2.decide_lora`): a rank-1 LoRA on the attention output map reaches
+  a layer-2 perturbation no prefix reaches.
+
+The exact decisions live in `theory.strictness` and `theory.layer2`, the float64 re-checks and searches in
+`numeric.strictness` and `numeric.layer2`. The factories take the piece a false twin changes (the layer-1 value map;
+the target called unreachable; the map LoRA adapts).
 """
 from __future__ import annotations
 
@@ -17,36 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
+from proofs.layer_results import judged, refuted
 
 SECTION = "soft prompting and depth"
 STARTS = 3
-
-
-def _one_thread(check: Any) -> Any:
-    """``check`` on one torch thread: these models are tiny and thread hand-offs dominate (numeric/model.py)."""
-
-    def run(ctx: Context) -> LayerResult:
-        from numeric.threads import one_thread
-
-        with one_thread():
-            return check(ctx)
-
-    return run
-
-
-def _exact_refuted(test: Any, what: str, abstraction: str) -> LayerResult:
-    return LayerResult(Status.REFUTED, f"{what}: residual {test.value} (exactly {test.exact_value}) at a rational "
-                       "point", witness={"point": test.witness, "residual": test.value,
-                                         "exact_residual": test.exact_value}, abstraction=abstraction)
+FOUND = 1e-9  # a float64 distance to the target at most this: the target is reached
 
 
 # ---- softprompt.strictly_weaker_than_prefix -----------------------------------------------------------------
-
-STRICT_SCOPE = ("this two-layer model (d = 2, one content token, one soft token against one prefix position per "
-                "layer): every soft prompt s, every input x and every layer-1 W_Q, W_K")
-STRICT_ABSTRACTION = ("exact: sympy on symbols, softmax weights as exp of symbolic logits; residual single-head "
-                      "layers, W_O folded, no norm or MLP, causal mask")
-
 
 def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b: bool = True,
                      expected: Expected = "holds") -> Claim:
@@ -54,56 +37,37 @@ def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b
     with W_V^(1) = 0, where the soft prompt's layer-2 state is s itself and the target is reachable."""
 
     def symbolic(ctx: Context) -> LayerResult:
-        import sympy as sp
+        from theory.strictness import ABSTRACTION, PREFIX, TARGET, decide, target_gap
 
-        from theory.kernel import certify_zero, decide_zero
-        from theory.strictness import PREFIX, TARGET, X_TARGET, invariant_residual, prefix_output, target_gap
-
-        test = decide_zero(invariant_residual(write_b), ctx.seed)
-        if test.status == "nonzero":
-            return _exact_refuted(test, "the soft-prompt invariant out_a - out_b/2 - x_a = 0 fails", STRICT_ABSTRACTION)
-        if test.status != "zero":
-            return LayerResult(Status.UNKNOWN, f"invariant residual not decided ({test.method})")
-        reach = decide_zero(prefix_output(write_b, *PREFIX, X_TARGET) - sp.Matrix(TARGET), ctx.seed)
-        if reach.status != "zero" or target_gap() == 0:
+        decision = decide(write_b, ctx.seed)
+        if decision.invariant.status == "nonzero":
+            return refuted(decision.invariant, ABSTRACTION, "the soft-prompt invariant out_a - out_b/2 - x_a = 0 fails")
+        if decision.invariant.status != "zero":
+            return LayerResult(Status.UNKNOWN, f"invariant residual not decided ({decision.invariant.method})")
+        if decision.certificate is None:
             return LayerResult(Status.UNKNOWN, "the prefix does not reach the target exactly, or the target satisfies "
                                "the invariant")
-        cert = certify_zero([test, reach], STRICT_SCOPE, STRICT_ABSTRACTION,
-                            "soft-prompt invariant out_a - out_b/2 - x_a and the prefix's output minus the target "
-                            "reduced to 0 exactly")
         return LayerResult(Status.PROVED, f"IMPOSSIBLE for every soft prompt: out_a - out_b/2 - x_a = 0 for all s, x, "
-                           f"W_Q^(1), W_K^(1) ({test.method}) because the soft prompt's layer-2 state (I + W_V^(1)) s "
-                           f"has b = 0, while the target {tuple(map(str, TARGET))} at x = 0 gives "
+                           f"W_Q^(1), W_K^(1) ({decision.invariant.method}) because the soft prompt's layer-2 state "
+                           f"(I + W_V^(1)) s has b = 0, while the target {tuple(map(str, TARGET))} at x = 0 gives "
                            f"{target_gap()}; the prefix p^(1) = {PREFIX[0]}, p^(2) = {PREFIX[1]} (set independently) "
-                           "reaches it exactly for every layer-1 W_Q, W_K", abstraction=STRICT_ABSTRACTION,
-                           certificate=cert)
+                           "reaches it exactly for every layer-1 W_Q, W_K", abstraction=ABSTRACTION,
+                           certificate=decision.certificate)
 
-    def _numeric(ctx: Context) -> LayerResult:
-        import torch
-
-        from numeric.strictness import build, invariant_error, prefix_out, soft_search
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.strictness import strict_run
         from theory.strictness import PREFIX, TARGET, X_TARGET
 
-        seed = ctx.child_seed("strictness")
-        f = lambda v: torch.tensor([float(c) for c in v], dtype=torch.float64)  # noqa: E731
-        model = build(write_b, seed)
-        target, x = f(TARGET), f(X_TARGET)
-        reached = float((prefix_out(model, f(PREFIX[0]), f(PREFIX[1]), x) - target).abs().max())
-        invariant = invariant_error(model, ctx.instances, seed)
-        soft = soft_search(model, target, x, STARTS, seed)
-        facts = (f"prefix FOUND: |out - target| = {reached:.2g} on the float64 model (seed {seed}); soft prompts: "
-                 f"best of {STARTS} L-BFGS starts is {soft.distance:.3g} away (s = "
-                 f"{[round(v, 4) for v in soft.s]}); invariant |out_a - out_b/2 - x_a| <= {invariant:.2g} over "
-                 f"{ctx.instances} random (s, x)")
-        witness = {"seed": seed, "prefix_error": reached, "soft_distance": soft.distance, "soft_prompt": soft.s,
-                   "invariant_error": invariant}
-        if soft.distance <= 1e-9:
-            return LayerResult(Status.VIOLATED, "a soft prompt reaches the target: " + facts, witness=witness,
-                               max_error=soft.distance, instances=ctx.instances)
-        if reached > 1e-12 or invariant > 1e-9:
-            return LayerResult(Status.UNKNOWN, "the torch model disagrees with the exact one: " + facts,
-                               witness=witness)
-        return LayerResult(Status.CONSISTENT, facts, max_error=invariant, instances=ctx.instances, witness=witness)
+        run = strict_run(write_b, TARGET, X_TARGET, PREFIX, ctx.instances, STARTS, ctx.child_seed("strictness"))
+        soft = run.soft
+        return judged(f"prefix FOUND: |out - target| = {run.prefix_error:.2g} on the float64 model (seed {run.seed}); "
+                      f"soft prompts: best of {STARTS} L-BFGS starts is {soft.distance:.3g} away (s = "
+                      f"{[round(v, 4) for v in soft.s]}); invariant |out_a - out_b/2 - x_a| <= "
+                      f"{run.invariant_error:.2g} over {ctx.instances} random (s, x)",
+                      run.witness, ctx.instances, run.invariant_error, [
+            (soft.distance <= FOUND, Status.VIOLATED, "a soft prompt reaches the target", soft.distance),
+            (run.prefix_error > 1e-12 or run.invariant_error > FOUND, Status.UNKNOWN,
+             "the torch model disagrees with the exact one", None)])
 
     return Claim(
         id=id, title="a prefix reaches a target output that no soft prompt of the same length reaches: the soft "
@@ -114,78 +78,39 @@ def strictness_claim(id: str = "softprompt.strictly_weaker_than_prefix", write_b
         assumptions=("causal mask; one soft token against one prefix position per layer; residual single-head "
                      "layers, no norm or MLP", "layer 1: any W_Q, W_K, W_V = [[0,0],[0,-1]]; layer 2: uniform "
                      "attention, W_V = [[0,1],[0,0]]"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
-
-
-def _z3_number(model: Any, v: Any) -> Any:
-    """A z3 model value as a sympy number: exact if rational, else a 40-digit rational approximation."""
-    import sympy as sp
-    import z3
-
-    val = model.eval(v, model_completion=True)
-    if z3.is_rational_value(val):
-        return sp.Rational(val.numerator_as_long(), val.denominator_as_long())
-    return sp.Rational(val.approx(40).as_fraction().numerator, val.approx(40).as_fraction().denominator)
-
-
-def _z3_prefix(target: Sequence[Any], ctx: Context) -> list[float] | None:
-    """A layer-1 prefix s (floats) from z3's model of ``delta(W_V s) = target``, or None (unsat / unknown)."""
-    from theory.kernel import run_z3
-    from theory.layer2 import prefix_for, z3_system
-
-    constraints, u = z3_system(target)
-    answer = run_z3(constraints, ctx.timeout, "QF_NRA")
-    if answer.result != "sat":
-        return None
-    return [float(v) for v in prefix_for([_z3_number(answer.model, v) for v in u])]
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
 # ---- prefix.layer2.reachable_set ---------------------------------------------------------------------------
 
-LAYER2_SCOPE = ("this two-layer model (d = 2, three content tokens, layer 1 uniform, the last query's three "
-                "layer-2 content logits): every layer-1 prefix s in R^2")
-LAYER2_ABSTRACTION = ("none: the polynomial system delta(W_V s) = target itself, exact rational coefficients "
-                      "(layer-1 attention on the prefix is exactly 1/(r+2))")
-
-
 def layer2_symbolic(target: Sequence[Any], ctx: Context) -> LayerResult:
-    """The kernel's decision on ``delta(W_V s) = target``: PROVED (formula tied to the model exactly, system UNSAT
-    over the reals) or REFUTED with a prefix that induces the target (z3 model, re-checked on the exact model)."""
+    """The kernel's decision on ``delta(W_V s) = target`` (`theory.layer2.decide_target`): PROVED (formula tied to
+    the model exactly, system UNSAT over the reals) or REFUTED with a prefix that induces the target (z3 model,
+    re-checked on the exact model)."""
     import sympy as sp
 
-    from theory.kernel import certify_unsat, certify_zero, conjoin, decide_zero, run_z3
-    from theory.layer2 import W_V1, direct_perturbation, perturbation, prefix_for, z3_system
+    from theory.layer2 import ABSTRACTION, decide_target
 
-    s = sp.Matrix(sp.symbols("s0 s1", real=True))
-    tie = decide_zero(sp.Matrix([a - b for a, b in zip(direct_perturbation(s), perturbation(W_V1 * s))]), ctx.seed)
-    if tie.status == "nonzero":
-        return _exact_refuted(tie, "the notes-2.3 formula misses the model's layer-2 logits", LAYER2_ABSTRACTION)
-    if tie.status != "zero":
-        return LayerResult(Status.UNKNOWN, f"formula tie not decided ({tie.method})")
-    constraints, u = z3_system(target)
-    answer = run_z3(constraints, ctx.timeout, "QF_NRA")
-    query = (f"exists u = W_V^(1) s in R^2 with delta_3j(u) = {tuple(map(str, target))} for j = 1, 2, 3 "
-             f"({len(constraints)} polynomial equations of degree 2)")
-    if answer.result == "sat":
-        s_val = prefix_for([_z3_number(answer.model, v) for v in u])
-        exact = [sp.nsimplify(a - sp.Rational(t)) for a, t in zip(direct_perturbation(s_val), target)]
-        if any(abs(float(e)) > 1e-12 for e in exact):
-            return LayerResult(Status.UNKNOWN, "z3 model did not survive re-checking", query=query)
+    decision = decide_target(target, ctx.timeout, ctx.seed)
+    if decision.tie.status == "nonzero":
+        return refuted(decision.tie, ABSTRACTION, "the notes-2.3 formula misses the model's layer-2 logits")
+    if decision.answer is None:
+        return LayerResult(Status.UNKNOWN, f"formula tie not decided ({decision.tie.method})")
+    if decision.prefix is not None and decision.residual is not None:
+        if decision.residual > 1e-12:
+            return LayerResult(Status.UNKNOWN, "z3 model did not survive re-checking", query=decision.query)
         return LayerResult(Status.REFUTED, f"the target is in the set: the prefix s = "
-                           f"{[str(sp.N(v, 12)) for v in s_val]} (z3 model) induces it on the model "
-                           f"(max residual {max(abs(float(e)) for e in exact):.2g})",
-                           witness={"s": [str(sp.N(v, 20)) for v in s_val]}, query=query,
-                           abstraction=LAYER2_ABSTRACTION)
-    if answer.result != "unsat":
-        return LayerResult(Status.UNKNOWN, f"z3 {answer.reason}", query=query)
-    cert = conjoin([certify_zero([tie], LAYER2_SCOPE, "exact: sympy polynomial identity in s"),
-                    certify_unsat([answer], "polynomial", LAYER2_SCOPE, LAYER2_ABSTRACTION)], LAYER2_SCOPE,
-                   "formula = model (zero residual) and delta(u) = target UNSAT over the reals")
+                           f"{[str(sp.N(v, 12)) for v in decision.prefix]} (z3 model) induces it on the model "
+                           f"(max residual {decision.residual:.2g})",
+                           witness={"s": [str(sp.N(v, 20)) for v in decision.prefix]}, query=decision.query,
+                           abstraction=ABSTRACTION)
+    if decision.certificate is None:
+        return LayerResult(Status.UNKNOWN, f"z3 {decision.answer.reason}", query=decision.query)
     return LayerResult(Status.PROVED, f"the layer-2 perturbations of the last query are P = {{delta(u) : u in R^2}} "
-                       f"(the notes-2.3 formula equals the model's logits exactly, {tie.method}); the target "
+                       f"(the notes-2.3 formula equals the model's logits exactly, {decision.tie.method}); the target "
                        f"{tuple(map(str, target))} is IMPOSSIBLE: delta(u) = target has no real solution "
-                       f"(z3 UNSAT in {answer.seconds:.3f}s)", abstraction=LAYER2_ABSTRACTION, query=query,
-                       certificate=cert)
+                       f"(z3 UNSAT in {decision.answer.seconds:.3f}s)", abstraction=ABSTRACTION, query=decision.query,
+                       certificate=decision.certificate)
 
 
 def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Sequence[Any] | None = None,
@@ -201,42 +126,23 @@ def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Sequence[Any]
     def symbolic(ctx: Context) -> LayerResult:
         return layer2_symbolic(_outside(), ctx)
 
-    def _numeric(ctx: Context) -> LayerResult:
-        import torch
-
-        from numeric.layer2 import build, perturbation, search
-        from theory.layer2 import H2, QUERY, W_V1, X, inside_target
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.layer2 import reach_targets
+        from theory.layer2 import H2_ROWS, QUERY, W_V1_ROWS, X_ROWS, inside_target, z3_prefix
 
         seed = ctx.child_seed("layer2")
-        f = lambda M: [[float(v) for v in M.row(r)] for r in range(M.rows)]  # noqa: E731
-        model = build(f(W_V1), f(H2))
-        Xt = torch.tensor([[float(v) for v in x] for x in X], dtype=torch.float64)
-
-        def reach(target: Sequence[Any], label: str) -> tuple[float, list[float], str]:
-            """z3's point realised as a prefix and re-checked on torch; else seeded L-BFGS starts."""
-            t = torch.tensor([float(v) for v in target], dtype=torch.float64)
-            s_val = _z3_prefix(target, ctx)
-            if s_val is not None:
-                with torch.no_grad():
-                    dist = float((perturbation(model, Xt, torch.tensor(s_val, dtype=torch.float64), QUERY) - t)
-                                 .abs().max())
-                if dist <= 1e-9:
-                    return dist, s_val, "z3's point re-checked"
-            found = search(model, Xt, t, QUERY, STARTS, seed + len(label), max_iter=40)
-            return found.distance, found.s, f"best of {STARTS} L-BFGS starts"
-
-        d_in, s_in, how_in = reach(inside_target(), "inside")
-        d_out, s_out, how_out = reach(_outside(), "outside")
-        facts = (f"inside target {[round(float(v), 4) for v in inside_target()]}: FOUND s = "
-                 f"{[round(v, 6) for v in s_in]} ({how_in}: |delta - target| = {d_in:.2g} on the float64 model); "
-                 f"outside target {[float(v) for v in _outside()]}: {how_out} {d_out:.3g} away (seed {seed})")
-        witness = {"seed": seed, "inside_s": s_in, "inside_error": d_in, "outside_distance": d_out, "outside_s": s_out}
-        if d_out <= 1e-9:
-            return LayerResult(Status.VIOLATED, "a prefix induces the 'outside' target: " + facts, witness=witness,
-                               max_error=d_out, instances=2)
-        if d_in > 1e-9:
-            return LayerResult(Status.UNKNOWN, "the inside target was not reached: " + facts, witness=witness)
-        return LayerResult(Status.CONSISTENT, facts, max_error=d_in, instances=2, witness=witness)
+        targets = (inside_target(), _outside())
+        inside, out = reach_targets(W_V1_ROWS, H2_ROWS, X_ROWS, QUERY, targets,
+                                    [z3_prefix(t, ctx.timeout) for t in targets], STARTS, seed)
+        facts = (f"inside target {[round(float(v), 4) for v in targets[0]]}: FOUND s = "
+                 f"{[round(v, 6) for v in inside.s]} ({inside.how}: |delta - target| = {inside.distance:.2g} on the "
+                 f"float64 model); outside target {[float(v) for v in targets[1]]}: {out.how} {out.distance:.3g} away "
+                 f"(seed {seed})")
+        witness = {"seed": seed, "inside_s": inside.s, "inside_error": inside.distance,
+                   "outside_distance": out.distance, "outside_s": out.s}
+        return judged(facts, witness, 2, inside.distance, [
+            (out.distance <= FOUND, Status.VIOLATED, "a prefix induces the 'outside' target", out.distance),
+            (inside.distance > FOUND, Status.UNKNOWN, "the inside target was not reached", None)])
 
     return Claim(
         id=id, title="a layer-1 prefix moves a query's layer-2 content logits only within a 2-parameter set: a "
@@ -248,7 +154,7 @@ def layer2_claim(id: str = "prefix.layer2.reachable_set", outside: Sequence[Any]
         assumptions=("residual single-head layers, no norm or MLP, causal; layer-1 attention uniform (W_Q = 0), so "
                      "alpha_r = 1/(r+2) exactly; tau = 1", "content x = (1,0), (0,1), (1,1); W_V^(1) = [[1,1],[0,1]], "
                      "H_2 = [[1,2],[0,-1]]"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
 # ---- prefix.vs_lora_paper_placement ----------------------------------------------------------------------------
@@ -264,77 +170,46 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
         raise ValueError(f"lora_target must be one of {', '.join(LORA_NAMES)}, got {lora_target!r}")
     layer = LORA_NAMES[lora_target]
 
-    def _lora(ctx: Context) -> tuple[Any, list[Any] | None]:
-        """z3's answer on ``lora_perturbation(b, a) = OUTSIDE`` and its point (b0, b1, a0, a1), if any."""
-        from theory.kernel import run_z3
-        from theory.layer2 import OUTSIDE, z3_lora_system
-
-        constraints, zs = z3_lora_system(OUTSIDE, layer)
-        answer = run_z3(constraints, ctx.timeout, "QF_NRA")
-        return answer, ([_z3_number(answer.model, v) for v in zs] if answer.result == "sat" else None)
-
     def symbolic(ctx: Context) -> LayerResult:
-        import sympy as sp
-
-        from theory.kernel import certify_zero, conjoin, decide_zero
-        from theory.layer2 import OUTSIDE, lora_perturbation
+        from theory.kernel import conjoin
+        from theory.layer2 import ABSTRACTION, OUTSIDE, SCOPE, decide_lora, lora_residual
 
         prefix = layer2_symbolic(OUTSIDE, ctx)
-        if prefix.status is not Status.PROVED:
+        if prefix.status is not Status.PROVED or prefix.certificate is None:
             return prefix
-        answer, point = _lora(ctx)
-        if answer.result == "unsat":
-            residual = sp.Matrix([sp.Rational(t) - e for e, t in zip(lora_perturbation(*_ba(sp.symbols(
-                "b0 b1 a0 a1", real=True)), layer), OUTSIDE)])
+        lora = decide_lora(OUTSIDE, layer, ctx.timeout, ctx.seed)
+        if lora.answer.result == "unsat":
+            residual = [str(r) for r in lora_residual(OUTSIDE, layer)]
             return LayerResult(Status.REFUTED, f"no rank-1 LoRA on {lora_target} induces the target: delta^lora = "
-                               f"target has no real solution (z3 UNSAT); residual {list(residual)} at every point",
-                               witness={"residual": [str(r) for r in residual]})
-        if point is None:
-            return LayerResult(Status.UNKNOWN, f"z3 {answer.reason} on the LoRA system")
-        test = decide_zero(sp.Matrix([e - sp.Rational(t) for e, t in zip(lora_perturbation(*_ba(point), layer),
-                                                                           OUTSIDE)]), ctx.seed)
-        if test.status != "zero":
+                               f"target has no real solution (z3 UNSAT); residual {residual} at every point",
+                               witness={"residual": residual})
+        if lora.point is None:
+            return LayerResult(Status.UNKNOWN, f"z3 {lora.answer.reason} on the LoRA system")
+        if lora.certificate is None:
             return LayerResult(Status.UNKNOWN, "the z3 LoRA point does not reach the target exactly (irrational model)")
-        cert = conjoin([prefix.certificate, certify_zero([test], LAYER2_SCOPE, "exact rational evaluation")],
-                       LAYER2_SCOPE, "no prefix reaches the target (formula tie + UNSAT); the LoRA point reaches it "
-                       "exactly")
-        return LayerResult(Status.PROVED, f"rank-1 LoRA b a^T on {lora_target} with b = {list(map(str, point[:2]))}, "
-                           f"a = {list(map(str, point[2:]))} induces the layer-2 perturbation "
-                           f"{tuple(map(str, OUTSIDE))} "
-                           f"exactly; {prefix.detail}", abstraction=LAYER2_ABSTRACTION, certificate=cert,
-                           query=prefix.query)
+        cert = conjoin([prefix.certificate, lora.certificate], SCOPE, "no prefix reaches the target (formula tie + "
+                       "UNSAT); the LoRA point reaches it exactly")
+        b, a = list(map(str, lora.point[:2])), list(map(str, lora.point[2:]))
+        return LayerResult(Status.PROVED, f"rank-1 LoRA b a^T on {lora_target} with b = {b}, a = {a} induces the "
+                           f"layer-2 perturbation {tuple(map(str, OUTSIDE))} exactly; {prefix.detail}",
+                           abstraction=ABSTRACTION,
+                           certificate=cert, query=prefix.query)
 
-    def _numeric(ctx: Context) -> LayerResult:
-        import torch
-
-        from numeric.layer2 import build, lora_from, lora_search, search
-        from theory.layer2 import H2, OUTSIDE, QUERY, W_V1, X
+    def numeric(ctx: Context) -> LayerResult:
+        from numeric.layer2 import lora_against_prefix
+        from theory.layer2 import H2_ROWS, OUTSIDE, QUERY, W_V1_ROWS, X_ROWS, lora_point
 
         seed = ctx.child_seed("lora-placement")
-        f = lambda M: [[float(v) for v in M.row(r)] for r in range(M.rows)]  # noqa: E731
-        model = build(f(W_V1), f(H2), w_o=True)
-        Xt = torch.tensor([[float(v) for v in x] for x in X], dtype=torch.float64)
-        target = torch.tensor([float(v) for v in OUTSIDE], dtype=torch.float64)
-        _, point = _lora(ctx)
-        if point is not None:
-            lora = lora_from(model, Xt, target, QUERY, lora_target, [float(v) for v in point])
-            how = "z3's point"
-        else:
-            lora = lora_search(model, Xt, target, QUERY, [lora_target], 2, seed)
-            how = "2 L-BFGS starts"
-        prefix = search(model, Xt, target, QUERY, STARTS, seed + 1, max_iter=40)
-        facts = (f"rank-1 LoRA on {lora_target} (4 parameters; W_Q, W_K, W_V untouched; {how}): |delta - target| = "
-                 f"{lora.distance:.2g} on the float64 model; prefix (2 layers x 2 = 4 parameters): best of {STARTS} "
-                 f"L-BFGS starts {prefix.distance:.3g} away (seed {seed})")
+        lora, prefix = lora_against_prefix(W_V1_ROWS, H2_ROWS, X_ROWS, QUERY, OUTSIDE, lora_target,
+                                           lora_point(OUTSIDE, layer, ctx.timeout), STARTS, seed)
+        facts = (f"rank-1 LoRA on {lora_target} (4 parameters; W_Q, W_K, W_V untouched; {lora.how}): "
+                 f"|delta - target| = {lora.distance:.2g} on the float64 model; prefix (2 layers x 2 = 4 parameters): "
+                 f"best of {STARTS} L-BFGS starts {prefix.distance:.3g} away (seed {seed})")
         witness = {"seed": seed, "lora_error": lora.distance, "lora_params": lora.s, "prefix_distance": prefix.distance}
-        if lora.distance > 1e-9:
-            return LayerResult(Status.VIOLATED, "LoRA did not induce the target: " + facts, witness=witness,
-                               max_error=lora.distance, instances=STARTS + 1)
-        if prefix.distance <= 1e-9:
-            return LayerResult(Status.VIOLATED, "a prefix induced the target too: " + facts, witness=witness,
-                               max_error=prefix.distance, instances=STARTS + 1)
-        return LayerResult(Status.CONSISTENT, "LoRA FOUND: " + facts, max_error=lora.distance, instances=STARTS + 1,
-                           witness=witness)
+        return judged(facts, witness, STARTS + 1, lora.distance, [
+            (lora.distance > FOUND, Status.VIOLATED, "LoRA did not induce the target", lora.distance),
+            (prefix.distance <= FOUND, Status.VIOLATED, "a prefix induced the target too", prefix.distance)],
+            found="LoRA FOUND: ")
 
     return Claim(
         id=id, title="at the paper's LoRA placement (attention output map W_O adapted; W_Q, W_K, W_V untouched) and "
@@ -345,13 +220,7 @@ def lora_placement_claim(id: str = "prefix.vs_lora_paper_placement", lora_target
         assumptions=("the model of prefix.layer2.reachable_set with W_O^(1) = W_V^(1) and W_V = I in layer 1 (the same "
                      "map); it has no MLP, so LoRA adapts W_O only (the paper adds both MLP maps)",
                      "4 parameters each: rank-1 LoRA on a 2x2 map, a 2-dimensional prefix in each of 2 layers"),
-        expected=expected, section=SECTION, symbolic=symbolic, numeric=_one_thread(_numeric))
-
-
-def _ba(point: Sequence[Any]) -> tuple[Any, Any]:
-    import sympy as sp
-
-    return sp.Matrix(point[:2]), sp.Matrix(point[2:])
+        expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric)
 
 
 CLAIMS = [strictness_claim(), layer2_claim(), lora_placement_claim()]
