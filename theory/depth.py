@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sympy as sp
 
@@ -147,15 +146,15 @@ def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> Z
             w = sp.Symbol("w", positive=True)
             p = [sp.Matrix([sp.sin(m * w), sp.cos(m * w)]) for m in range(6)]
 
-        def logit(a: int, b: int, c: Any) -> sp.Expr:
+        def logit(a: int, b: int, c: int | sp.Expr) -> sp.Expr:
             return ((x[a] + p[a + c]).T * H * (x[b] + p[b + c]))[0, 0]
 
-        shift: Any = 3
+        shift: int | sp.Expr = 3
     elif pos == "rope":
         th = sp.Symbol("theta", real=True)
         WQ, WK = mat("Q", d, d), mat("K", d, d)
 
-        def logit(a: int, b: int, c: Any) -> sp.Expr:
+        def logit(a: int, b: int, c: int | sp.Expr) -> sp.Expr:
             key_rot = rotation((b + c) * th) if rotate_keys else sp.eye(d)
             return ((rotation((a + c) * th) * WQ * x[a]).T * key_rot * WK * x[b])[0, 0]
 
@@ -164,7 +163,7 @@ def relative_logit_shift(pos: str, rotate_keys: bool = True, seed: int = 0) -> Z
         slope = sp.Symbol("m", positive=True)
         on = pos == "alibi"
 
-        def logit(a: int, b: int, c: Any) -> sp.Expr:
+        def logit(a: int, b: int, c: int | sp.Expr) -> sp.Expr:
             return (x[a].T * H * x[b])[0, 0] - (slope * ((a + c) - (b + c)) if on else 0)
 
         shift = sp.Symbol("c", real=True)

@@ -6,6 +6,7 @@ pattern is the pretrained one and ``t^ft_i = t_i + Delta W_V xbar_i`` with ``xba
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import sympy as sp
@@ -33,7 +34,7 @@ class FineTuneHead:
         H = h.H + (self.dH if delta_H else sp.zeros(self.d, self.d))
         return [sp.exp(sp.expand(h.tau * (X[i - 1].T * H * X[j - 1])[0, 0])) for j in range(1, i + 1)]
 
-    def _columns(self, f) -> sp.Matrix:
+    def _columns(self, f: Callable[[int], sp.Matrix]) -> sp.Matrix:
         return sp.Matrix.hstack(*[f(i) for i in range(1, self.n + 1)])
 
     def _attend(self, i: int, delta_H: bool, W: sp.Matrix) -> sp.Matrix:

@@ -121,7 +121,7 @@ def lora_delta(params: Sequence[Any], layer: int = 0) -> list[sp.Expr]:
     return lora_perturbation(sp.Matrix(params[:2]), sp.Matrix(params[2:]), layer)
 
 
-def _z3_poly(e: sp.Expr, syms: Sequence[sp.Symbol], zs: Sequence[Any]) -> Any:
+def _z3_poly(e: sp.Expr, syms: Sequence[sp.Symbol], zs: Sequence[z3.ArithRef]) -> z3.ArithRef:
     import z3
 
     terms = []
@@ -134,7 +134,7 @@ def _z3_poly(e: sp.Expr, syms: Sequence[sp.Symbol], zs: Sequence[Any]) -> Any:
     return z3.Sum(terms) if terms else z3.RealVal(0)
 
 
-def z3_system(target: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+def z3_system(target: Sequence[Any]) -> tuple[list[z3.BoolRef], list[z3.ArithRef]]:
     """The polynomial system ``delta(u) = target`` over real u = (u0, u1) as z3 constraints with exact rational
     coefficients (``encoding "polynomial"``: the statement itself, no abstraction), and the two unknowns."""
     import z3
@@ -145,7 +145,7 @@ def z3_system(target: Sequence[Any]) -> tuple[list[Any], list[Any]]:
             for e, t in zip(perturbation(sp.Matrix(u_sym)), target)], u
 
 
-def z3_lora_system(target: Sequence[Any], layer: int = 0) -> tuple[list[Any], list[Any]]:
+def z3_lora_system(target: Sequence[Any], layer: int = 0) -> tuple[list[z3.BoolRef], list[z3.ArithRef]]:
     """``lora_perturbation(b, a) = target`` over real b, a in R^2 (z3 constraints, exact coefficients; unknowns
     b0, b1, a0, a1)."""
     import z3
@@ -168,7 +168,8 @@ def z3_number(model: z3.ModelRef, v: z3.ArithRef) -> sp.Rational:
     return sp.Rational(approx.numerator, approx.denominator)
 
 
-def _solve(system: tuple[list[Any], list[Any]], timeout: float) -> tuple[SolverAnswer, list[sp.Rational] | None]:
+def _solve(system: tuple[list[z3.BoolRef], list[z3.ArithRef]], timeout: float,
+           ) -> tuple[SolverAnswer, list[sp.Rational] | None]:
     """z3 (QF_NRA) on ``(constraints, unknowns)``: its answer and, if sat, the unknowns' values."""
     constraints, unknowns = system
     answer = run_z3(constraints, timeout, "QF_NRA")

@@ -89,7 +89,7 @@ def target_gap() -> sp.Expr:
     return TARGET[0] - TARGET[1] / 2 - X_TARGET[0]
 
 
-def twin_solution() -> tuple[Any, Any]:
+def twin_solution() -> tuple[tuple[sp.Integer, sp.Integer], sp.Matrix]:
     """For the twin (W_V^(1) = 0), the soft prompt ``s = (0, 2)``: it reaches the target (its output, exactly)."""
     s = (sp.Integer(0), sp.Integer(2))
     return s, soft_output(False, s, X_TARGET)
