@@ -160,3 +160,15 @@ def test_network_rejects_bad_shapes_and_inputs():
         net.inputs([unconditional.virtual_token(net, [0, 1, 2])], [0, 0, 0])
     with pytest.raises(ValueError):
         conditional.map_token(conditional.build_map(3), [0, 1, 3])
+
+
+def test_catalogue_and_construct_sweep_share_one_plan():
+    """The claims run the sweeps of proofs.constructions.DEFAULT (what `construct sweep` runs), and each sweep
+    counts the cases the plan declares."""
+    from proofs.constructions import DEFAULT
+
+    detail = cap.conditional_map_claim().numeric(CTX).detail
+    assert all(s.label in detail for s in DEFAULT["conditional_map"] if not s.exact)
+    for sweep in (s for group in DEFAULT.values() for s in group if s.cases <= 300):
+        result = sweep.run(0)
+        assert result.cases == sweep.cases and result.failures == 0, sweep.label

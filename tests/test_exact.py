@@ -107,3 +107,13 @@ def test_constructions_keep_their_exact_weights_and_outputs():
     assert step.token == 0 and step.logits == [(4611686018427387898, 4611686018427387904),
                                                (2562047788015215500, 2562047788015215503),
                                                (-3586866903221301704, -3586866903221301701)]
+
+
+def test_bound_dominance_decides_exactly_against_4V_minus_3():
+    from theory import capacity
+
+    assert capacity.bound_dominance(lambda V: 4 * V - 3, "t").certificate is not None
+    assert capacity.bound_dominance(lambda V: 4 * V - 1, "t").certificate is not None
+    for bound, below in ((lambda V: 4 * V - 4, 2), (lambda V: 4 * V - 3 - 1e-30, 2), (lambda V: 3 * V, 4)):
+        d = capacity.bound_dominance(bound, "t")
+        assert d.certificate is None and d.counterexample == below

@@ -6,14 +6,17 @@ Symbols: vocabulary size ``V``, grid index ``u`` (token), read-out input ``z``, 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import sympy as sp
 
+from theory.constructions import conditional, unconditional
 from theory.constructions.network import Network, Sparse
 from theory.derivation import Derivation, chain
+from theory.kernel import Certificate, ZeroTest, certify_nonnegative, decide_zero, exact, exact_floats
 
 u, w, z = sp.symbols("u w z", real=True)
 Vs = sp.Symbol("V", positive=True)
@@ -88,6 +91,31 @@ def sufficient_gap() -> Derivation:
         abstraction="0 <= Y <= V - 1, L >= 1")
 
 
+@dataclass
+class Dominance:
+    """``bound(V)`` (``stated``, exact) against the exact worst case ``4V - 3``: a ``certificate`` that it is at
+    least ``4V - 3`` for every ``V >= 1``, or the first integer ``counterexample`` ``V >= 2`` (where a symbol
+    ``Y = V - 1 >= 1`` exists) at which it is below, or neither."""
+
+    stated: sp.Expr
+    certificate: Certificate | None
+    counterexample: int | None
+
+
+def bound_dominance(bound: Callable[[sp.Symbol], Any], abstraction: str) -> Dominance:
+    """Whether the sufficient condition ``E > bound(V) (L - 1)`` implies the exact one for every symbol, i.e.
+    ``bound(V) >= 4V - 3`` for all ``V >= 1`` (`sufficient_gap`): the polynomial ``bound(1 + t) - (4(1 + t) - 3)``
+    has only coefficients >= 0 in ``t >= 0`` (an exact sign decision of the kernel). A float in ``bound`` is its
+    exact binary value (``4V - 3 - 1e-30`` is below, not rounded to, ``4V - 3``)."""
+    t = sp.Symbol("t", nonnegative=True)
+    with exact_floats():
+        stated = exact(sp.sympify(bound(Vs)))
+    slack = sp.expand(stated - (4 * Vs - 3))
+    certificate = certify_nonnegative(slack.subs(Vs, 1 + t), t, "every V >= 1", abstraction)
+    below = None if certificate else next((v for v in range(2, 10 ** 4) if slack.subs(Vs, v) < 0), None)
+    return Dominance(stated, certificate, below)
+
+
 def threshold(V_: int, N_: int) -> sp.Expr:
     """The exact inverse temperature ``T* = sqrt(N) log((4V - 3)(N - 1))`` (the binding length is ``L = N``,
     because ``sqrt(L) log((4V - 3)(L - 1))`` increases with L)."""
@@ -125,3 +153,39 @@ def head_sum(net: Network, rows: Sequence[Sequence[sp.Expr]], E_: sp.Symbol) -> 
             v = _apply(head.W_V, x)
             total = [t + wj / Z * vc for t, vc in zip(total, v)]
     return total
+
+
+def unconditional_head_sums(V_: int, N_: int) -> tuple[list[ZeroTest], int | None]:
+    """The Theorem 1 model's summed heads at every length ``L <= N`` against the model of `temperature_error`:
+    coordinate j is ``a c_j + a`` at ``j = L - 1``, ``a c_j + delta`` for ``j < L - 1`` and ``a c_j`` after, with
+    ``a = E/(E + L - 1)``, ``delta = 1/(E + L - 1)`` and symbolic content ``c``. The zero tests, and the first L whose
+    residual is not decided 0 (None if every one is)."""
+    net = unconditional.build(V_, N_)
+    c = sp.symbols(f"c0:{N_}", nonnegative=True)
+    a, delta = head_weight(), 1 / (E + L - 1)
+    tests: list[ZeroTest] = []
+    for Ln in range(1, N_ + 1):
+        h = head_sum(net, net.inputs([list(c) + [0] * N_], [0] * (Ln - 1)), E)
+        want = [a * c[j] + (a if j == Ln - 1 else (delta if j < Ln else 0)) for j in range(N_)]
+        test = decide_zero((sp.Matrix(h[:N_]) - sp.Matrix(want)).subs(L, Ln))
+        if test.status != "zero":
+            return tests, Ln
+        tests.append(test)
+    return tests, None
+
+
+def map_head_sums(V_: int, offset: tuple[int, int, Fraction] | None = None) -> tuple[int, ZeroTest] | None:
+    """The `conditional.build_map` model at position 1, for every input x: the summed heads equal ``r + onehot(x)``
+    exactly, for every T (``E = e^{T/sqrt 2}`` symbolic, ``r`` symbolic; ``offset`` shifts one coordinate of the
+    virtual token, a false twin). None if so, else the first input x and its zero test."""
+    net = conditional.build_map(V_)
+    r = sp.symbols(f"r0:{V_}", nonnegative=True)
+    virtual: list[list[Any]] = [list(r) + [0] * (net.d - V_)]
+    if offset is not None:
+        virtual[offset[0]][offset[1]] += _sym(offset[2])
+    for x in range(V_):
+        h = head_sum(net, net.inputs(virtual, [x]), E)
+        test = decide_zero(sp.Matrix(h[:V_]) - sp.Matrix([r[i] + (1 if i == x else 0) for i in range(V_)]))
+        if test.status != "zero":
+            return x, test
+    return None

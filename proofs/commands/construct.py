@@ -5,9 +5,9 @@ model generate TEXT (right-padded with spaces to N) and the greedy generation, i
 ``construct map --map JSON`` does the same for a map given as a JSON object (or a file holding one):
 ``{"a": "b", ...}`` (one token to one token, one virtual token), ``{"a": "xyz", ...}`` (one token to a sequence,
 one virtual token per output position) or ``{"ab": "c", ...}`` (two tokens to one, two layers); the map must be
-total over its alphabet. ``construct sweep [--exhaustive]`` checks every target / map of the default or the larger
-sweep plan, float64 and exact, with a progress bar. Exit status: 0 everything generated as intended, 1 a
-mismatch, 2 usage error.
+total over its alphabet. ``construct sweep [--exhaustive]`` checks every target / map of the default plan (the
+sizes the catalogue claims check, `proofs.constructions.DEFAULT`) or of the larger one, float64 and exact, with a
+progress bar. Exit status: 0 everything generated as intended, 1 a mismatch, 2 usage error.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, ProgressColumn
+    from rich.progress import Progress, ProgressColumn, TaskID
 
 from proofs.cliutil import UsageError, bounded_int, output_file, positive_fraction, positive_int, seed_int, write_json
 
@@ -277,125 +277,50 @@ def _map_table(console: Console, inputs: list[str], expected: dict[str, list[int
 
 # ---- sweeps ------------------------------------------------------------------------------------------------------
 
-def _plan(exhaustive: bool, seed: int, dtype: Any, exact: bool) -> list[tuple[str, int, Callable[[Any], Any]]]:
-    """(label, cases, run(progress)) for every sweep of the default or the exhaustive plan."""
-    from numeric.constructions import sweeps as fs
-    from proofs.constructions import float_weights
-    from theory.constructions import conditional, two_token, unconditional
-    from theory.constructions import sweeps as xs
-
-    def uncond(V: int, N: int, count: int | None) -> Any:
-        targets = fs.all_tuples(V, N) if count is None else fs.random_tuples(V, N, count, seed)
-        return (f"single virtual token V={V} N={N} " + ("all" if count is None else f"{count} random"), len(targets),
-                lambda p: fs.sweep_unconditional(float_weights(unconditional.build(V, N)), targets, dtype=dtype,
-                                                 progress=p))
-
-    def maps(V: int, count: int | None) -> Any:
-        m = fs.all_tuples(V, V) if count is None else fs.random_tuples(V, V, count, seed)
-        return (f"[V]->[V] map V={V} " + ("all" if count is None else f"{count} random"), len(m) * V,
-                lambda p: fs.sweep_map(float_weights(conditional.build_map(V)), m, dtype=dtype, progress=p))
-
-    def seqs(V: int, N0: int, count: int | None) -> Any:
-        m = (fs.all_tuples(V, V * N0) if count is None else fs.random_tuples(V, V * N0, count, seed)).reshape(-1, V, N0)
-        return (f"[V]->[V]^N0 map V={V} N0={N0} " + ("all" if count is None else f"{count} random"), len(m) * V,
-                lambda p: fs.sweep_sequence(float_weights(conditional.build_sequence(V, N0)), m, dtype=dtype,
-                                            progress=p))
-
-    def tables(V: int, count: int | None) -> Any:
-        m = (fs.all_tuples(V, V * V) if count is None else fs.random_tuples(V, V * V, count, seed)).reshape(-1, V, V)
-        return (f"[V]^2->[V] map V={V} " + ("all" if count is None else f"{count} random"), len(m) * V * V,
-                lambda p: fs.sweep_two_token(float_weights(two_token.build(V)), m, dtype=dtype, progress=p))
-
-    def x_uncond(V: int, N: int, count: int | None) -> Any:
-        import itertools
-
-        targets = list(itertools.product(range(V), repeat=N)) if count is None else xs.random_rows(V, N, count, seed)
-        return (f"exact: single virtual token V={V} N={N} " + ("all" if count is None else f"{count} random"),
-                len(targets), lambda p: xs.exact_unconditional(V, N, targets, progress=p))
-
-    def x_boxes(V: int, N: int) -> Any:
-        return (f"exact: single virtual token V={V} N={N} all {V}^{N} (boxes)", V * N,
-                lambda p: xs.exact_unconditional_all(V, N, progress=p))
-
-    def x_map_boxes(V: int) -> Any:
-        return (f"exact: [V]->[V] map V={V} all {V}^{V} (boxes)", V * V, lambda p: xs.exact_map_all(V, progress=p))
-
-    def x_seq_boxes(V: int, N0: int) -> Any:
-        return (f"exact: [V]->[V]^N0 map V={V} N0={N0} all {V}^{V * N0} (boxes)", N0 * V * V,
-                lambda p: xs.exact_sequence_all(V, N0, progress=p))
-
-    def x_table_boxes(V: int) -> Any:
-        return (f"exact: [V]^2->[V] map V={V} all {V}^{V * V} (boxes)", V ** (V + 2),
-                lambda p: xs.exact_two_token_all(V, progress=p))
-
-    def x_maps(V: int, count: int | None) -> Any:
-        import itertools
-
-        m = list(itertools.product(range(V), repeat=V)) if count is None else xs.random_rows(V, V, count, seed)
-        return (f"exact: [V]->[V] map V={V} " + ("all" if count is None else f"{count} random"), len(m) * V,
-                lambda p: xs.exact_map(V, m, progress=p))
-
-    def x_tables(V: int, count: int) -> Any:
-        m = xs.random_tables(V, V, count, seed)
-        return (f"exact: [V]^2->[V] map V={V} {count} random", count * V * V,
-                lambda p: xs.exact_two_token(V, m, progress=p))
-
-    if exhaustive:
-        plan = [uncond(4, 8, None), uncond(2, 16, None), uncond(94, 20, 20000), maps(6, None), maps(94, 2000),
-                seqs(3, 3, None), seqs(4, 2, None), seqs(94, 10, 50), tables(3, None), tables(10, 500), tables(13, 50)]
-        if exact:
-            plan += [x_uncond(4, 6, None), x_uncond(94, 20, 500), x_boxes(94, 40), x_maps(5, None), x_map_boxes(94),
-                     x_seq_boxes(40, 10), x_table_boxes(4), x_tables(3, 2000),
-                     x_tables(10, 20), x_tables(20, 2)]
-    else:
-        plan = [uncond(4, 4, None), uncond(94, 20, 300), maps(4, None), maps(94, 100), seqs(3, 2, None),
-                tables(2, None), tables(3, 300), tables(10, 10)]
-        if exact:
-            plan += [x_uncond(4, 4, None), x_boxes(94, 20), x_maps(4, None), x_map_boxes(20), x_seq_boxes(10, 4),
-                     x_table_boxes(3), x_tables(3, 40)]
-    return plan
-
-
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     output_file(args.json, "--json")
     import torch
     from rich.table import Table
 
+    from proofs.constructions import DEFAULT, EXHAUSTIVE
+    from theory.constructions.sweeps import ExactSweep
+
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    plan = _plan(args.exhaustive, args.seed, dtype, not args.no_exact)
+    plan = [s for exact in (False, True) for group in (EXHAUSTIVE if args.exhaustive else DEFAULT).values()
+            for s in group if s.exact == exact and (exact is False or not args.no_exact)]
     results = []
     start = time.perf_counter()
     with _progress(console) as progress:
-        overall = progress.add_task("all sweeps", total=sum(n for _, n, _ in plan))
-        for label, n, run in plan:
-            task = progress.add_task(label, total=n)
+        overall = progress.add_task("all sweeps", total=sum(s.cases for s in plan))
+        for sweep in plan:
+            task = progress.add_task(sweep.label, total=sweep.cases)
 
-            def advance(k: int, task: Any = task) -> None:
+            def advance(k: int, task: TaskID = task) -> None:
                 progress.update(task, advance=k)
                 progress.update(overall, advance=k)
 
-            results.append((label, run(advance)))
+            results.append((sweep, sweep.run(args.seed, dtype, advance)))
             progress.remove_task(task)
     seconds = time.perf_counter() - start
     t = Table(title=f"construction sweeps ({'exhaustive' if args.exhaustive else 'default'} plan, seed {args.seed})")
     for col in ("sweep", "arithmetic", "cases", "wrong", "not certified", "seconds"):
         t.add_column(col, justify="right" if col in ("cases", "wrong", "not certified", "seconds") else "left")
     failures = 0
-    for label, r in results:
-        exact = hasattr(r, "uncertified")
-        wrong = r.failures + (r.uncertified if exact else 0)
+    for sweep, r in results:
+        uncertified = r.uncertified if isinstance(r, ExactSweep) else None
+        wrong = r.failures + (uncertified or 0)
         failures += wrong
-        t.add_row(label, "exact" if exact else r.dtype, str(r.cases), str(r.failures),
-                  str(r.uncertified) if exact else "—", f"{r.seconds:.2f}",
-                  style="red" if wrong else None)
+        t.add_row(sweep.label, "exact" if sweep.exact else args.dtype, str(r.cases), str(r.failures),
+                  "—" if uncertified is None else str(uncertified), f"{r.seconds:.2f}", style="red" if wrong else None)
     console.print(t)
     console.print(f"{sum(r.cases for _, r in results)} cases in {seconds:.1f}s: "
                   + ("every one generated as intended" if not failures else f"{failures} failed"), highlight=False)
     _write_json(args.json, {"plan": "exhaustive" if args.exhaustive else "default", "seed": args.seed,
                             "dtype": args.dtype, "seconds": round(seconds, 3),
-                            "sweeps": [{"label": label, "cases": r.cases, "failures": r.failures,
-                                        "uncertified": getattr(r, "uncertified", None), "seconds": round(r.seconds, 3),
-                                        "first_failure": r.first_failure} for label, r in results]}, console)
+                            "sweeps": [{"label": sweep.label, "cases": r.cases, "failures": r.failures,
+                                        "uncertified": r.uncertified if isinstance(r, ExactSweep) else None,
+                                        "seconds": round(r.seconds, 3), "first_failure": r.first_failure}
+                                       for sweep, r in results]}, console)
     return 0 if not failures else 1
 
 
