@@ -5,13 +5,20 @@
 2. loading the worked example's claims file (``load_claim_file``; imports already warm): target < 50 ms;
 3. comparing a run with a baseline of 5000 claims x 3 layers (`proofs.baseline.compare`): target < 0.5 s;
 4. ``prefixcheck check --claims docs/examples/prefix_claims.py`` in a fresh process: the three claims' own time
-   (the report's summary line) < 6 s; the wall time with torch / sympy / z3 imports is recorded.
+   (the report's summary line) < 6 s; the wall time with torch / sympy / z3 imports is recorded;
+5. ``prefixcheck check`` (the default catalogue) with ``-j 1`` and with ``-j N`` (N = the cores) in fresh processes:
+   wall and CPU (user + system) seconds of each, the claims' summed seconds, and whether the two reports agree
+   (statuses, details, verdicts); target: ``-j N`` wall at most 0.6 x the issue-18 baseline of 15 s (2 cores, idle).
+   The first ``-j N`` run schedules from the ``-j 1`` run's recorded seconds (`proofs.runner.claim_costs`).
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,9 +71,38 @@ def check_example() -> dict:
             "target_seconds": 6.0}
 
 
+def _check_run(jobs: int, report: Path) -> dict:
+    """One ``prefixcheck check -j jobs --json report`` in a fresh process: wall and CPU seconds (the child's)."""
+    before = os.times()
+    proc, wall = _timed(lambda: subprocess.run([sys.executable, "-m", "proofs", "check", "-j", str(jobs), "--json",
+                                                str(report)], capture_output=True, text=True))
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    claims = _claims(report)
+    return {"wall": round(wall, 2), "cpu": round(cpu, 2), "exit": proc.returncode,
+            "claims_seconds": round(sum(lr["seconds"] for c in claims for lr in c["layers"].values()), 2),
+            "longest_claim": max((sum(lr["seconds"] for lr in c["layers"].values()), c["id"]) for c in claims)}
+
+
+def _claims(report: Path) -> list[dict]:
+    return json.loads(report.read_text())["claims"]
+
+
+def check_parallel() -> dict:
+    from proofs.runner import default_jobs, without_clock
+
+    jobs = default_jobs()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, many = Path(tmp) / "j1.json", Path(tmp) / "jN.json"
+        serial, parallel = _check_run(1, one), _check_run(jobs, many)
+        same = without_clock(_claims(one)) == without_clock(_claims(many))
+    return {"seconds": parallel["wall"], "jobs": jobs, "j1": serial, "jN": parallel, "same_results": same,
+            "exit": max(serial["exit"], parallel["exit"], 0 if same else 1), "target_seconds": 0.6 * 15.0}
+
+
 def run(console: Console) -> dict:
     results = {"import_proofs": import_proofs(), "load_example": load_example(), "compare_5000": compare_large(),
-               "check_example": check_example()}
+               "check_example": check_example(), "check_parallel": check_parallel()}
     t = Table(title="regression tests on claims")
     for col in ("measure", "result", "target", "met"):
         t.add_column(col)

@@ -10,15 +10,23 @@ In-process runs (``jobs=1``) keep live certificates.
 For a claim with a derivation, the checks of derivation chains that its layers make are recorded step by step
 (`theory.derivation.recording`) in ``ClaimResult.derivations``, so the LaTeX report reads them instead of checking
 again.
+
+Schedule: the wall time of a parallel run is bounded below by its longest claim and by the work left when the
+last claim starts, so workers take the claims longest first, by the seconds each claim took in the previous run
+on this machine (`claim_costs`; claims never timed go first, in the order asked for). Those seconds order the
+work and nothing else: every claim runs in full, and its result does not depend on when or where it ran.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
@@ -132,13 +140,15 @@ def run(
     process claims run in."""
     layers = tuple(layers)
     if jobs > 1 and len(claims) > 1 and _can_fork():
-        return _run_parallel(claims, ctx, layers, on_done, jobs)
-    out = []
-    for claim in claims:
-        result = run_claim(claim, ctx, layers)
-        out.append(result)
-        if on_done is not None:
-            on_done(result)
+        out = _run_parallel(claims, ctx, layers, on_done, jobs)
+    else:
+        out = []
+        for claim in claims:
+            result = run_claim(claim, ctx, layers)
+            out.append(result)
+            if on_done is not None:
+                on_done(result)
+    record_costs(out)
     return out
 
 
@@ -170,6 +180,60 @@ def from_json(claim: Claim, entry: dict[str, Any], source: str) -> ClaimResult:
     return ClaimResult(claim, layers, verdict_, str(outcome), record=entry, derivations=derivations)
 
 
+def without_clock(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Report entries (``ClaimResult.to_json()``) without what depends on the clock: each layer's ``seconds``
+    dropped and durations quoted in its text masked; equal for two runs that found the same (``-j 1`` and ``-j N``)."""
+    def text(value: Any) -> Any:
+        return re.sub(r"\d+(\.\d+)?\s?s\b", "<t>", value) if isinstance(value, str) else value
+
+    return [{**c, "layers": {name: {k: text(v) for k, v in layer.items() if k != "seconds"}
+                             for name, layer in c["layers"].items()}} for c in entries]
+
+
+# ---- the schedule: recorded seconds per claim ------------------------------------------------------------------
+
+def costs_path() -> Path:
+    """Where each claim's seconds are kept between runs: ``$PREFIXCHECK_CACHE_DIR/claim-seconds.json``, by
+    default under ``$XDG_CACHE_HOME`` (``~/.cache``)``/prefixcheck``."""
+    root = os.environ.get("PREFIXCHECK_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "prefixcheck")
+    return Path(root) / "claim-seconds.json"
+
+
+def claim_costs() -> dict[str, float]:
+    """The recorded seconds per claim id (empty when there is no readable record)."""
+    try:
+        raw = json.loads(costs_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def record_costs(results: Sequence[ClaimResult]) -> None:
+    """Keep the seconds of each claim that ran (the sum over its layers) for the next run's schedule; a claim
+    whose worker died is not recorded. Best effort: a record that cannot be written is skipped silently."""
+    timed = {r.claim.id: round(sum(lr.seconds for lr in r.layers.values()), 3) for r in results
+             if r.layers and not any(lr.detail.startswith(WORKER_FAILED) for lr in r.layers.values())}
+    if not timed:
+        return
+    path = costs_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**claim_costs(), **timed}, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def schedule(claims: Sequence[Claim], costs: dict[str, float]) -> list[int]:
+    """The indices of ``claims`` in the order workers take them: claims without a recorded cost first (in the
+    order given), then by recorded seconds, longest first (ties in the order given)."""
+    return sorted(range(len(claims)), key=lambda k: (claims[k].id in costs, -costs.get(claims[k].id, 0.0), k))
+
+
 # ---- worker processes ------------------------------------------------------------------------------------------
 
 # What the workers run: set in this process just before the pool forks, so the workers inherit the claims (whose
@@ -197,7 +261,8 @@ def _worker_run(index: int) -> dict[str, Any]:
 
 def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
                   on_done: Callable[[ClaimResult], None] | None, jobs: int) -> list[ClaimResult]:
-    """One claim per task on ``jobs`` forked worker processes, each with torch on one thread."""
+    """One claim per task on ``jobs`` forked worker processes, each with torch on one thread; tasks in the order
+    of `schedule`."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -207,7 +272,7 @@ def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(claims)), mp_context=multiprocessing.get_context("fork"),
                                  initializer=_worker_init) as pool:
-            futures = {pool.submit(_worker_run, k): k for k in range(len(claims))}
+            futures = {pool.submit(_worker_run, k): k for k in schedule(claims, claim_costs())}
             for future in as_completed(futures):
                 k = futures[future]
                 claim = claims[k]
@@ -223,8 +288,11 @@ def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
     return [r for r in results if r is not None]
 
 
+WORKER_FAILED = "worker process failed"
+
+
 def _worker_failed(claim: Claim, layers: tuple[str, ...], exc: BaseException) -> ClaimResult:
-    reason = f"worker process failed: {type(exc).__name__}: {exc}"
+    reason = f"{WORKER_FAILED}: {type(exc).__name__}: {exc}"
     failed = {name: LayerResult(Status.ERROR, reason) for name in claim.checks() if name in layers}
     v, outcome = verdict(claim.expected, failed)
     return ClaimResult(claim, failed, v, outcome)

@@ -13,3 +13,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             reasons[report.longrepr[2].removeprefix("Skipped: ")] += 1
     for reason, count in reasons.items():
         terminalreporter.write_line(f"skipped {count} test(s): {reason}", yellow=True)
+
+
+def pytest_configure(config: Any) -> None:
+    """Claim runs record their seconds for the next run's schedule (`proofs.runner.costs_path`): the tests keep
+    theirs in a folder of their own, not in the user's cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("PREFIXCHECK_CACHE_DIR", tempfile.mkdtemp(prefix="prefixcheck-tests-"))

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import pytest
 
 from proofs.claim import Claim, Context, LayerResult, Status
 from proofs.cli import main
 from proofs.registry import catalogue, select
-from proofs.runner import ClaimResult, run, run_layer
+from proofs.runner import ClaimResult, claim_costs, costs_path, record_costs, run, run_layer, schedule, without_clock
 from theory.kernel import KernelError, genuine, recorded
 
 QUICK = ["prefix.ordering", "prefix.bias_parallel_naive"]  # under a second each
 SOME = ["prefix.alpha_sigmoid", "prefix.bias_parallel_naive", "capacity.hard_token_bound", "prefix.contraction"]
 CTX = Context(seed=5, timeout=30.0, instances=40)
-
-
-def comparable(claims: list[dict]) -> list[dict]:
-    """A report's claims without what depends on the clock: ``seconds`` and the durations quoted in text."""
-    def text(value):
-        return re.sub(r"\d+(\.\d+)?\s?s\b", "<t>", value) if isinstance(value, str) else value
-
-    return [{**c, "layers": {name: {k: text(v) for k, v in layer.items() if k != "seconds"}
-                             for name, layer in c["layers"].items()}} for c in claims]
 
 
 @pytest.mark.slow
@@ -34,7 +24,7 @@ def test_two_workers_give_the_results_of_one_in_the_same_order():
     one = run(claims, CTX, jobs=1)
     two = run(claims, CTX, jobs=2)
     assert [r.claim.id for r in two] == [c.id for c in claims]  # the order asked for, not completion order
-    assert comparable([r.to_json() for r in two]) == comparable([r.to_json() for r in one])
+    assert without_clock([r.to_json() for r in two]) == without_clock([r.to_json() for r in one])
     assert [r.verdict for r in two] == [r.verdict for r in one] == ["ok"] * len(QUICK)
 
 
@@ -80,7 +70,7 @@ def test_check_jobs_option(tmp_path, capsys):
         paths[jobs] = tmp_path / f"j{jobs}.json"
         assert main(["check", *SOME, "-j", jobs, "--instances", "40", "--json", str(paths[jobs])]) == 0
     one, two = (json.loads(paths[j].read_text())["claims"] for j in ("1", "2"))
-    assert comparable(one) == comparable(two)
+    assert without_clock(one) == without_clock(two)
     try:
         code = main(["check", "prefix.alpha_sigmoid", "-j", "0"])
     except SystemExit as exc:  # argparse's own exit
@@ -96,4 +86,40 @@ def test_the_whole_catalogue_with_two_workers_matches_one(tmp_path):
         assert main(["check", "-j", jobs, "--json", str(path)]) == 0
         reports[jobs] = json.loads(path.read_text())["claims"]
     assert [c["id"] for c in reports["2"]] == [c["id"] for c in reports["1"]]
-    assert comparable(reports["2"]) == comparable(reports["1"])
+    assert without_clock(reports["2"]) == without_clock(reports["1"])
+
+
+def _claim(claim_id: str) -> Claim:
+    return Claim(claim_id, "a quick test claim", "-", "-", numeric=lambda ctx: LayerResult(Status.CONSISTENT, "ok"))
+
+
+def test_workers_take_untimed_claims_first_then_the_longest(monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
+    claims = [_claim(i) for i in ("a", "b", "c", "d", "e")]
+    assert schedule(claims, {}) == [0, 1, 2, 3, 4]  # nothing recorded: the order asked for
+    assert schedule(claims, {"a": 0.1, "b": 4.4, "d": 0.1, "e": 2.0}) == [2, 1, 4, 0, 3]
+
+
+def test_a_run_records_each_claims_seconds_but_not_a_dead_workers(monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
+    assert claim_costs() == {}
+    fine = run([_claim("test.fine")], CTX, ["numeric"])[0]
+    dead = ClaimResult(_claim("test.dead"), {"numeric": LayerResult(Status.ERROR, "worker process failed: boom")},
+                       "mismatch", "unknown")
+    record_costs([fine, dead])
+    costs = claim_costs()
+    assert set(costs) == {"test.fine"} and costs["test.fine"] >= 0
+    costs_path().write_text("not json")  # an unreadable record orders nothing and is rewritten
+    assert claim_costs() == {}
+    record_costs([fine])
+    assert set(claim_costs()) == {"test.fine"}
+
+
+def test_the_schedule_changes_the_order_of_work_not_the_results(monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
+    claims = select(catalogue(), ["prefix.ordering"]) * 2 + [_claim("test.fine")]
+    first = run(claims, CTX, ["symbolic", "numeric"], jobs=2)
+    costs_path().write_text('{"test.fine": 100.0, "prefix.ordering": 0.0}')
+    second = run(claims, CTX, ["symbolic", "numeric"], jobs=2)
+    assert [r.claim.id for r in second] == [c.id for c in claims]
+    assert without_clock([r.to_json() for r in second]) == without_clock([r.to_json() for r in first])
