@@ -21,9 +21,10 @@ check: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The edit loop: every test not marked slow (under 30 s on an idle 2-core machine). `make test` runs everything.
+# The edit loop: every test not marked slow, on one process per core (pytest-xdist; under 30 s on an idle 2-core
+# machine). `make test` runs everything.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n auto
 
 # ruff (E, F, W, I, B, UP; 120 columns) and mypy on theory/, numeric/, proofs/ (settings in pyproject.toml).
 lint: $(STAMP)

@@ -33,6 +33,8 @@ from proofs.claim import LAYERS, Claim, Context, LayerResult, Status, verdict
 from theory.kernel import KernelError, genuine
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from theory.derivation import DerivationCheck
 
 
@@ -228,10 +230,26 @@ def record_costs(results: Sequence[ClaimResult]) -> None:
         pass
 
 
-def schedule(claims: Sequence[Claim], costs: dict[str, float]) -> list[int]:
-    """The indices of ``claims`` in the order workers take them: claims without a recorded cost first (in the
-    order given), then by recorded seconds, longest first (ties in the order given)."""
-    return sorted(range(len(claims)), key=lambda k: (claims[k].id in costs, -costs.get(claims[k].id, 0.0), k))
+def schedule(claims: Sequence[Claim], costs: dict[str, float], jobs: int) -> list[list[int]]:
+    """The tasks for ``jobs`` workers (lists of indices into ``claims``, each run by one worker in order), in the
+    order the workers take them. A claim without a recorded cost is a task of its own, first (in the order given).
+    The timed claims of one section form one task, as they share their imports and caches (the impl section alone
+    imports transformers and peft, seconds of CPU in every process that does), unless the section's seconds exceed
+    a third of a worker's share of the whole (sum / jobs / 3): then each of its claims is a task, so that no task
+    holds the run back. Tasks go longest first (ties in the order given): the last tasks to start are short."""
+    untimed = [[k] for k, c in enumerate(claims) if c.id not in costs]
+    sections: dict[str, list[int]] = {}
+    for k, c in enumerate(claims):
+        if c.id in costs:
+            sections.setdefault(c.section, []).append(k)
+    share = sum(costs.get(c.id, 0.0) for c in claims) / max(1, jobs) / 3
+
+    def seconds(task: list[int]) -> float:
+        return sum(costs[claims[k].id] for k in task)
+
+    timed = [task for members in sections.values()
+             for task in ([members] if seconds(members) <= share else [[k] for k in members])]
+    return untimed + sorted(timed, key=lambda task: (-seconds(task), task[0]))
 
 
 # ---- worker processes ------------------------------------------------------------------------------------------
@@ -253,16 +271,16 @@ def _worker_init() -> None:
     pin_process(1)
 
 
-def _worker_run(index: int) -> dict[str, Any]:
+def _worker_run(task: list[int]) -> list[dict[str, Any]]:
     assert _WORK is not None
     claims, ctx, layers = _WORK
-    return run_claim(claims[index], ctx, layers).to_json()
+    return [run_claim(claims[k], ctx, layers).to_json() for k in task]
 
 
 def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
                   on_done: Callable[[ClaimResult], None] | None, jobs: int) -> list[ClaimResult]:
-    """One claim per task on ``jobs`` forked worker processes, each with torch on one thread; tasks in the order
-    of `schedule`."""
+    """The tasks of `schedule` on ``jobs`` forked worker processes, each with torch on one thread; a task's
+    results arrive together when its last claim is done."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -272,23 +290,37 @@ def _run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(claims)), mp_context=multiprocessing.get_context("fork"),
                                  initializer=_worker_init) as pool:
-            futures = {pool.submit(_worker_run, k): k for k in schedule(claims, claim_costs())}
+            tasks = schedule(claims, claim_costs(), jobs)
+            futures = {pool.submit(_worker_run, task): task for task in tasks}
             for future in as_completed(futures):
-                k = futures[future]
-                claim = claims[k]
-                try:
-                    result = from_json(claim, future.result(), f"worker process (claim {claim.id})")
-                except Exception as exc:  # the worker died (e.g. out of memory): the claim's layers are ERROR
-                    result = _worker_failed(claim, layers, exc)
-                results[k] = result
-                if on_done is not None:
-                    on_done(result)
+                task = futures[future]
+                for k, result in zip(task, _task_results(claims, layers, task, future)):
+                    results[k] = result
+                    if on_done is not None:
+                        on_done(result)
     finally:
         _WORK = None
     return [r for r in results if r is not None]
 
 
 WORKER_FAILED = "worker process failed"
+
+
+def _task_results(claims: list[Claim], layers: tuple[str, ...], task: list[int],
+                  future: Future[list[dict[str, Any]]]) -> list[ClaimResult]:
+    """The results of a finished task: each claim's JSON read back, or ERROR layers if the worker died (e.g. out
+    of memory) or sent a malformed entry."""
+    try:
+        entries = future.result()
+    except Exception as exc:
+        return [_worker_failed(claims[k], layers, exc) for k in task]
+    out = []
+    for k, entry in zip(task, entries):
+        try:
+            out.append(from_json(claims[k], entry, f"worker process (claim {claims[k].id})"))
+        except Exception as exc:
+            out.append(_worker_failed(claims[k], layers, exc))
+    return out
 
 
 def _worker_failed(claim: Claim, layers: tuple[str, ...], exc: BaseException) -> ClaimResult:

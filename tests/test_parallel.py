@@ -89,15 +89,25 @@ def test_the_whole_catalogue_with_two_workers_matches_one(tmp_path):
     assert without_clock(reports["2"]) == without_clock(reports["1"])
 
 
-def _claim(claim_id: str) -> Claim:
-    return Claim(claim_id, "a quick test claim", "-", "-", numeric=lambda ctx: LayerResult(Status.CONSISTENT, "ok"))
+def _claim(claim_id: str, section: str = "") -> Claim:
+    return Claim(claim_id, "a quick test claim", "-", "-", section=section,
+                 numeric=lambda ctx: LayerResult(Status.CONSISTENT, "ok"))
 
 
-def test_workers_take_untimed_claims_first_then_the_longest(monkeypatch, tmp_path):
+def test_workers_take_untimed_claims_first_then_the_longest_tasks(monkeypatch, tmp_path):
     monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
     claims = [_claim(i) for i in ("a", "b", "c", "d", "e")]
-    assert schedule(claims, {}) == [0, 1, 2, 3, 4]  # nothing recorded: the order asked for
-    assert schedule(claims, {"a": 0.1, "b": 4.4, "d": 0.1, "e": 2.0}) == [2, 1, 4, 0, 3]
+    assert schedule(claims, {}, 2) == [[0], [1], [2], [3], [4]]  # nothing recorded: the order asked for
+    # one section holding most of the work is split into one task per claim, longest first
+    assert schedule(claims, {"a": 0.1, "b": 4.4, "d": 0.1, "e": 2.0}, 2) == [[2], [1], [4], [0], [3]]
+
+
+def test_a_sections_claims_share_one_task_unless_it_would_hold_the_run_back():
+    claims = [_claim("hf.1", "hf"), _claim("x.1", "x"), _claim("hf.2", "hf"), _claim("y.1", "y"),
+              _claim("hf.3", "hf"), _claim("x.2", "x")]
+    costs = {"hf.1": 0.5, "hf.2": 0.25, "hf.3": 0.25, "x.1": 3.0, "x.2": 3.0, "y.1": 0.5}
+    # sum 7.5 over 2 workers: a section of more than 7.5 / 2 / 3 seconds is split (x), the others are one task
+    assert schedule(claims, costs, 2) == [[1], [5], [0, 2, 4], [3]]
 
 
 def test_a_run_records_each_claims_seconds_but_not_a_dead_workers(monkeypatch, tmp_path):
