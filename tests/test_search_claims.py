@@ -58,3 +58,79 @@ def test_wide_segment_twin_from_zero_is_refuted():
     result = run_claim(wide_segment_claim("twin.wide_from_zero", end="zero"), CTX)
     assert result.layers["smt"].status == Status.COUNTEREXAMPLE, result.layers["smt"].detail
     assert result.layers["numeric"].status == Status.VIOLATED
+
+
+# ---- the pieces the checks are built from (numeric.reach, theory.smt_prefix) --------------------------------------
+
+def test_segment_distance_is_zero_on_the_segment_and_euclidean_off_it():
+    import torch
+
+    from numeric.reach import segment_distance
+
+    a, b = torch.tensor([0.0, 0.0], dtype=torch.float64), torch.tensor([2.0, 0.0], dtype=torch.float64)
+    points = torch.tensor([[1.0, 0.0], [1.0, 3.0], [5.0, 4.0], [-3.0, 0.0]], dtype=torch.float64)
+    dist = segment_distance(points, a.expand_as(points), b.expand_as(points))
+    assert dist.tolist() == pytest.approx([0.0, 3.0, 5.0, 3.0])
+
+
+def test_segment_query_sat_on_the_segments_unsat_off_them():
+    """W_V = I, ends e_0 = (0, 0), e_1 = (2, 0): targets (1, 1) and (2, 1) lie on [e_i, s] for s = (2, 2); a target
+    beyond e_1 on the far side from every common s is UNSAT."""
+    from theory.smt_prefix import segment_query
+
+    eye, ends = [[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [2.0, 0.0]]
+    assert segment_query(eye, ends, [[1.0, 1.0], [2.0, 1.0]], 1e-3, 10.0).result == "sat"
+    assert segment_query(eye, ends, [[1.0, 1.0], [3.0, -1.0]], 1e-3, 10.0).result == "unsat"
+
+
+def test_off_segment_targets_are_at_distance_one_from_the_ends():
+    from numeric.reach import off_segment_targets
+
+    ends = [[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]]
+    off = off_segment_targets(ends)
+    assert [((o[0] - e[0]) ** 2 + (o[1] - e[1]) ** 2) ** 0.5 for o, e in zip(off, ends)] == pytest.approx([1.0] * 3)
+    assert off_segment_targets([[0.0, 0.0]] * 3)[0] == [1.0, 0.0]
+
+
+def test_realised_flip_confirms_a_lora_reversal_and_refuses_a_prefix_one():
+    """A LoRA update may move content logits separately (e = (1, 2) -> f = (3, 1) flips the order); a prefix only
+    adds mass P to the denominator, so no witness of it can flip (the re-check rejects a forged one)."""
+    from numeric.reach import realised_flip
+
+    assert realised_flip("lora", [1.0, 2.0, 1.0], f=[3.0, 1.0, 1.0])[0]
+    assert not realised_flip("prefix", [1.0, 2.0, 1.0], P=5.0)[0]
+    with pytest.raises(ValueError):
+        realised_flip("lora", [1.0, 2.0])
+
+
+def test_reverse_witness_puts_the_pair_first():
+    from theory.smt_prefix import ReverseQuery, reverse_witness, solve
+
+    q = ReverseQuery(4, [(2, 1)], "lora")
+    cs, handles = q.build()
+    r = solve(cs, 30.0)
+    assert r.result == "sat"
+    w = reverse_witness(r.model, handles, (2, 1))
+    assert w["names"] == [2, 1, 0, 3]
+    assert w["l"][0] < w["l"][1] and set(w) == {"names", "l", "e", "f"}
+
+
+def test_order_flips_counts_lora_flips_only():
+    from numeric.reach import order_flips
+
+    assert order_flips("prefix", 2, seed=1, n=8, d=4)[0] == 0
+    flips, pairs = order_flips("lora", 2, seed=1, n=8, d=4)
+    assert 0 < flips <= pairs
+
+
+def test_best_fits_separation_prefix_misses_lora_reaches():
+    """The catalogue's separation task: the float64 fits agree with the claim (prefix above eps, LoRA within)."""
+    from numeric.reach import Fit, best_fits
+    from proofs.catalogue.reachability import EPS, separation_problem
+    from proofs.search_checks import separation_methods
+
+    _, prefix = separation_methods()
+    p = separation_problem(-3.0, prefix)
+    best = best_fits(p.W_Q, p.W_K, p.W_V, p.tau, p.task.inputs, p.task.outputs, [Fit("prefix", n_S=2), Fit("lora")],
+                     4, seed=0, tol=EPS)
+    assert best["prefix"] > EPS >= best["lora"]

@@ -79,11 +79,17 @@ class Tau:
         root = math.isqrt(k)
         return Tau(value=Fraction(1, root)) if root * root == k else Tau(inv_sqrt=k)
 
+    def k(self) -> int:
+        """The ``k`` of ``tau = 1/sqrt(k)`` (only when no rational ``value`` is given)."""
+        if self.inv_sqrt is None:
+            raise ValueError("Tau: neither a value nor inv_sqrt")
+        return self.inv_sqrt
+
     def bounds(self) -> tuple[Fraction, Fraction]:
         if self.value is not None:
             return self.value, self.value
         bits = 40  # isqrt(k 4^bits) / 2^bits <= sqrt(k) < (isqrt(k 4^bits) + 1) / 2^bits, exactly
-        root = math.isqrt(self.inv_sqrt << (2 * bits))
+        root = math.isqrt(self.k() << (2 * bits))
         return Fraction(1 << bits, root + 1), Fraction(1 << bits, root)
 
     def term(self) -> tuple[Any, list[Any]]:
@@ -91,10 +97,10 @@ class Tau:
         if self.value is not None:
             return z3.RealVal(self.value), []
         t = z3.Real("tau")
-        return t, [t > 0, self.inv_sqrt * t * t == 1]
+        return t, [t > 0, self.k() * t * t == 1]
 
     def as_float(self) -> float:
-        return float(self.value) if self.value is not None else 1 / math.sqrt(self.inv_sqrt)
+        return float(self.value) if self.value is not None else 1 / math.sqrt(self.k())
 
 
 def total(xs: Sequence[Any]) -> Any:
@@ -376,13 +382,38 @@ class ReverseQuery:
         return cs, {"l": l, "e": e, "F": F, "names": names, **extra}
 
 
-def reverse_witness(model: z3.ModelRef, handles: dict[str, Any]) -> dict[str, Any]:
-    """Plain numbers of a reverse-query model: logits, weights and (lora) adapted weights."""
-    names = handles["names"]
-    out = {"names": list(names), "l": [value(model, handles["l"][j]) for j in names],
-           "e": [value(model, handles["e"][j]) for j in names]}
-    if "f" in handles:
-        out["f"] = [value(model, handles["f"][j]) for j in names]
+def reverse_witness(model: z3.ModelRef, handles: dict[str, Any], pair: tuple[int, int]) -> dict[str, Any]:
+    """Plain numbers of a reverse-query model: the positions ``names``, logits ``l``, weights ``e``, (lora) adapted
+    weights ``f`` and (prefix) the prefix mass ``P``; the lists are reordered so that the reversed ``pair``
+    (j, k) comes first, then the other positions in their order."""
+    names = list(handles["names"])
+    first = [names.index(x) for x in pair]
+    order = first + [t for t in range(len(names)) if t not in first]
+    out: dict[str, Any] = {"names": [names[o] for o in order]}
+    for key in ("l", "e", "f"):
+        if key in handles:
+            out[key] = [value(model, handles[key][names[o]]) for o in order]
     if "P" in handles:
         out["P"] = value(model, handles["P"])
     return out
+
+
+# ---- prefix.reachable_segment: is a target on the segments [e_i, W_V s]? -----------------------------------------
+
+def segment_query(W_V: Sequence[Sequence[float]], ends: Sequence[Sequence[float]],
+                  targets: Sequence[Sequence[float]], tol: float, timeout: float) -> SolverAnswer:
+    """z3: do ``s`` and ``alpha_i in (0, 1)`` exist with ``|y_i - ((1 - alpha_i) e_i + alpha_i W_V s)| <= tol`` in
+    every coordinate, for every target ``y_i`` and end ``e_i``? With n_S = 1 the adapted output is that point for
+    ``e_i = t_i`` (prefix.single.closed_form), so UNSAT for reached outputs refutes the segments. Every float is
+    its exact rational; the encoding is linear in ``s`` for fixed alpha (exact, no abstraction of exp)."""
+    Q = [[rational(float(x)) for x in row] for row in W_V]
+    s = [z3.Real(f"s{c}") for c in range(len(Q[0]))]
+    u = [total([Q[r][c] * s[c] for c in range(len(s))]) for r in range(len(Q))]
+    cs: list[Any] = []
+    for i, (e, y) in enumerate(zip(ends, targets, strict=True)):
+        a = z3.Real(f"alpha{i}")
+        cs += [a > 0, a < 1]
+        for c in range(len(Q)):
+            pt = (1 - a) * rational(float(e[c])) + a * u[c]
+            cs += [pt - rational(float(y[c])) <= rational(tol), rational(float(y[c])) - pt <= rational(tol)]
+    return solve(cs, timeout)
