@@ -220,7 +220,7 @@ def _guard(run: Any) -> Any:
         raise peft_error(exc) from exc
 
 
-def _pairs(P: Capture, R: Capture) -> list[tuple[int, AttentionCall, AttentionCall]]:
+def prefixed_pairs(P: Capture, R: Capture) -> list[tuple[int, AttentionCall, AttentionCall]]:
     """(index in P, P call, R call) for every self-attention of P that received a prefix slot, matched by module."""
     by_path: dict[str, AttentionCall] = {c.path: c for c in R.self_calls()}
     out = []
@@ -263,7 +263,7 @@ def _bias_note(P: AttentionCall, tol: float) -> tuple[bool, str]:
 def _prefix_rows(run: PrefixRun, setup: Setup, tol64: float) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
-    pairs = _pairs(run.P, run.same)
+    pairs = prefixed_pairs(run.P, run.same)
     shifted = {c.path: c for c in run.shifted.self_calls()}
     prefixed = [(i, P, R) for i, P, R in pairs if P.n_pre > 0 or R.n_pre > 0]
     unprefixed = [P.path for _, P, R in pairs if P.n_pre == 0 and R.n_pre == 0]

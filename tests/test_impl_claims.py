@@ -74,3 +74,40 @@ def test_missing_hf_extra_is_unknown(monkeypatch):
     monkeypatch.setitem(sys.modules, "peft", None)
     r = numeric(impl.zero_init_claim(names=("gpt2",)))
     assert r.status is Status.UNKNOWN and "[hf] extra" in r.detail
+
+
+# ---- the pieces the checks are built from (numeric.hf_measures, proofs.impl_checks) ------------------------------
+
+def test_every_measure_is_named_and_every_representative_resolves():
+    from numeric.hf_build import ModelSpec
+    from numeric.hf_measures import MEASURES, representative
+
+    assert set(MEASURES) == {"relative_attention", "shift", "zero_init", "prompt", "text"}
+    assert representative("phi-partial-rotary").overrides == {"partial_rotary_factor": 0.5}
+    assert representative("bloom-alibi").model_type == "bloom"
+    assert representative("opt") == ModelSpec(model_type="opt")
+
+
+def test_peft_check_reports_the_worst_failing_instance(monkeypatch):
+    """A planted measure (no model built): one error per model; the check must be VIOLATED on the worst failure (NaN
+    fails too), name its model and seed, and CONSISTENT when every error is within the tolerance."""
+    from numeric import hf_measures
+    from proofs.impl_checks import peft_check
+
+    def planted(errors):
+        def factory():
+            return lambda spec, setup, tol64: (errors[spec.model_type], 1e-3, "")
+        return factory
+
+    bad = {"gpt2": 1e-4, "llama": 5e-2, "t5": float("nan")}
+    monkeypatch.setitem(hf_measures.MEASURES, "planted", planted(bad))
+    monkeypatch.setattr(hf_measures, "representative", lambda name: hf_measures.ModelSpec(model_type=name))
+    r = peft_check("planted", "planted", ("gpt2", "llama", "t5"))(CTX)
+    assert r.status is Status.VIOLATED and r.witness["model"] == "llama" and r.max_error == 5e-2
+    assert r.instances == 6 and "gpt2 0.0001..0.0001 (tol 0.001)" in r.detail
+    good = {"gpt2": 1e-4, "llama": 2e-4}
+    monkeypatch.setitem(hf_measures.MEASURES, "planted", planted(good))
+    r = peft_check("planted", "planted", ("gpt2", "llama"))(CTX)
+    assert r.status is Status.CONSISTENT and r.max_error == 2e-4
+    r = peft_check("planted", "planted", ("gpt2", "llama"), tol=1e-5)(CTX)
+    assert r.status is Status.VIOLATED and r.witness["tol"] == 1e-5
