@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from numeric.model import Config, FullFineTune, LoRA, PrefixHidden, Transformer
+from numeric.model import Adapter, Config, FullFineTune, LoRA, PrefixHidden, Transformer
 from numeric.tasks import TaskSpec
 from numeric.threads import torch_threads
 from numeric.training import Logits, Phase, exact_match, train
@@ -326,7 +326,7 @@ def decay_split(named: list[tuple[str, torch.nn.Parameter]]) -> tuple[list, list
     return decay, [p for _, p in named if id(p) not in ids]
 
 
-def logits_of(model: Transformer, adapter: torch.nn.Module | None = None) -> Logits:
+def logits_of(model: Transformer, adapter: Adapter | None = None) -> Logits:
     """``tokens -> logits`` of the (adapted) model on sequences that start with n_S placeholder zeros.
 
     A hidden-state prefix *replaces* the placeholders (the authors' form): the model then reads only the content,
@@ -343,7 +343,7 @@ def logits_of(model: Transformer, adapter: torch.nn.Module | None = None) -> Log
     return lambda idx: model(idx, adapter=adapter).logits
 
 
-def attention_maps(model: Transformer, adapter: torch.nn.Module | None, idx: torch.Tensor) -> list[torch.Tensor]:
+def attention_maps(model: Transformer, adapter: Adapter | None, idx: torch.Tensor) -> list[torch.Tensor]:
     """Per layer, the attention weights ``(B, heads, queries, keys)`` on ``idx`` (placeholders included); with a
     prefix the placeholder queries are absent and the prefix keys take the placeholder slots."""
     with torch.no_grad():
@@ -366,7 +366,7 @@ MECHANISM_INPUTS = 64
 WATCH_INPUTS = 128
 
 
-def make_adapter(method: str, model: Transformer, e: Experiment, seed: int) -> torch.nn.Module:
+def make_adapter(method: str, model: Transformer, e: Experiment, seed: int) -> Adapter:
     """The adaptation object of ``method`` on the frozen ``model``."""
     s = e.size
     if method == "finetune":
@@ -379,8 +379,8 @@ def make_adapter(method: str, model: Transformer, e: Experiment, seed: int) -> t
     raise ValueError(f"unknown method {method!r}; choose finetune, prefix or lora")
 
 
-def _groups(method: str, adapter: torch.nn.Module) -> tuple[list, list]:
-    if method == "finetune":
+def _groups(adapter: Adapter) -> tuple[list, list]:
+    if isinstance(adapter, FullFineTune):
         return decay_split(list(zip(adapter.names, adapter.deltas)))
     return list(adapter.parameters()), []
 
@@ -435,7 +435,7 @@ def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int
         watch = x_test[:WATCH_INPUTS]
         out.example = e.spec.sequences(e.target, x_test[:1])[0][0]
         model = _pretrained(e, sd, g, reporter, watch, out)
-        adapters: dict[str, tuple[torch.nn.Module | None, str]] = {"pretrained": (None, e.target)}
+        adapters: dict[str, tuple[Adapter | None, str]] = {"pretrained": (None, e.target)}
         for k, target in enumerate(e.all_targets):
             for method, _ in e.methods:
                 label = e.label(method, target)
@@ -443,7 +443,7 @@ def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int
                 adapter = make_adapter(method, model, e, sd["prefix" if method == "prefix" else "lora"] + k)
                 start = time.perf_counter()
                 out.losses[label] = _train(f"{method} {target}", model, logits_of(model, adapter),
-                                           _groups(method, adapter), e, target, e.phase(method, target), g,
+                                           _groups(adapter), e, target, e.phase(method, target), g,
                                            reporter, watch)
                 out.seconds[label] = time.perf_counter() - start
                 out.params[label] = adapter.n_params
@@ -451,9 +451,9 @@ def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int
         model.eval()
         start = time.perf_counter()
         every_task = tuple(dict.fromkeys(t for target in e.all_targets for t in e.eval_tasks(target)))
-        for label, (adapter, target) in adapters.items():
-            for task in (every_task if adapter is None else e.eval_tasks(target)):
-                hit, total = exact_match(logits_of(model, adapter), e.spec, task, x_test)
+        for label, (trained, target) in adapters.items():
+            for task in (every_task if trained is None else e.eval_tasks(target)):
+                hit, total = exact_match(logits_of(model, trained), e.spec, task, x_test)
                 out.acc[(label, task)] = hit / total
         out.seconds["evaluation"] = time.perf_counter() - start
         _mechanism(out, model, adapters, x_test[:MECHANISM_INPUTS])
@@ -523,7 +523,7 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
             model.train(method == "finetune")
             adapter = make_adapter(method, model, e, sd["prefix"] + 7919 * k)
             losses: list[float] = []
-            _train(method, model, logits_of(model, adapter), _groups(method, adapter), e, target, phase, g,
+            _train(method, model, logits_of(model, adapter), _groups(adapter), e, target, phase, g,
                    reporter, x_test[:WATCH_INPUTS], losses)
             model.eval()
             windows = [sum(losses[i:i + LOSS_WINDOW]) / len(losses[i:i + LOSS_WINDOW])
@@ -541,7 +541,7 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
             "eval_samples": eval_samples}
 
 
-def _mechanism(out: Run, model: Transformer, adapters: dict[str, tuple[torch.nn.Module | None, str]],
+def _mechanism(out: Run, model: Transformer, adapters: dict[str, tuple[Adapter | None, str]],
                x: torch.Tensor) -> None:
     """Fill ``out.content_change`` and ``out.attention`` from float64 copies of the trained objects (each adapter on
     its own target's sequences)."""

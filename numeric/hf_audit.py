@@ -374,7 +374,7 @@ def run_prompt(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
 def run_text(spec: ModelSpec, setup: Setup) -> tuple[Loaded, PromptRun]:
     loaded = _decoder_only(spec, setup, "text")
     X = _content(loaded, setup)
-    S = random_tokens(setup.n_S, X.max().item() + 1, setup.seeds["prefix"], 1)
+    S = random_tokens(setup.n_S, int(X.max()) + 1, setup.seeds["prefix"], 1)
     full = capture(loaded.model, input_ids=torch.cat([S.expand(setup.batch, -1), X], dim=1))
     alone = capture(loaded.model, input_ids=S)
     return loaded, PromptRun(full, alone, _prefixed_by(loaded, setup, alone, X), _at_zero(loaded, alone, X))

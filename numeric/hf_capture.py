@@ -149,6 +149,9 @@ class _State:
     cross: dict[str, bool] = field(default_factory=dict)
 
 
+_EAGER = "eager_attention_forward"  # the module-level function transformers' attention layers call
+
+
 def _wrap_eager(original: Callable, state: _State, paths: dict[int, str]) -> Callable:
     signature = inspect.signature(original)
 
@@ -190,14 +193,14 @@ def _instrument(model: Any, state: _State) -> Iterator[None]:
         handles.append(module.register_forward_pre_hook(push, with_kwargs=True))
         handles.append(module.register_forward_hook(pop, with_kwargs=True, always_call=True))
     modules = {sys.modules[type(m).__module__] for m in model.modules()}
-    patched = [(mod, mod.eager_attention_forward) for mod in modules if hasattr(mod, "eager_attention_forward")]
+    patched = [(mod, getattr(mod, _EAGER)) for mod in modules if hasattr(mod, _EAGER)]
     try:
         for mod, original in patched:
-            mod.eager_attention_forward = _wrap_eager(original, state, paths)
+            setattr(mod, _EAGER, _wrap_eager(original, state, paths))
         yield
     finally:
         for mod, original in patched:
-            mod.eager_attention_forward = original
+            setattr(mod, _EAGER, original)
         for h in handles:
             h.remove()
 

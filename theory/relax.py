@@ -40,8 +40,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING, cast
 
 from theory.enclose import HeadEnclosure, frac, up
+
+if TYPE_CHECKING:
+    from flint import fmpq_mat
 
 Inputs = Sequence[int] | None
 
@@ -169,7 +173,7 @@ def attention_hull(head: HeadEnclosure, Y: Sequence[Sequence[float]], tol: float
                      "(positivity of softmax weights relaxed to >= 0); values exact rationals")
     for r in _which(head, inputs):
         y = ys[r]
-        V = head.input(r).tokens * head.W_V_exact.transpose()
+        V = cast("fmpq_mat", head.input(r).tokens) * cast("fmpq_mat", head.W_V_exact).transpose()
         n = V.nrows()
         for c in range(head.d_v):
             coeffs = {a_var(r, j): frac(V[j, c]) for j in range(n)}

@@ -216,13 +216,13 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     if outcome.abstraction == ABSTRACTION:  # the z3 encoding's: state the head file's tau, not 1/sqrt(k)
         outcome.abstraction = abstraction_for(tau)
     _print(console, outcome, method, len(W_Q), d, d_v)
-    if outcome.verdict == FOUND:
+    if outcome.verdict == FOUND and out_path is not None:
         witness = {"method": method.describe(), "kind": method.kind, "n_S": method.n_S, "rank": method.rank,
                    "matrix": method.matrix, "params": outcome.params, "max_error": outcome.max_error,
                    "tol": args.tol, "seed": args.seed, "head": args.head, "inputs": args.inputs}
         write_json(out_path, witness)
         console.print(f"validated parameters written to {args.out}")
-    if args.json:
+    if json_path is not None:
         write_json(json_path, outcome.to_json())
     return 0 if outcome.verdict in (FOUND, IMPOSSIBLE) else 3
 
