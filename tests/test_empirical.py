@@ -11,7 +11,8 @@ import torch
 from numeric.empirical import (EXPERIMENTS, Run, attention_maps, build_model, content_attention, make_adapter,
                                run)
 from numeric.model import FullFineTune
-from proofs.catalogue.empirical import E1, E4, Contrast, contrast_claim, judge
+from proofs.catalogue.empirical import E1, E4, contrast_claim
+from proofs.empirical_checks import Contrast, judge
 from proofs.claim import Context, Status
 from proofs.cli import main
 from proofs.registry import catalogue, select
@@ -213,7 +214,7 @@ def test_dropout_is_active_only_in_train_mode() -> None:
 
 def test_optimisation_judge_catches_a_prefix_that_learns() -> None:
     """The false twin of the optimisation check: one tuned prefix reaching the target makes the contrast VIOLATED."""
-    from proofs.catalogue.empirical import optimisation_judge
+    from proofs.empirical_checks import optimisation_judge
     from proofs.claim import LayerResult
 
     rec = {"attempts": [{"lr": 0.1, "restart": 0, "best_loss": 0.1, "final_loss": 0.1, "accuracy": 0.6}],

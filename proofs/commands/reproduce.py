@@ -168,7 +168,7 @@ def _summary_table(e, stats: dict, runs: int):
     from rich.table import Table
 
     from numeric.empirical import PAPER
-    from proofs.catalogue.empirical import LABELS
+    from proofs.empirical_checks import LABELS
 
     t = Table(title=f"{e.name.upper()}: exact match on {e.eval_samples} held-out inputs, {runs} seeds")
     for col in ("method", "task", "mean", "std", "min", "max", "paper"):
@@ -204,7 +204,7 @@ def _table(result):
     from rich.table import Table
 
     from numeric.empirical import PAPER, PAPER_SETUP
-    from proofs.catalogue.empirical import LABELS
+    from proofs.empirical_checks import LABELS
 
     e = result.experiment
     t = Table(title=f"{e.name.upper()}: exact match on {e.eval_samples} held-out inputs "
