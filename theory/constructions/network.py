@@ -55,13 +55,6 @@ class Sparse:
             out[i][j] = v
         return out
 
-    def apply(self, x: Sequence[Fraction]) -> Vector:
-        """``M x`` exactly."""
-        out = [Fraction(0)] * self.rows
-        for i, j, v in self.entries:
-            out[i] += v * x[j]
-        return tuple(out)
-
 
 @dataclass(frozen=True)
 class Affine:
