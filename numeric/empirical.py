@@ -263,6 +263,8 @@ class Run:
     content_change: dict[str, list[float]] = field(default_factory=dict)
     attention: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     example: torch.Tensor | None = None
+    #: the pretrained model and the random states right after pretraining (set by `run`; not in the JSON)
+    pretrained: Pretrained | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         e = self.experiment
@@ -423,6 +425,20 @@ def _pretrained(e: Experiment, sd: dict[str, int], g: torch.Generator, reporter:
     return model
 
 
+@dataclass(frozen=True)
+class Pretrained:
+    """A model just after `_pretrained`, with the two random streams the training that follows draws from (the
+    data generator and torch's global generator, which dropout uses). `run` and `prefix_optimisation` with the
+    same experiment, seed and threads pretrain the very same model; the second may start from the first's."""
+
+    experiment: Experiment
+    seed: int
+    threads: int
+    model: Transformer
+    data_state: torch.Tensor
+    dropout_state: torch.Tensor
+
+
 def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int = 1) -> Run:
     """Pretrain, adapt with every method of ``e`` on every target, evaluate, and measure the attention mechanism;
     all random draws from ``seed`` (see `seeds`). Same seed and threads, same numbers."""
@@ -435,6 +451,7 @@ def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int
         watch = x_test[:WATCH_INPUTS]
         out.example = e.spec.sequences(e.target, x_test[:1])[0][0]
         model = _pretrained(e, sd, g, reporter, watch, out)
+        out.pretrained = Pretrained(e, seed, threads, model, g.get_state(), torch.get_rng_state())
         adapters: dict[str, tuple[Adapter | None, str]] = {"pretrained": (None, e.target)}
         for k, target in enumerate(e.all_targets):
             for method, _ in e.methods:
@@ -493,8 +510,10 @@ class Attempt:
 
 
 def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[float], restarts: int, steps: int,
-                        threads: int = 1, eval_samples: int = 512) -> dict[str, Any]:
-    """Is a prefix failure a training failure? Pretrain as `run` does (same seed), then train a prefix on
+                        threads: int = 1, eval_samples: int = 512, start: Pretrained | None = None) -> dict[str, Any]:
+    """Is a prefix failure a training failure? Pretrain as `run` does (same seed; or take ``start``, the
+    `Run.pretrained` of that `run`, which is the same model and random states without training it twice), then
+    train a prefix on
     ``target`` for every learning rate in ``lrs`` from ``restarts`` initialisations, ``steps`` steps each. Reports
     every attempt's best and final training loss (means over windows of `LOSS_WINDOW` steps) and exact match on
     ``eval_samples`` test inputs, with reference losses: ln V (uniform output), the pretrained model's own loss
@@ -508,7 +527,14 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
     with deterministic(threads):
         g = torch.Generator().manual_seed(sd["data"])
         x_test = e.spec.inputs(eval_samples, torch.Generator().manual_seed(sd["test"]), "test")
-        model = _pretrained(e, sd, g, reporter, x_test[:WATCH_INPUTS], out)
+        if start is None:
+            model = _pretrained(e, sd, g, reporter, x_test[:WATCH_INPUTS], out)
+        elif (start.experiment, start.seed, start.threads) != (e, seed, threads):
+            raise ValueError("start was pretrained for another experiment, seed or number of threads")
+        else:
+            model = start.model
+            g.set_state(start.data_state)
+            torch.set_rng_state(start.dropout_state)
         model.eval()
         x, y = e.spec.batch(target, 1024, torch.Generator().manual_seed(sd["test"] + 1))
         with torch.no_grad():

@@ -75,17 +75,19 @@ def optimisation_judge(rec: dict[str, Any], c: Contrast, result: LayerResult) ->
 
 def contrast_check(experiment: str, contrast: Contrast) -> Check:
     """Train the quick configuration of ``experiment`` from ``ctx.child_seed("training")`` and `judge` it; with
-    ``contrast.optimise_lrs``, also the prefix optimisation check on the same pretrained model (same seed)."""
+    ``contrast.optimise_lrs``, also the prefix optimisation check on the same pretrained model (the run's, not
+    pretrained a second time)."""
 
     def check(ctx: Context) -> LayerResult:
         from numeric.empirical import EXPERIMENTS, prefix_optimisation, run
 
         e, seed = EXPERIMENTS[experiment]["quick"], ctx.child_seed("training")
-        result = judge(run(e, seed), contrast)
+        trained = run(e, seed)
+        result = judge(trained, contrast)
         if not contrast.optimise_lrs:
             return result
         rec = prefix_optimisation(e, seed, contrast.task, contrast.optimise_lrs, contrast.restarts,
-                                  e.phase("prefix").steps, eval_samples=e.eval_samples)
+                                  e.phase("prefix").steps, eval_samples=e.eval_samples, start=trained.pretrained)
         return optimisation_judge(rec, contrast, result)
 
     return check

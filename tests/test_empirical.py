@@ -223,3 +223,17 @@ def test_optimisation_judge_catches_a_prefix_that_learns() -> None:
     out = optimisation_judge(rec, E1, LayerResult(Status.CONSISTENT, "x", witness={}))
     assert out.status is Status.VIOLATED and "tuned prefix" in out.detail
 
+
+def test_prefix_optimisation_from_the_runs_pretrained_model_is_the_same_as_pretraining_again():
+    from numeric.empirical import prefix_optimisation
+
+    quick = EXPERIMENTS["e1"]["quick"]
+    tiny = dataclasses.replace(quick, pretrain=dataclasses.replace(quick.pretrain, steps=6), eval_samples=16,
+                               dropout=0.1,
+                               methods=tuple((m, dataclasses.replace(p, steps=3)) for m, p in quick.methods))
+    args = (tiny, 3, "descending", (3e-2, 3e-1), 2, 3)
+    fresh = prefix_optimisation(*args, eval_samples=16)
+    trained = run(tiny, 3)
+    assert prefix_optimisation(*args, eval_samples=16, start=trained.pretrained) == fresh
+    with pytest.raises(ValueError, match="another experiment"):
+        prefix_optimisation(tiny, 4, "descending", (3e-2,), 1, 3, eval_samples=16, start=trained.pretrained)
