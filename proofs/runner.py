@@ -235,14 +235,14 @@ def schedule(claims: Sequence[Claim], costs: dict[str, float], jobs: int) -> lis
     order the workers take them. A claim without a recorded cost is a task of its own, first (in the order given).
     The timed claims of one section form one task, as they share their imports and caches (the impl section alone
     imports transformers and peft, seconds of CPU in every process that does), unless the section's seconds exceed
-    a third of a worker's share of the whole (sum / jobs / 3): then each of its claims is a task, so that no task
-    holds the run back. Tasks go longest first (ties in the order given): the last tasks to start are short."""
+    a worker's share of the whole (sum / jobs): then each of its claims is a task (one section asked for alone
+    still runs in parallel). Tasks go longest first (ties in the order given): the last tasks to start are short."""
     untimed = [[k] for k, c in enumerate(claims) if c.id not in costs]
     sections: dict[str, list[int]] = {}
     for k, c in enumerate(claims):
         if c.id in costs:
             sections.setdefault(c.section, []).append(k)
-    share = sum(costs.get(c.id, 0.0) for c in claims) / max(1, jobs) / 3
+    share = sum(costs.get(c.id, 0.0) for c in claims) / max(1, jobs)
 
     def seconds(task: list[int]) -> float:
         return sum(costs[claims[k].id] for k in task)

@@ -106,7 +106,7 @@ def test_a_sections_claims_share_one_task_unless_it_would_hold_the_run_back():
     claims = [_claim("hf.1", "hf"), _claim("x.1", "x"), _claim("hf.2", "hf"), _claim("y.1", "y"),
               _claim("hf.3", "hf"), _claim("x.2", "x")]
     costs = {"hf.1": 0.5, "hf.2": 0.25, "hf.3": 0.25, "x.1": 3.0, "x.2": 3.0, "y.1": 0.5}
-    # sum 7.5 over 2 workers: a section of more than 7.5 / 2 / 3 seconds is split (x), the others are one task
+    # sum 7.5 over 2 workers: a section of more than 7.5 / 2 seconds is split (x), the others are one task
     assert schedule(claims, costs, 2) == [[1], [5], [0, 2, 4], [3]]
 
 
