@@ -44,7 +44,7 @@ _LAZY = {
     "discrepancy": "numeric.attention", "causal_mask": "numeric.attention", "realize": "numeric.realize",
     # running claims: user claim files, pytest helpers
     "load_claim_file": "proofs.user_claims",
-    "assert_claim": "proofs.testing", "claim_tests": "proofs.testing",
+    "assert_claim": "proofs.testing", "assert_caught": "proofs.testing", "claim_tests": "proofs.testing",
 }
 
 __all__ = ["LAYERS", "Check", "Claim", "Context", "Expected", "LayerResult", "Status", "verdict",

@@ -10,6 +10,9 @@
 
     test_examples = claim_tests("docs/examples/prefix_claims.py")  # one test item per claim of the file
 
+    def test_my_false_twin_is_caught():
+        assert_caught(my_claim(sign=-1))                          # every layer refutes a false variant
+
 A claim passes when its verdict is ``ok`` (see `proofs.claim.verdict`). A failure raises `ClaimFailed` (an
 `AssertionError`) whose message names the verdict, and for each layer its status, detail line (residual, error,
 seed and instance) and witness. Nothing here imports pytest except `claim_tests`.
@@ -21,9 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from proofs.claim import LAYERS, Claim, Context
+from proofs.claim import LAYERS, Claim, Context, Status
 from proofs.runner import ClaimResult, run_claim
 from proofs.user_claims import LoadError, load_claim_file
+
+#: The statuses by which a layer says a claim is false.
+FAILS = frozenset({Status.REFUTED, Status.VIOLATED, Status.COUNTEREXAMPLE})
 
 
 class ClaimFailed(AssertionError):
@@ -83,6 +89,21 @@ def assert_claim(claim: Claim | str, *, claims: str | Path | None = None, seed: 
     result = run_claim(claim, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), tuple(layers))
     if result.verdict != "ok":
         raise ClaimFailed(explain(result), result)
+    return result
+
+
+def assert_caught(claim: Claim | str, *, claims: str | Path | None = None, seed: int = 0, instances: int = 1000,
+                  timeout: float = 30.0, tol: float = 1e-10, layers: Iterable[str] = LAYERS) -> ClaimResult:
+    """Run a false twin (a claim declared ``expected="holds"`` that is false) and raise `ClaimFailed` unless it is
+    caught everywhere: the verdict is ``mismatch`` and every layer that ran says the claim fails (REFUTED, VIOLATED
+    or COUNTEREXAMPLE; an UNKNOWN or ERROR layer is not a catch). Returns the result."""
+    __tracebackhide__ = True
+    if isinstance(claim, str):
+        claim = find_claim(claim, claims)
+    result = run_claim(claim, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), tuple(layers))
+    missed = [layer for layer, r in result.layers.items() if r.status not in FAILS]
+    if result.verdict != "mismatch" or missed or not result.layers:
+        raise ClaimFailed(f"false twin not caught (layers {missed or 'none'} do not fail)\n{explain(result)}", result)
     return result
 
 

@@ -2,6 +2,7 @@
 --baseline with exit 1, the example's own checks refute false twins, and assert_claim explains failures."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from proofs import Context, Shape, identity_claim
+from proofs import Context, LayerResult, Shape, Status, identity_claim
 from proofs.cli import main
 from proofs.runner import run_claim
-from proofs.testing import ClaimFailed, assert_claim
+from proofs.testing import ClaimFailed, assert_caught, assert_claim
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "writing-claims.md").read_text()
@@ -116,6 +117,19 @@ def test_assert_claim_failure_names_layers_and_witnesses():
         assert needle in message
     assert message.count("witness:") == 3
     assert info.value.result.verdict == "mismatch"
+
+
+def test_assert_caught_accepts_a_caught_twin_and_rejects_a_true_claim_or_a_partial_catch():
+    ex = example_module()
+    false = identity_claim("mine.constant_bias", "naive constant bias", "-", "-", ex.constant_bias,
+                           shape=Shape(inputs=2))
+    assert assert_caught(false, instances=50).verdict == "mismatch"
+    with pytest.raises(ClaimFailed, match="false twin not caught"):
+        assert_caught("example.prefix_shift", claims=EXAMPLE, instances=50, layers=("numeric",))
+    # a layer that does not answer is not a catch, even when the others refute
+    partial = dataclasses.replace(false, smt=lambda ctx: LayerResult(Status.UNKNOWN, "no answer"))
+    with pytest.raises(ClaimFailed, match=r"layers \['smt'\] do not fail"):
+        assert_caught(partial, instances=50)
 
 
 def test_assert_claim_by_id_in_a_file_and_load_errors(tmp_path):
