@@ -22,8 +22,8 @@ def _step_seconds(name: str, steps: int = 30) -> dict:
     """Seconds per training step of each phase of the full configuration (pretraining and every method)."""
     import torch
 
-    from numeric.empirical import (EXPERIMENTS, _groups, build_model, decay_split, deterministic, logits_of,
-                                   make_adapter)
+    from numeric.empirical import EXPERIMENTS, _groups, build_model, decay_split, logits_of, make_adapter
+    from numeric.threads import deterministic
     from numeric.training import Phase, train
 
     e = EXPERIMENTS[name]["full"]

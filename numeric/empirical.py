@@ -31,8 +31,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,7 @@ import torch
 
 from numeric.model import Adapter, Config, FullFineTune, LoRA, PrefixHidden, Transformer
 from numeric.tasks import TaskSpec
-from numeric.threads import torch_threads
+from numeric.threads import deterministic
 from numeric.training import Logits, Phase, exact_match, train
 
 TRAIN_DTYPE = torch.float32
@@ -282,18 +281,6 @@ class Run:
 
 
 # ---- building blocks ----------------------------------------------------------------------------------------
-
-@contextmanager
-def deterministic(threads: int = 1) -> Iterator[None]:
-    """Deterministic kernels and a fixed number of threads for the duration (restored afterwards)."""
-    old_det = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        with torch_threads(threads):
-            yield
-    finally:
-        torch.use_deterministic_algorithms(old_det)
-
 
 def seeds(seed: int) -> dict[str, int]:
     """Independent seeds for the model init, the data stream, the test set and the adapter inits."""

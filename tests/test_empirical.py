@@ -237,3 +237,15 @@ def test_prefix_optimisation_from_the_runs_pretrained_model_is_the_same_as_pretr
     assert prefix_optimisation(*args, eval_samples=16, start=trained.pretrained) == fresh
     with pytest.raises(ValueError, match="another experiment"):
         prefix_optimisation(tiny, 4, "descending", (3e-2,), 1, 3, eval_samples=16, start=trained.pretrained)
+
+
+def test_deterministic_sets_and_restores_the_kernel_flag_and_threads() -> None:
+    from numeric.threads import deterministic
+
+    before, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    with deterministic(1):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.get_num_threads() == 1
+        assert torch.empty(4, dtype=torch.float64).isnan().all()  # the eager kernels see the flag: no stale memory
+    assert torch.are_deterministic_algorithms_enabled() == before
+    assert torch.get_num_threads() == threads
