@@ -172,9 +172,7 @@ def _depth_rows() -> list[Row]:
         return D.layer1_soft_vs_prefix(v, seed, models=1)
 
     def soft_prefix(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
-        dep, err = D.soft_prompt_as_prefix(v, seed, models=1)
-        return _finding(max(dep.max_error, err.max_error), err.instances,
-                        {**err.witness, "prompt_state_dependence": dep.max_error})
+        return D.soft_prompt_is_prefix(v, seed, models=1)
 
     def shift(v: Any, seed: int, restored: bool, setting: Setting) -> Any:
         return D.relative_attention_change(v, seed, layer=1, models=1)
