@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from theory.constructions.network import Network, Sparse
-from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, scale, sqrt_ratio
+from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, sqrt_ratio
 from theory.kernel import certified_argmax
 
 #: an input entry: an exact rational, or a box ``(lo, hi)`` of rationals (the enclosures then hold on all of it)
@@ -27,38 +27,67 @@ Entry = Fraction | int | tuple[Fraction, Fraction]
 
 
 def _enclose_input(v: Entry, bits: int) -> Pair:
+    """The tightest enclosure of a rational (`theory.interval.enclose`, inlined) or of a box ``(lo, hi)``."""
     if isinstance(v, tuple):
-        return enclose(v[0], bits)[0], enclose(v[1], bits)[1]
+        lo, hi = v
+        box = (lo.numerator << bits) // lo.denominator, -((-hi.numerator << bits) // hi.denominator)
+        if box[0] > box[1]:
+            raise ValueError(f"an input box needs lo <= hi, got {v}")
+        return box
     if not v:
         return ZERO
-    return enclose(v, bits)
+    num = v.numerator << bits
+    return num // v.denominator, -((-num) // v.denominator)
 
 
-def _rows(M: Sparse) -> list[list[tuple[int, int, int]]]:
-    """Per row, the non-zero ``(column, numerator, denominator)`` triples."""
-    out: list[list[tuple[int, int, int]]] = [[] for _ in range(M.rows)]
+Compiled = list[tuple[list[int], list[tuple[int, int, int]]]]
+
+
+def _rows(M: Sparse) -> Compiled:
+    """Per row, the columns of its entries equal to 1 and the other non-zero ``(column, numerator, denominator)``."""
+    out: Compiled = [([], []) for _ in range(M.rows)]
     for i, j, v in M.entries:
-        out[i].append((j, v.numerator, v.denominator))
+        if v == 1:
+            out[i][0].append(j)
+        else:
+            out[i][1].append((j, v.numerator, v.denominator))
     return out
 
 
-def _matvec(rows: list[list[tuple[int, int, int]]], x: Sequence[Pair]) -> list[Pair]:
+def _matvec(rows: Compiled, x: Sequence[Pair]) -> list[Pair]:
+    """``M x`` enclosed: ``x_j p / q`` rounded outward (`theory.interval.scale`, inlined)."""
     out = []
-    for row in rows:
+    for ones, scaled in rows:
         lo = hi = 0
-        for j, p, q in row:
+        for j in ones:
             xj = x[j]
-            if xj == ZERO:
-                continue
-            if q == 1 and p == 1:
-                lo += xj[0]
-                hi += xj[1]
-            else:
-                a, b = scale(xj, p, q)
-                lo += a
-                hi += b
+            lo += xj[0]
+            hi += xj[1]
+        for j, p, q in scaled:
+            xlo, xhi = x[j]
+            if p < 0:
+                xlo, xhi = xhi, xlo
+            lo += (xlo * p) // q
+            hi -= (-xhi * p) // q
         out.append((lo, hi))
     return out
+
+
+def _nonzero(v: list[Pair]) -> list[tuple[int, Pair]]:
+    """The ``(index, enclosure)`` pairs of ``v`` other than the exact zero ``(0, 0)`` (which every product skips)."""
+    return [(c, vc) for c, vc in enumerate(v) if vc != ZERO]
+
+
+#: one head's data at one position: the query's non-zero entries (None where no query is read), the key, the
+#: value's non-zero entries
+HeadRow = tuple[list[tuple[int, Pair]] | None, list[Pair], list[tuple[int, Pair]]]
+Heads = list[tuple[Compiled, Compiled, Compiled]]
+
+
+def _head_rows(heads: Heads, x: Sequence[Pair], query: bool) -> list[HeadRow]:
+    """``W_Q^h x, W_K^h x, W_V^h x`` of one position for every head ``h`` (the query only if ``query``)."""
+    return [(_nonzero(_matvec(WQ, x)) if query else None, _matvec(WK, x), _nonzero(_matvec(WV, x)))
+            for WQ, WK, WV in heads]
 
 
 @dataclass
@@ -71,55 +100,106 @@ class ExactStep:
 
 
 class ExactNetwork:
-    """A compiled network for repeated exact evaluation."""
+    """A compiled network for repeated exact evaluation.
+
+    The first layer's head data at a position, ``W_Q^h x_p, W_K^h x_p, W_V^h x_p``, depends on the row ``x_p``
+    alone: for a hard token ``y`` at position ``p`` it is computed once per resolution and kept (keyed by
+    ``(p, y, bits)``); for fixed virtual tokens, `ExactPrefix` keeps it across greedy steps. The enclosures are
+    the same integers as when every row is evaluated afresh."""
 
     def __init__(self, net: Network) -> None:
         self.net = net
-        self.layers = [([(_rows(h.W_Q), _rows(h.W_K), _rows(h.W_V)) for h in layer.heads],
-                        [(_rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
+        self.layers: list[tuple[Heads, list[tuple[Compiled, list[Fraction]]]]] = [
+            ([(_rows(h.W_Q), _rows(h.W_K), _rows(h.W_V)) for h in layer.heads],
+             [(_rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
         self.W_U = _rows(net.W_U)
+        self._tokens: dict[tuple[int, int, int], list[HeadRow]] = {}
+        self._factor: dict[tuple[int, int], Pair] = {}
+        self._bias: dict[int, list[list[list[Pair | None]]]] = {}
 
     def logits(self, rows: Sequence[Sequence[Entry]], bits: int) -> list[Pair]:
         """Enclosures of the logits at the last position for the input rows ``x_0..x_{L-1}``. An entry is a
         rational or a pair ``(lo, hi)`` of rationals: then the enclosures hold for every input in that box."""
-        L = len(rows)
-        x = [[_enclose_input(v, bits) for v in row] for row in rows]
-        factor = sqrt_ratio(Fraction(self.net.T), L, bits)
+        return self._logits([self.first_layer(row, bits) for row in rows], bits)
+
+    def first_layer(self, row: Sequence[Entry], bits: int) -> list[HeadRow]:
+        """The first layer's head data of one input row."""
+        return _head_rows(self.layers[0][0], [_enclose_input(v, bits) for v in row], True)
+
+    def token_row(self, p: int, y: int, bits: int) -> list[HeadRow]:
+        """`first_layer` of the row ``E[:, y] + P[p]`` of hard token ``y`` at position ``p`` (kept)."""
+        key = (p, y, bits)
+        found = self._tokens.get(key)
+        if found is None:
+            found = self._tokens[key] = self.first_layer(self.net.token_row(p, y), bits)
+        return found
+
+    def prefix(self, virtual: Sequence[Sequence[Entry]]) -> ExactPrefix:
+        """These virtual tokens, fixed for greedy steps that append hard tokens."""
+        return ExactPrefix(self, virtual)
+
+    def _logits(self, first: list[list[HeadRow]], bits: int) -> list[Pair]:
+        """The logits at the last position from the first layer's head data of every position."""
+        L = len(first)
+        factor = self._factor.get((L, bits))
+        if factor is None:
+            factor = self._factor[(L, bits)] = sqrt_ratio(Fraction(self.net.T), L, bits)
+        biases = self._bias.get(bits)
+        if biases is None:
+            biases = self._bias[bits] = [[[enclose(b, bits) if b else None for b in bs] for _, bs in mlp]
+                                         for _, mlp in self.layers]
+        last = len(self.layers) - 1
+        per_row = first
+        x: list[list[Pair]] = []
         for index, (heads, mlp) in enumerate(self.layers):
-            queries = [L - 1] if index == len(self.layers) - 1 else list(range(L))
-            d = len(x[0])
-            h = [[ZERO] * d for _ in queries]
-            for WQ, WK, WV in heads:
-                keys = [_matvec(WK, xj) for xj in x]
-                values = [_matvec(WV, xj) for xj in x]
-                for qi, i in enumerate(queries):
-                    q = _matvec(WQ, x[i])
-                    weights = self._softmax([mul(factor, self._dot(q, k, bits), bits) for k in keys], bits)
-                    acc = h[qi]
-                    for w, v in zip(weights, values):
-                        for c, vc in enumerate(v):
-                            if vc != ZERO:
-                                a, b = mul(w, vc, bits)
-                                acc[c] = (acc[c][0] + a, acc[c][1] + b)
-            out = []
-            for hv in h:
-                for A, biases in mlp:
-                    y = _matvec(A, hv)
-                    hv = []
-                    for (lo, hi), bias in zip(y, biases):
-                        if bias:
-                            blo, bhi = enclose(bias, bits)
-                            lo, hi = lo + blo, hi + bhi
-                        hv.append((max(lo, 0), max(hi, 0)))
-                out.append(hv)
-            x = out
+            queries = [L - 1] if index == last else list(range(L))
+            if index:
+                per_row = [_head_rows(heads, x[i], index < last or i == L - 1) for i in range(L)]
+            h = self._attend(per_row, len(heads), queries, factor, bits)
+            x = [self._mlp(mlp, biases[index], hv) for hv in h]
         return _matvec(self.W_U, x[-1])
 
+    def _attend(self, per_row: list[list[HeadRow]], n_heads: int, queries: list[int], factor: Pair, bits: int
+                ) -> list[list[Pair]]:
+        """``t_i = sum_h sum_j A^h_ij W_V^h x_j`` at each query position ``i``, with
+        ``A^h_i = softmax_j(T (W_Q^h x_i) . (W_K^h x_j) / sqrt(L))``."""
+        d = self.net.d
+        h = [[ZERO] * d for _ in queries]
+        for head in range(n_heads):
+            keys = [r[head][1] for r in per_row]
+            values = [r[head][2] for r in per_row]
+            for qi, i in enumerate(queries):
+                q = per_row[i][head][0]
+                assert q is not None
+                weights = self._softmax([mul(factor, self._dot(q, k, bits), bits) for k in keys], bits)
+                acc = h[qi]
+                for w, v in zip(weights, values):
+                    for c, vc in v:
+                        a, b = mul(w, vc, bits)
+                        lo, hi = acc[c]
+                        acc[c] = (lo + a, hi + b)
+        return h
+
     @staticmethod
-    def _dot(q: Sequence[Pair], k: Sequence[Pair], bits: int) -> Pair:
+    def _mlp(mlp: list[tuple[Compiled, list[Fraction]]], biases: list[list[Pair | None]], hv: list[Pair]
+             ) -> list[Pair]:
+        """``ReLU(A_m ... ReLU(A_1 t + b_1) ... + b_m)`` with the biases enclosed."""
+        for (A, _), bias in zip(mlp, biases):
+            y = _matvec(A, hv)
+            hv = []
+            for (lo, hi), enc in zip(y, bias):
+                if enc is not None:
+                    lo, hi = lo + enc[0], hi + enc[1]
+                hv.append((lo if lo > 0 else 0, hi if hi > 0 else 0))
+        return hv
+
+    @staticmethod
+    def _dot(q: list[tuple[int, Pair]], k: Sequence[Pair], bits: int) -> Pair:
+        """``q . k`` over the non-zero entries of ``q``."""
         lo = hi = 0
-        for a, b in zip(q, k):
-            if a != ZERO and b != ZERO:
+        for j, a in q:
+            b = k[j]
+            if b != ZERO:
                 p = mul(a, b, bits)
                 lo += p[0]
                 hi += p[1]
@@ -142,12 +222,42 @@ class ExactNetwork:
 
     def step(self, rows: Sequence[Sequence[Entry]], bits: int = 128, max_bits: int = 4096) -> ExactStep:
         """Certify the greedy token for these inputs, doubling the resolution while intervals overlap."""
-        while True:
-            logits = self.logits(rows, bits)
-            token = certified_argmax(logits)
-            if token is not None or bits >= max_bits:
-                return ExactStep(logits, bits, token)
-            bits *= 2
+        return _certify(lambda b: self.logits(rows, b), bits, max_bits)
+
+
+class ExactPrefix:
+    """Virtual tokens ``s_1..s_{n_S}`` (copied when made) followed by hard tokens: the first layer's head data of
+    the virtual rows is computed once per resolution, for every greedy step."""
+
+    def __init__(self, exact: ExactNetwork, virtual: Sequence[Sequence[Entry]]) -> None:
+        self.exact = exact
+        self.virtual = [tuple(s) for s in virtual]
+        self._rows: dict[int, list[list[HeadRow]]] = {}
+
+    def logits(self, tokens: Sequence[int], bits: int) -> list[Pair]:
+        """`ExactNetwork.logits` of ``net.inputs(virtual, tokens)``."""
+        exact, n_S = self.exact, len(self.virtual)
+        exact.net.check_length(n_S + len(tokens))
+        first = self._rows.get(bits)
+        if first is None:
+            first = self._rows[bits] = [exact.first_layer(exact.net.virtual_row(p, s), bits)
+                                        for p, s in enumerate(self.virtual)]
+        return exact._logits(first + [exact.token_row(p, y, bits) for p, y in enumerate(tokens, n_S)], bits)
+
+    def step(self, tokens: Sequence[int], bits: int = 128, max_bits: int = 4096) -> ExactStep:
+        """`ExactNetwork.step` on ``net.inputs(virtual, tokens)``."""
+        return _certify(lambda b: self.logits(tokens, b), bits, max_bits)
+
+
+def _certify(logits: Callable[[int], list[Pair]], bits: int, max_bits: int) -> ExactStep:
+    """Evaluate at ``bits``, doubling the resolution up to ``max_bits`` until the kernel's `certified_argmax`
+    separates one token."""
+    while True:
+        enclosures = logits(bits)
+        token = certified_argmax(enclosures)
+        if token is not None or bits >= max_bits:
+            return ExactStep(enclosures, bits, token)
+        bits *= 2
 
 
 @dataclass
@@ -164,12 +274,12 @@ def generate(net: Network, virtual: Sequence[Sequence[Entry]], tokens: Sequence[
              progress: Callable[[int], None] | None = None) -> ExactGeneration:
     """Greedy generation of ``steps`` tokens after the virtual tokens and the hard ``tokens``, every step
     certified exactly (stops at the first step that cannot be certified); ``progress(1)`` after each step."""
-    exact = compiled or ExactNetwork(net)
+    prefix = (compiled or ExactNetwork(net)).prefix(virtual)
     seq = list(tokens)
     out: list[int] = []
     trace: list[ExactStep] = []
     for _ in range(steps):
-        st = exact.step(net.inputs(virtual, seq), bits, max_bits)
+        st = prefix.step(seq, bits, max_bits)
         trace.append(st)
         if progress is not None:
             progress(1)

@@ -39,7 +39,13 @@ def scale(x: Pair, p: int, q: int) -> Pair:
 
 
 def mul(x: Pair, y: Pair, bits: int) -> Pair:
-    prods = (x[0] * y[0], x[0] * y[1], x[1] * y[0], x[1] * y[1])
+    """``x y``: the least and the greatest of the four end products, rounded outward (when both lower ends are
+    >= 0 they are ``x_lo y_lo`` and ``x_hi y_hi``)."""
+    x0, x1 = x
+    y0, y1 = y
+    if x0 >= 0 and y0 >= 0:
+        return (x0 * y0) >> bits, -((-x1 * y1) >> bits)
+    prods = (x0 * y0, x0 * y1, x1 * y0, x1 * y1)
     return min(prods) >> bits, ceil_div(max(prods), 1 << bits)
 
 

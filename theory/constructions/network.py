@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 Vector = tuple[Fraction, ...]
@@ -127,29 +128,43 @@ class Network:
         """The input rows ``x_p``: virtual tokens ``s_1..s_{n_S}`` at positions 0.., then hard ``tokens``.
         Virtual-token entries may be rationals, sympy expressions (`theory.capacity`) or ``(lo, hi)`` boxes
         (`theory.exact`); a box entry must sit where ``P`` is zero (content coordinates)."""
-        n = len(virtual) + len(tokens)
+        self.check_length(len(virtual) + len(tokens))
+        n_S = len(virtual)
+        return [self.virtual_row(p, s) for p, s in enumerate(virtual)] + [self.token_row(n_S + i, y)
+                                                                           for i, y in enumerate(tokens)]
+
+    def check_length(self, n: int) -> None:
+        """Refuse ``n`` positions beyond the context size."""
         if n > self.n_pos:
             raise ValueError(f"{self.name}: {n} positions exceed the context size {self.n_pos}")
-        rows: list[Vector] = []
-        E_cols = _columns(self.E)
-        P_rows = self.P.row_lists()
-        for p in range(n):
-            x = [Fraction(0)] * self.d
-            if p < len(virtual):
-                s = virtual[p]
-                if len(s) != self.d:
-                    raise ValueError(f"{self.name}: a virtual token must have d={self.d} entries, got {len(s)}")
-                x = list(s)  # any number type (Fraction, or a symbol for `theory.capacity`)
-            else:
-                y = tokens[p - len(virtual)]
-                if not 0 <= y < self.V:
-                    raise ValueError(f"{self.name}: token {y} outside [0, {self.V})")
-                for i, v in E_cols[y]:
-                    x[i] += v
-            for j, v in P_rows[p]:
-                x[j] += v
-            rows.append(tuple(x))
-        return rows
+
+    def virtual_row(self, p: int, s: Sequence[Any]) -> tuple[Any, ...]:
+        """``x_p = s + P[p]`` for a virtual token ``s`` of d entries (any number type, or ``(lo, hi)`` boxes)."""
+        if len(s) != self.d:
+            raise ValueError(f"{self.name}: a virtual token must have d={self.d} entries, got {len(s)}")
+        return self._add_position(p, list(s))
+
+    def token_row(self, p: int, y: int) -> tuple[Any, ...]:
+        """``x_p = E[:, y] + P[p]`` for a hard token ``y``."""
+        if not 0 <= y < self.V:
+            raise ValueError(f"{self.name}: token {y} outside [0, {self.V})")
+        x: list[Any] = [Fraction(0)] * self.d
+        for i, v in self._E_columns[y]:
+            x[i] += v
+        return self._add_position(p, x)
+
+    def _add_position(self, p: int, x: list[Any]) -> tuple[Any, ...]:
+        for j, v in self._P_rows[p]:
+            x[j] += v
+        return tuple(x)
+
+    @cached_property
+    def _E_columns(self) -> list[list[tuple[int, Fraction]]]:
+        return _columns(self.E)
+
+    @cached_property
+    def _P_rows(self) -> list[list[tuple[int, Fraction]]]:
+        return self.P.row_lists()
 
 
 def _columns(M: Sparse) -> list[list[tuple[int, Fraction]]]:

@@ -104,7 +104,7 @@ def _boxes(name: str, net: Network, sizes: dict[str, int | str], boxes: Iterable
     out = ExactSweep(name, sizes={"V": net.V, "T": str(net.T), **sizes})
     start = time.perf_counter()
     for virtual, tokens, want, info in boxes:
-        out.record(compiled.step(net.inputs(_shift(virtual, offset), tokens)), want, info, progress)
+        out.record(compiled.prefix(_shift(virtual, offset)).step(tokens), want, info, progress)
     out.seconds = time.perf_counter() - start
     return out
 
