@@ -40,24 +40,28 @@ def _enclose_input(v: Entry, bits: int) -> Pair:
     return num // v.denominator, -((-num) // v.denominator)
 
 
-Compiled = list[tuple[list[int], list[tuple[int, int, int]]]]
+Compiled = tuple[int, list[tuple[int, list[int], list[tuple[int, int, int]]]]]
 
 
 def _rows(M: Sparse) -> Compiled:
-    """Per row, the columns of its entries equal to 1 and the other non-zero ``(column, numerator, denominator)``."""
-    out: Compiled = [([], []) for _ in range(M.rows)]
+    """The number of rows and, per non-zero row ``i``, the columns of its entries equal to 1 and its other
+    ``(column, numerator, denominator)`` entries."""
+    rows: dict[int, tuple[list[int], list[tuple[int, int, int]]]] = {}
     for i, j, v in M.entries:
+        ones, scaled = rows.setdefault(i, ([], []))
         if v == 1:
-            out[i][0].append(j)
+            ones.append(j)
         else:
-            out[i][1].append((j, v.numerator, v.denominator))
-    return out
+            scaled.append((j, v.numerator, v.denominator))
+    return M.rows, [(i, ones, scaled) for i, (ones, scaled) in sorted(rows.items())]
 
 
-def _matvec(rows: Compiled, x: Sequence[Pair]) -> list[Pair]:
-    """``M x`` enclosed: ``x_j p / q`` rounded outward (`theory.interval.scale`, inlined)."""
-    out = []
-    for ones, scaled in rows:
+def _matvec(M: Compiled, x: Sequence[Pair]) -> list[Pair]:
+    """``M x`` enclosed: ``x_j p / q`` rounded outward (`theory.interval.scale`, inlined); zero rows give the exact
+    zero."""
+    n, rows = M
+    out = [ZERO] * n
+    for i, ones, scaled in rows:
         lo = hi = 0
         for j in ones:
             xj = x[j]
@@ -69,7 +73,7 @@ def _matvec(rows: Compiled, x: Sequence[Pair]) -> list[Pair]:
                 xlo, xhi = xhi, xlo
             lo += (xlo * p) // q
             hi -= (-xhi * p) // q
-        out.append((lo, hi))
+        out[i] = (lo, hi)
     return out
 
 
