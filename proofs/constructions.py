@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 def float_matrix(M: Sparse) -> Matrix:
     """The dense matrix, each entry the correctly rounded float of its exact rational."""
-    return [[float(v) for v in row] for row in M.dense()]
+    out = [[0.0] * M.cols for _ in range(M.rows)]
+    for i, j, v in M.entries:
+        out[i][j] = float(v)
+    return out
 
 
 def float_weights(net: Network) -> Weights:

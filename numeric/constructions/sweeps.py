@@ -43,7 +43,8 @@ class SweepResult:
 
 def all_tuples(V: int, n: int) -> torch.Tensor:
     """Every element of ``[V]^n`` as rows of a ``(V^n, n)`` tensor, lexicographic."""
-    return torch.tensor(list(itertools.product(range(V), repeat=n)), dtype=torch.long).reshape(V ** n, n)
+    powers = V ** torch.arange(n - 1, -1, -1, dtype=torch.long)  # row r holds the base-V digits of r
+    return torch.arange(V ** n, dtype=torch.long)[:, None] // powers % V
 
 
 def random_tuples(V: int, n: int, count: int, seed: int) -> torch.Tensor:
