@@ -4,12 +4,18 @@
    exact arithmetic decode correctly (the table needs resolution V^-V);
 2. cost per case: float64 (batched, reference model) against exact (interval arithmetic) for each construction;
 3. the temperature threshold of Theorem 1 at V = 94, N = 20: closed form T* against float64 bisection;
-4. wall time of the capacity claims in the default check (in this process).
+4. the exact evaluator of `theory.exact` against the evaluator it replaced (`_Reference`: every input row enclosed
+   and projected afresh at every step, dense loops), on the same greedy steps of every exact sweep of
+   `proofs.constructions.DEFAULT`: CPU seconds of each and their ratio; the enclosures must be identical;
+5. wall time of the capacity claims in the default check (in this process).
 """
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -82,6 +88,131 @@ def temperature() -> dict:
             "seconds": time.perf_counter() - start}
 
 
+class _Reference:
+    """The exact evaluator before the first-layer row cache (theory/exact.py at 2d6fa26): the same outward-rounded
+    operations of `theory.interval`, every row of every step evaluated afresh."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.layers = [([(self._rows(h.W_Q), self._rows(h.W_K), self._rows(h.W_V)) for h in layer.heads],
+                        [(self._rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
+        self.W_U = self._rows(net.W_U)
+
+    @staticmethod
+    def _rows(M: Any) -> list[list[tuple[int, int, int]]]:
+        out: list[list[tuple[int, int, int]]] = [[] for _ in range(M.rows)]
+        for i, j, v in M.entries:
+            out[i].append((j, v.numerator, v.denominator))
+        return out
+
+    @staticmethod
+    def _matvec(rows: list[list[tuple[int, int, int]]], x: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        from theory.interval import ZERO, scale
+
+        out = []
+        for row in rows:
+            lo = hi = 0
+            for j, p, q in row:
+                if x[j] == ZERO:
+                    continue
+                a, b = (x[j][0], x[j][1]) if p == q == 1 else scale(x[j], p, q)
+                lo, hi = lo + a, hi + b
+            out.append((lo, hi))
+        return out
+
+    def logits(self, rows: Sequence[Sequence[Any]], bits: int) -> list[tuple[int, int]]:
+        from theory.exact import ExactNetwork, _enclose_input
+        from theory.interval import ZERO, enclose, mul, sqrt_ratio
+
+        L, mv = len(rows), self._matvec
+        x = [[_enclose_input(v, bits) for v in row] for row in rows]
+        factor = sqrt_ratio(Fraction(self.net.T), L, bits)
+        for index, (heads, mlp) in enumerate(self.layers):
+            queries = [L - 1] if index == len(self.layers) - 1 else list(range(L))
+            h = [[ZERO] * len(x[0]) for _ in queries]
+            for WQ, WK, WV in heads:
+                keys, values = [mv(WK, xj) for xj in x], [mv(WV, xj) for xj in x]
+                for qi, i in enumerate(queries):
+                    q = mv(WQ, x[i])
+                    dots = []
+                    for k in keys:
+                        lo = hi = 0
+                        for qj, kj in zip(q, k):
+                            if qj != ZERO and kj != ZERO:
+                                p = mul(qj, kj, bits)
+                                lo, hi = lo + p[0], hi + p[1]
+                        dots.append(mul(factor, (lo, hi), bits))
+                    for w, v in zip(ExactNetwork._softmax(dots, bits), values):
+                        for c, vc in enumerate(v):
+                            if vc != ZERO:
+                                a, b = mul(w, vc, bits)
+                                h[qi][c] = (h[qi][c][0] + a, h[qi][c][1] + b)
+            out = []
+            for hv in h:
+                for A, biases in mlp:
+                    y = mv(A, hv)
+                    hv = []
+                    for (lo, hi), bias in zip(y, biases):
+                        if bias:
+                            blo, bhi = enclose(bias, bits)
+                            lo, hi = lo + blo, hi + bhi
+                        hv.append((max(lo, 0), max(hi, 0)))
+                out.append(hv)
+            x = out
+        return mv(self.W_U, x[-1])
+
+    def step(self, rows: Sequence[Sequence[Any]], bits: int = 128, max_bits: int = 4096) -> Any:
+        from theory.exact import ExactStep
+        from theory.kernel import certified_argmax
+
+        while True:
+            logits = self.logits(rows, bits)
+            token = certified_argmax(logits)
+            if token is not None or bits >= max_bits:
+                return ExactStep(logits, bits, token)
+            bits *= 2
+
+
+def evaluator_ratio() -> list[dict]:
+    """Each exact sweep of `DEFAULT` through `theory.exact` (its greedy steps recorded), then the same steps through
+    `_Reference`: CPU seconds (process time; theory.exact's include the sweep's own work, the kernel's decisions
+    among it, so the ratio is a lower bound) and whether every step's enclosures, resolution and token agree."""
+    from proofs.constructions import DEFAULT
+    from theory import exact
+
+    DEFAULT["single_virtual_token"][0].run(0)  # warm-up: imports and first-call costs
+    out = []
+    step = exact.ExactPrefix.step
+    for sweeps in DEFAULT.values():
+        for sweep in sweeps:
+            if not sweep.exact:
+                continue
+            seen: list[tuple[Any, list, list[int], Any]] = []
+
+            def record(self: Any, tokens: Sequence[int], bits: int = 128, max_bits: int = 4096,
+                       seen: list = seen) -> Any:
+                st = step(self, tokens, bits, max_bits)
+                seen.append((self.exact.net, self.virtual, list(tokens), st))
+                return st
+
+            exact.ExactPrefix.step = record  # type: ignore[method-assign]
+            try:
+                start = time.process_time()
+                sweep.run(0)
+                new = time.process_time() - start
+            finally:
+                exact.ExactPrefix.step = step  # type: ignore[method-assign]
+            refs: dict[int, _Reference] = {}
+            start = time.process_time()
+            got = [refs.setdefault(id(net), _Reference(net)).step(net.inputs(v, t)) for net, v, t, _ in seen]
+            old = time.process_time() - start
+            same = all((g.logits, g.bits, g.token) == (st.logits, st.bits, st.token)
+                       for g, (_, _, _, st) in zip(got, seen))
+            out.append({"sweep": sweep.label, "steps": len(seen), "reference_s": old, "exact_s": new,
+                        "ratio": old / new, "identical": same})
+    return out
+
+
 def claims_time() -> dict:
     from proofs.catalogue.capacity import CLAIMS
     from proofs.claim import Context
@@ -118,7 +249,17 @@ def run(console: Console) -> dict:
     console.print(f"temperature threshold V=94 N=20: closed form T* = {temp['closed_form']:.12g}, float64 bisection "
                   f"{temp['bisected']:.12g} (relative {temp['relative']:.1e}); the paper's sufficient condition "
                   f"needs T > {temp['paper_sufficient_T']:.6g}")
+    ratios = evaluator_ratio()
+    t = Table(title="exact evaluator: theory.exact against the evaluator it replaced, same steps (CPU seconds)")
+    for col in ("sweep", "steps", "reference s", "theory.exact s", "ratio", "identical"):
+        t.add_column(col)
+    for r in ratios:
+        t.add_row(r["sweep"], str(r["steps"]), f"{r['reference_s']:.3f}", f"{r['exact_s']:.3f}", f"{r['ratio']:.2f}",
+                  str(r["identical"]))
+    total_old, total_new = sum(r["reference_s"] for r in ratios), sum(r["exact_s"] for r in ratios)
+    console.print(f"all exact sweeps: {total_old:.2f}s -> {total_new:.2f}s ({total_old / total_new:.2f}x)")
     claims = claims_time()
     console.print(f"capacity claims in the default check: {claims['total_seconds']:.1f}s (target "
                   f"{claims['target_seconds']:.0f}s)")
-    return {"precision_limits": limits, "cost_per_case": costs, "temperature": temp, "claims": claims}
+    return {"precision_limits": limits, "cost_per_case": costs, "temperature": temp, "evaluator": ratios,
+            "claims": claims}
