@@ -121,7 +121,7 @@ class _Reference:
         return out
 
     def logits(self, rows: Sequence[Sequence[Any]], bits: int) -> list[tuple[int, int]]:
-        from theory.exact import ExactNetwork, _enclose_input
+        from theory.exact import _enclose_input
         from theory.interval import ZERO, enclose, mul, sqrt_ratio
 
         L, mv = len(rows), self._matvec
@@ -142,7 +142,7 @@ class _Reference:
                                 p = mul(qj, kj, bits)
                                 lo, hi = lo + p[0], hi + p[1]
                         dots.append(mul(factor, (lo, hi), bits))
-                    for w, v in zip(ExactNetwork._softmax(dots, bits), values):
+                    for w, v in zip(self._softmax(dots, bits), values):
                         for c, vc in enumerate(v):
                             if vc != ZERO:
                                 a, b = mul(w, vc, bits)
@@ -160,6 +160,17 @@ class _Reference:
                 out.append(hv)
             x = out
         return mv(self.W_U, x[-1])
+
+    @staticmethod
+    def _softmax(logits: list[tuple[int, int]], bits: int) -> list[tuple[int, int]]:
+        from theory.interval import ceil_div, exp_fixed
+
+        m = max(lo for lo, _ in logits)
+        e = [(exp_fixed(lo - m, bits, upper=False), exp_fixed(hi - m, bits, upper=True)) for lo, hi in logits]
+        sum_lo, sum_hi = sum(a for a, _ in e), sum(b for _, b in e)
+        one = 1 << bits
+        return [((lo * one) // (sum_hi - hi + lo) if sum_hi - hi + lo > 0 else 0,
+                 min(one, ceil_div(hi * one, sum_lo - lo + hi))) for lo, hi in e]
 
     def step(self, rows: Sequence[Sequence[Any]], bits: int = 128, max_bits: int = 4096) -> Any:
         from theory.exact import ExactStep

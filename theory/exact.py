@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from theory.constructions.network import Network, Sparse
 from theory.interval import ZERO, Pair, ceil_div, enclose, exp_fixed, mul, sqrt_ratio
@@ -175,7 +176,7 @@ class ExactNetwork:
             for qi, i in enumerate(queries):
                 q = per_row[i][head][0]
                 assert q is not None
-                weights = self._softmax([mul(factor, self._dot(q, k, bits), bits) for k in keys], bits)
+                weights = softmax(tuple([mul(factor, self._dot(q, k, bits), bits) for k in keys]), bits)
                 acc = h[qi]
                 for w, v in zip(weights, values):
                     for c, vc in v:
@@ -209,24 +210,26 @@ class ExactNetwork:
                 hi += p[1]
         return lo, hi
 
-    @staticmethod
-    def _softmax(logits: list[Pair], bits: int) -> list[Pair]:
-        """``A_j = e^{l_j} / sum_r e^{l_r}`` enclosed: lower ends over the largest possible denominator, upper ends
-        over the smallest (logits shifted by the largest lower end, which changes nothing exactly)."""
-        m = max(lo for lo, _ in logits)
-        e = [(exp_fixed(lo - m, bits, upper=False), exp_fixed(hi - m, bits, upper=True)) for lo, hi in logits]
-        sum_lo, sum_hi = sum(a for a, _ in e), sum(b for _, b in e)
-        one = 1 << bits
-        out = []
-        for lo, hi in e:
-            den_hi = sum_hi - hi + lo  # e_j at its lower end, the others at their upper ends
-            den_lo = sum_lo - lo + hi
-            out.append(((lo * one) // den_hi if den_hi > 0 else 0, min(one, ceil_div(hi * one, den_lo))))
-        return out
-
     def step(self, rows: Sequence[Sequence[Entry]], bits: int = 128, max_bits: int = 4096) -> ExactStep:
         """Certify the greedy token for these inputs, doubling the resolution while intervals overlap."""
         return _certify(lambda b: self.logits(rows, b), bits, max_bits)
+
+
+@lru_cache(maxsize=1 << 12)
+def softmax(logits: tuple[Pair, ...], bits: int) -> tuple[Pair, ...]:
+    """``A_j = e^{l_j} / sum_r e^{l_r}`` enclosed: lower ends over the largest possible denominator, upper ends
+    over the smallest (logits shifted by the largest lower end, which changes nothing exactly). Kept for repeated
+    logits (boxes that differ only in values share their attention weights)."""
+    m = max(lo for lo, _ in logits)
+    e = [(exp_fixed(lo - m, bits, upper=False), exp_fixed(hi - m, bits, upper=True)) for lo, hi in logits]
+    sum_lo, sum_hi = sum(a for a, _ in e), sum(b for _, b in e)
+    one = 1 << bits
+    out = []
+    for lo, hi in e:
+        den_hi = sum_hi - hi + lo  # e_j at its lower end, the others at their upper ends
+        den_lo = sum_lo - lo + hi
+        out.append(((lo * one) // den_hi if den_hi > 0 else 0, min(one, ceil_div(hi * one, den_lo))))
+    return tuple(out)
 
 
 class ExactPrefix:
