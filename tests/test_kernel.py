@@ -107,6 +107,41 @@ def test_witnesses_are_exact_and_inside_the_domain():
     assert Fraction(test.exact_value) == point["alpha_test"] * point["tau_test"] - Fraction(1, 10**30)
 
 
+def test_rational_function_test_decides_true_zeros_and_only_them():
+    a, b, Z, T, u = (sp.Symbol(s, real=True) for s in ("a", "b", "Z", "T", "u"))
+    x = sp.Symbol("x", real=True)
+    p = sp.exp(a)
+    # t_pt = (1 - alpha) t + alpha u with alpha = p / (p + Z), t = T / Z
+    closed_form = (p * u + T) / (p + Z) - ((1 - p / (p + Z)) * T / Z + p / (p + Z) * u)
+    test = kernel.decide_zero(closed_form)
+    assert test.status == "zero" and test.method == kernel.RATIONAL
+    # exp of a sum is the product of the exps (expanding the product meets exp(a) exp(b/2) = exp(a + b/2))
+    product = (1 + sp.exp(a)) * (1 + sp.exp(b / 2))
+    assert kernel._rational_zero(sp.expand(product) - product)
+    assert kernel._rational_zero((1 + sp.exp(a / 2)) ** 2 - 1 - 2 * sp.exp(a / 2) - sp.exp(a))
+    # non-zero rational functions and exp sums are never called 0; decide_zero refutes them at an exact point
+    for wrong in ((x**2 + 1) / (x - 1) - (x + 1), sp.exp(a) + sp.exp(b) - sp.exp(a + b), closed_form + u / 10**9):
+        assert not kernel._rational_zero(wrong)
+        assert kernel.decide_zero(wrong).status == "nonzero"
+
+
+def test_rational_function_test_treats_singularities_as_together_did():
+    x, y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
+    # a removable singularity: 0 as a rational function (where x != 1), as `together` + expand decided before
+    removable = (x**2 - 1) / (x - 1) - (x + 1)
+    assert kernel._rational_zero(removable)
+    assert sp.expand(sp.numer(sp.together(removable))) == 0
+    assert kernel.decide_zero(removable).status == "zero"
+    # dividing by a formally zero expression is refused (0/0 is not 0), and so is an infinity
+    formal_zero = sp.Add(sp.exp(x + y), -sp.Mul(sp.exp(x), sp.exp(y), evaluate=False), evaluate=False)
+    assert not kernel._rational_zero(sp.Mul(0, sp.Pow(formal_zero, -1, evaluate=False), evaluate=False))
+    assert not kernel._rational_zero(sp.Add(sp.zoo, x, -x, evaluate=False))
+    # what the rational test leaves open, the previous tests still decide (sin/cos as complex exponentials)
+    trig = sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1
+    assert not kernel._rational_zero(trig)
+    assert kernel.decide_zero(trig).status == "zero"
+
+
 def test_z3_reads_floats_and_rationals_exactly():
     import z3
 

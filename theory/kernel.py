@@ -7,9 +7,10 @@ The kernel decides each proposal itself, exactly, and issues a certificate only 
 (design.md, soundness rule 1):
 
 * ``zero-residual``: `decide_zero` reduces a residual to 0 in exact arithmetic (every float is first replaced by
-  the exact rational of its binary value; sympy's ``together``/``expand`` on rationals and symbols, the exp/log
-  expansions valid under the symbols' assumptions, sin/cos as complex exponentials); `certify_zero` turns a set of
-  such decisions into a certificate.
+  the exact rational of its binary value; the residual as a rational function over Q in python-flint's
+  ``fmpq_mpoly``, else sympy's ``together``/``expand`` on rationals and symbols, the exp/log expansions valid
+  under the symbols' assumptions, sin/cos as complex exponentials); `certify_zero` turns a set of such decisions
+  into a certificate.
 * ``unsat``: `run_z3` asks z3 and remembers which answers were UNSAT; `certify_unsat` accepts only those answers,
   and only for an encoding in `ENCODINGS` (the project's encodings whose soundness argument is written there).
   `certify_farkas` checks Farkas multipliers of an infeasible linear system in exact rational arithmetic.
@@ -24,8 +25,9 @@ anything else; `proofs.claim.LayerResult` refuses PROVED without a genuine certi
 
 The trusted base is this module plus the libraries it calls: sympy's polynomial arithmetic (``together``,
 ``expand``, ``expand_log(force=False)``, ``powsimp``, ``rewrite(exp)``, ``simplify`` as a last resort), z3's
-UNSAT answers, python-flint's arb balls (`exp_bounds`), Python's ``Fraction`` and integer arithmetic, and the
-interval arithmetic of `theory.interval` / `theory.exact` that computes the enclosures `certified_argmax` decides.
+UNSAT answers, python-flint's ``fmpq_mpoly`` polynomials (`_rational_zero`) and arb balls (`exp_bounds`),
+Python's ``Fraction`` and integer arithmetic, and the interval arithmetic of `theory.interval` / `theory.exact`
+that computes the enclosures `certified_argmax` decides.
 docs/kernel.md explains why each is trusted.
 """
 from __future__ import annotations
@@ -241,26 +243,159 @@ def _components(expr: Any) -> list[Any]:
     return [expr]
 
 
-def _fast_zero(e: Any) -> bool:
+RATIONAL = "rational function over Q in the residual's generators (python-flint), numerator 0"
+TOGETHER = "together + expand numerator"
+
+
+class _NotRational(Exception):
+    """A residual outside the rational-function test: an infinity, a nan, a float, a non-commutative term, or a
+    division by a formally zero expression."""
+
+
+def _exponent_terms(x: Any) -> list[tuple[Any, Any]]:
+    """An atom ``x`` of a residual (not a sum, product, integer power or rational) as ``[(m_r, c_r)]`` with
+    ``x = prod_r exp(m_r)^c_r``: for ``exp(c_1 m_1 + ... + c_k m_k)`` (argument expanded, ``c_r`` rational) the
+    terms of its argument; any other atom (a symbol, log(x), sin(x), x^(1/2), pi) is ``[(x, None)]``, its own
+    generator."""
     import sympy as sp
 
-    if e == 0:
-        return True
-    return sp.expand(sp.numer(sp.together(e))) == 0
+    if not isinstance(x, sp.exp):
+        return [(x, None)]
+    out = []
+    for term in sp.Add.make_args(sp.expand(x.args[0])):
+        c, m = term.as_coeff_Mul()
+        out.append((m, c) if c.is_Rational else (term, sp.Integer(1)))
+    return out
 
 
-def _exp_log_zero(e: Any) -> bool:
+def _generators(e: Any) -> tuple[dict[Any, int], dict[Any, list[tuple[Any, int]]]]:
+    """The generators of ``e`` (numbered) and each atom's powers of them. ``exp(c m)`` (``c`` rational) is
+    ``exp(m/q_m)^(c q_m)``, ``q_m`` the lcm of the denominators of every coefficient ``m`` has in an exp of ``e``
+    (exp(a + b) = exp(a) exp(b) and exp(k a) = exp(a)^k for integer k hold for every complex a, b); any other atom
+    is its own generator. Raises `_NotRational` for an infinity, a nan, a float or a non-commutative term."""
+    import sympy as sp
+
+    terms: dict[Any, list[tuple[Any, Any]]] = {}
+    lcm: dict[Any, int] = {}
+    seen: set[Any] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x in seen or x.is_Rational:
+            continue
+        seen.add(x)
+        if x.is_Add or x.is_Mul:
+            stack.extend(x.args)
+        elif x.is_Pow and x.exp.is_Integer:
+            stack.append(x.base)
+        elif not isinstance(x, sp.Expr) or x.is_Number or not x.is_commutative or x.has(sp.nan, sp.zoo, sp.oo):
+            raise _NotRational(x)
+        else:
+            terms[x] = _exponent_terms(x)
+            for m, c in terms[x]:
+                if c is not None:
+                    lcm[m] = math.lcm(lcm.get(m, 1), int(c.q))
+    gens: dict[Any, int] = {}
+    atoms: dict[Any, list[tuple[Any, int]]] = {}
+    for x, ts in terms.items():
+        atoms[x] = [(m, 1) if c is None else (sp.exp(m / lcm[m]), int(c * lcm[m])) for m, c in ts]
+        for g, _ in atoms[x]:
+            gens.setdefault(g, len(gens))
+    return gens, atoms
+
+
+def _rational_zero(e: Any) -> bool:
+    """``e`` is 0 as a formal rational function with rational coefficients in its generators (`_generators`,
+    taken as independent variables): ``e`` is evaluated bottom-up as a pair (numerator, denominator) of
+    python-flint ``fmpq_mpoly`` polynomials (sums over the lcm of the denominators, exact division by their gcd);
+    a negative power of a formally zero polynomial is refused. The denominator is then a product of non-zero
+    polynomials, so numerator 0 means ``e`` = 0 at every point where the denominators it divides by are
+    non-zero, which is what ``together`` + expanding the numerator decides (so (x^2 - 1)/(x - 1) - (x + 1) is 0
+    for both, the removable singularity at x = 1 set aside). Sound because an identity between rational
+    functions of independent variables holds whatever values the generators take. False when not decided."""
+    import flint
+
+    try:
+        gens, atoms = _generators(e)
+    except _NotRational:
+        return False
+    if not gens:
+        return bool(e == 0)
+    ctx = flint.fmpq_mpoly_ctx.get(tuple(f"g{k}" for k in range(len(gens))), "lex")
+    variables, one = ctx.gens(), ctx.constant(1)
+    memo: dict[Any, tuple[Any, Any]] = {}
+
+    def pair(x: Any) -> tuple[Any, Any]:
+        if (known := memo.get(x)) is not None:
+            return known
+        if x.is_Rational:
+            out = (ctx.constant(flint.fmpq(int(x.p), int(x.q))), one)
+        elif x.is_Add:
+            num, den = pair(x.args[0])
+            for a in x.args[1:]:
+                a_num, a_den = pair(a)
+                if a_den == den:
+                    num = num + a_num
+                else:
+                    g = den.gcd(a_den)
+                    num, den = num * (a_den / g) + a_num * (den / g), den * (a_den / g)
+            out = (num, den)
+        elif x.is_Mul:
+            num, den = one, one
+            for a in x.args:
+                a_num, a_den = pair(a)
+                num, den = num * a_num, den * a_den
+            out = (num, den)
+        elif x.is_Pow and x.exp.is_Integer:
+            b_num, b_den = pair(x.base)
+            k = int(x.exp)
+            if k < 0 and b_num == 0:
+                raise _NotRational(x)
+            out = (b_num ** k, b_den ** k) if k >= 0 else (b_den ** -k, b_num ** -k)
+        else:
+            num, den = one, one
+            for g, k in atoms[x]:
+                if k >= 0:
+                    num = num * variables[gens[g]] ** k
+                else:
+                    den = den * variables[gens[g]] ** -k
+            out = (num, den)
+        memo[x] = out
+        return out
+
+    try:
+        return bool(pair(e)[0] == 0)
+    except _NotRational:
+        return False
+
+
+def _fast_zero(e: Any) -> str | None:
+    """The method that reduced ``e`` to 0 as a rational function (`RATIONAL`, else `TOGETHER`), or None."""
+    import sympy as sp
+
+    if e == 0 or _rational_zero(e):
+        return RATIONAL
+    if sp.expand(sp.numer(sp.together(e))) == 0:
+        return TOGETHER
+    return None
+
+
+def _exp_log_zero(e: Any) -> str | None:
     """exp of sums and logs of products expanded where the symbols' assumptions make it valid."""
     import sympy as sp
 
     e = sp.expand(sp.expand_log(e, force=False), power_exp=True, log=True)
-    return _fast_zero(sp.powsimp(e))
+    found = _fast_zero(sp.powsimp(e))
+    return found and f"expand exp/log (valid under the symbols' assumptions), {found}"
 
 
-def _trig_zero(e: Any) -> bool:
+def _trig_zero(e: Any) -> str | None:
     import sympy as sp
 
-    return bool(e.has(sp.sin, sp.cos)) and _fast_zero(sp.expand(e.rewrite(sp.exp)))
+    if not e.has(sp.sin, sp.cos):
+        return None
+    found = _fast_zero(sp.expand(e.rewrite(sp.exp)))
+    return found and f"sin/cos as complex exponentials, expand, {found}"
 
 
 _DOMAINS: dict[Any, tuple[Fraction, Fraction]] = {}
@@ -341,23 +476,21 @@ def find_witness(expr: Any, seed: int = 0) -> ZeroTest | None:
 
 def decide_zero(expr: Any, seed: int = 0) -> ZeroTest:
     """Decide ``expr == 0`` (componentwise for matrices and lists) in exact arithmetic: floats are replaced by
-    their exact rationals first; the fast test is ``together`` + expanding the numerator (design.md)."""
+    their exact rationals first; each part is tried as a formal rational function (`_rational_zero`), then with
+    ``together`` + expanding the numerator (design.md), then with exp/log expanded, then sin/cos as complex
+    exponentials; the decision's method names every test that reduced a part to 0."""
     import sympy as sp
 
     parts = [exact(sp.sympify(p)) for p in _components(expr)]
-    method = ""
+    methods: dict[str, None] = {}
     pending = []
     for p in parts:
-        if _fast_zero(p):
-            method = method or "together + expand numerator"
-        elif _exp_log_zero(p):
-            method = "expand exp/log (valid under the symbols' assumptions), together + expand numerator"
-        elif _trig_zero(p):
-            method = "sin/cos as complex exponentials, expand"
+        if method := _fast_zero(p) or _exp_log_zero(p) or _trig_zero(p):
+            methods[method] = None
         else:
             pending.append(p)
     if not pending:
-        return _zero(method or "together + expand numerator")
+        return _zero("; ".join(methods) or RATIONAL)
     rng = random.Random(seed)
     for p in pending:
         found = _witness(p, rng)
