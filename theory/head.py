@@ -31,6 +31,7 @@ Two symbolic forms:
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -271,6 +272,7 @@ class UnrolledHead:
         self.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x_{j}{a}", **real)) for j in range(1, n + 1)]
         self.S = [sp.Matrix(d, 1, lambda a, _b, m=m: sp.Symbol(f"s_{m}{a}", **real)) for m in range(1, n_S + 1)]
         self.tau = sp.Symbol("tau", positive=True)
+        self._products: dict[tuple[str, int], sp.Matrix] = {}  # W x_j by (W, j), see `_product`
         if prefix == "hidden":
             self.prefix_keys = [self.W_K * s for s in self.S]
             self.prefix_values = [self.W_V * s for s in self.S]
@@ -284,26 +286,39 @@ class UnrolledHead:
     def H(self) -> sp.Matrix:
         return self.W_Q.T * self.W_K
 
+    def with_tokens(self, X: list[sp.Matrix]) -> UnrolledHead:
+        """This head (same W_Q, W_K, W_V, prefix and tau) reading the tokens ``X`` (another input)."""
+        other = copy.copy(self)
+        other.X, other._products = X, {}
+        return other
+
+    def _product(self, W: Literal["Q", "K", "V"], j: int) -> sp.Matrix:
+        """``W x_j`` (W one of W_Q, W_K, W_V), computed once per head and token: a view at query position i
+        reads ``W_K x_j``, ``W_V x_j`` for every j <= i, and every position's view shares them."""
+        if (W, j) not in self._products:
+            self._products[W, j] = {"Q": self.W_Q, "K": self.W_K, "V": self.W_V}[W] * self.X[j - 1]
+        return self._products[W, j]
+
     def logit(self, i: int, key: sp.Matrix) -> sp.Expr:
         """l = tau (W_Q x_i)^T key, with key = W_K x_j for content or a prefix key."""
-        return sp.expand(self.tau * ((self.W_Q * self.X[i - 1]).T * key)[0, 0])
+        return sp.expand(self.tau * (self._product("Q", i).T * key)[0, 0])
 
     def view(self, i: int) -> WeightedView:
-        """Quantities at query position i (1-based); the causal mask keeps content j <= i."""
+        """Quantities at query position i (1-based); the causal mask keeps content j <= i. The logits are
+        expanded only for ``mode="exp"`` (the positive mode's weights are independent symbols)."""
         if not 1 <= i <= self.n:
             raise ValueError(f"query position {i} outside 1..{self.n}")
-        content_logits = [self.logit(i, self.W_K * self.X[j - 1]) for j in range(1, i + 1)]
-        prefix_logits = [self.logit(i, key) for key in self.prefix_keys]
         if self.mode == "exp":
+            content_logits = [self.logit(i, self._product("K", j)) for j in range(1, i + 1)]
+            prefix_logits = [self.logit(i, key) for key in self.prefix_keys]
             w = [sp.exp(l) for l in content_logits]
             p = [sp.exp(l) for l in prefix_logits]
-            lse = sp.log(sum(w))
         else:
             w = [sp.Symbol(f"w_{i}{j}", positive=True) for j in range(1, i + 1)]
             p = [sp.Symbol(f"w_{i}p{m}", positive=True) for m in range(1, self.n_S + 1)]
-            prefix_logits, lse = [sp.log(pm) for pm in p], sp.log(sum(w))
-        v = [self.W_V * self.X[j - 1] for j in range(1, i + 1)]
-        return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, lse)
+            prefix_logits = [sp.log(pm) for pm in p]
+        v = [self._product("V", j) for j in range(1, i + 1)]
+        return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, sp.log(sum(w)))
 
 
 View = TypeVar("View")
@@ -369,17 +384,14 @@ class UnrolledEnv(Env[WeightedView]):
     hidden states s_m; input r has its own tokens x^(r)_j."""
 
     def __init__(self, shape: Shape, n: int, d: int, i: int | None = None, mode: Mode = "positive",
-                 _heads: list[UnrolledHead] | None = None) -> None:
+                 _grid: list[list[UnrolledHead]] | None = None) -> None:
         self.shape, self.n, self.d, self.mode = shape, n, d, mode
-        self.heads = _heads if _heads is not None else self._build_heads(shape, n, d, mode)
+        self._grid = _grid if _grid is not None else self._build_grid(shape, n, d, mode)
         i = n if i is None else i
         self._views = []
-        for r in range(shape.inputs):
+        for r, heads in enumerate(self._grid):
             row = []
-            for h, head in enumerate(self.heads):
-                if shape.inputs > 1:
-                    head.X = [sp.Matrix(d, 1, lambda a, _b, j=j: sp.Symbol(f"x{r}_{j}{a}", real=True))  # noqa: B023 (called within this iteration)
-                              for j in range(1, n + 1)]
+            for h, head in enumerate(heads):
                 view = head.view(i)
                 if mode == "positive":  # weights are per (input, head); rename to keep them distinct
                     view = _retag(view, f"r{r}h{h}")
@@ -389,15 +401,21 @@ class UnrolledEnv(Env[WeightedView]):
                      for h in range(shape.heads)]
 
     @staticmethod
-    def _build_heads(shape: Shape, n: int, d: int, mode: Mode) -> list[UnrolledHead]:
+    def _build_grid(shape: Shape, n: int, d: int, mode: Mode) -> list[list[UnrolledHead]]:
+        """The heads each input reads, ``[r][h]``: head h's weights are shared by every input; with several
+        inputs, input r reads its own tokens x^(r)_j."""
         heads = [UnrolledHead(n, d, shape.n_S, mode=mode) for _ in range(shape.heads)]
         for h, head in enumerate(heads):
             _rename(head, f"h{h}" if shape.heads > 1 else "")
-        return heads
+        if shape.inputs == 1:
+            return [heads]
+        tokens = [[sp.Matrix(d, 1, lambda a, _b, j=j, r=r: sp.Symbol(f"x{r}_{j}{a}", real=True))
+                   for j in range(1, n + 1)] for r in range(shape.inputs)]
+        return [[head.with_tokens(X) for head in heads] for X in tokens]
 
     def positions(self) -> list[UnrolledEnv]:
         """The envs at every query position i = 1..n, sharing this env's heads (built once)."""
-        return [UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _heads=self.heads) for i in range(1, self.n + 1)]
+        return [UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _grid=self._grid) for i in range(1, self.n + 1)]
 
 
 def _rename(head: UnrolledHead, tag: str) -> None:
@@ -409,6 +427,7 @@ def _rename(head: UnrolledHead, tag: str) -> None:
     head.W_Q, head.W_K, head.W_V = (M.xreplace(rename) for M in (head.W_Q, head.W_K, head.W_V))
     head.prefix_keys = [head.W_K * s for s in head.S]
     head.prefix_values = [head.W_V * s for s in head.S]
+    head._products = {}
 
 
 def _retag(view: WeightedView, tag: str) -> WeightedView:
