@@ -249,12 +249,17 @@ def note(constraints: Sequence[z3.BoolRef], result: str) -> None:
 
 
 def _unknowns(constraints: Sequence[z3.BoolRef]) -> dict[str, z3.ExprRef]:
+    """The uninterpreted constants of the constraints by name (each shared subterm visited once)."""
     seen: dict[str, z3.ExprRef] = {}
+    visited: set[int] = set()
     todo = [raw(c) for c in constraints]
     while todo:
         e = todo.pop()
+        if (key := e.get_id()) in visited:
+            continue
+        visited.add(key)
         if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            seen[str(e)] = e
+            seen[e.decl().name()] = e
         else:
             todo.extend(e.children())
     return seen
