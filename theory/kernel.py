@@ -288,7 +288,8 @@ def _generators(e: Any) -> tuple[dict[Any, int], dict[Any, list[tuple[Any, int]]
             stack.extend(x.args)
         elif x.is_Pow and x.exp.is_Integer:
             stack.append(x.base)
-        elif not isinstance(x, sp.Expr) or x.is_Number or not x.is_commutative or x.has(sp.nan, sp.zoo, sp.oo):
+        elif (not isinstance(x, sp.Expr) or x.is_Number or not x.is_commutative
+              or x.has(sp.nan, sp.zoo, sp.oo, -sp.oo)):
             raise _NotRational(x)
         else:
             terms[x] = _exponent_terms(x)
@@ -365,7 +366,7 @@ def _rational_zero(e: Any) -> bool:
 
     try:
         return bool(pair(e)[0] == 0)
-    except _NotRational:
+    except (_NotRational, RecursionError):  # RecursionError: nested deeper than Python's stack; left to together
         return False
 
 
