@@ -200,8 +200,8 @@ class SphereEnclosure:
         tc, pc = (ta + tb) / 2, (pa + pb) / 2
         a, b = (tb - ta) / 2, (pb - pa) / 2
         st, ct, sp_, cp = (math.sin(tc), math.cos(tc), math.sin(pc), math.cos(pc))
-        r = max(range(len(self.kf)), key=lambda m: self.kf[m][0] * st * cp + self.kf[m][1] * st * sp_
-                + self.kf[m][2] * ct)
+        scores = [k0 * st * cp + k1 * st * sp_ + k2 * ct for k0, k1, k2 in self.kf]
+        r = scores.index(max(scores))  # the nearest key (the first of equal ones)
         Tc, Pc = q_arb(tc), q_arb(pc)
         st, ct, sp_, cp = Tc.sin(), Tc.cos(), Pc.sin(), Pc.cos()
         # columns x(c), x_θ(c), x_φ(c); then the Taylor form q(c) + q_θ(c) Δθ + q_φ(c) Δφ per row of D_r
