@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 check: $(STAMP)
 	$(BIN)/prefixcheck check
 
+# Everything, on one process per core (pytest-xdist): a test never depends on another's order or process.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The edit loop: every test not marked slow, on one process per core (pytest-xdist; under 30 s on an idle 2-core
 # machine). `make test` runs everything.
