@@ -10,6 +10,7 @@ Tests and users build false twins of a catalogue claim with them (docs/writing-c
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -112,3 +113,14 @@ def order_claim(id: str, title: str, attn_pt: Attention, expected: Expected = "h
         assumptions=SINGLE, expected=expected, section=SECTION,
         symbolic=symbolic_order(attn_pt), numeric=numeric_order(attn_pt), smt=smt_order(attn_pt),
     )
+
+
+def lazy_derivation(module: str, name: str) -> Callable[[], Derivation]:
+    """A builder of the derivation ``<module>.<name>()`` (e.g. ``theory.section4``, ``alpha_sigmoid``) that imports
+    ``module`` only when called, so declaring a claim does not import sympy."""
+
+    def build() -> Derivation:
+        derivation: Derivation = getattr(importlib.import_module(module), name)()
+        return derivation
+
+    return build

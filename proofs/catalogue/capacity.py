@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from proofs.claim import Claim, Context, Expected, LayerResult, Status
 from proofs.constructions import DEFAULT, Construction, Offset
+from proofs.factories import lazy_derivation
 
 if TYPE_CHECKING:
     from numeric.constructions.sweeps import SweepResult
@@ -32,17 +33,6 @@ EXACT = ("exact rational weights and inputs (or boxes of inputs covering familie
 SEED_LABELS: dict[Construction, str] = {"single_virtual_token": "single-virtual-token",
                                         "conditional_map": "conditional-map",
                                         "conditional_sequence": "conditional-sequence", "two_token_map": "two-token"}
-
-
-def _derivation(name: str) -> Callable[[], Any]:
-    """A lazy builder of `theory.capacity.<name>` (sympy is imported only when the derivation is shown)."""
-
-    def build() -> Any:
-        from theory import capacity
-
-        return getattr(capacity, name)()
-
-    return build
 
 
 def _derivation_tests(derivations: Sequence[Derivation], seed: int) -> list[ZeroTest] | LayerResult:
@@ -301,7 +291,7 @@ def decoder_claim(id: str = "capacity.decoder_identity", readout: Readout | None
                   r"\arg\max_u f_u(z)=\arg\min_u|z-u/V|",
         assumptions=("the logit of token u is W_U[u] . [z, 1] (theory/constructions/network.py decoder)",),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt,
-        derivation=_derivation("decoder_gap"))
+        derivation=lazy_derivation("theory.capacity", "decoder_gap"))
 
 
 def _decoder_witness(f: Readout, build: Weights, vals: dict[str, str], abstraction: str) -> LayerResult:
@@ -454,7 +444,7 @@ def temperature_claim(id: str = "capacity.temperature_condition", bound: Bound =
         assumptions=("the unconditional construction (both heads at weight a = E/(E+L-1))", "greedy decoding, "
                      "ties to the smaller token"),
         expected=expected, section=SECTION, symbolic=symbolic, numeric=numeric, smt=smt,
-        derivation=_derivation("temperature_margin"))
+        derivation=lazy_derivation("theory.capacity", "temperature_margin"))
 
 
 def _temperature_witness(bound: Bound, abstraction: str, ctx: Context) -> LayerResult:

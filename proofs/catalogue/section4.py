@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from proofs.checks import numeric_on_view, symbolic_on_views
 from proofs.claim import Check, Claim, Expected
-from proofs.factories import SECTION, SINGLE, identity_claim, order_claim
+from proofs.factories import SECTION, SINGLE, identity_claim, lazy_derivation, order_claim
 from proofs.view import EnvView, FineTuneView, Quantity
 from theory.shape import Shape
 
@@ -159,14 +159,7 @@ def eq7_claim(id: str = "finetune.eq7_reduces", delta_H: bool = False, expected:
 
 
 def _derivation(name: str) -> Callable[[], Derivation]:
-    """A lazy builder of `theory.section4.<name>` (sympy is imported only when a derivation is needed)."""
-
-    def build() -> Derivation:
-        from theory import section4
-
-        return getattr(section4, name)()
-
-    return build
+    return lazy_derivation("theory.section4", name)
 
 
 # ---- the catalogue ------------------------------------------------------------------------------------------
