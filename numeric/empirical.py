@@ -37,10 +37,10 @@ from typing import Any
 
 import torch
 
-from numeric.model import Adapter, Config, FullFineTune, LoRA, PrefixHidden, Transformer
+from numeric.model import Adapter, Config, FullFineTune, LoRA, PrefixHidden, PrefixHiddenStack, Transformer
 from numeric.tasks import TaskSpec
 from numeric.threads import deterministic
-from numeric.training import Logits, Phase, exact_match, train
+from numeric.training import Logits, Phase, exact_match, side_by_side_fits, train, train_side_by_side
 
 TRAIN_DTYPE = torch.float32
 
@@ -321,8 +321,8 @@ def logits_of(model: Transformer, adapter: Adapter | None = None) -> Logits:
     A hidden-state prefix *replaces* the placeholders (the authors' form): the model then reads only the content,
     which the reference model places at positions n_S.. after the prefix, as in pretraining. The placeholder
     positions get zero logits (their targets are ignored)."""
-    if isinstance(adapter, PrefixHidden):
-        n_S = adapter.s.shape[1]
+    if isinstance(adapter, (PrefixHidden, PrefixHiddenStack)):
+        n_S = adapter.prefix_length(model)
 
         def prefixed(idx: torch.Tensor) -> torch.Tensor:
             out = model(idx[:, n_S:], adapter=adapter).logits
@@ -355,13 +355,18 @@ MECHANISM_INPUTS = 64
 WATCH_INPUTS = 128
 
 
+def new_prefix(e: Experiment, seed: int) -> PrefixHidden:
+    """A hidden-state prefix ``s^(l)_1..s^(l)_{n_S}`` per layer of ``e``'s model, drawn N(0, 1) from ``seed``."""
+    return PrefixHidden(e.size.layers, e.spec.n_S, e.size.d, dtype=TRAIN_DTYPE, seed=seed)
+
+
 def make_adapter(method: str, model: Transformer, e: Experiment, seed: int) -> Adapter:
     """The adaptation object of ``method`` on the frozen ``model``."""
     s = e.size
     if method == "finetune":
         return FullFineTune(model)
     if method == "prefix":
-        return PrefixHidden(s.layers, e.spec.n_S, s.d, dtype=TRAIN_DTYPE, seed=seed)
+        return new_prefix(e, seed)
     if method == "lora":
         targets = [f"layers.{l}.{m}" for l in range(s.layers) for m in ("attn.W_O", "mlp.fcs.0", "mlp.fcs.1")]
         return LoRA(model, targets, rank=e.lora_rank, seed=seed)
@@ -424,6 +429,20 @@ class Pretrained:
     model: Transformer
     data_state: torch.Tensor
     dropout_state: torch.Tensor
+    finetuned: FineTuned | None = None
+
+
+@dataclass(frozen=True)
+class FineTuned:
+    """The full fine-tuning that `run` trains first after pretraining (if its first adaptation is one): its target,
+    phase, every step's loss, and the two random states after it. `prefix_optimisation` from the same `Pretrained`
+    with that target and phase would train the very same fine-tuning; it takes these instead."""
+
+    target: str
+    phase: Phase
+    losses: tuple[float, ...]
+    data_state: torch.Tensor
+    dropout_state: torch.Tensor
 
 
 def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int = 1) -> Run:
@@ -446,10 +465,14 @@ def run(e: Experiment, seed: int, reporter: Reporter | None = None, threads: int
                 model.train(method == "finetune")  # adapters train on the model in eval mode (no dropout)
                 adapter = make_adapter(method, model, e, sd["prefix" if method == "prefix" else "lora"] + k)
                 start = time.perf_counter()
+                losses: list[float] = []
                 out.losses[label] = _train(f"{method} {target}", model, logits_of(model, adapter),
                                            _groups(adapter), e, target, e.phase(method, target), g,
-                                           reporter, watch)
+                                           reporter, watch, losses)
                 out.seconds[label] = time.perf_counter() - start
+                if k == 0 and method == e.methods[0][0] == "finetune":
+                    out.pretrained = dataclasses.replace(out.pretrained, finetuned=FineTuned(
+                        target, e.phase(method, target), tuple(losses), g.get_state(), torch.get_rng_state()))
                 out.params[label] = adapter.n_params
                 adapters[label] = (adapter, target)
         model.eval()
@@ -499,7 +522,8 @@ class Attempt:
 def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[float], restarts: int, steps: int,
                         threads: int = 1, eval_samples: int = 512, start: Pretrained | None = None) -> dict[str, Any]:
     """Is a prefix failure a training failure? Pretrain as `run` does (same seed; or take ``start``, the
-    `Run.pretrained` of that `run`, which is the same model and random states without training it twice), then
+    `Run.pretrained` of that `run`, which is the same model and random states without training it twice, and the
+    run's full fine-tuning when it is the reference's: same target and phase), then
     train a prefix on
     ``target`` for every learning rate in ``lrs`` from ``restarts`` initialisations, ``steps`` steps each. Reports
     every attempt's best and final training loss (means over windows of `LOSS_WINDOW` steps) and exact match on
@@ -528,23 +552,27 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
             out_logits = logits_of(model)(x)
             refs["pretrained, no prefix"] = float(torch.nn.functional.cross_entropy(
                 out_logits.reshape(-1, out_logits.shape[-1]), y.reshape(-1), ignore_index=-100))
-        plan = [(m, dataclasses.replace(p, steps=steps)) for m, p in e.methods if m == "finetune"]
-        for lr in lrs:
-            for _ in range(restarts):
-                plan.append(("prefix", Phase(steps, lr, weight_decay=0.01)))
-        for k, (method, phase) in enumerate(plan):
-            model.train(method == "finetune")
-            adapter = make_adapter(method, model, e, sd["prefix"] + 7919 * k)
-            losses: list[float] = []
-            _train(method, model, logits_of(model, adapter), _groups(adapter), e, target, phase, g,
-                   reporter, x_test[:WATCH_INPUTS], losses)
-            model.eval()
-            windows = [sum(losses[i:i + LOSS_WINDOW]) / len(losses[i:i + LOSS_WINDOW])
-                       for i in range(0, len(losses), LOSS_WINDOW)]
-            hit, total = exact_match(logits_of(model, adapter), e.spec, target, x_test)
-            if method == "finetune":
-                refs[f"full fine-tuning, {steps} steps at lr {phase.lr:g}"] = windows[-1]
-                continue
+        finetune = [dataclasses.replace(p, steps=steps) for m, p in e.methods if m == "finetune"]
+        for phase in finetune:
+            done = None if start is None else start.finetuned
+            if done is not None and (done.target, done.phase) == (target, phase):
+                losses = list(done.losses)
+                g.set_state(done.data_state)
+                torch.set_rng_state(done.dropout_state)
+            else:
+                model.train(True)
+                adapter = make_adapter("finetune", model, e, sd["prefix"])
+                losses = []
+                _train("finetune", model, logits_of(model, adapter), _groups(adapter), e, target, phase, g,
+                       reporter, x_test[:WATCH_INPUTS], losses)
+                model.eval()
+            refs[f"full fine-tuning, {steps} steps at lr {phase.lr:g}"] = _windows(losses)[-1]
+        phases = [Phase(steps, lr, weight_decay=0.01) for lr in lrs for _ in range(restarts)]
+        prefixes = [new_prefix(e, sd["prefix"] + 7919 * (len(finetune) + k)) for k in range(len(phases))]
+        curves = _prefix_attempts(model, e, target, phases, prefixes, g)
+        for phase, prefix, curve in zip(phases, prefixes, curves):
+            windows = _windows(curve)
+            hit, total = exact_match(logits_of(model, prefix), e.spec, target, x_test)
             attempts.append(Attempt(phase.lr, sum(a.lr == phase.lr for a in attempts), min(windows), windows[-1],
                                     hit / total))
     best = min(attempts, key=lambda a: a.best_loss)
@@ -552,6 +580,32 @@ def prefix_optimisation(e: Experiment, seed: int, target: str, lrs: Sequence[flo
             "lrs": list(lrs), "attempts": [dataclasses.asdict(a) for a in attempts],
             "best": dataclasses.asdict(best), "reference_losses": refs, "pretrain_steps": e.pretrain.steps,
             "eval_samples": eval_samples}
+
+
+def _windows(losses: list[float]) -> list[float]:
+    """Means of the per-step losses over consecutive windows of `LOSS_WINDOW` steps (the last may be shorter)."""
+    return [sum(losses[i:i + LOSS_WINDOW]) / len(losses[i:i + LOSS_WINDOW]) for i in range(0, len(losses), LOSS_WINDOW)]
+
+
+def _prefix_attempts(model: Transformer, e: Experiment, target: str, phases: list[Phase],
+                     prefixes: list[PrefixHidden], g: torch.Generator) -> list[list[float]]:
+    """Train each prefix of ``prefixes`` with its phase on the frozen ``model`` in eval mode, the data drawn from
+    ``g`` as if one after another; returns every step's loss per prefix. They train side by side in one batch
+    (`train_side_by_side` through a `PrefixHiddenStack`) when their batches fit, else in turn."""
+    curves: list[list[float]] = [[] for _ in prefixes]
+    together = len(prefixes) > 1 and side_by_side_fits(e.spec, phases)
+    chunks = [list(range(len(prefixes)))] if together else [[k] for k in range(len(prefixes))]
+    for chunk in chunks:
+        adapter = (PrefixHiddenStack([prefixes[k] for k in chunk], phases[chunk[0]].batch) if together
+                   else prefixes[chunk[0]])
+        part = [curves[k] for k in chunk]
+
+        def record(i: int, _step: int, loss: float, part: list[list[float]] = part) -> None:
+            part[i].append(loss)
+
+        train_side_by_side(logits_of(model, adapter), [(_groups(prefixes[k]), phases[k]) for k in chunk], e.spec,
+                           target, g, record)
+    return curves
 
 
 def _mechanism(out: Run, model: Transformer, adapters: dict[str, tuple[Adapter | None, str]],

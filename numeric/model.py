@@ -34,6 +34,8 @@ Adaptation methods are `Adapter` modules passed as ``model(idx, adapter=...)``; 
                                   0..n_S-1 of the residual stream; they pass the pre-attention norm, W_K, W_V and
                                   the positional op (RoPE/ALiBi at positions 0..n_S-1); they are never queried
                                   (L n_S d parameters)
+    PrefixHiddenStack(prefixes, b) K PrefixHidden side by side, prefix k for sequences k b .. (k + 1) b - 1 of a
+                                  batch (to train K prefixes in one batch)
     PrefixKV(model, n_S)          peft form: raw per-layer key/value vectors (used as cached, i.e. already
                                   rotated, keys; ALiBi still biases them by position)
     LoRA(model, targets, rank)    W -> W + B A on any named linear map (r (d_in + d_out) parameters each)
@@ -337,8 +339,9 @@ class Attention(Named):
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, adapter: Adapter | None,
                 prefix: torch.Tensor | None = None, prefix_kv: KV | None = None) -> dict:
-        """x: (B, n, d) queries and keys at ``positions``; ``prefix`` (n_S, d) hidden states at 0..n_S-1 (already
-        normed by the block), or ``prefix_kv`` per head (keys (n_S, k_h), values (n_S, dv_h))."""
+        """x: (B, n, d) queries and keys at ``positions``; ``prefix`` (n_S, d) or per sequence (B, n_S, d) hidden
+        states at 0..n_S-1 (already normed by the block), or ``prefix_kv`` per head (keys (n_S, k_h), values
+        (n_S, dv_h))."""
         cfg = self.cfg
         B, n, _ = x.shape
         q = self.W_Q(x, adapter).split(self.ks, -1)
@@ -513,8 +516,9 @@ class Transformer(Named):
                 hidden, kv = adapter.prefix_hidden(l), adapter.prefix_kv(l)
             except IndexError:
                 raise ConfigError(f"the prefix has fewer layers than the model ({cfg.n_layers})") from None
-            if hidden is not None and tuple(hidden.shape) != (n_S, cfg.d):
-                raise ConfigError(f"layer-{l} prefix must have shape ({n_S}, {cfg.d}), got {tuple(hidden.shape)}")
+            if hidden is not None and (hidden.dim() not in (2, 3) or tuple(hidden.shape[-2:]) != (n_S, cfg.d)):
+                raise ConfigError(f"layer-{l} prefix must have shape ({n_S}, {cfg.d}) or (B, {n_S}, {cfg.d}), "
+                                  f"got {tuple(hidden.shape)}")
             if kv is not None:
                 want = [((n_S, k), (n_S, v)) for k, v in zip(cfg.head_widths(), cfg.value_widths())]
                 got = [(tuple(a.shape), tuple(b.shape)) for a, b in kv]
@@ -578,7 +582,8 @@ class Adapter(nn.Module):
         return 0
 
     def prefix_hidden(self, layer: int) -> torch.Tensor | None:
-        """(n_S, d) hidden states placed before the sequence in ``layer`` (keys/values only)."""
+        """(n_S, d) hidden states placed before the sequence in ``layer`` (keys/values only), or (B, n_S, d): one
+        prefix per sequence of the batch."""
         return None
 
     def prefix_kv(self, layer: int) -> KV | None:
@@ -645,6 +650,27 @@ class PrefixHidden(Adapter):
 
     def prefix_hidden(self, layer: int) -> torch.Tensor:
         return self.s[layer]
+
+
+class PrefixHiddenStack(Adapter):
+    """K `PrefixHidden` prefixes side by side, for training them at once: in a batch of K x ``per`` sequences,
+    sequences k per .. (k + 1) per - 1 read prefix k, ``s_k``. The parts keep their own parameters."""
+
+    def __init__(self, parts: Sequence[PrefixHidden], per: int) -> None:
+        super().__init__()
+        if not parts or len({tuple(p.s.shape) for p in parts}) != 1 or per < 1:
+            raise ConfigError(f"a prefix stack needs prefixes of one shape and per >= 1, got "
+                              f"{[tuple(p.s.shape) for p in parts]}, per={per}")
+        self.parts = Modules(parts)
+        self.per = per
+
+    def prefix_length(self, model: Transformer) -> int:
+        return self.parts[0].s.shape[1]
+
+    def prefix_hidden(self, layer: int) -> torch.Tensor:
+        """(K per, n_S, d): ``s_k^(layer)`` repeated for each of its ``per`` sequences."""
+        s = torch.stack([p.s[layer] for p in self.parts])
+        return s.unsqueeze(1).expand(s.shape[0], self.per, *s.shape[1:]).reshape(-1, *s.shape[1:])
 
 
 class PrefixKV(Adapter):

@@ -1,6 +1,7 @@
 """Training loops and exact-match evaluation for the synthetic tasks (paper-notes 4.1).
 
-One loop, `train`, serves every method; what differs is which parameters move and how the logits are computed:
+One loop, `train_side_by_side` (`train` is its one-member case), serves every method; what differs is which
+parameters move and how the logits are computed:
 
 * pretraining and full fine-tuning: every weight, ``W -> W + Delta W``;
 * prefix-tuning: only the per-layer prefix ``s^{(l)}_{1..n_S}``, the model frozen and in eval mode;
@@ -8,13 +9,15 @@ One loop, `train`, serves every method; what differs is which parameters move an
 
 Optimiser as in the authors' Trainer: AdamW, betas (0.9, 0.95), gradient clipping at 1.0, weight decay only on
 the matrices that multiply activations (``decay`` group); the prefix/LoRA trainer uses torch's default weight
-decay 0.01. The loss is cross-entropy on the output positions only.
+decay 0.01. The loss is cross-entropy on the output positions only. Several independent trainings of one shape
+(e.g. prefixes at several learning rates) can run side by side in one batch, each with its own loss, clipping and
+AdamW, on the batches they would draw one after another.
 
 Evaluation is greedy decoding of n tokens after ``[0]*n_S + input`` and **exact match of all n tokens**.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,33 +45,76 @@ class Phase:
 
 StepHook = Callable[[int, float], None]
 """Called after every step with (step index starting at 1, training loss)."""
+MemberHook = Callable[[int, int, float], None]
+"""Called after every step once per member, with (member index, step index starting at 1, that member's loss)."""
+Groups = tuple[Iterable[torch.Tensor], Iterable[torch.Tensor]]
+"""``(decay, no_decay)``: parameters with weight decay ``phase.weight_decay`` and without."""
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+#: Most tokens (inputs and targets of every step of every member) `train_side_by_side` draws ahead (about 64 MB).
+SIDE_BY_SIDE_TOKENS = 2**22
 
 
-def train(logits: Logits, groups: tuple[Iterable[torch.Tensor], Iterable[torch.Tensor]], spec: TaskSpec,
-          task: str, phase: Phase, g: torch.Generator, on_step: StepHook | None = None) -> float:
+def train(logits: Logits, groups: Groups, spec: TaskSpec, task: str, phase: Phase, g: torch.Generator,
+          on_step: StepHook | None = None) -> float:
     """Minimise the output-position cross-entropy of ``task``; returns the last loss.
 
     ``groups = (decay, no_decay)``: parameters with weight decay ``phase.weight_decay`` and without."""
-    decay, no_decay = list(groups[0]), list(groups[1])
-    params = decay + no_decay
-    if not params:
+    hook = None if on_step is None else (lambda _k, step, loss: on_step(step, loss))
+    return train_side_by_side(logits, [(groups, phase)], spec, task, g, hook)[0]
+
+
+def side_by_side_fits(spec: TaskSpec, phases: Sequence[Phase]) -> bool:
+    """Whether `train_side_by_side` may train ``phases`` at once: one step count and batch size, and their batches
+    drawn ahead within `SIDE_BY_SIDE_TOKENS`."""
+    same = len({(p.steps, p.batch) for p in phases}) == 1
+    return same and 2 * sum(p.steps * p.batch for p in phases) * spec.block <= SIDE_BY_SIDE_TOKENS
+
+
+def train_side_by_side(logits: Logits, members: Sequence[tuple[Groups, Phase]], spec: TaskSpec, task: str,
+                       g: torch.Generator, on_step: MemberHook | None = None) -> list[float]:
+    """K independent trainings (``members``: parameters and phase each) as one: step t feeds the K sub-batches
+    stacked, ``logits`` must map sub-batch k through member k's parameters only, and the loss is
+    ``sum_k L_k`` with ``L_k`` member k's mean output cross-entropy, so member k's parameters get exactly
+    ``grad L_k``; gradients are clipped to norm 1.0 per member and AdamW keeps each member's learning rate and
+    weight decay (elementwise, so one optimiser with a group per member is K optimisers). Member k's batches are
+    the ones K trainings one after another would draw from ``g`` (all of member 0's, then member 1's, ...; drawn
+    ahead when K > 1), and ``g`` ends where they would leave it: the numbers are those of the K trainings run in
+    turn, up to float rounding. Returns each member's last loss."""
+    phases = [phase for _, phase in members]
+    if len(members) > 1 and not side_by_side_fits(spec, phases):
+        raise ValueError("side-by-side training needs one step count and batch size, and batches that fit "
+                         f"{SIDE_BY_SIDE_TOKENS} tokens; got {phases}")
+    split = [(list(decay), list(no_decay)) for (decay, no_decay), _ in members]
+    if not all(decay + no_decay for decay, no_decay in split):
         raise ValueError("nothing to train: no parameters given")
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": phase.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=phase.lr, betas=(0.9, 0.95),
-                            fused=True)
-    loss_value = float("nan")
-    for step in range(1, phase.steps + 1):
-        x, y = spec.batch(task, phase.batch, g)
+    opt = torch.optim.AdamW([group for (decay, no_decay), phase in zip(split, phases)
+                             for group in ({"params": decay, "weight_decay": phase.weight_decay, "lr": phase.lr},
+                                           {"params": no_decay, "weight_decay": 0.0, "lr": phase.lr})],
+                            lr=phases[0].lr, betas=(0.9, 0.95), fused=True)
+    loss_values = [float("nan")] * len(members)
+    for step, (x, y) in enumerate(_batches(spec, task, phases, g), start=1):
         out = logits(x)
-        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+        losses = [F.cross_entropy(o.reshape(-1, o.shape[-1]), t.reshape(-1), ignore_index=IGNORE)
+                  for o, t in zip(out.split(phases[0].batch), y.split(phases[0].batch))]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        (losses[0] if len(losses) == 1 else torch.stack(losses).sum()).backward()
+        for decay, no_decay in split:
+            torch.nn.utils.clip_grad_norm_(decay + no_decay, 1.0)
         opt.step()
-        loss_value = float(loss.detach())
+        loss_values = [float(loss.detach()) for loss in losses]
         if on_step is not None:
-            on_step(step, loss_value)
-    return loss_value
+            for k, value in enumerate(loss_values):
+                on_step(k, step, value)
+    return loss_values
+
+
+def _batches(spec: TaskSpec, task: str, phases: Sequence[Phase], g: torch.Generator) -> Iterator[Batch]:
+    """Step by step, the members' batches stacked: one member's drawn as it goes, several drawn ahead in turn."""
+    if len(phases) == 1:
+        return (spec.batch(task, phases[0].batch, g) for _ in range(phases[0].steps))
+    drawn = [[spec.batch(task, p.batch, g) for _ in range(p.steps)] for p in phases]
+    return ((torch.cat([x for x, _ in step]), torch.cat([y for _, y in step])) for step in zip(*drawn))
 
 
 @torch.no_grad()

@@ -249,3 +249,72 @@ def test_deterministic_sets_and_restores_the_kernel_flag_and_threads() -> None:
         assert torch.empty(4, dtype=torch.float64).isnan().all()  # the eager kernels see the flag: no stale memory
     assert torch.are_deterministic_algorithms_enabled() == before
     assert torch.get_num_threads() == threads
+
+
+# ---- several prefixes trained side by side in one batch ------------------------------------------------------
+
+def _prefixes(d: int) -> list:
+    """Three E1-sized prefixes near 0 (so that their gradients are large and clipping acts)."""
+    from numeric.model import PrefixHidden
+
+    return [PrefixHidden(1, 1, d, init=0.05 * torch.randn(1, 1, d, generator=torch.Generator().manual_seed(k)),
+                         dtype=torch.float32) for k in range(3)]
+
+
+def _prefix_trainings(side_by_side: bool, prefixes: list, steps: int = 6) -> tuple:
+    """``prefixes`` (learning rates 3e-3, 3e-2, 3e-1) on a frozen E1-sized model with weights x 10, trained one
+    after another (`train` per prefix) or side by side (`train_side_by_side` through a `PrefixHiddenStack`): every
+    step's loss per prefix, the final prefixes and the data generator's final state."""
+    from numeric.empirical import logits_of
+    from numeric.model import PrefixHiddenStack
+    from numeric.training import Phase, train, train_side_by_side
+
+    e = EXPERIMENTS["e1"]["quick"]
+    model = build_model(e, 1)
+    model.requires_grad_(False)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(10.0)
+    phases = [Phase(steps, lr, batch=8, weight_decay=0.01) for lr in (3e-3, 3e-2, 3e-1)]
+    curves: list[list[float]] = [[] for _ in prefixes]
+    g = torch.Generator().manual_seed(7)
+    if side_by_side:
+        train_side_by_side(logits_of(model, PrefixHiddenStack(prefixes, 8)),
+                           [(((p.s,), ()), phase) for p, phase in zip(prefixes, phases)], e.spec, "descending", g,
+                           lambda k, _t, loss: curves[k].append(loss))
+    else:
+        for k, (p, phase) in enumerate(zip(prefixes, phases)):
+            train(logits_of(model, p), ((p.s,), ()), e.spec, "descending", phase, g,
+                  lambda _t, loss, k=k: curves[k].append(loss))
+    return curves, [p.s.detach().clone() for p in prefixes], g.get_state()
+
+
+def _close(a: tuple, b: tuple) -> bool:
+    """The same per-step losses and final prefixes to float32 tolerance, and the same final data state."""
+    losses = all(torch.allclose(torch.tensor(x), torch.tensor(y), rtol=1e-5, atol=1e-6) for x, y in zip(a[0], b[0]))
+    prefixes = all(torch.allclose(x, y, rtol=1e-5, atol=1e-5) for x, y in zip(a[1], b[1]))
+    return losses and prefixes and torch.equal(a[2], b[2])
+
+
+def test_prefixes_side_by_side_train_as_one_after_another(monkeypatch) -> None:
+    """K prefixes in one batch (loss sum_k L_k, clipping and AdamW per prefix, each its own batches) give every
+    prefix the losses and final value it gets trained alone; the false twin, one clip across all prefixes, does
+    not."""
+    d = EXPERIMENTS["e1"]["quick"].size.d
+    real = torch.nn.utils.clip_grad_norm_
+    norms: list[float] = []
+
+    def spy(params, max_norm):
+        norms.append(float(real(params, max_norm)))
+        return norms[-1]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    sequential = _prefix_trainings(False, _prefixes(d))
+    assert max(norms) > 1.0  # the clip acts
+    assert not torch.equal(sequential[1][0], sequential[1][1])  # and the three trainings differ from each other
+    assert _close(_prefix_trainings(True, _prefixes(d)), sequential)
+    shared = _prefixes(d)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: real([p.s for p in shared],
+                                                                                          max_norm))
+    assert not _close(_prefix_trainings(True, shared), sequential)  # the false twin: one norm over all prefixes
