@@ -318,3 +318,29 @@ def test_prefixes_side_by_side_train_as_one_after_another(monkeypatch) -> None:
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: real([p.s for p in shared],
                                                                                           max_norm))
     assert not _close(_prefix_trainings(True, shared), sequential)  # the false twin: one norm over all prefixes
+
+
+def test_adamw_is_torchs_fused_adamw_bit_for_bit() -> None:
+    """`numeric.training.AdamW` (torch's fused kernel without torch.optim) makes torch.optim.AdamW(fused=True)'s
+    updates exactly: two groups (own lr and weight decay), float32 and float64, a parameter without a gradient."""
+    from numeric.training import AdamW
+
+    g = torch.Generator().manual_seed(0)
+
+    def params() -> list[torch.Tensor]:
+        return [torch.randn(3, 4, generator=torch.Generator().manual_seed(1), dtype=dtype).requires_grad_()
+                for dtype in (torch.float32, torch.float64, torch.float32)]
+
+    ours, theirs = params(), params()
+    opt = AdamW([(ours[:2], 3e-2, 0.1), (ours[2:], 3e-1, 0.0)])
+    ref = torch.optim.AdamW([{"params": theirs[:2], "lr": 3e-2, "weight_decay": 0.1},
+                             {"params": theirs[2:], "lr": 3e-1, "weight_decay": 0.0}], betas=(0.9, 0.95), fused=True)
+    for step in range(5):
+        grads = [torch.randn(3, 4, generator=g, dtype=p.dtype) for p in ours]
+        for ps in (ours, theirs):
+            for k, (p, grad) in enumerate(zip(ps, grads)):
+                p.grad = None if (step == 0 and k == 2) else grad.clone()
+        opt.step()
+        ref.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert not torch.equal(ours[0], params()[0])
