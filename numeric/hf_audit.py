@@ -23,6 +23,7 @@ dtypes the pass actually used up to that attention: `tolerance`) and a class:
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from dataclasses import asdict, dataclass, field
@@ -189,11 +190,24 @@ def _masked_reference(loaded: Loaded, peft_model: Any, setup: Setup, X: torch.Te
 
 @dataclass
 class PrefixRun:
+    """peft prefix-tuning on content X (``P``, run at once) and the two base-model runs of X it is compared with,
+    each run when first read (a measure that reads one does not pay for the other; forwards without side effects,
+    so the order does not matter): ``same`` (positions n_S.., `_masked_reference`) and ``shifted`` (0..)."""
+
     loaded: Loaded
     P: Capture
-    same: Capture
-    shifted: Capture
     zero: bool
+    peft_model: Any
+    setup: Setup
+    X: torch.Tensor
+
+    @functools.cached_property
+    def same(self) -> Capture:
+        return _masked_reference(self.loaded, self.peft_model, self.setup, self.X)
+
+    @functools.cached_property
+    def shifted(self) -> Capture:
+        return capture(self.loaded.model, **_inputs(self.loaded, self.setup, self.X))
 
 
 def run_prefix(spec: ModelSpec, setup: Setup) -> PrefixRun:
@@ -203,9 +217,7 @@ def run_prefix(spec: ModelSpec, setup: Setup) -> PrefixRun:
                  init_std=setup.prefix_std, zero=zero)
     X = _content(loaded, setup)
     P = _guard(lambda: capture(loaded.model, model, **_inputs(loaded, setup, X)))
-    same = _masked_reference(loaded, model, setup, X)
-    shifted = capture(loaded.model, **_inputs(loaded, setup, X))
-    return PrefixRun(loaded, P, same, shifted, zero)
+    return PrefixRun(loaded, P, zero, model, setup, X)
 
 
 def _guard(run: Any) -> Any:

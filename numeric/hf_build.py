@@ -9,10 +9,12 @@ stay hybrid. Key/value heads stay grouped when the default config groups them (H
 `ModelSpec` names what to build: a model type (plus config overrides) or a checkpoint directory. `load` returns a
 float64, eager-attention, eval-mode model and the peft task type that fits it: ``SEQ_2_SEQ_LM`` for
 encoder-decoder configs, ``CAUSAL_LM`` when transformers maps the type to a causal LM, else
-``FEATURE_EXTRACTION`` (an encoder).
+``FEATURE_EXTRACTION`` (an encoder). What depends on the spec alone (the tiny config, the dtype the kernels accept)
+is derived once per process and spec; the weights are drawn afresh from the seed on every `load`.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,14 +164,17 @@ def _smoke(model: Any, encoder_decoder: bool) -> None:
         model(input_ids=ids, **({"decoder_input_ids": ids} if encoder_decoder else {}))
 
 
-def _finish(model: Any, config: Any) -> Loaded:
+def _finish(model: Any, config: Any, probed: str | None = None) -> Loaded:
     """float64 and eager; a model whose kernels refuse float64 (e.g. grouped expert matmuls) runs in float32, and
-    the audit's dtype probe then sets float32 tolerances."""
+    the audit's dtype probe then sets float32 tolerances. ``probed``: the dtype note an earlier model of the same
+    spec got ("" float64), so that the smoke pass which decides it is not repeated (None: run it)."""
     task, _ = task_type(config)
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")
     encdec = bool(getattr(config, "is_encoder_decoder", False))
     model = model.to(DTYPE).eval()
+    if probed is not None:
+        return Loaded(model.to(torch.float32) if probed else model, task, encdec, config.model_type, probed)
     note = ""
     try:
         _smoke(model, encdec)
@@ -178,6 +183,28 @@ def _finish(model: Any, config: Any) -> Loaded:
         _smoke(model, encdec)
         note = f"runs in float32: float64 fails ({str(exc).splitlines()[0][:120]})"
     return Loaded(model, task, encdec, config.model_type, note)
+
+
+@dataclass
+class _Recipe:
+    """What `load` derives from a spec alone: the tiny config (never handed out: building a model writes to its
+    config, so each model gets a copy), the auto class, and the dtype note of the first model (None before it)."""
+
+    config: Any
+    auto: str
+    note: str | None = None
+
+
+_RECIPES: dict[tuple[ModelSpec, float], _Recipe] = {}
+
+
+def _recipe(spec: ModelSpec, init_std: float) -> _Recipe:
+    """The `_Recipe` of (``spec``, ``init_std``), made on first use (``spec.model_type`` must be set)."""
+    key = (spec, init_std)
+    if key not in _RECIPES:
+        config = tiny_config(str(spec.model_type), spec.size, init_std, spec.overrides)
+        _RECIPES[key] = _Recipe(config, task_type(config)[1])
+    return _RECIPES[key]
 
 
 def load(spec: ModelSpec, seed: int, init_std: float = 0.3) -> Loaded:
@@ -194,12 +221,14 @@ def load(spec: ModelSpec, seed: int, init_std: float = 0.3) -> Loaded:
         return _finish(model, config)
     if spec.model_type is None:
         raise ValueError("a ModelSpec needs a model_type or a path")
-    config = tiny_config(spec.model_type, spec.size, init_std, spec.overrides)
-    _, auto = task_type(config)
+    recipe = _recipe(spec, init_std)
+    config = copy.deepcopy(recipe.config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = getattr(transformers, auto).from_config(config, attn_implementation="eager")
-    return _finish(model, config)
+        model = getattr(transformers, recipe.auto).from_config(config, attn_implementation="eager")
+    loaded = _finish(model, config, recipe.note)
+    recipe.note = loaded.dtype_note
+    return loaded
 
 
 PRESETS: dict[str, ModelSpec] = {

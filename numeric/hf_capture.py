@@ -37,6 +37,11 @@ PRODUCTS = {torch.matmul, torch.bmm, torch.baddbmm, torch.Tensor.matmul, torch.T
 SOFTMAX = {torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax}
 SCALE_ATTRIBUTES = ("scaling", "scale", "softmax_scale", "inv_norm_factor", "scale_attn")
 CROSS_KWARGS = ("key_value_states", "encoder_hidden_states")
+PLAIN = {torch.nn.Linear, torch.nn.Embedding, torch.nn.LayerNorm, torch.nn.Dropout, torch.nn.Identity, torch.nn.ReLU,
+         torch.nn.GELU, torch.nn.SiLU, torch.nn.Tanh, torch.nn.ModuleList, torch.nn.ModuleDict}
+"""torch.nn module types (exact) that run no product and no softmax (one functional op: linear, embedding, norm,
+dropout, activation) or are never called (containers): they get no hooks, so the ops in them are owned by the
+enclosing module, which changes no attention's products (their inputs are never looked up either)."""
 
 
 @dataclass
@@ -126,8 +131,10 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         st = self.state
+        if st.bookkeeping:
+            return result
         st.count += 1
-        if isinstance(result, torch.Tensor) and result.is_floating_point() and result.dtype != torch.float64:
+        if isinstance(result, torch.Tensor) and result.dtype != torch.float64 and result.dtype.is_floating_point:
             st.dtypes.append((st.count, getattr(func, "__name__", str(func)), str(result.dtype).replace("torch.", "")))
         if func in PRODUCTS or func in SOFTMAX:
             st.ops.append(Op("softmax" if func in SOFTMAX else "product", st.stack[-1] if st.stack else "",
@@ -147,6 +154,7 @@ class _State:
     active_call: int | None = None
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     cross: dict[str, bool] = field(default_factory=dict)
+    bookkeeping: bool = False  # the hooks' own tensor calls are running: not the model's ops, not recorded
 
 
 _EAGER = "eager_attention_forward"  # the module-level function transformers' attention layers call
@@ -174,25 +182,40 @@ def _wrap_eager(original: Callable, state: _State, paths: dict[int, str]) -> Cal
     return eager
 
 
+def _pop(state: _State) -> Callable[..., None]:
+    def pop(mod: Any, args: Any, kwargs: Any, output: Any) -> None:
+        state.stack.pop()
+
+    return pop
+
+
 @contextlib.contextmanager
 def _instrument(model: Any, state: _State) -> Iterator[None]:
-    paths = {id(m): name for name, m in model.named_modules()}
+    """Per module (but the `PLAIN` ones): a pre-hook that pushes its path and records its hidden-state input and
+    whether it is a cross-attention, a hook that pops it; and the wrapped eager attention function."""
+    named = list(model.named_modules())
+    paths = {id(m): name for name, m in named}
     handles = []
-    for name, module in model.named_modules():
+    pop = _pop(state)
+    for name, module in named:
+        if type(module) in PLAIN:
+            continue
+
         def push(mod: Any, args: Any, kwargs: Any, name: str = name) -> None:
             state.stack.append(name)
-            hidden = kwargs.get("hidden_states", args[0] if args else None)
-            if isinstance(hidden, torch.Tensor) and hidden.is_floating_point():
-                state.inputs[name] = hidden.detach()
-            state.cross[name] = bool(getattr(mod, "is_cross_attention", False)) or any(
-                isinstance(kwargs.get(k), torch.Tensor) for k in CROSS_KWARGS)
-
-        def pop(mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-            state.stack.pop()
+            state.bookkeeping = True
+            try:
+                hidden = kwargs.get("hidden_states", args[0] if args else None)
+                if isinstance(hidden, torch.Tensor) and hidden.is_floating_point():
+                    state.inputs[name] = hidden.detach()
+                state.cross[name] = bool(getattr(mod, "is_cross_attention", False)) or any(
+                    isinstance(kwargs.get(k), torch.Tensor) for k in CROSS_KWARGS)
+            finally:
+                state.bookkeeping = False
 
         handles.append(module.register_forward_pre_hook(push, with_kwargs=True))
         handles.append(module.register_forward_hook(pop, with_kwargs=True, always_call=True))
-    modules = {sys.modules[type(m).__module__] for m in model.modules()}
+    modules = {sys.modules[type(m).__module__] for _, m in named}
     patched = [(mod, getattr(mod, _EAGER)) for mod in modules if hasattr(mod, _EAGER)]
     try:
         for mod, original in patched:

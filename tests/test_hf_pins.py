@@ -150,3 +150,55 @@ def test_prefix_attention_mask_is_extended_with_ones():
         masked = model(input_ids=X, attention_mask=torch.ones_like(X)).logits
     assert torch.allclose(plain, masked, rtol=0, atol=1e-12), (
         "peft no longer prepends n_S ones to a user attention_mask for prefix-tuning (the prefix became maskable)")
+
+
+def _tensors(model):
+    return dict(model.named_parameters()) | dict(model.named_buffers())
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama-gqa", "bloom-alibi", "t5"])
+def test_a_spec_recipe_reused_builds_bit_identical_models(name, monkeypatch):
+    """`load` derives the config and the dtype once per spec; a later load (config copied, no smoke pass) gives the
+    same weights, buffers and forward as a load from a fresh recipe, and a config of its own."""
+    from numeric import hf_build
+    from numeric.hf_measures import representative
+
+    spec = representative(name)
+    monkeypatch.setattr(hf_build, "_RECIPES", {})
+    first, again = load(spec, seed=5), load(spec, seed=5)
+    assert again.model.config is not first.model.config and again.dtype_note == first.dtype_note
+    a, b = _tensors(first.model), _tensors(again.model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    X = random_tokens(N, 64, 5)
+    inputs = {"input_ids": X, **({"decoder_input_ids": X} if first.encoder_decoder else {})}
+    assert torch.equal(capture(first.model, **inputs).output, capture(again.model, **inputs).output)
+
+
+def test_a_spec_probed_float32_stays_float32_without_a_second_smoke_pass(monkeypatch):
+    from numeric import hf_build
+
+    passes = []
+
+    def smoke(model, encoder_decoder):
+        passes.append(next(model.parameters()).dtype)
+        if passes[-1] == torch.float64:
+            raise RuntimeError("no float64 kernel\nsecond line")
+
+    monkeypatch.setattr(hf_build, "_RECIPES", {})
+    monkeypatch.setattr(hf_build, "_smoke", smoke)
+    first, again = load(PRESETS["gpt2"], seed=1), load(PRESETS["gpt2"], seed=2)
+    assert passes == [torch.float64, torch.float32], "the float64 probe ran again for a spec already probed"
+    for loaded in (first, again):
+        assert next(loaded.model.parameters()).dtype == torch.float32
+        assert loaded.dtype_note == "runs in float32: float64 fails (no float64 kernel)"
+
+
+def test_prefix_references_do_not_depend_on_the_order_they_are_run():
+    """`PrefixRun.same` / `.shifted` run on first read: either order gives the same captures."""
+    setup = Setup(seed=3, n_S=N_S, n=N)
+    one, two = run_prefix(PRESETS["llama"], setup), run_prefix(PRESETS["llama"], setup)
+    same_first = (one.same, one.shifted)
+    shifted_first = (two.shifted, two.same)
+    for a, b in zip(same_first, reversed(shifted_first)):
+        assert torch.equal(a.output, b.output)
+        assert all(torch.equal(c.attn, d.attn) and torch.equal(c.heads, d.heads) for c, d in zip(a.calls, b.calls))
