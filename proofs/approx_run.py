@@ -116,7 +116,7 @@ def draw_runs(fig: Figure, runs: list[Run]) -> None:
         th, f, h = curves(r)
         ax.plot(th, f, color="black", linewidth=1.0, label="f")
         ax.plot(th, h, color="tab:orange", linewidth=0.8, label="head output H")
-        ax.set_title(f"f = {r.name}\nN={r.N}, T={r.T}: certified sup {float(r.certified_upper):.4f}, "
+        ax.set_title(f"f = {r.name}\nN={r.N}, T={r.T}\ncertified sup {float(r.certified_upper):.4f}, "
                      f"sampled {r.sampled:.4f}", fontsize=7)
         ax.set_xlabel("θ", fontsize=7)
         ax.set_xticks([0, math.pi, 2 * math.pi], ["0", "π", "2π"], fontsize=7)

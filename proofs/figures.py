@@ -197,7 +197,7 @@ FIGURES = FIGURES + (
                ("approx.prefix_length_bound",), draw_approx_length),
 )
 
-SIZES = {"attention_heatmap": (7.0, 2.8), "bias_directions": (7.0, 3.4), "approx_heads": (7.5, 2.8)}
+SIZES = {"attention_heatmap": (7.0, 2.8), "bias_directions": (7.0, 3.4), "approx_heads": (7.5, 3.0)}
 
 
 def render(specs: tuple[FigureSpec, ...], out_dir: Path, ctx: Context) -> list[FigureFile]:
