@@ -27,9 +27,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n auto
 
-# ruff (E, F, W, I, B, UP; 120 columns) and mypy on theory/, numeric/, proofs/ (settings in pyproject.toml).
+# ruff (E, F, W, I, B, UP; 120 columns) on all the code, tests and benchmarks included; mypy on theory/, numeric/,
+# proofs/ (settings in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check theory numeric proofs
+	$(BIN)/ruff check theory numeric proofs tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

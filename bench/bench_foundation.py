@@ -46,7 +46,8 @@ def structured_vs_simplify() -> dict:
     ok_s, t_structured = _timed(structured)
     simplified, t_simplify = _timed(lambda: [sp.simplify(c) for c in residual])
     return {"structured_seconds": t_structured, "structured_ok": ok_s, "simplify_seconds": t_simplify,
-            "simplify_zero": all(c == 0 for c in simplified), "ratio_simplify_over_structured": t_simplify / t_structured}
+            "simplify_zero": all(c == 0 for c in simplified),
+            "ratio_simplify_over_structured": t_simplify / t_structured}
 
 
 def batched_vs_loop(B: int = 100_000, loop_B: int = 2_000) -> dict:

@@ -81,7 +81,8 @@ def run(console: Console) -> dict:
     out: dict = {"import_seconds": import_seconds(), "audits": {}, "target_seconds_per_family": 5.0}
     audit(PRESETS["gpt2"], "prefix", Setup())  # warm-up: first-call costs are not per family
     t = Table(title="prefixcheck audit, seed 0")
-    for col in ("family", "method", "seconds", "rows", "unexpected", "worst row predicted to hold", "worst deviating row"):
+    for col in ("family", "method", "seconds", "rows", "unexpected", "worst row predicted to hold",
+                "worst deviating row"):
         t.add_column(col)
     for name, spec in PRESETS.items():
         for method, std in (("prefix", 1.0), ("prefix", 0.0), ("prompt", 1.0), ("text", 1.0)):

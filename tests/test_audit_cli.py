@@ -25,7 +25,8 @@ def test_audit_every_shorthand_and_method(tmp_path, capsys):
         out = tmp_path / f"{method}.json"
         assert main(["audit", "--arch", "all", "--method", method, "--json", str(out)]) == 0
         data = json.loads(out.read_text())
-        assert data["unexpected"] == 0 and [a["model"] for a in data["audits"]] == ["gpt2", "llama", "llama-gqa", "bert"]
+        assert data["unexpected"] == 0
+        assert [a["model"] for a in data["audits"]] == ["gpt2", "llama", "llama-gqa", "bert"]
         assert data["environment"]["peft"] == "0.21.2" and data["audits"][0]["setup"]["seeds"]["model"] == 0
         assert all(r["cls"] in ("holds", "deviates as predicted") for a in data["audits"] for r in a["rows"])
     text = capsys.readouterr().out

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import textwrap
 import types
-from pathlib import Path
 
 import pytest
 
-from proofs.baseline import MIN_SECONDS, compare
 from proofs import runner
+from proofs.baseline import MIN_SECONDS, compare
 from proofs.cli import main
 
 

@@ -102,7 +102,8 @@ CLAIMS = [Claim("mine.one", "a numeric claim", "-", "-", numeric=consistent)]
 def test_pyproject_defaults_apply_and_the_command_line_wins(tmp_path, monkeypatch, capsys):
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "mine.py").write_text(CLAIM_FILE)
-    (tmp_path / "pyproject.toml").write_text('[tool.prefixcheck]\nseed = 3\ninstances = 70\nclaims = ["claims/mine.py"]\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.prefixcheck]\nseed = 3\ninstances = 70\n'
+                                             'claims = ["claims/mine.py"]\n')
     sub = tmp_path / "sub"
     sub.mkdir()
     monkeypatch.chdir(sub)  # found from a subfolder, like pytest and ruff

@@ -8,13 +8,12 @@ import json
 import pytest
 import torch
 
-from numeric.empirical import (EXPERIMENTS, Run, attention_maps, build_model, content_attention, make_adapter,
-                               run)
+from numeric.empirical import EXPERIMENTS, Run, attention_maps, build_model, content_attention, make_adapter, run
 from numeric.model import FullFineTune
 from proofs.catalogue.empirical import E1, E4, contrast_claim
-from proofs.empirical_checks import Contrast, judge
 from proofs.claim import Context, Status
 from proofs.cli import main
+from proofs.empirical_checks import Contrast, judge
 from proofs.registry import catalogue, select
 from proofs.runner import run_claim
 
@@ -214,8 +213,8 @@ def test_dropout_is_active_only_in_train_mode() -> None:
 
 def test_optimisation_judge_catches_a_prefix_that_learns() -> None:
     """The false twin of the optimisation check: one tuned prefix reaching the target makes the contrast VIOLATED."""
-    from proofs.empirical_checks import optimisation_judge
     from proofs.claim import LayerResult
+    from proofs.empirical_checks import optimisation_judge
 
     rec = {"attempts": [{"lr": 0.1, "restart": 0, "best_loss": 0.1, "final_loss": 0.1, "accuracy": 0.6}],
            "best": {"lr": 0.1, "best_loss": 0.1}, "lrs": [0.1], "restarts": 1, "steps": 10,

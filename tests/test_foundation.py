@@ -12,8 +12,8 @@ from proofs.checks import smt_identity, smt_order
 from proofs.claim import Claim, Context, LayerResult, Status, verdict
 from proofs.runner import run_claim
 from theory.derivation import chain
-from theory.kernel import decide_zero as zero_test
 from theory.head import Shape
+from theory.kernel import decide_zero as zero_test
 
 P, C, R, V, U, E = (Status.PROVED, Status.CONSISTENT, Status.REFUTED, Status.VIOLATED, Status.UNKNOWN, Status.ERROR)
 

@@ -37,8 +37,9 @@ def _prefixed(name: str, **kw):
 def test_versions_are_the_pinned_ones():
     installed = versions()
     for dist, pin in PINNED.items():
-        assert installed[dist] == pin, (f"{dist} is {installed[dist]}, the audit pins {pin}: re-run tests/test_hf_pins.py "
-                                        f"and update numeric/hf.py PINNED, pyproject's [hf] extra and docs/implementations.md")
+        assert installed[dist] == pin, (f"{dist} is {installed[dist]}, the audit pins {pin}: re-run "
+                                        "tests/test_hf_pins.py and update numeric/hf.py PINNED, pyproject's [hf] "
+                                        "extra and docs/implementations.md")
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama-gqa"])
@@ -53,7 +54,7 @@ def test_prefix_is_injected_raw_and_content_continues_at_n_S(name):
     keys, _ = prefix_cache(model)
     run = run_prefix(PRESETS[name], Setup(seed=11, n_S=N_S, n=N))
     calls = run.P.self_calls()
-    for l, c in enumerate(calls):
+    for c in calls:
         assert c.n_pre == N_S, "the attention no longer has n_S prefix keys before the content"
     P, R = calls[0], run.same.self_calls()[0]
     gap = float((P.inputs - R.inputs[..., -N:, :]).abs().max())

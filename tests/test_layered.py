@@ -75,8 +75,8 @@ def test_prefix_cone_certifies_targets_outside_the_column_space_of_W_V():
     W_V[0] = [0.0] * 6  # output coordinate 0 is always 0 + (frozen content part)
     Y = [y[:] for y in p.task.outputs]
     h = ConcreteHead.from_lists(p.W_Q, p.W_K, W_V, None)
-    t0 = [float(h.last(torch.tensor(x, dtype=torch.float64), "prefix", "W_K", {"s": torch.zeros(0, 6, dtype=torch.float64)})[0][0])
-          for x in p.task.inputs]
+    no_prefix = {"s": torch.zeros(0, 6, dtype=torch.float64)}
+    t0 = [float(h.last(torch.tensor(x, dtype=torch.float64), "prefix", "W_K", no_prefix)[0][0]) for x in p.task.inputs]
     Y[1][0] = t0[1] + 1.0  # coordinate 0 cannot move: W_V s has no component there, and t_r is fixed
     out = decide(Problem(p.W_Q, p.W_K, W_V, p.method, Task(p.task.inputs, Y, tol=1e-3), tau=None), 20,
                  fallback=False)
@@ -123,7 +123,8 @@ def test_a_floating_ray_on_a_feasible_system_gives_no_multipliers():
 SWEEP = 1000
 
 CASES = [("prefix_ray", Method("prefix", 1)), ("prefix_cone", Method("prefix", 2)),
-         ("attention_hull", Method("lora", rank=1, matrix="W_K")), ("value_linear", Method("lora", rank=1, matrix="W_V"))]
+         ("attention_hull", Method("lora", rank=1, matrix="W_K")),
+         ("value_linear", Method("lora", rank=1, matrix="W_V"))]
 
 
 @pytest.mark.parametrize("builder,method", CASES, ids=[c[0] for c in CASES])

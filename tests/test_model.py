@@ -6,8 +6,23 @@ import math
 import pytest
 import torch
 
-from numeric.model import (NORMS, POSITIONS, MLP, Block, Compose, Config, ConfigError, FullFineTune, HardPrompt,
-                           LoRA, Modules, PrefixHidden, PrefixKV, SoftPrompt, Transformer)
+from numeric.model import (
+    MLP,
+    NORMS,
+    POSITIONS,
+    Block,
+    Compose,
+    Config,
+    ConfigError,
+    FullFineTune,
+    HardPrompt,
+    LoRA,
+    Modules,
+    PrefixHidden,
+    PrefixKV,
+    SoftPrompt,
+    Transformer,
+)
 
 torch.set_num_threads(1)  # tiny matrices: thread hand-offs dominate on a shared 2-core machine
 
@@ -51,7 +66,7 @@ def reference(model: Transformer, X: list[torch.Tensor], positions: list[int],
         pre = f"layers.{l}."
         rms = cfg.norm == "rms"
 
-        def ln(x, which):
+        def ln(x, which, pre=pre, rms=rms):
             if cfg.norm == "none":
                 return x
             return layer_norm(x, p[pre + which + ".gain"], p.get(pre + which + ".shift"), rms, cfg.eps)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from proofs.catalogue.reachability import cannot_reverse_claim, reachable_segment_claim, separation_claim, wide_segment_claim
+from proofs.catalogue.reachability import (
+    cannot_reverse_claim,
+    reachable_segment_claim,
+    separation_claim,
+    wide_segment_claim,
+)
 from proofs.claim import Context, Status
 from proofs.runner import run_claim
 

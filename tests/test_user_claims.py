@@ -239,7 +239,7 @@ def test_public_api_is_lazy_and_complete():
         assert getattr(proofs, name) is not None
     assert proofs.Shape.__module__ == "theory.shape" and proofs.solve.__module__ == "theory.smt"
     with pytest.raises(AttributeError):
-        proofs.no_such_name
+        _ = proofs.no_such_name
 
 
 def test_list_and_show_read_claim_files(capsys):

@@ -53,7 +53,8 @@ CLAIMS = [
     capacity.decoder_claim("mut.false.capacity.readout_sign",
                            readout=lambda u, V, z: (z - Fraction(1, 2)) ** 2 + (z - u / V) ** 2, expected=HOLDS),
     capacity.decoder_claim("mut.false.capacity.readout_tiny_fraction",
-                           readout=lambda u, V, z: (z - Fraction(1, 2)) ** 2 - (z - u / V) ** 2 + Fraction(1, 10**30) * u,
+                           readout=lambda u, V, z: ((z - Fraction(1, 2)) ** 2 - (z - u / V) ** 2
+                                                    + Fraction(1, 10**30) * u),
                            expected=HOLDS),
     capacity.decoder_claim("mut.false.capacity.readout_tiny_float",
                            readout=lambda u, V, z: (z - 0.5) ** 2 - (z - u / V) ** 2 + 1e-25 * u, expected=HOLDS),

@@ -5,9 +5,9 @@ refutes it), so every layer that decides anything must refute it or stay UNKNOWN
 from __future__ import annotations
 
 import sympy
+from mutant_views import identity_family
 
 from proofs import Shape
-from mutant_views import identity_family
 
 TRUTH = False
 
@@ -214,8 +214,8 @@ CLAIMS = [
           shape=TWO),
     claim("mixture_unnormalised", "n_S=2: alpha_1 = softmax_m(prefix logits)_1", r"\alpha_{i1}=\mathrm{softmax}_1",
           mixture_unnormalised, shape=TWO),
-    claim("mixture_wrong_factor", "n_S=2: alpha_1 = (1 - alpha) softmax_1", r"\alpha_{i1}=(1-\alpha_i)\mathrm{softmax}_1",
-          mixture_wrong_factor, shape=TWO),
+    claim("mixture_wrong_factor", "n_S=2: alpha_1 = (1 - alpha) softmax_1",
+          r"\alpha_{i1}=(1-\alpha_i)\mathrm{softmax}_1", mixture_wrong_factor, shape=TWO),
     claim("multi_single_value", "n_S=2: t^pt = (1-a) t + a W_V s_1", r"t^{pt}=(1-\alpha)t+\alpha W_Vs_1",
           multi_single_value, shape=TWO, general=False),
     claim("multi_first_weight_only", "n_S=2: t^pt = (1-alpha_1) t + bias", r"t^{pt}=(1-\alpha_{i1})t+b_i",

@@ -12,9 +12,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 import sympy
+from mutant_views import identity_family
 
 from proofs import Shape
-from mutant_views import identity_family
 
 TRUTH = False
 

@@ -10,9 +10,9 @@ so the positional claims turn it off (``general=False``), as a user would.
 from __future__ import annotations
 
 import sympy
+from mutant_views import comp, det, dot, entry, identity_family, keys, size, trace
 
 from proofs import Shape
-from mutant_views import comp, det, dot, entry, identity_family, keys, size, trace
 
 TRUTH = False
 

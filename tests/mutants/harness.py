@@ -19,7 +19,7 @@ import ast
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from proofs import Context, Status
 from proofs.claim import Claim
@@ -82,7 +82,7 @@ class Judged:
         return f"{self.id} [{'true' if self.truth else 'false'}]: {self.verdict} ({layers})"
 
 
-def judge(path: Path, truth: bool, claim: Claim, ctx: Optional[Context] = None) -> Judged:
+def judge(path: Path, truth: bool, claim: Claim, ctx: Context | None = None) -> Judged:
     from proofs.runner import run_claim
 
     start = time.perf_counter()

@@ -4,7 +4,8 @@ A statement is evaluated on four kinds of view (docs/writing-claims.md): the gen
 for a generic position j), the unrolled sympy head (``A`` a column over the visible content keys), the z3 head
 (``A`` a vector over the content keys) and the torch head (``A`` of shape (B, queries, keys), vectors (B, n, d),
 ``W_O`` (B, d, d)). Naming a content position, a vector component or a matrix entry is spelled differently on each;
-these helpers spell it once. Nothing here decides anything: they only index (and `identity_family` names a file's claims).
+these helpers spell it once. Nothing here decides anything: they only index (and `identity_family` names a file's
+claims).
 """
 from __future__ import annotations
 

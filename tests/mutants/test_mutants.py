@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 
-pytestmark = pytest.mark.slow  # about a minute of CPU for the whole suite: `make test` runs it, `make test-fast` does not
+# about a minute of CPU for the whole suite: `make test` runs it, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 RESULTS: list = []   # filled as the items run; conftest.py prints the summary
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 import sympy
+from mutant_views import comp, dot, identity_family, key, keys
 
 from proofs import Shape
-from mutant_views import comp, dot, identity_family, key, keys
 
 TRUTH = True
 
@@ -124,7 +124,8 @@ def float_folded(E):
 def tiny_cancels_rational(E):
     """t^pt + 10^-40 t - Rational("1e-40") t = closed form (the two spellings of 10^-40 are the same rational)."""
     h = E.h
-    return h.t_pt + sympy.Rational(1, 10**40) * h.t - sympy.Rational("1e-40") * h.t, (1 - h.alpha) * h.t + h.alpha * h.u[0]
+    lhs = h.t_pt + sympy.Rational(1, 10**40) * h.t - sympy.Rational("1e-40") * h.t
+    return lhs, (1 - h.alpha) * h.t + h.alpha * h.u[0]
 
 
 def tiny_on_both_sides(E):
@@ -235,27 +236,29 @@ CLAIMS = [
           sigmoid_rearranged, smt=False),
     claim("thirds_rational", "t^pt = Rational(1, 3) (3 (1-a) t + 3 a W_V s)", r"t^{pt}=\tfrac13(\dots)",
           thirds_rational),
-    claim("thirds_fraction", "Fraction(1,3) A^pt + Fraction(2,3) A^pt = (1-a) A", r"\tfrac13A^{pt}+\tfrac23A^{pt}=(1-\alpha)A",
-          thirds_fraction),
+    claim("thirds_fraction", "Fraction(1,3) A^pt + Fraction(2,3) A^pt = (1-a) A",
+          r"\tfrac13A^{pt}+\tfrac23A^{pt}=(1-\alpha)A", thirds_fraction),
     claim("thirds_division", "t^pt/3 + t^pt/3 + t^pt/3 = closed form", r"3\cdot t^{pt}/3=t^{pt}", thirds_division),
-    claim("tenths_rational", "Rational(1,10) t + Rational(2,10) t = Rational(3,10) t", r"\tfrac1{10}t+\tfrac2{10}t=\tfrac3{10}t",
-          tenths_rational),
-    claim("binary_floats", "0.5 t^pt + 0.25 t^pt = 0.75 (closed form)", r"0.5t^{pt}+0.25t^{pt}=0.75t^{pt}", binary_floats),
-    claim("float_folded", "(1 + 1e-17) t^pt = closed form (1 + 1e-17 == 1.0 in Python)", r"(1+10^{-17})_{\mathrm{fl}}t^{pt}=t^{pt}",
-          float_folded),
-    claim("tiny_cancels_rational", "t^pt + 10^-40 t - Rational('1e-40') t = closed form", r"t^{pt}+\epsilon t-\epsilon t=t^{pt}",
-          tiny_cancels_rational),
+    claim("tenths_rational", "Rational(1,10) t + Rational(2,10) t = Rational(3,10) t",
+          r"\tfrac1{10}t+\tfrac2{10}t=\tfrac3{10}t", tenths_rational),
+    claim("binary_floats", "0.5 t^pt + 0.25 t^pt = 0.75 (closed form)", r"0.5t^{pt}+0.25t^{pt}=0.75t^{pt}",
+          binary_floats),
+    claim("float_folded", "(1 + 1e-17) t^pt = closed form (1 + 1e-17 == 1.0 in Python)",
+          r"(1+10^{-17})_{\mathrm{fl}}t^{pt}=t^{pt}", float_folded),
+    claim("tiny_cancels_rational", "t^pt + 10^-40 t - Rational('1e-40') t = closed form",
+          r"t^{pt}+\epsilon t-\epsilon t=t^{pt}", tiny_cancels_rational),
     claim("tiny_on_both_sides", "A^pt + 1e-40 A = (1 - a + 1e-40) A", r"A^{pt}+\epsilon A=(1-\alpha+\epsilon)A",
           tiny_on_both_sides),
     claim("mpf_on_both_sides", "mass + Float('1e-40', 60) alpha = 1 - alpha + Float('1e-40', 60) alpha",
           r"m+\epsilon\alpha=1-\alpha+\epsilon\alpha", mpf_on_both_sides),
     claim("thousands", "1e3 t^pt = 1e3 (closed form)", r"10^3t^{pt}=10^3((1-\alpha)t+\alpha W_Vs)", thousands),
-    claim("large_shift", "(t^pt + 1234.5 W_V s) - 1234.5 W_V s = closed form", r"(t^{pt}+cW_Vs)-cW_Vs=t^{pt}", large_shift),
+    claim("large_shift", "(t^pt + 1234.5 W_V s) - 1234.5 W_V s = closed form", r"(t^{pt}+cW_Vs)-cW_Vs=t^{pt}",
+          large_shift),
     claim("scaled_attention", "4096 A^pt = (4096 - 4096 alpha) A", r"4096A^{pt}=(4096-4096\alpha)A", scaled_attention),
     claim("position_zero", "A^pt_i0 = (1 - alpha) A_i0 (first content token, any n)", r"A^{pt}_{i0}=(1-\alpha_i)A_{i0}",
           position_zero, general=False),
-    claim("own_position", "A^pt_ii = (1 - alpha) A_ii (the query's own position, any n)", r"A^{pt}_{ii}=(1-\alpha_i)A_{ii}",
-          own_position, general=False),
+    claim("own_position", "A^pt_ii = (1 - alpha) A_ii (the query's own position, any n)",
+          r"A^{pt}_{ii}=(1-\alpha_i)A_{ii}", own_position, general=False),
     claim("first_two_scaled", "the first two tokens' attention scales by 1 - alpha (any n)",
           r"\sum_{j<2}A^{pt}_{ij}=(1-\alpha_i)\sum_{j<2}A_{ij}", first_two_scaled, general=False),
     claim("component_zero", "component 0 of the closed form (any d)", r"t^{pt}_i[0]=(1-\alpha)t_i[0]+\alpha(W_Vs)[0]",
