@@ -596,14 +596,27 @@ class SolverAnswer:
 _UNSAT: dict[int, SolverAnswer] = {}
 
 
+def z3_solver(logic: str = "QF_NRA") -> Any:
+    """The z3 solver `run_z3` asks. QF_NRA: z3's nlsat procedure (the ``qfnra-nlsat`` tactic: simplification,
+    then nlsat, complete for nonlinear real arithmetic) with ``inline_vars`` (variables isolated from equations
+    are substituted away, with a model converter that restores them). On the catalogue's queries it answers as
+    ``SolverFor("QF_NRA")`` does, about 1.5-2x faster (``python -m bench bench_smt``). Any other logic:
+    ``SolverFor(logic)``; none: z3's default solver. Whatever the configuration, an UNSAT is z3's answer."""
+    import z3
+
+    if logic == "QF_NRA":
+        return z3.With("qfnra-nlsat", inline_vars=True).solver()
+    return z3.SolverFor(logic) if logic else z3.Solver()
+
+
 def run_z3(constraints: Sequence[Any], timeout: float, logic: str = "QF_NRA") -> SolverAnswer:
-    """Ask z3 (with a timeout in seconds; a timeout is "unknown"); UNSAT answers are remembered for
-    `certify_unsat`."""
+    """Ask z3 (`z3_solver`, with a timeout in seconds; a timeout is "unknown"); UNSAT answers are remembered
+    for `certify_unsat`."""
     import time
 
     import z3
 
-    solver = z3.SolverFor(logic) if logic else z3.Solver()
+    solver = z3_solver(logic)
     solver.set("timeout", max(1, int(timeout * 1000)))
     solver.add(*constraints)
     start = time.perf_counter()
