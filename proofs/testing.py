@@ -84,9 +84,7 @@ def assert_claim(claim: Claim | str, *, claims: str | Path | None = None, seed: 
     """Run a claim (a `Claim`, or an id looked up in ``claims`` or the catalogue) and raise `ClaimFailed` unless
     its verdict is ok. Returns the result."""
     __tracebackhide__ = True
-    if isinstance(claim, str):
-        claim = find_claim(claim, claims)
-    result = run_claim(claim, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), tuple(layers))
+    result = _run(claim, claims, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), layers)
     if result.verdict != "ok":
         raise ClaimFailed(explain(result), result)
     return result
@@ -98,13 +96,22 @@ def assert_caught(claim: Claim | str, *, claims: str | Path | None = None, seed:
     caught everywhere: the verdict is ``mismatch`` and every layer that ran says the claim fails (REFUTED, VIOLATED
     or COUNTEREXAMPLE; an UNKNOWN or ERROR layer is not a catch). Returns the result."""
     __tracebackhide__ = True
-    if isinstance(claim, str):
-        claim = find_claim(claim, claims)
-    result = run_claim(claim, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), tuple(layers))
+    result = _run(claim, claims, Context(seed=seed, timeout=timeout, instances=instances, tol=tol), layers)
     missed = [layer for layer, r in result.layers.items() if r.status not in FAILS]
-    if result.verdict != "mismatch" or missed or not result.layers:
-        raise ClaimFailed(f"false twin not caught (layers {missed or 'none'} do not fail)\n{explain(result)}", result)
-    return result
+    if missed:
+        why = f"layers {missed} do not fail"
+    elif not result.layers:
+        why = "no layer ran"
+    elif result.verdict != "mismatch":
+        why = f"verdict {result.verdict}"
+    else:
+        return result
+    raise ClaimFailed(f"false twin not caught ({why})\n{explain(result)}", result)
+
+
+def _run(claim: Claim | str, claims: str | Path | None, ctx: Context, layers: Iterable[str]) -> ClaimResult:
+    """Run a claim, or the claim of that id in ``claims`` (or the catalogue), on ``layers``."""
+    return run_claim(find_claim(claim, claims) if isinstance(claim, str) else claim, ctx, tuple(layers))
 
 
 def claim_tests(path: str | Path, **options: Any) -> Any:
