@@ -1,8 +1,12 @@
 """Depth claims: each is ok, and each checker catches its false twin in every layer."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proofs.catalogue import depth
 from proofs.claim import Context, Status
@@ -126,3 +130,12 @@ def test_the_float_reversal_matches_the_exact_one() -> None:
     assert (explicit.witness["argmax_before"], explicit.witness["argmax_after"]) == (-0.7, 2.0)
     explicit, random = reversal(seed=0, models=2, factor=-0.5)
     assert explicit.max_error == 1.0 and random.max_error == 1.0
+
+
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.data())
+@settings(max_examples=50, deadline=None)
+def test_worst_entry_index_is_torchs_unravel_index(shape, data) -> None:
+    from numeric.depth import _unravel
+
+    flat = data.draw(st.integers(0, math.prod(shape) - 1))
+    assert _unravel(flat, tuple(shape)) == [int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(shape))]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
-from proofs.claim import Claim, Context, LayerResult, Status
+from proofs import schedule
+from proofs.claim import LAYERS, Claim, Context, LayerResult, Status
 from proofs.cli import main
 from proofs.registry import catalogue, select
-from proofs.runner import ClaimResult, claim_costs, costs_path, record_costs, run, run_layer, schedule, without_clock
+from proofs.runner import ClaimResult, run, run_layer, without_clock
+from proofs.schedule import Entry, Observed
 from theory.kernel import KernelError, genuine, recorded
 
 QUICK = ["prefix.ordering", "prefix.bias_parallel_naive"]  # under a second each
@@ -89,47 +92,82 @@ def test_the_whole_catalogue_with_two_workers_matches_one(tmp_path):
     assert without_clock(reports["2"]) == without_clock(reports["1"])
 
 
-def _claim(claim_id: str, section: str = "") -> Claim:
+def _claim(claim_id: str, section: str = "", exact: bool = False) -> Claim:
     return Claim(claim_id, "a quick test claim", "-", "-", section=section,
-                 numeric=lambda ctx: LayerResult(Status.CONSISTENT, "ok"))
+                 numeric=lambda ctx: LayerResult(Status.CONSISTENT, "ok"),
+                 symbolic=(lambda ctx: LayerResult(Status.CONSISTENT, "ok")) if exact else None)
 
 
-def test_workers_take_untimed_claims_first_then_the_longest_tasks(monkeypatch, tmp_path):
+def test_a_claim_is_one_task_per_group_of_its_layers():
+    claims = [_claim("a", exact=True), _claim("b")]
+    assert [(t.claim, t.group, t.layers, t.key) for t in schedule.tasks(claims, LAYERS)] == [
+        (0, "exact", ("symbolic",), "a/exact"), (0, "numeric", ("numeric",), "a/numeric"),
+        (1, "numeric", ("numeric",), "b/numeric")]
+    assert [t.key for t in schedule.tasks(claims, ["symbolic"])] == ["a/exact"]
+
+
+def test_workers_take_untimed_tasks_first_then_the_longest():
+    plan = schedule.tasks([_claim(i) for i in ("a", "b", "c", "d", "e")], LAYERS)
+    assert schedule.order(plan, {}) == plan  # nothing recorded: the order asked for
+    record = {f"{i}/numeric": Entry(s, ("torch",)) for i, s in (("a", 0.1), ("b", 4.4), ("d", 0.1), ("e", 2.0))}
+    assert [t.key[0] for t in schedule.order(plan, record)] == ["c", "b", "e", "a", "d"]
+
+
+def test_a_task_is_heavy_when_it_imported_torch_and_the_preload_is_what_heavy_tasks_imported():
+    plan = schedule.tasks([_claim("a", exact=True), _claim("b", exact=True)], LAYERS)
+    a_exact, a_numeric, b_exact, b_numeric = plan
+    # nothing recorded: exact layers are light, numeric ones heavy; the preload is torch alone
+    assert [schedule.heavy(t, {}) for t in plan] == [False, True, False, True]
+    assert schedule.preload(plan, {}) == ["torch"]
+    record = {"a/exact": Entry(1.0, ("torch", "z3")), "a/numeric": Entry(1.0, ()),
+              "b/numeric": Entry(1.0, ("peft", "torch", "transformers")), "b/exact": Entry(1.0, ("z3",))}
+    assert [schedule.heavy(t, record) for t in plan] == [True, False, False, True]
+    assert schedule.preload(plan, record) == ["torch", "peft", "transformers", "z3"]
+    assert schedule.preload([a_numeric, b_exact], record) == []  # no heavy task: nothing to import first
+
+
+def test_the_record_keeps_seconds_and_watched_imports(monkeypatch, tmp_path):
     monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
-    claims = [_claim(i) for i in ("a", "b", "c", "d", "e")]
-    assert schedule(claims, {}, 2) == [[0], [1], [2], [3], [4]]  # nothing recorded: the order asked for
-    # one section holding most of the work is split into one task per claim, longest first
-    assert schedule(claims, {"a": 0.1, "b": 4.4, "d": 0.1, "e": 2.0}, 2) == [[2], [1], [4], [0], [3]]
+    assert schedule.record() == {}
+    run([_claim("test.fine", exact=True)], CTX, LAYERS)  # in process: seconds, no imports watched
+    assert set(schedule.record()) == {"test.fine/exact", "test.fine/numeric"}
+    assert all(e.imports == () and e.seconds >= 0 for e in schedule.record().values())
+    schedule.keep([Observed("t/numeric", 2.0, True, ("peft",), ("torch",))])  # a worker saw peft, had torch
+    assert schedule.record()["t/numeric"] == Entry(2.0, ("peft", "torch"))
+    schedule.keep([Observed("t/numeric", 1.0)])  # unwatched: the recorded imports stay
+    assert schedule.record()["t/numeric"] == Entry(1.0, ("peft", "torch"))
+    schedule.keep([Observed("t/numeric", 1.0, True)])  # watched, imported nothing it had not: none
+    assert schedule.record()["t/numeric"] == Entry(1.0, ())
+    schedule.record_path().write_text("not json")  # an unreadable record orders nothing and is rewritten
+    assert schedule.record() == {}
+    schedule.keep([Observed("t/numeric", 1.0)])
+    assert set(schedule.record()) == {"t/numeric"}
 
 
-def test_a_sections_claims_share_one_task_unless_it_would_hold_the_run_back():
-    claims = [_claim("hf.1", "hf"), _claim("x.1", "x"), _claim("hf.2", "hf"), _claim("y.1", "y"),
-              _claim("hf.3", "hf"), _claim("x.2", "x")]
-    costs = {"hf.1": 0.5, "hf.2": 0.25, "hf.3": 0.25, "x.1": 3.0, "x.2": 3.0, "y.1": 0.5}
-    # sum 7.5 over 2 workers: a section of more than 7.5 / 2 seconds is split (x), the others are one task
-    assert schedule(claims, costs, 2) == [[1], [5], [0, 2, 4], [3]]
-
-
-def test_a_run_records_each_claims_seconds_but_not_a_dead_workers(monkeypatch, tmp_path):
+def test_a_worker_reports_the_packages_a_task_imported(monkeypatch, tmp_path):
     monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
-    assert claim_costs() == {}
-    fine = run([_claim("test.fine")], CTX, ["numeric"])[0]
-    dead = ClaimResult(_claim("test.dead"), {"numeric": LayerResult(Status.ERROR, "worker process failed: boom")},
-                       "mismatch", "unknown")
-    record_costs([fine, dead])
-    costs = claim_costs()
-    assert set(costs) == {"test.fine"} and costs["test.fine"] >= 0
-    costs_path().write_text("not json")  # an unreadable record orders nothing and is rewritten
-    assert claim_costs() == {}
-    record_costs([fine])
-    assert set(claim_costs()) == {"test.fine"}
+    if "tabnanny" in sys.modules:
+        pytest.skip("tabnanny is imported in this process already")
+
+    def imports(ctx: Context) -> LayerResult:
+        import tabnanny  # noqa: F401
+
+        return LayerResult(Status.CONSISTENT, "imported")
+
+    claims = [Claim("test.imports", "imports a package", "-", "-", numeric=imports), _claim("test.fine")]
+    run(claims, CTX, ["numeric"], jobs=2)
+    assert "tabnanny" in schedule.record()["test.imports/numeric"].imports
+    assert "tabnanny" in schedule.preload(schedule.tasks(claims, ["numeric"]), schedule.record())
 
 
 def test_the_schedule_changes_the_order_of_work_not_the_results(monkeypatch, tmp_path):
     monkeypatch.setenv("PREFIXCHECK_CACHE_DIR", str(tmp_path))
     claims = select(catalogue(), ["prefix.ordering"]) * 2 + [_claim("test.fine")]
     first = run(claims, CTX, ["symbolic", "numeric"], jobs=2)
-    costs_path().write_text('{"test.fine": 100.0, "prefix.ordering": 0.0}')
+    schedule.record_path().write_text('{"test.fine/numeric": {"seconds": 100.0, "imports": []}, '
+                                      '"prefix.ordering/exact": {"seconds": 0.0, "imports": ["torch"]}}')
     second = run(claims, CTX, ["symbolic", "numeric"], jobs=2)
     assert [r.claim.id for r in second] == [c.id for c in claims]
     assert without_clock([r.to_json() for r in second]) == without_clock([r.to_json() for r in first])
+    assert without_clock([r.to_json() for r in second]) == without_clock([r.to_json() for r in
+                                                                         run(claims, CTX, ["symbolic", "numeric"])])
