@@ -38,7 +38,6 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
     (`numeric.reach.realised_flip`) before it is a COUNTEREXAMPLE."""
 
     def check(ctx: Context) -> LayerResult:
-        from numeric.reach import realised_flip
         from theory.kernel import certify_unsat
         from theory.smt_cvc5 import available, check_smtlib
         from theory.smt_prefix import REVERSE_ABSTRACTION, ReverseQuery, reverse_witness, solve, to_smtlib
@@ -55,6 +54,8 @@ def reverse_smt(method: str = "prefix", explicit_n: int = 8) -> Check:
             if r.result == "unknown":
                 return LayerResult(Status.UNKNOWN, f"query {i}: z3 {r.reason}", abstraction=REVERSE_ABSTRACTION)
             if r.result == "sat":
+                from numeric.reach import realised_flip  # torch, for the re-check of a model only
+
                 pair = q.pairs[0]
                 witness = reverse_witness(r.model, handles, pair)
                 P = witness.pop("P", 1.0)
@@ -262,20 +263,21 @@ def wide_smt(end: str = "t") -> Check:
             return Problem(st.W[0], st.W[1], st.W[2], Method("prefix", 1), Task(st.X, Y, tol=WIDE_TOL))
 
         on = problem(st.planted)
-        seg = relax.prefix_ray(HeadEnclosure(on.W_Q, on.W_K, on.W_V, None, st.X), st.planted, WIDE_TOL, ends=end)
+        head = HeadEnclosure(on.W_Q, on.W_K, on.W_V, on.tau, st.X)  # shared by the three decisions on this head
+        seg = relax.prefix_ray(head, st.planted, WIDE_TOL, ends=end)
         seg.scope = scope(on)
         ans = solve(seg, ctx.timeout)
         if ans.status == "infeasible":
             return LayerResult(Status.COUNTEREXAMPLE, f"the planted prefix s* (seed {st.seed}) reaches outputs "
                                f"off every family of segments [{end}_r, W_V s] ({ans.certificate.evidence}; outputs "
                                "computed on float64 torch)", witness={"seed": st.seed})
-        far = decide(problem(st.far), ctx.timeout, seed=ctx.child_seed("wide-far"))
+        far = decide(problem(st.far), ctx.timeout, seed=ctx.child_seed("wide-far"), enclosure=head)
         if far.verdict == FOUND:
             return LayerResult(Status.COUNTEREXAMPLE, f"far targets reached: {far.detail}",
                                witness={"seed": st.seed, "params": far.params})
         if far.verdict != IMPOSSIBLE or far.certificate is None:
             return LayerResult(Status.UNKNOWN, f"far targets: {far.detail}")
-        found = decide(on, ctx.timeout, seed=ctx.child_seed("wide-on"))
+        found = decide(on, ctx.timeout, seed=ctx.child_seed("wide-on"), enclosure=head)
         if found.verdict != FOUND:
             return LayerResult(Status.UNKNOWN, f"planted targets: {found.detail}")
         return LayerResult(Status.PROVED, f"seed {st.seed}, d={WIDE_D}, n={WIDE_N}, R={WIDE_R}: far targets "

@@ -230,3 +230,11 @@ def test_exp_enclosure_is_rigorous():
         assert hi is None or hi > 0
     lo, hi = Tau(inv_sqrt=3).bounds()
     assert mpmath.mpf(lo.numerator) / lo.denominator < 1 / mpmath.sqrt(3) < mpmath.mpf(hi.numerator) / hi.denominator
+
+
+def test_exp_lower_cache_returns_the_kernel_bound():
+    from theory.kernel import exp_bounds
+    from theory.smt_prefix import TANGENT_POINTS, exp_lower
+
+    for c in TANGENT_POINTS:
+        assert exp_lower(c) == exp_lower.__wrapped__(c) == exp_bounds(c, c)[0]

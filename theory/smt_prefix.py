@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import z3
@@ -62,8 +63,9 @@ def exp_enclosure(lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction | None
     return exp_bounds(lo, hi)
 
 
+@cache
 def exp_lower(c: int) -> Fraction:
-    """A rational lower bound of exp(c)."""
+    """A rational lower bound of exp(c) (cached: the ratio tangents of every query ask for the same few c)."""
     return exp_bounds(c, c)[0]
 
 
