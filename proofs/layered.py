@@ -20,9 +20,12 @@ from __future__ import annotations
 import math
 import time
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proofs.z3_search import FOUND, IMPOSSIBLE, UNKNOWN, Outcome, Problem
+
+if TYPE_CHECKING:
+    from theory.enclose import HeadEnclosure
 
 CUT_ROUNDS = 6
 SUBSETS = (4, 16)  # the relaxation is tried on the first 4, then 16, then all inputs
@@ -100,24 +103,30 @@ def _impossible(run: _Run, rel: Any, ans: Any) -> Outcome:
                        abstraction=cert.abstraction, certificate=cert)
 
 
-def decide(problem: Problem, timeout: float, *, seed: int = 0, fallback: bool = True) -> Outcome:
+def decide(problem: Problem, timeout: float, *, seed: int = 0, fallback: bool = True,
+           enclosure: HeadEnclosure | None = None) -> Outcome:
     """FOUND / IMPOSSIBLE / UNKNOWN for ``problem`` within ``timeout`` seconds (see the module docstring).
     torch runs on one thread meanwhile: the float64 work is many small products, which a busy machine's thread
-    pool slows down by three orders of magnitude."""
+    pool slows down by three orders of magnitude. ``enclosure``: the `theory.enclose.HeadEnclosure` of this
+    problem's head and inputs, when the caller decides several problems on them (its per-input enclosures are
+    then computed once); one built from other data is refused."""
     from numeric.threads import one_thread
 
     with one_thread():
-        return _decide(problem, timeout, seed, fallback)
+        return _decide(problem, timeout, seed, fallback, enclosure)
 
 
-def _decide(problem: Problem, timeout: float, seed: int, fallback: bool) -> Outcome:
+def _decide(problem: Problem, timeout: float, seed: int, fallback: bool, enclosure: HeadEnclosure | None) -> Outcome:
     from theory import relax
     from theory.enclose import HeadEnclosure
 
     run = _Run(problem, timeout)
     m, t = problem.method, problem.task
     t0 = time.perf_counter()
-    head = HeadEnclosure(problem.W_Q, problem.W_K, problem.W_V, problem.tau, t.inputs)
+    data = (problem.W_Q, problem.W_K, problem.W_V, problem.tau, t.inputs)
+    if enclosure is not None and not enclosure.built_from(*data):
+        raise ValueError("the enclosure given to decide is not of this problem's head and inputs")
+    head = enclosure or HeadEnclosure(*data)
     run.record("exact head data", "done", time.perf_counter() - t0)
     frozen_order = m.kind in ("prefix", "softprompt") or m.matrix == "W_V"
     if t.orderings is not None and frozen_order:

@@ -57,6 +57,17 @@ def test_planted_prefix_found_and_far_targets_impossible_with_certificate(seed):
     assert "d=16" in far.certificate.scope and "6 inputs" in far.certificate.scope
 
 
+def test_shared_enclosure_decides_as_a_fresh_one_and_a_foreign_one_is_refused():
+    far = random_problem(0, 16, 8, 6, Method("prefix", 1), "random")
+    head = HeadEnclosure(far.W_Q, far.W_K, far.W_V, far.tau, far.task.inputs)
+    shared, fresh = (decide(far, 30, fallback=False, enclosure=e) for e in (head, None))
+    assert shared.verdict == fresh.verdict == IMPOSSIBLE
+    assert shared.certificate.evidence == fresh.certificate.evidence
+    other = random_problem(1, 16, 8, 6, Method("prefix", 1), "random")
+    with pytest.raises(ValueError, match="not of this problem"):
+        decide(other, 30, fallback=False, enclosure=head)
+
+
 def test_reversed_ordering_is_impossible_for_a_prefix_and_kept_ordering_found():
     p = random_problem(3, 8, 5, 2, Method("prefix", 2), "planted")
     h = HeadEnclosure(p.W_Q, p.W_K, p.W_V, p.tau, p.task.inputs)
@@ -188,3 +199,19 @@ def test_batch_cli_rejects_a_malformed_archive(tmp_path, capsys):
              X=np.zeros((3, 2, 5)), Y=np.zeros((3, 2)))
     assert main(["search", "--batch", str(tmp_path / "bad.npz")]) == 2
     assert "X must be" in capsys.readouterr().err
+
+
+def test_highs_receives_every_coefficient_as_its_double():
+    """`theory.lp._highs` converts each distinct rational once (shared by many rows): HiGHS must hold float(q) for
+    every coefficient of every row, in row order, and the rows' bounds."""
+    from theory.lp import _highs
+
+    problem = random_problem(0, 8, 5, 4, Method("prefix", 1), "random")
+    h_enc = HeadEnclosure(problem.W_Q, problem.W_K, problem.W_V, problem.tau, problem.task.inputs)
+    rel = relax.prefix_ray(h_enc, problem.task.outputs, problem.task.tol)
+    names = rel.variables
+    lp = _highs(rel, names).getLp()
+    index = {v: i for i, v in enumerate(names)}
+    assert lp.a_matrix_.index_ == [index[v] for coeffs, _, _ in rel.rows for v in coeffs]
+    assert lp.a_matrix_.value_ == [float(a) for coeffs, _, _ in rel.rows for a in coeffs.values()]
+    assert lp.row_upper_ == [float(b) for _, _, b in rel.rows]

@@ -91,6 +91,7 @@ class HeadEnclosure:
     def __init__(self, W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]],
                  W_V: Sequence[Sequence[float]], tau: float | None,
                  inputs: Sequence[Sequence[Sequence[float]]]) -> None:
+        self._source = (W_Q, W_K, W_V, tau, inputs)
         self._inputs = inputs
         self._cache: dict[int, InputEnclosure] = {}
         self.W_V = [[Fraction(float(x)) for x in row] for row in W_V]
@@ -110,6 +111,13 @@ class HeadEnclosure:
             Q, K, self._V = qmat(W_Q), qmat(W_K), qmat(W_V)
             self._KtQ = K.transpose() * Q  # d x d, exact
             self._Vt = flint.arb_mat(self._V.transpose())
+
+    def built_from(self, W_Q: Sequence[Sequence[float]], W_K: Sequence[Sequence[float]],
+                   W_V: Sequence[Sequence[float]], tau: float | None,
+                   inputs: Sequence[Sequence[Sequence[float]]]) -> bool:
+        """True if this enclosure was built from these matrices, tau and inputs (equal values), so that a caller
+        deciding several problems on one head may share it."""
+        return self._source == (W_Q, W_K, W_V, tau, inputs)
 
     @property
     def R(self) -> int:

@@ -34,11 +34,12 @@ class LPAnswer:
     support: int = 0
 
 
-def _highs(rel: Relaxation, objective: dict[str, float] | None = None) -> tuple[Any, list[str]]:
+def _highs(rel: Relaxation, names: list[str], objective: dict[str, float] | None = None) -> Any:
+    """HiGHS loaded with the rows of ``rel`` over the columns ``names`` (``rel.variables``), every coefficient
+    and right-hand side as the double ``float(q)`` of its rational (the data are doubles already, `theory.enclose`)."""
     import highspy
     import numpy as np
 
-    names = rel.variables
     index = {v: i for i, v in enumerate(names)}
     inf = highspy.kHighsInf
     h = highspy.Highs()
@@ -57,17 +58,21 @@ def _highs(rel: Relaxation, objective: dict[str, float] | None = None) -> tuple[
     starts: list[int] = []
     idx: list[int] = []
     vals: list[float] = []
+    doubles: dict[int, float] = {}  # float(q) by id(q): the same rationals (W_V's entries) recur in many rows
     for coeffs, sense, rhs in rel.rows:
         starts.append(len(idx))
-        for v, a in coeffs.items():
-            idx.append(index[v])
-            vals.append(float(a))
+        idx.extend(map(index.__getitem__, coeffs))
+        for a in coeffs.values():
+            f = doubles.get(id(a))
+            if f is None:
+                f = doubles[id(a)] = float(a)
+            vals.append(f)
         b = float(rhs)
         lower.append(b if sense == "==" else -inf)
         upper.append(b)
     h.addRows(len(rel.rows), np.array(lower), np.array(upper), len(idx), np.array(starts, dtype=np.int32),
               np.array(idx, dtype=np.int32), np.array(vals))
-    return h, names
+    return h
 
 
 def solve(rel: Relaxation, timeout: float, objective: dict[str, float] | None = None) -> LPAnswer:
@@ -78,9 +83,10 @@ def solve(rel: Relaxation, timeout: float, objective: dict[str, float] | None = 
     trivial = _constant_rows(rel)
     if trivial is not None:
         return _certify(rel, [trivial], {trivial: Fraction(1)}, start)
-    if not rel.variables:
+    names = rel.variables
+    if not names:
         return LPAnswer("feasible", time.perf_counter() - start, point={}, rows=len(rel.rows))
-    h, names = _highs(rel, objective)
+    h = _highs(rel, names, objective)
     h.setOptionValue("time_limit", max(0.01, float(timeout)))
     h.run()
     status = h.getModelStatus()
