@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import interval as iv
-from theory.exact import ExactNetwork, certified_argmax
+from theory.exact import ExactNetwork, certified_argmax, generate
 
 mpmath.mp.prec = 600
 
@@ -142,6 +142,35 @@ def test_prefix_steps_equal_fresh_evaluation():
             got = prefix.step(tokens, bits=64, max_bits=256)
             want = ExactNetwork(n).step(n.inputs(virtual, tokens), bits=64, max_bits=256)
             assert (got.logits, got.bits, got.token) == (want.logits, want.bits, want.token)
+    # one prefix generating after several inputs (the sweeps share it between a map's inputs)
+    prefix = ExactNetwork(net2).prefix(cases[4][1])
+    for x, y in ((0, 1), (2, 2), (0, 1)):
+        got_g, want_g = prefix.generate([x, y], 1, bits=64), generate(net2, cases[4][1], [x, y], 1, bits=64)
+        assert [(s.logits, s.bits, s.token) for s in got_g.steps] == [(s.logits, s.bits, s.token)
+                                                                      for s in want_g.steps]
+
+
+def test_read_out_with_constant_coordinates_equals_the_full_product():
+    """`ExactNetwork` sums the read-out terms of the MLP's constant coordinates (the constant 1) once per
+    resolution: the logits are the integers of the full product ``W_U x``."""
+    import random
+
+    from theory.constructions import conditional, two_token, unconditional
+    from theory.exact import _matvec, _rows
+
+    rng = random.Random(0)
+    for net in (unconditional.build(94, 20), conditional.build_map(5), conditional.build_sequence(3, 2),
+                two_token.build(3)):
+        exact = ExactNetwork(net)
+        assert 0 not in exact._constant and 1 in exact._constant
+        bits = 96
+        exact.step(net.inputs([[Fraction(0)] * net.d], [0] * (net.n_pos - 1)), bits=bits, max_bits=bits)
+        bias = exact._bias[bits][-1][-1]
+        mlp = exact.layers[-1][1]
+        for _ in range(5):
+            t = [(a, a + rng.randrange(1 << 40)) for a in (rng.randrange(-(1 << 98), 1 << 98) for _ in range(net.d))]
+            x = exact._mlp(mlp, exact._bias[bits][-1], t)
+            assert exact._read_out(x, bias, bits) == _matvec(_rows(net.W_U), x)
 
 
 def test_inverted_box_is_refused():

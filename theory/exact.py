@@ -41,11 +41,13 @@ def _enclose_input(v: Entry, bits: int) -> Pair:
     return num // v.denominator, -((-num) // v.denominator)
 
 
-Compiled = tuple[int, list[tuple[int, list[int], list[tuple[int, int, int]]]]]
+Row = tuple[int, list[int], list[tuple[int, int, int]]]
+Compiled = tuple[int, list[tuple[int, int]], list[Row]]
 
 
 def _rows(M: Sparse) -> Compiled:
-    """The number of rows and, per non-zero row ``i``, the columns of its entries equal to 1 and its other
+    """The number of rows; the rows ``i`` that copy one coordinate ``j`` (a single entry, equal to 1) as
+    ``(i, j)``; and, per other non-zero row ``i``, the columns of its entries equal to 1 and its other
     ``(column, numerator, denominator)`` entries."""
     rows: dict[int, tuple[list[int], list[tuple[int, int, int]]]] = {}
     for i, j, v in M.entries:
@@ -54,14 +56,23 @@ def _rows(M: Sparse) -> Compiled:
             ones.append(j)
         else:
             scaled.append((j, v.numerator, v.denominator))
-    return M.rows, [(i, ones, scaled) for i, (ones, scaled) in sorted(rows.items())]
+    return _split(M.rows, [(i, ones, scaled) for i, (ones, scaled) in sorted(rows.items())])
+
+
+def _split(n: int, rows: list[Row]) -> Compiled:
+    """Rows with a single entry equal to 1 become copies; empty rows are dropped."""
+    copies = [(i, ones[0]) for i, ones, scaled in rows if len(ones) == 1 and not scaled]
+    return n, copies, [(i, ones, scaled) for i, ones, scaled in rows if (ones or scaled) and not
+                       (len(ones) == 1 and not scaled)]
 
 
 def _matvec(M: Compiled, x: Sequence[Pair]) -> list[Pair]:
-    """``M x`` enclosed: ``x_j p / q`` rounded outward (`theory.interval.scale`, inlined); zero rows give the exact
-    zero."""
-    n, rows = M
+    """``M x`` enclosed: a copy row takes ``x_j`` as it is, ``x_j p / q`` is rounded outward
+    (`theory.interval.scale`, inlined); zero rows give the exact zero."""
+    n, copies, rows = M
     out = [ZERO] * n
+    for i, j in copies:
+        out[i] = x[j]
     for i, ones, scaled in rows:
         lo = hi = 0
         for j in ones:
@@ -76,6 +87,14 @@ def _matvec(M: Compiled, x: Sequence[Pair]) -> list[Pair]:
             hi -= (-xhi * p) // q
         out[i] = (lo, hi)
     return out
+
+
+def _columns(M: Compiled, keep: set[int]) -> Compiled:
+    """``M`` restricted to the columns in ``keep`` (the other entries dropped)."""
+    n, copies, rows = M
+    kept: list[Row] = [(i, [j], []) for i, j in copies if j in keep]
+    kept += [(i, [j for j in ones if j in keep], [e for e in scaled if e[0] in keep]) for i, ones, scaled in rows]
+    return _split(n, kept)
 
 
 def _nonzero(v: list[Pair]) -> list[tuple[int, Pair]]:
@@ -109,15 +128,22 @@ class ExactNetwork:
 
     The first layer's head data at a position, ``W_Q^h x_p, W_K^h x_p, W_V^h x_p``, depends on the row ``x_p``
     alone: for a hard token ``y`` at position ``p`` it is computed once per resolution and kept (keyed by
-    ``(p, y, bits)``); for fixed virtual tokens, `ExactPrefix` keeps it across greedy steps. The enclosures are
-    the same integers as when every row is evaluated afresh."""
+    ``(p, y, bits)``); for fixed virtual tokens, `ExactPrefix` keeps it across greedy steps. A coordinate whose
+    row of the last affine map ``A_m`` is empty leaves the MLP as the constant ``ReLU(b_m)`` (the read-out's
+    constant 1): its terms of ``W_U x`` are summed once per resolution (`_read_out`). The enclosures are the same
+    integers as when every row is evaluated afresh."""
 
     def __init__(self, net: Network) -> None:
         self.net = net
         self.layers: list[tuple[Heads, list[tuple[Compiled, list[Fraction]]]]] = [
             ([(_rows(h.W_Q), _rows(h.W_K), _rows(h.W_V)) for h in layer.heads],
              [(_rows(a.A), [Fraction(b) for b in a.b]) for a in layer.mlp]) for layer in net.layers]
-        self.W_U = _rows(net.W_U)
+        last = net.layers[-1].mlp[-1] if net.layers and net.layers[-1].mlp else None
+        self._constant = [] if last is None else sorted(set(range(last.A.rows)) - {i for i, _, _ in last.A.entries})
+        W_U = _rows(net.W_U)
+        self.W_U = _columns(W_U, set(range(net.d)) - set(self._constant))
+        self._W_U_constant = _columns(W_U, set(self._constant))
+        self._read_offsets: dict[int, list[Pair]] = {}
         self._tokens: dict[tuple[int, int, int], list[HeadRow]] = {}
         self._factor: dict[tuple[int, int], Pair] = {}
         self._bias: dict[int, list[list[list[Pair | None]]]] = {}
@@ -128,8 +154,16 @@ class ExactNetwork:
         return self._logits([self.first_layer(row, bits) for row in rows], bits)
 
     def first_layer(self, row: Sequence[Entry], bits: int) -> list[HeadRow]:
-        """The first layer's head data of one input row."""
-        return _head_rows(self.layers[0][0], [_enclose_input(v, bits) for v in row], True)
+        """The first layer's head data of one input row (an entry repeated as the same object, such as one box
+        over many coordinates, is enclosed once)."""
+        seen: dict[int, Pair] = {}
+        x = []
+        for v in row:
+            enc = seen.get(id(v))
+            if enc is None:
+                enc = seen[id(v)] = _enclose_input(v, bits)
+            x.append(enc)
+        return _head_rows(self.layers[0][0], x, True)
 
     def token_row(self, p: int, y: int, bits: int) -> list[HeadRow]:
         """`first_layer` of the row ``E[:, y] + P[p]`` of hard token ``y`` at position ``p`` (kept)."""
@@ -162,7 +196,19 @@ class ExactNetwork:
                 per_row = [_head_rows(heads, x[i], index < last or i == L - 1) for i in range(L)]
             h = self._attend(per_row, len(heads), queries, factor, bits)
             x = [self._mlp(mlp, biases[index], hv) for hv in h]
-        return _matvec(self.W_U, x[-1])
+        return self._read_out(x[-1], biases[-1][-1] if self._constant else [], bits)
+
+    def _read_out(self, x: Sequence[Pair], bias: list[Pair | None], bits: int) -> list[Pair]:
+        """``W_U x``: the terms of the constant coordinates (``ReLU(b_m)`` from the enclosed last ``bias``, the
+        same integers `_mlp` gives them) are summed once per resolution, the others per call."""
+        offsets = self._read_offsets.get(bits)
+        if offsets is None:
+            const = [ZERO] * self.net.d
+            for i in self._constant:
+                enc = bias[i]
+                const[i] = ZERO if enc is None else (max(enc[0], 0), max(enc[1], 0))
+            offsets = self._read_offsets[bits] = _matvec(self._W_U_constant, const)
+        return [(lo + a, hi + b) for (lo, hi), (a, b) in zip(_matvec(self.W_U, x), offsets)]
 
     def _attend(self, per_row: list[list[HeadRow]], n_heads: int, queries: list[int], factor: Pair, bits: int
                 ) -> list[list[Pair]]:
@@ -178,9 +224,13 @@ class ExactNetwork:
                 assert q is not None
                 weights = softmax(tuple([mul(factor, self._dot(q, k, bits), bits) for k in keys]), bits)
                 acc = h[qi]
-                for w, v in zip(weights, values):
+                for (w0, w1), v in zip(weights, values):  # softmax weights: 0 <= w0 <= w1
                     for c, vc in v:
-                        a, b = mul(w, vc, bits)
+                        v0, v1 = vc
+                        if v0 >= 0:  # `theory.interval.mul` when both lower ends are >= 0, inlined
+                            a, b = (w0 * v0) >> bits, -((-w1 * v1) >> bits)
+                        else:
+                            a, b = mul((w0, w1), vc, bits)
                         lo, hi = acc[c]
                         acc[c] = (lo + a, hi + b)
         return h
@@ -205,9 +255,13 @@ class ExactNetwork:
         for j, a in q:
             b = k[j]
             if b != ZERO:
-                p = mul(a, b, bits)
-                lo += p[0]
-                hi += p[1]
+                if a[0] >= 0 and b[0] >= 0:  # `theory.interval.mul` on non-negative lower ends, inlined
+                    lo += (a[0] * b[0]) >> bits
+                    hi -= (-a[1] * b[1]) >> bits
+                else:
+                    p = mul(a, b, bits)
+                    lo += p[0]
+                    hi += p[1]
         return lo, hi
 
     def step(self, rows: Sequence[Sequence[Entry]], bits: int = 128, max_bits: int = 4096) -> ExactStep:
@@ -255,6 +309,24 @@ class ExactPrefix:
         """`ExactNetwork.step` on ``net.inputs(virtual, tokens)``."""
         return _certify(lambda b: self.logits(tokens, b), bits, max_bits)
 
+    def generate(self, tokens: Sequence[int], steps: int, bits: int = 128, max_bits: int = 4096,
+                 progress: Callable[[int], None] | None = None) -> ExactGeneration:
+        """Greedy generation of ``steps`` tokens after these virtual tokens and the hard ``tokens``, every step
+        certified exactly (stops at the first step that cannot be certified); ``progress(1)`` after each step."""
+        seq = list(tokens)
+        out: list[int] = []
+        trace: list[ExactStep] = []
+        for _ in range(steps):
+            st = self.step(seq, bits, max_bits)
+            trace.append(st)
+            if progress is not None:
+                progress(1)
+            if st.token is None:
+                return ExactGeneration(out, False, trace)
+            out.append(st.token)
+            seq.append(st.token)
+        return ExactGeneration(out, True, trace)
+
 
 def _certify(logits: Callable[[int], list[Pair]], bits: int, max_bits: int) -> ExactStep:
     """Evaluate at ``bits``, doubling the resolution up to ``max_bits`` until the kernel's `certified_argmax`
@@ -279,19 +351,5 @@ class ExactGeneration:
 def generate(net: Network, virtual: Sequence[Sequence[Entry]], tokens: Sequence[int], steps: int,
              bits: int = 128, max_bits: int = 4096, compiled: ExactNetwork | None = None,
              progress: Callable[[int], None] | None = None) -> ExactGeneration:
-    """Greedy generation of ``steps`` tokens after the virtual tokens and the hard ``tokens``, every step
-    certified exactly (stops at the first step that cannot be certified); ``progress(1)`` after each step."""
-    prefix = (compiled or ExactNetwork(net)).prefix(virtual)
-    seq = list(tokens)
-    out: list[int] = []
-    trace: list[ExactStep] = []
-    for _ in range(steps):
-        st = prefix.step(seq, bits, max_bits)
-        trace.append(st)
-        if progress is not None:
-            progress(1)
-        if st.token is None:
-            return ExactGeneration(out, False, trace)
-        out.append(st.token)
-        seq.append(st.token)
-    return ExactGeneration(out, True, trace)
+    """`ExactPrefix.generate` of these virtual tokens on ``net`` (or its ``compiled`` form)."""
+    return (compiled or ExactNetwork(net)).prefix(virtual).generate(tokens, steps, bits, max_bits, progress)

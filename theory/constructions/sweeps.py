@@ -19,7 +19,7 @@ from typing import Any
 
 from theory.constructions import conditional, two_token, unconditional
 from theory.constructions.network import Network
-from theory.exact import Entry, ExactNetwork, ExactStep, generate
+from theory.exact import Entry, ExactNetwork, ExactStep
 from theory.kernel import Ledger, check_decision
 
 Offset = tuple[int, int, Fraction] | None  # (virtual token index, coordinate, amount)
@@ -76,12 +76,17 @@ def _shift(virtual: Sequence[Sequence[Entry]], offset: Offset) -> list[list[Entr
 
 
 def _exact(name: str, net: Network, cases: Iterable[Case], offset: Offset, progress: Progress) -> ExactSweep:
-    """Greedy generation of each case, every step certified (a case counts once, however many steps)."""
+    """Greedy generation of each case, every step certified (a case counts once, however many steps). Consecutive
+    cases with the same virtual tokens (one object: a map with each of its inputs) share one `ExactPrefix`."""
     compiled = ExactNetwork(net)
     out = ExactSweep(name, sizes={"V": net.V, "T": str(net.T)})
     start = time.perf_counter()
+    last: Sequence[Sequence[Fraction]] | None = None
+    prefix = None
     for virtual, tokens, want, info in cases:
-        g = generate(net, _shift(virtual, offset), tokens, len(want), compiled=compiled)
+        if prefix is None or virtual is not last:
+            last, prefix = virtual, compiled.prefix(_shift(virtual, offset))
+        g = prefix.generate(tokens, len(want))
         for st, y in zip(g.steps, want):
             check_decision(st.logits, y, out.ledger)
         out.cases += 1
@@ -159,9 +164,14 @@ def exact_map(V: int, maps: Sequence[Sequence[int]], T: Fraction | int = conditi
               offset: Offset = None, progress: Progress = None) -> ExactSweep:
     """Each map ``m: [V] -> [V]`` with every input ``x``: one virtual token ``r = m / V``, output ``m(x)``."""
     net = conditional.build_map(V, T)
-    cases = (([conditional.map_token(net, m)], [x], [m[x]], {"map": list(m), "input": x})
-             for m in maps for x in range(V))
-    return _exact("conditional_map", net, cases, offset, progress)
+
+    def cases() -> Iterable[Case]:
+        for m in maps:
+            virtual = [conditional.map_token(net, m)]
+            for x in range(V):
+                yield virtual, [x], [m[x]], {"map": list(m), "input": x}
+
+    return _exact("conditional_map", net, cases(), offset, progress)
 
 
 def exact_map_all(V: int, T: Fraction | int = conditional.DEFAULT_T, offset: Offset = None,
@@ -186,9 +196,14 @@ def exact_sequence(V: int, N0: int, maps: Sequence[Sequence[Sequence[int]]], inp
     """Each map ``m: [V] -> [V]^N0`` with each input x (every input unless ``inputs``): ``N0`` virtual tokens
     ``vt_k = (m(x)[k] / V)_x``, then ``N0`` greedy tokens ``m(x)``."""
     net = conditional.build_sequence(V, N0, T)
-    cases = ((conditional.sequence_tokens(net, m), [x], list(m[x]), {"map": [list(r) for r in m], "input": x})
-             for m in maps for x in (range(V) if inputs is None else inputs))
-    sweep = _exact("conditional_sequence", net, cases, offset, progress)
+
+    def cases() -> Iterable[Case]:
+        for m in maps:
+            virtual = conditional.sequence_tokens(net, m)
+            for x in range(V) if inputs is None else inputs:
+                yield virtual, [x], list(m[x]), {"map": [list(r) for r in m], "input": x}
+
+    sweep = _exact("conditional_sequence", net, cases(), offset, progress)
     sweep.sizes["N0"] = N0
     return sweep
 
@@ -223,10 +238,14 @@ def exact_two_token(V: int, maps: Sequence[Sequence[Sequence[int]]], pairs: Sequ
     """Each table ``m: [V]^2 -> [V]`` with each input pair (every pair unless ``pairs``): one virtual token
     ``r_i = sum_j m(i, j) V^{-(j+1)}``, output ``m(x_1, x_2)``."""
     net = two_token.build(V, T)
-    cases = (([two_token.table_token(net, m)], [x1, x2], [m[x1][x2]],
-              {"map": [list(row) for row in m], "input": [x1, x2]})
-             for m in maps for x1, x2 in (pairs or [(a, b) for a in range(V) for b in range(V)]))
-    return _exact("two_token_map", net, cases, offset, progress)
+
+    def cases() -> Iterable[Case]:
+        for m in maps:
+            virtual = [two_token.table_token(net, m)]
+            for x1, x2 in pairs or [(a, b) for a in range(V) for b in range(V)]:
+                yield virtual, [x1, x2], [m[x1][x2]], {"map": [list(row) for row in m], "input": [x1, x2]}
+
+    return _exact("two_token_map", net, cases(), offset, progress)
 
 
 def exact_two_token_all(V: int, T: Fraction | int = two_token.DEFAULT_T, offset: Offset = None,
