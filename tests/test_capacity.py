@@ -88,6 +88,31 @@ def test_below_the_temperature_threshold_the_worst_target_fails():
     assert sweep_unconditional(w_below, torch.full((1, N), V - 2, dtype=torch.long)).failures == 0
 
 
+def test_batched_threshold_equals_the_sequential_bisection():
+    """`threshold` decides several bisection levels per batch (one temperature per sequence): the same final
+    temperature as one level at a time, and each batched row decodes as the model at its own temperature."""
+    import dataclasses
+
+    from numeric.constructions.sweeps import _midpoints, generate, sweep_unconditional, threshold, to_model
+    from theory.constructions import unconditional
+
+    V, N = 10, 6
+    T_star = unconditional.threshold_T(V, N)
+    worst = torch.full((1, N), V - 1, dtype=torch.long)
+    net = float_weights(unconditional.build(V, N))
+    sequential = threshold(net, worst, T_star / 2, T_star * 2, 11, depth=1)
+    assert threshold(net, worst, T_star / 2, T_star * 2, 11, depth=4) == sequential
+    assert abs(sequential - T_star) / T_star < 1e-3
+    mids = _midpoints(T_star * 0.99, T_star * 1.01, 3)
+    model = to_model(net)
+    model.cfg.logit_scale.T = torch.tensor(mids, dtype=torch.float64)[:, None, None]
+    virtual = torch.zeros(len(mids), 1, net.d, dtype=torch.float64)
+    virtual[:, 0, :N] = (V - 1) / V
+    batched = (generate(model, virtual, None, N) != worst).any(dim=1).tolist()
+    assert batched == [bool(sweep_unconditional(dataclasses.replace(net, T=m), worst).failures) for m in mids]
+    assert True in batched and False in batched
+
+
 def test_failing_steps_below_the_threshold_are_exactly_those_the_derivation_predicts():
     """Exact boxes at a too-low T: the (length L, symbol y) steps that fail are exactly those with
     e^{T/sqrt L} <= (2V + 2y - 1)(L - 1) (capacity.temperature_condition)."""

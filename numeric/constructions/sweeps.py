@@ -8,7 +8,6 @@ float64 value of the rational (for ``V^V < 2^53``, i.e. ``V <= 13``); the model 
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from numeric.constructions.transformer import Matrix, Weights, generate, tensor, to_model
+from numeric.constructions.transformer import LogitScale, Matrix, Weights, generate, tensor, to_model
 from numeric.threads import one_thread
 
 Progress = Callable[[int], None] | None
@@ -137,16 +136,48 @@ def sweep_two_token(net: Weights, maps: torch.Tensor, dtype: torch.dtype = torch
                 {"V": V, "T": net.T}, offset)
 
 
-def threshold(net: Weights, target: torch.Tensor, lo: float, hi: float, iterations: int) -> float:
-    """Bisection on the inverse temperature of ``net`` (the unconditional construction): ``target (1, N)`` fails
-    at ``lo`` and decodes at ``hi``; returns the final ``hi`` (the threshold to within ``(hi - lo) 2^-iterations``)."""
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        if sweep_unconditional(dataclasses.replace(net, T=mid), target).failures:
-            lo = mid
-        else:
-            hi = mid
+def threshold(net: Weights, target: torch.Tensor, lo: float, hi: float, iterations: int, depth: int = 4) -> float:
+    """Bisection on the inverse temperature of ``net`` (the unconditional construction, float64): ``target (1, N)``
+    fails at ``lo`` and decodes at ``hi``; returns the final ``hi`` (the threshold to within ``(hi - lo)
+    2^-iterations``).
+
+    ``depth`` levels are decided per batch: the ``2^depth - 1`` midpoints the bisection can visit next (the same
+    float64 midpoints) are decoded side by side on one model, one temperature per sequence (`LogitScale`), and the
+    bisection then follows their outcomes; so the result is the sequential bisection's, in fewer forward passes."""
+    with one_thread():
+        model = to_model(net)
+    scale = model.cfg.logit_scale
+    assert isinstance(scale, LogitScale)  # to_model's
+    virtual = torch.zeros(1, 1, net.d, dtype=torch.float64)
+    virtual[0, 0, :target.shape[1]] = target[0].to(torch.float64) / net.V
+    done = 0
+    while done < iterations:
+        levels = min(depth, iterations - done)
+        mids = _midpoints(lo, hi, levels)
+        scale.T = torch.tensor(mids, dtype=torch.float64)[:, None, None]
+        fails = (generate(model, virtual.repeat(len(mids), 1, 1), None, target.shape[1]) != target).any(dim=1)
+        node = 0
+        for _ in range(levels):
+            if fails[node]:
+                lo, node = mids[node], 2 * node + 2
+            else:
+                hi, node = mids[node], 2 * node + 1
+        done += levels
     return hi
+
+
+def _midpoints(lo: float, hi: float, levels: int) -> list[float]:
+    """The bisection's possible midpoints over ``levels`` steps from ``[lo, hi]``, level by level (node ``i`` has the
+    children ``2i + 1`` (its lower half) and ``2i + 2`` (its upper half))."""
+    spans, mids = [(lo, hi)], []
+    for _ in range(levels):
+        halves = []
+        for a, b in spans:
+            mid = (a + b) / 2
+            mids.append(mid)
+            halves += [(a, mid), (mid, b)]
+        spans = halves
+    return mids
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import SupportsFloat
+from typing import Any, SupportsFloat
 
 import torch
 
@@ -65,19 +65,31 @@ def tensor(M: Matrix, dtype: torch.dtype = torch.float64, rows: int | None = Non
     return out if rows is None else torch.cat([out, torch.zeros(rows - len(M), out.shape[1], dtype=dtype)])
 
 
+@dataclass
+class LogitScale:
+    """The constructions' logit scale ``T / sqrt(L)`` (``L`` keys). ``T`` is the model's inverse temperature, or a
+    ``(B, 1, 1)`` tensor of one temperature per sequence of a batch: the reference model multiplies the queries by
+    the scale before ``q . k``, so row ``b`` then computes exactly what the model with temperature ``T[b]`` does."""
+
+    T: float | torch.Tensor
+
+    def __call__(self, k: int, n: int) -> Any:
+        return self.T / math.sqrt(n)
+
+
 def to_model(net: Weights, dtype: torch.dtype = torch.float64) -> Transformer:
-    """The reference transformer carrying the construction's weights (``dtype`` float64 or float32)."""
+    """The reference transformer carrying the construction's weights (``dtype`` float64 or float32); its
+    ``cfg.logit_scale`` is a `LogitScale`."""
     heads = {len(layer.heads) for layer in net.layers}
     if len(heads) != 1:
         raise ValueError(f"{net.name}: every layer needs the same number of heads, got {sorted(heads)}")
     (H,) = heads
     ks = [max(len(layer.heads[h].W_Q) for layer in net.layers) for h in range(H)]
     sizes = [[net.d] + [len(A) for A, _ in layer.mlp] for layer in net.layers]
-    T = net.T
     cfg = Config(vocab=net.V, d=net.d, n_layers=len(net.layers), n_heads=H, d_head=tuple(ks), d_value=net.d,
                  norm="none", pos="learned", causal=False, residual=False, w_o=False,
                  mlp=lambda l: MLP(sizes[l], "relu", bias=True, final_activation=True, dtype=dtype),
-                 max_len=net.n_pos, bias=False, logit_scale=lambda k, n: T / math.sqrt(n), dtype=dtype)
+                 max_len=net.n_pos, bias=False, logit_scale=LogitScale(net.T), dtype=dtype)
     model = Transformer(cfg)
     assert model.pos is not None and model.unembed is not None  # pos="learned", unembed=True
     with torch.no_grad():
