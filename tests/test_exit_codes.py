@@ -39,3 +39,24 @@ def test_usage_error_and_interrupt_statuses(capsys: pytest.CaptureFixture, monke
     monkeypatch.setattr(cli, "cmd_list", interrupted)
     assert cli.main(["list"]) == cliutil.EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip().splitlines()[-1] == "prefixcheck: interrupted; no partial output was written"
+
+
+@pytest.mark.slow
+def test_the_program_exits_with_its_status_and_all_its_output_after_a_parallel_check(tmp_path: Path) -> None:
+    """`prefixcheck` ends without interpreter teardown (`proofs.cli.exit_now`): its status, its piped output and its
+    JSON report are all there, after a parallel run that imported torch in the program itself."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "proofs", "check", "prefix.ordering", "prefix.bias_parallel_naive",
+                           "-j", "2", "--json", str(report)], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, "PREFIXCHECK_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == cliutil.EXIT_OK, proc.stderr
+    assert "2 claims: 2 ok" in proc.stdout and proc.stdout.rstrip().endswith(f"JSON report written to {report}")
+    assert [c["verdict"] for c in json.loads(report.read_text())["claims"]] == ["ok", "ok"]
+    bad = subprocess.run([sys.executable, "-m", "proofs", "check", "no.such.claim"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600)
+    assert bad.returncode == cliutil.EXIT_USAGE and bad.stderr.startswith("prefixcheck: error: unknown claim id")
