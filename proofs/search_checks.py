@@ -109,7 +109,7 @@ def reverse_numeric(method: str = "prefix", n: int = 64, d: int = 8) -> Check:
 def segment_smt(end: str = "t") -> Check:
     """Segments [e_i, W_V s] with e_i = t_i (the claim) or e_i = 0 (a false twin), on the seeded head of
     `numeric.reach.segment_setup`: the planted outputs must be on them (`theory.smt_prefix.segment_query`), a
-    target off them IMPOSSIBLE and the planted target FOUND (`proofs.z3_search.search`)."""
+    target off them IMPOSSIBLE (`proofs.z3_search.search`, z3 asked first) and the planted target FOUND."""
 
     def check(ctx: Context) -> LayerResult:
         from numeric.reach import off_segment_targets, segment_setup
@@ -130,7 +130,7 @@ def segment_smt(end: str = "t") -> Check:
         def problem(target: list[list[float]]) -> Problem:
             return Problem(st.W_Q, st.W_K, st.W_V, Method("prefix", 1), Task(st.inputs, target, tol=tol), tau=1.0)
 
-        o_off = search(problem(off), ctx.timeout, cvc5=_cvc5(), seed=ctx.child_seed("segment-off"))
+        o_off = search(problem(off), ctx.timeout, cvc5=_cvc5(), seed=ctx.child_seed("segment-off"), solver_first=True)
         if o_off.verdict == FOUND:
             return LayerResult(Status.COUNTEREXAMPLE, f"a target off the segments seg({end}_i, W_V s) is reached: "
                                f"{o_off.detail}", abstraction=ABSTRACTION,
@@ -183,8 +183,8 @@ def separation_methods() -> tuple[Method, Method]:
 
 
 def separation_smt(problem: SeparationProblem) -> Check:
-    """The prefix of `separation_methods` must be IMPOSSIBLE on ``problem`` (z3, kernel certificate) and the
-    rank-1 LoRA FOUND (a validated witness from a z3 model)."""
+    """The prefix of `separation_methods` must be IMPOSSIBLE on ``problem`` (z3 asked first, kernel certificate)
+    and the rank-1 LoRA FOUND (a validated witness from a z3 model)."""
 
     def check(ctx: Context) -> LayerResult:
         from proofs.z3_search import FOUND, IMPOSSIBLE, search
@@ -192,7 +192,7 @@ def separation_smt(problem: SeparationProblem) -> Check:
 
         lora, prefix = separation_methods()
         p = problem(prefix)
-        o_p = search(p, ctx.timeout, cvc5=_cvc5(), seed=ctx.child_seed("sep-prefix"))
+        o_p = search(p, ctx.timeout, cvc5=_cvc5(), seed=ctx.child_seed("sep-prefix"), solver_first=True)
         if o_p.verdict == FOUND:
             return LayerResult(Status.COUNTEREXAMPLE, f"{prefix.describe()} solves the task: {o_p.detail}",
                                abstraction=ABSTRACTION, witness={"params": o_p.params})

@@ -129,19 +129,51 @@ def _random_start(m: Method, d: int, k: int, d_v: int, g: Any) -> dict[str, Any]
     return {"B": randn(d_v if m.matrix == "W_V" else k, m.rank), "A": randn(m.rank, d)}
 
 
+def _impossible(enc: AdaptedHeadEncoding, solved: Any, label: str, records: list[dict[str, Any]], cvc5: bool,
+                timeout: float, start: float) -> Outcome:
+    """IMPOSSIBLE from an UNSAT answer on ``enc`` (kernel certificate), with cvc5's second opinion if asked."""
+    m, t = enc.method, enc.task
+    cert = certify_unsat([solved], "exp-facts", f"this head and these {len(t.inputs)} input(s), every "
+                         f"{m.describe()}", ABSTRACTION)
+    out = Outcome(IMPOSSIBLE, f"z3 UNSAT in {solved.seconds:.3f}s ({label} lemmas, {len(enc.constraints)} "
+                  f"constraints): no {m.describe()} meets the targets", queries=records, certificate=cert)
+    if cvc5:
+        from theory.smt_cvc5 import check_smtlib
+        from theory.smt_prefix import to_smtlib
+
+        answer, secs = check_smtlib(to_smtlib(enc.constraints), max(timeout, 1.0))
+        verb = {"unsat": "agrees", "sat": "disagrees"}.get(answer, "did not confirm")
+        out.cvc5 = f"{verb} ({answer}) in {secs:.3f}s"
+        records[-1]["cvc5"] = {"result": answer, "seconds": round(secs, 4)}
+        if answer == "sat":
+            out.verdict, out.detail = UNKNOWN, out.detail + "; but cvc5 says sat: backends disagree"
+    out.seconds = time.perf_counter() - start
+    return out
+
+
 def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool = True, starts: int = 4,
-           seed: int = 0, candidates: Candidates = model_candidates) -> Outcome:
+           seed: int = 0, candidates: Candidates = model_candidates, solver_first: bool = False) -> Outcome:
     """Decide whether ``problem.method`` can meet ``problem.task`` on the head (see the module docstring).
-    ``polish=False`` turns every optimisation off (only solver models, as realised by ``candidates``)."""
+    ``polish=False`` turns every optimisation off (only solver models, as realised by ``candidates``).
+    ``solver_first`` (for a task expected to be impossible): the lean z3 query is asked before the L-BFGS starts,
+    so an UNSAT answer is IMPOSSIBLE at once, without the starts (which could only have found parameters); any
+    other answer continues as without it (the starts, then that answer's model)."""
+    start = time.perf_counter()
+    head, m, t = problem.head_data(), problem.method, problem.task
+    records: list[dict[str, Any]] = []
+    lean: tuple[AdaptedHeadEncoding, Any] | None = None
+    if solver_first:
+        enc = AdaptedHeadEncoding(head, m, t, BASE_TANGENTS)
+        lean = enc, enc.solve(timeout)
+        records.append(_query_record("lean", *lean))
+        if lean[1].result == "unsat":
+            return _impossible(*lean, "lean", records, cvc5, timeout, start)
     import torch
 
     from numeric.adapt import polish as polish_params
     from numeric.adapt import recheck
 
-    start = time.perf_counter()
-    head, m, t = problem.head_data(), problem.method, problem.task
     X = [torch.tensor(x, dtype=torch.float64) for x in t.inputs]
-    records: list[dict[str, Any]] = []
     last_fail = "no candidate"
     th = None
     if polish and starts:
@@ -167,30 +199,18 @@ def search(problem: Problem, timeout: float, *, cvc5: bool = False, polish: bool
         records.append({"query": "L-BFGS starts", "result": "none passed", "constraints": 0,
                         "seconds": round(time.perf_counter() - t0, 4), "reason": "", "stats": {}})
     for label, tangents in (("lean", BASE_TANGENTS), ("rich", TANGENT_POINTS)):
-        remaining = timeout - (time.perf_counter() - start)
-        if remaining <= 0:
-            return Outcome(UNKNOWN, f"timeout ({timeout:g}s) before the {label} query", time.perf_counter() - start,
-                           queries=records)
-        enc = AdaptedHeadEncoding(head, m, t, tangents)
-        solved = enc.solve(remaining)
-        records.append(_query_record(label, enc, solved))
+        if label == "lean" and lean is not None:
+            enc, solved = lean  # asked first (solver_first): not UNSAT
+        else:
+            remaining = timeout - (time.perf_counter() - start)
+            if remaining <= 0:
+                return Outcome(UNKNOWN, f"timeout ({timeout:g}s) before the {label} query",
+                               time.perf_counter() - start, queries=records)
+            enc = AdaptedHeadEncoding(head, m, t, tangents)
+            solved = enc.solve(remaining)
+            records.append(_query_record(label, enc, solved))
         if solved.result == "unsat":
-            cert = certify_unsat([solved], "exp-facts", f"this head and these {len(t.inputs)} input(s), every "
-                                 f"{m.describe()}", ABSTRACTION)
-            out = Outcome(IMPOSSIBLE, f"z3 UNSAT in {solved.seconds:.3f}s ({label} lemmas, {len(enc.constraints)} "
-                          f"constraints): no {m.describe()} meets the targets", queries=records, certificate=cert)
-            if cvc5:
-                from theory.smt_cvc5 import check_smtlib
-                from theory.smt_prefix import to_smtlib
-
-                answer, secs = check_smtlib(to_smtlib(enc.constraints), max(timeout, 1.0))
-                verb = {"unsat": "agrees", "sat": "disagrees"}.get(answer, "did not confirm")
-                out.cvc5 = f"{verb} ({answer}) in {secs:.3f}s"
-                records[-1]["cvc5"] = {"result": answer, "seconds": round(secs, 4)}
-                if answer == "sat":
-                    out.verdict, out.detail = UNKNOWN, out.detail + "; but cvc5 says sat: backends disagree"
-            out.seconds = time.perf_counter() - start
-            return out
+            return _impossible(enc, solved, label, records, cvc5, timeout, start)
         if solved.result == "unknown":
             return Outcome(UNKNOWN, f"z3 {solved.reason} on the {label} query", time.perf_counter() - start,
                            queries=records)

@@ -11,6 +11,7 @@ import torch
 from numeric.adapt import ConcreteHead, recheck
 from proofs.cli import main
 from proofs.z3_search import FOUND, IMPOSSIBLE, UNKNOWN, Problem, search
+from theory import kernel
 from theory.smt_prefix import Method, Task
 
 SEP_HEAD = {"W_Q": [[0, 1], [0, 0]], "W_K": [[-3, 0], [0, 0]], "W_V": [[1, 0], [0, 1]], "tau": 1.0}
@@ -83,6 +84,21 @@ def test_separation_prefix_impossible_lora_found():
     lora = Problem(*mats, Method("lora", rank=1, matrix="W_Q"), task, tau=1.0)
     out = search(lora, 30.0)
     assert out.verdict == FOUND and independent_recheck(lora, out.params) <= 0.05
+
+
+def test_solver_first_skips_the_starts_on_unsat_only():
+    """solver_first: an UNSAT lean query is IMPOSSIBLE before any L-BFGS start (cvc5 still asked); a reachable task
+    is FOUND by the same seeded start as without it, after the lean query's model."""
+    task = Task(SEP_INPUTS, SEP_TARGETS, tol=0.05)
+    mats = (SEP_HEAD["W_Q"], SEP_HEAD["W_K"], SEP_HEAD["W_V"])
+    out = search(Problem(*mats, Method("prefix", 2), task, tau=1.0), 30.0, cvc5=True, solver_first=True)
+    assert out.verdict == IMPOSSIBLE and [q["query"] for q in out.queries] == ["lean"], out.queries
+    assert kernel.genuine(out.certificate) and out.cvc5 and out.cvc5.startswith("agrees")
+    problem, _ = planted(1, 1)
+    first, plain = (search(problem, 60.0, seed=7, solver_first=f) for f in (True, False))
+    assert first.verdict == plain.verdict == FOUND
+    assert first.detail == plain.detail and first.params == plain.params
+    assert [q["query"] for q in first.queries] == ["lean"] + [q["query"] for q in plain.queries]
 
 
 def test_model_failing_recheck_is_unknown_never_found():
