@@ -269,3 +269,27 @@ def test_planted_witnesses_at_extreme_magnitudes_are_never_impossible(scale, see
     problem = Problem(W_Q.tolist(), W_K.tolist(), W_V.tolist(), Method("prefix", 1), task, tau=1.0)
     assert decide(problem, 10.0, seed=seed).verdict != IMPOSSIBLE
     assert search(problem, 10.0, seed=seed, starts=1).verdict != IMPOSSIBLE
+
+
+def test_z3_solver_from_the_cached_tactic_answers_as_a_fresh_one():
+    """kernel.z3_solver builds the qfnra-nlsat tactic once: solvers made from it one after another (sat, unsat,
+    sat again) answer as solvers made from a fresh tactic, with the same nlsat counters."""
+    import z3
+
+    x, y = z3.Reals("x y")
+    queries = [[x * y > 1, x > 0], [x * x < 0], [x * x + y * y == 1, x * y > z3.RealVal("1/3")], [x * x < 0]]
+
+    def answers(make):
+        out = []
+        for q in queries:
+            s = make()
+            s.add(*q)
+            r = s.check()
+            st = s.statistics()
+            out.append((str(r), {k: st.get_key_value(k) for k in st.keys() if k.startswith("nlsat")}))
+        return out
+
+    assert kernel._nlsat_tactic() is kernel._nlsat_tactic()
+    fresh = answers(lambda: z3.With("qfnra-nlsat", inline_vars=True).solver())
+    assert answers(kernel.z3_solver) == fresh
+    assert [a for a, _ in fresh] == ["sat", "unsat", "sat", "unsat"]
