@@ -6,6 +6,10 @@ is solved again by the previous configuration (``SolverFor("QF_NRA")``) and by `
 with z3 work: both times and their ratio, and that the answers agree on every query (a configuration change
 must not turn an UNSAT into anything else, nor lose a SAT). The query-size walk of the report
 (`theory.smt._unknowns`, z3's C API) is timed against a walk through z3's Python wrappers.
+
+The encoding of a vector divided by a term in `theory.smt.Vec` (``v * (1/y)``, one reciprocal per vector) is
+timed against the previous one (``v_c / y`` per component, a quotient unknown each): the catalogue's queries are
+recorded once under each and solved by `theory.kernel.z3_solver`, least of ``REPEATS`` passes, answers compared.
 """
 from __future__ import annotations
 
@@ -115,6 +119,40 @@ def solver_configs() -> dict:
             "c_api_walk_seconds": t_direct}
 
 
+def _quotients() -> Any:
+    """The previous `theory.smt.Vec.__truediv__`: one quotient per component."""
+    from theory.smt import Vec, raw
+
+    def truediv(self: Vec, scalar: Any) -> Vec:
+        return Vec(a / raw(scalar) for a in self.items)
+
+    return truediv
+
+
+def vector_division() -> dict:
+    """z3 seconds per claim and answers, catalogue queries recorded under each encoding of ``v / y``."""
+    from theory.kernel import z3_solver
+    from theory.smt import Vec
+
+    current = Vec.__truediv__
+    Vec.__truediv__ = _quotients()  # type: ignore[method-assign]
+    try:
+        old = catalogue_queries()
+    finally:
+        Vec.__truediv__ = current  # type: ignore[method-assign]
+    new = catalogue_queries()
+    best: dict[str, dict[str, float]] = {"quotients": {}, "reciprocal": {}}
+    answers: dict[str, list[str]] = {}
+    for _ in range(REPEATS):
+        for name, queries in (("quotients", old), ("reciprocal", new)):
+            seconds, answers[name] = _pass(z3_solver, queries)
+            for claim, sec in seconds.items():
+                best[name][claim] = min(sec, best[name].get(claim, sec))
+    return {"claims": best, "same_answers": answers["quotients"] == answers["reciprocal"],
+            "quotients_seconds": sum(best["quotients"].values()),
+            "reciprocal_seconds": sum(best["reciprocal"].values())}
+
+
 def run(console: Console) -> dict:
     out = solver_configs()
     table = Table(title=f"z3 on the catalogue's smt queries ({out['queries']} queries, least of {REPEATS} passes)")
@@ -129,4 +167,17 @@ def run(console: Console) -> dict:
     console.print(f"answers differing: {out['disagreements']}; unknown answers: {out['unknown']}; query-size walk "
                   f"{out['wrapper_walk_seconds']:.3f}s (wrappers) vs {out['c_api_walk_seconds']:.3f}s (C API), "
                   f"same counts: {out['unknowns_walk_equal']}")
+    div = vector_division()
+    table = Table(title=f"Z3Env vector division: v_c / y per component vs v * (1/y) (least of {REPEATS} passes)")
+    for col in ("claim", "quotients s", "reciprocal s", "ratio"):
+        table.add_column(col)
+    q, r = div["claims"]["quotients"], div["claims"]["reciprocal"]
+    for claim in sorted(q, key=lambda c: -q[c])[:8]:
+        rc = r.get(claim, 0.0)
+        table.add_row(claim, f"{q[claim]:.3f}", f"{rc:.3f}", f"{q[claim] / max(rc, 1e-6):.1f}x")
+    table.add_row("total", f"{div['quotients_seconds']:.3f}", f"{div['reciprocal_seconds']:.3f}",
+                  f"{div['quotients_seconds'] / div['reciprocal_seconds']:.2f}x")
+    console.print(table)
+    console.print(f"same answers on every query: {div['same_answers']}")
+    out["vector_division"] = div
     return out
