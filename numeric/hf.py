@@ -118,8 +118,8 @@ def wrap(base: Any, task_type: str, method: str, n_S: int, *, seed: int, init_st
     else:
         raise KeyError(f"unknown method {method!r}; supported: {', '.join(METHODS)}")
     try:
-        with torch.random.fork_rng(devices=[]):  # peft draws its own init from the global generator
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # peft draws its own init from the global CPU generator
+            torch.default_generator.manual_seed(seed)  # torch.manual_seed would also seed (lazily) every accelerator
             model = peft.get_peft_model(base, cfg).eval()
     except Exception as exc:  # peft's own validation: any exception type
         raise peft_error(exc) from exc

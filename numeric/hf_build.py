@@ -223,8 +223,8 @@ def load(spec: ModelSpec, seed: int, init_std: float = 0.3) -> Loaded:
         raise ValueError("a ModelSpec needs a model_type or a path")
     recipe = _recipe(spec, init_std)
     config = copy.deepcopy(recipe.config)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU from the global CPU generator
+        torch.default_generator.manual_seed(seed)
         model = getattr(transformers, recipe.auto).from_config(config, attn_implementation="eager")
     loaded = _finish(model, config, recipe.note)
     recipe.note = loaded.dtype_note

@@ -97,14 +97,44 @@ def train_side_by_side(logits: Logits, members: Sequence[tuple[Groups, Phase]], 
                   for o, t in zip(out.split(phases[0].batch), y.split(phases[0].batch))]
         opt.zero_grad()
         (losses[0] if len(losses) == 1 else torch.stack(losses).sum()).backward()
-        for decay, no_decay in split:
-            torch.nn.utils.clip_grad_norm_(decay + no_decay, 1.0)
+        clip_each([decay + no_decay for decay, no_decay in split], 1.0)
         opt.step()
         loss_values = [float(loss.detach()) for loss in losses]
         if on_step is not None:
             for k, value in enumerate(loss_values):
                 on_step(k, step, value)
     return loss_values
+
+
+@torch.no_grad()
+def clip_each(members: Sequence[list[torch.Tensor]], max_norm: float) -> list[torch.Tensor | None]:
+    """``torch.nn.utils.clip_grad_norm_(params, max_norm)`` for each list of ``members`` in turn: its gradients ``g``
+    scaled by ``min(max_norm / (||g||_2 + 1e-6), 1)``, ``||g||_2`` the norm of all of that member's gradients as one
+    vector. The same kernels in the same order as torch's (per-tensor norms, their norm, the clamped coefficient,
+    one in-place product; a test pins them bit for bit), without its per-call Python (grouping by device and dtype,
+    three no-grad contexts): the per-tensor norms of every member in one call, and one product for all. A member
+    whose gradients are not all of one dtype goes through torch's own function. Returns each member's total norm
+    (None for a member without gradients)."""
+    grads = [[p.grad for p in params if p.grad is not None] for params in members]
+    plain = [g for g in grads if g and len({t.dtype for t in g}) == 1]
+    norms = iter(torch._foreach_norm([t for g in plain for t in g], 2.0))
+    scaled: list[torch.Tensor] = []
+    coefs: list[torch.Tensor] = []
+    totals: list[torch.Tensor | None] = []
+    for params, g in zip(members, grads):
+        if not g:
+            totals.append(None)
+        elif len({t.dtype for t in g}) != 1:
+            totals.append(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        else:
+            total = torch.linalg.vector_norm(torch.stack([next(norms) for _ in g]), 2.0)
+            coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            scaled.extend(g)
+            coefs.extend([coef] * len(g))
+            totals.append(total)
+    if scaled:
+        torch._foreach_mul_(scaled, coefs)
+    return totals
 
 
 class AdamW:

@@ -300,23 +300,54 @@ def test_prefixes_side_by_side_train_as_one_after_another(monkeypatch) -> None:
     """K prefixes in one batch (loss sum_k L_k, clipping and AdamW per prefix, each its own batches) give every
     prefix the losses and final value it gets trained alone; the false twin, one clip across all prefixes, does
     not."""
+    import numeric.training
+
     d = EXPERIMENTS["e1"]["quick"].size.d
-    real = torch.nn.utils.clip_grad_norm_
+    real = numeric.training.clip_each
     norms: list[float] = []
 
-    def spy(params, max_norm):
-        norms.append(float(real(params, max_norm)))
-        return norms[-1]
+    def spy(members, max_norm):
+        totals = real(members, max_norm)
+        norms.extend(float(t) for t in totals if t is not None)
+        return totals
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    monkeypatch.setattr(numeric.training, "clip_each", spy)
     sequential = _prefix_trainings(False, _prefixes(d))
     assert max(norms) > 1.0  # the clip acts
     assert not torch.equal(sequential[1][0], sequential[1][1])  # and the three trainings differ from each other
     assert _close(_prefix_trainings(True, _prefixes(d)), sequential)
     shared = _prefixes(d)
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: real([p.s for p in shared],
-                                                                                          max_norm))
+    monkeypatch.setattr(numeric.training, "clip_each", lambda members, max_norm: real([[p.s for p in shared]],
+                                                                                       max_norm))
     assert not _close(_prefix_trainings(True, shared), sequential)  # the false twin: one norm over all prefixes
+
+
+def test_clip_each_is_torchs_clip_grad_norm_bit_for_bit() -> None:
+    """`numeric.training.clip_each` scales every member's gradients exactly as torch.nn.utils.clip_grad_norm_ on
+    that member alone, and returns the same total norms: members clipped and not, several tensors, a parameter
+    without a gradient, a member without any, and one of mixed dtypes (torch's own function)."""
+    from numeric.training import clip_each
+
+    g = torch.Generator().manual_seed(0)
+    layout = [[((3, 4), torch.float32), ((5,), torch.float32)], [((2, 2), torch.float32)], [((4,), torch.float32)],
+              [((7, 3), torch.float64), ((1,), torch.float64), ((6,), torch.float64)],
+              [((3,), torch.float32), ((2,), torch.float64)], [((2,), torch.float32)]]
+    for scale in (1e-3, 0.3, 1.0, 40.0):
+        grads = [[torch.randn(shape, generator=g, dtype=dtype) * scale for shape, dtype in m] for m in layout]
+        ours, theirs = ([[torch.zeros(shape, dtype=dtype, requires_grad=True) for shape, dtype in m] for m in layout]
+                        for _ in range(2))
+        for params in (ours, theirs):
+            for m, (member, gs) in enumerate(zip(params, grads)):
+                for k, (p, grad) in enumerate(zip(member, gs)):
+                    p.grad = None if (m, k) in ((2, 0), (0, 1)) else grad.clone()
+        totals = clip_each(ours, 1.0)
+        for member, total in zip(theirs, totals):
+            if any(p.grad is not None for p in member):
+                assert torch.equal(torch.nn.utils.clip_grad_norm_(member, 1.0), total)
+            else:
+                assert total is None
+        for a, b in zip(ours, theirs):
+            assert all((p.grad is None and q.grad is None) or torch.equal(p.grad, q.grad) for p, q in zip(a, b))
 
 
 def test_adamw_is_torchs_fused_adamw_bit_for_bit() -> None:

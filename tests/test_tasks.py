@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from numeric.tasks import IGNORE, TASKS, TaskSpec, apply_task, is_test
+from numeric.tasks import IGNORE, TASKS, TaskSpec, apply_task, is_test, split_table
 from numeric.training import exact_match, greedy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +59,23 @@ def test_generation_is_deterministic_per_generator_state() -> None:
     b = spec.batch("ascending", 64, torch.Generator().manual_seed(5))
     c = spec.batch("ascending", 64, torch.Generator().manual_seed(6))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
+
+
+def test_split_table_is_the_hashed_split(monkeypatch) -> None:
+    """`split_table` holds `is_test` of every input (read as a base-num_digits number), and inputs drawn through the
+    table are the very inputs drawn by hashing every row (the table switched off)."""
+    import itertools
+
+    import numeric.tasks
+
+    every = torch.tensor(list(itertools.product(range(4), repeat=3)))
+    assert torch.equal(split_table(3, 4), is_test(every))
+    assert torch.equal(split_table(3, 4)[every[:, 0] * 16 + every[:, 1] * 4 + every[:, 2]], is_test(every))
+    spec = TaskSpec(n=5, num_digits=5, max_unique=4)
+    tabled = [spec.inputs(200, torch.Generator().manual_seed(3), split) for split in ("train", "test")]
+    monkeypatch.setattr(numeric.tasks, "SPLIT_TABLE_MAX", 0)
+    hashed = [spec.inputs(200, torch.Generator().manual_seed(3), split) for split in ("train", "test")]
+    assert all(torch.equal(a, b) for a, b in zip(tabled, hashed))
 
 
 @pytest.mark.slow
