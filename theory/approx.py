@@ -50,7 +50,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from flint import arb
+from flint import arb, fmpq
 
 from theory import branch_bound
 from theory.balls import PREC, abs_bounds, bounds, interval, precision, q_arb, softmax_average
@@ -482,13 +482,14 @@ class Enclosure:
 
     def _box(self, a: Fraction, b: Fraction) -> arb:
         N = self.N
-        c, r = (a + b) / 2, (b - a) / 2
-        i = round(float(c) * N / (2 * math.pi))
-        theta = interval(a, b)
-        cb = q_arb(c)
+        fa, fb = fmpq(a.numerator, a.denominator), fmpq(b.numerator, b.denominator)  # exact, C-level arithmetic
+        c, r = (fa + fb) / 2, (fb - fa) / 2
+        i = round(int(c.p) / int(c.q) * N / (2 * math.pi))      # float(c), correctly rounded as for a Fraction
+        theta = arb(fa).union(arb(fb))                          # `theory.balls.interval` (a, b)
+        cb = arb(c)
         cos_c, sin_c = cb.cos(), cb.sin()
-        spread_t = arb(0, 1) * q_arb(r)
-        spread_2 = arb(0, 1) * q_arb(r * r / 2)
+        spread_t = arb(0, 1) * arb(r)
+        spread_2 = arb(0, 1) * arb(r * r / 2)
         kr1, kr2 = self.keys[i % N]
 
         def logit_diff(d1: arb, d2: arb) -> arb:  # (d1, d2) . x(Θ), second-order Taylor form

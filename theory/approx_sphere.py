@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from flint import arb, arb_mat
+from flint import arb, arb_mat, fmpq
 
 from theory import branch_bound
 from theory.approx import PI_UP, compile_arb
-from theory.balls import bounds, interval, precision, q_arb, softmax_average
+from theory.balls import bounds, precision, q_arb, softmax_average
 from theory.branch_bound import Rect, Rectangle, Sup
 
 if TYPE_CHECKING:
@@ -197,19 +197,21 @@ class SphereEnclosure:
             return self._box(ta, tb, pa, pb)
 
     def _box(self, ta: Fraction, tb: Fraction, pa: Fraction, pb: Fraction) -> arb:
-        tc, pc = (ta + tb) / 2, (pa + pb) / 2
-        a, b = (tb - ta) / 2, (pb - pa) / 2
-        st, ct, sp_, cp = (math.sin(tc), math.cos(tc), math.sin(pc), math.cos(pc))
+        fta, ftb, fpa, fpb = (fmpq(q.numerator, q.denominator) for q in (ta, tb, pa, pb))  # C-level, exact
+        tc, pc = (fta + ftb) / 2, (fpa + fpb) / 2
+        a, b = (ftb - fta) / 2, (fpb - fpa) / 2
+        tcf, pcf = int(tc.p) / int(tc.q), int(pc.p) / int(pc.q)  # float(tc), float(pc) as for Fractions
+        st, ct, sp_, cp = (math.sin(tcf), math.cos(tcf), math.sin(pcf), math.cos(pcf))
         scores = [k0 * st * cp + k1 * st * sp_ + k2 * ct for k0, k1, k2 in self.kf]
         r = scores.index(max(scores))  # the nearest key (the first of equal ones)
-        Tc, Pc = q_arb(tc), q_arb(pc)
+        Tc, Pc = arb(tc), arb(pc)
         st, ct, sp_, cp = Tc.sin(), Tc.cos(), Pc.sin(), Pc.cos()
         # columns x(c), x_θ(c), x_φ(c); then the Taylor form q(c) + q_θ(c) Δθ + q_φ(c) Δφ per row of D_r
         J = arb_mat([[st * cp, ct * cp, -st * sp_], [st * sp_, ct * sp_, st * cp], [ct, -st, arb(0)]])
-        u = arb_mat([[arb(1)], [arb(0, 1) * q_arb(a)], [arb(0, 1) * q_arb(b)]])
+        u = arb_mat([[arb(1)], [arb(0, 1) * arb(a)], [arb(0, 1) * arb(b)]])
         D, l1 = self.diffs(r)
-        q = (D * J) * u + l1 * arb(0, 1) * q_arb((a + b) ** 2 / 2)
-        Th, Ph = interval(ta, tb), interval(pa, pb)
+        q = (D * J) * u + l1 * arb(0, 1) * arb((a + b) ** 2 / 2)
+        Th, Ph = arb(fta).union(arb(ftb)), arb(fpa).union(arb(fpb))   # `theory.balls.interval`
         X = (Th.sin() * Ph.cos(), Th.sin() * Ph.sin(), Th.cos())
         F = self.target.enclose(X)
         N = len(self.values)
