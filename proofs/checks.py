@@ -166,10 +166,8 @@ def _unrolled(statement: Statement, sh: Shape, n: int, d: int, modes: Sequence[M
     from theory.kernel import decide_zero
 
     for mode in modes:
-        envs = UnrolledEnv(sh, n=n, d=d, mode=mode).positions()
-        for i, env in enumerate(envs, start=1):
-            if last_only and i < n:
-                continue
+        last = UnrolledEnv(sh, n=n, d=d, mode=mode)
+        for i, env in enumerate([last] if last_only else last.positions(), start=n if last_only else 1):
             lhs, rhs = _evaluate(statement, env)
             test = decide_zero(_difference(lhs, rhs), seed=seed)
             if test.status == "nonzero":

@@ -97,3 +97,48 @@ def test_the_members_are_the_quantities_their_names_say(name):
         else:
             diff = a - b if isinstance(a, sp.MatrixBase) else sp.Matrix([a - b])
             assert sp.simplify(diff).is_zero_matrix
+
+
+def test_matmul_builds_the_matrix_sympy_builds():
+    """`theory.head.matmul` (no 0 * x infinity checks) returns exactly ``A * B``: same entries, same structure."""
+    import sympy as sp
+
+    from theory.head import UnrolledEnv, matmul
+    from theory.shape import Shape
+
+    x, y = sp.symbols("x y", real=True)
+    A = sp.Matrix([[1, 0, x], [0, 0, 0]])
+    B = sp.Matrix([[y / (1 + sp.exp(x)), 2], [3, 0], [x**2, -1]])
+    env = UnrolledEnv(Shape(heads=2), n=3, d=2, mode="exp")
+    W_O, t_pt = env.W_O(0), env.h.t_pt
+    for a, b in ((A, B), (W_O, t_pt), (t_pt.T, t_pt), (sp.zeros(2, 2), t_pt), (sp.eye(2), t_pt)):
+        assert [sp.srepr(e) for e in matmul(a, b)] == [sp.srepr(e) for e in a * b]
+        assert matmul(a, b).shape == (a * b).shape
+    with pytest.raises(sp.ShapeError):
+        matmul(A, A)
+
+
+def test_exp_logit_is_sympys_exp():
+    """`theory.head.exp_logit` builds exactly ``sp.exp(l)`` for the logits of the views, and evaluates numbers."""
+    import sympy as sp
+
+    from theory.head import UnrolledHead, exp_logit
+
+    head = UnrolledHead(3, 2)
+    logits = [head.logit(3, head._product("K", j)) for j in (1, 2, 3)] + [head.logit(3, k) for k in head.prefix_keys]
+    x = sp.Symbol("x", real=True)
+    for l in [*logits, -logits[0], x, 2 * x * head.tau, sp.Integer(0), sp.Integer(2), sp.log(x) + x, sp.pi * sp.I]:
+        assert sp.srepr(exp_logit(l)) == sp.srepr(sp.exp(l))
+
+
+def test_positions_reuse_the_env_at_its_own_position():
+    """`UnrolledEnv.positions` returns the env itself at its own position and views equal to freshly built ones."""
+    from theory.head import UnrolledEnv
+    from theory.shape import Shape
+
+    env = UnrolledEnv(Shape(), n=3, d=2, mode="exp")
+    envs = env.positions()
+    assert envs[-1] is env and [e.i for e in envs] == [1, 2, 3]
+    for i, e in enumerate(envs, start=1):
+        fresh = UnrolledEnv(Shape(), n=3, d=2, i=i, mode="exp")
+        assert (e.h.w, e.h.p, e.h.t_pt) == (fresh.h.w, fresh.h.p, fresh.h.t_pt)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from theory.derivation import Derivation, chain
+from theory.head import exp_logit, matmul
 from theory.kernel import ZeroTest, bounded_symbol, decide_zero, find_witness
 
 
@@ -54,8 +55,8 @@ class TinyModel:
         out = []
         for i, h in enumerate(seq):
             visible = keys if not self.causal else keys[:len(prefix) + i + 1]
-            w = [sp.exp((h.T * WQ.T * WK * k)[0, 0]) for k in visible]
-            out.append(h + sum((wj * WV * k for wj, k in zip(w, visible)), sp.zeros(self.d, 1)) / sum(w))
+            w = [exp_logit(matmul(matmul(matmul(h.T, WQ.T), WK), k)[0, 0]) for k in visible]
+            out.append(h + sum((matmul(wj * WV, k) for wj, k in zip(w, visible)), sp.zeros(self.d, 1)) / sum(w))
         return out
 
     def states(self, seq: list[sp.Matrix], prefixes: list[Sequence[sp.Matrix]] | None = None) -> list[list[sp.Matrix]]:

@@ -12,7 +12,7 @@ from fractions import Fraction
 import sympy as sp
 
 from theory.depth import decide, mat, vec
-from theory.head import Mode, UnrolledHead
+from theory.head import Mode, UnrolledHead, exp_logit
 from theory.kernel import ZeroTest
 
 
@@ -32,7 +32,7 @@ class FineTuneHead:
             tag = "f" if delta_H else ""
             return [sp.Symbol(f"w{tag}_{i}{j}", positive=True) for j in range(1, i + 1)]
         H = h.H + (self.dH if delta_H else sp.zeros(self.d, self.d))
-        return [sp.exp(sp.expand(h.tau * (X[i - 1].T * H * X[j - 1])[0, 0])) for j in range(1, i + 1)]
+        return [exp_logit(sp.expand(h.tau * (X[i - 1].T * H * X[j - 1])[0, 0])) for j in range(1, i + 1)]
 
     def _columns(self, f: Callable[[int], sp.Matrix]) -> sp.Matrix:
         return sp.Matrix.hstack(*[f(i) for i in range(1, self.n + 1)])

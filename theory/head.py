@@ -67,6 +67,19 @@ def minors(a: sp.Matrix | sp.Expr, b: sp.Matrix) -> sp.Matrix:
     return sp.Matrix([a[r] * b[c] - a[c] * b[r] for r in range(d) for c in range(r + 1, d)])
 
 
+def matmul(A: sp.MatrixBase, B: sp.MatrixBase) -> sp.Matrix:
+    """The product ``A B`` of sympy matrices: entry (r, c) is ``Add(*[A[r, k] B[k, c]])`` over the k where neither
+    factor is the literal 0, which is exactly the matrix ``A * B`` builds when no entry is infinite (sympy adds the
+    same products with ``Add``; entries here are finite expressions in real symbols). Unlike ``A * B`` it does not
+    form ``0 * A[r, k]`` and ``0 * B[k, c]`` for every entry to look for infinities: on large entries (a head
+    output, a layer-1 state) each such product asks the assumptions ``is_finite`` of the whole expression."""
+    if A.cols != B.rows:
+        raise sp.ShapeError(f"cannot multiply a {A.rows}x{A.cols} by a {B.rows}x{B.cols} matrix")
+    rows, columns = A.tolist(), B.T.tolist()
+    return sp.Matrix([[sp.Add(*[a * b for a, b in zip(row, col) if a != 0 and b != 0]) for col in columns]
+                      for row in rows])
+
+
 def _vec(prefix: str, d: int | None, **assumptions: bool) -> sp.Symbol | sp.Matrix:
     if d is None:
         return sp.Symbol(prefix, **assumptions)
@@ -79,7 +92,8 @@ class _Helpers:
 
     @staticmethod
     def matvec(M: sp.Matrix, v: sp.Matrix) -> sp.Matrix:
-        return M * v
+        """M v (`matmul`)."""
+        return matmul(M, v)
 
 
 class GeneralHead(_Helpers):
@@ -311,14 +325,24 @@ class UnrolledHead:
         if self.mode == "exp":
             content_logits = [self.logit(i, self._product("K", j)) for j in range(1, i + 1)]
             prefix_logits = [self.logit(i, key) for key in self.prefix_keys]
-            w = [sp.exp(l) for l in content_logits]
-            p = [sp.exp(l) for l in prefix_logits]
+            w = [exp_logit(l) for l in content_logits]
+            p = [exp_logit(l) for l in prefix_logits]
         else:
             w = [sp.Symbol(f"w_{i}{j}", positive=True) for j in range(1, i + 1)]
             p = [sp.Symbol(f"w_{i}p{m}", positive=True) for m in range(1, self.n_S + 1)]
             prefix_logits = [sp.log(pm) for pm in p]
         v = [self._product("V", j) for j in range(1, i + 1)]
         return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, sp.log(sum(w)))
+
+
+def exp_logit(l: sp.Expr) -> sp.Expr:
+    """exp(l) for a logit l: the expression ``sp.exp(l)`` returns, without its evaluation when l is not a number and
+    has no logarithm, pi or i in it. That evaluation rewrites only numbers, logarithms, multiples of pi i (in l or
+    in a term of the sum l) and an argument it proves zero (no non-zero l), so it returns exp(l) itself for such
+    an l, after asking the assumptions of every term and of the whole sum to find that out."""
+    if l.is_number or l.has(sp.log, sp.pi, sp.I):
+        return sp.exp(l)
+    return sp.exp(l, evaluate=False)
 
 
 View = TypeVar("View")
@@ -387,7 +411,7 @@ class UnrolledEnv(Env[WeightedView]):
                  _grid: list[list[UnrolledHead]] | None = None) -> None:
         self.shape, self.n, self.d, self.mode = shape, n, d, mode
         self._grid = _grid if _grid is not None else self._build_grid(shape, n, d, mode)
-        i = n if i is None else i
+        self.i = i = n if i is None else i
         self._views = []
         for r, heads in enumerate(self._grid):
             row = []
@@ -414,8 +438,10 @@ class UnrolledEnv(Env[WeightedView]):
         return [[head.with_tokens(X) for head in heads] for X in tokens]
 
     def positions(self) -> list[UnrolledEnv]:
-        """The envs at every query position i = 1..n, sharing this env's heads (built once)."""
-        return [UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _grid=self._grid) for i in range(1, self.n + 1)]
+        """The envs at every query position i = 1..n, sharing this env's heads (built once); this env itself at
+        its own position."""
+        return [self if i == self.i else UnrolledEnv(self.shape, self.n, self.d, i, self.mode, _grid=self._grid)
+                for i in range(1, self.n + 1)]
 
 
 def _rename(head: UnrolledHead, tag: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import sympy as sp
 
 from theory.depth import mat, vec
+from theory.head import exp_logit, matmul
 from theory.kernel import Certificate, ZeroTest, certify_zero, decide_zero
 
 D = 2
@@ -53,8 +54,8 @@ def _layer(h: list[sp.Matrix], keys: list[sp.Matrix], W_Q: sp.Matrix, W_K: sp.Ma
     out = []
     for i, q in enumerate(h):
         visible = keys[:first_key + i + 1]
-        w = [sp.exp((q.T * W_Q.T * W_K * k)[0, 0]) for k in visible]
-        out.append(q + sum((wj * W_V * k for wj, k in zip(w, visible)), sp.zeros(D, 1)) / sum(w))
+        w = [exp_logit(matmul(matmul(matmul(q.T, W_Q.T), W_K), k)[0, 0]) for k in visible]
+        out.append(q + sum((matmul(wj * W_V, k) for wj, k in zip(w, visible)), sp.zeros(D, 1)) / sum(w))
     return out
 
 
