@@ -142,6 +142,25 @@ def test_rational_function_test_treats_singularities_as_together_did():
     assert kernel.decide_zero(trig).status == "zero"
 
 
+def test_rational_verdict_nonzero_only_on_free_generators():
+    """"nonzero" (the other zero tests are skipped) only for a non-zero numerator in algebraically independent
+    generators: real symbols with an open domain and exp of non-constant monomials in them; "open" otherwise."""
+    x, y = sp.Symbol("x", real=True), sp.Symbol("y", positive=True)
+    n = sp.Symbol("n", integer=True)
+    alpha = kernel.bounded_symbol("alpha_verdict", 0, 1)
+    for nonzero in (x - y, sp.exp(x * y / 3) - sp.exp(x) * y, 1 / (x + y) - 1 / x, alpha - sp.Rational(1, 2),
+                    sp.exp(x**2) - sp.exp(x) ** 2):
+        assert kernel._rational_verdict(nonzero) == "nonzero"
+        assert kernel.decide_zero(nonzero).status == "nonzero"
+    for open_ in (sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1, sp.log(x * y) - sp.log(x) - sp.log(y), n - x,
+                  sp.exp(x + 1) - sp.exp(x), x * sp.sqrt(y) - 1, sp.exp(x / y) - x,
+                  sp.Add(1, 2, -3, evaluate=False)):
+        assert kernel._rational_verdict(open_) == "open"
+    assert kernel.decide_zero(sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1).status == "zero"
+    assert kernel.decide_zero(sp.Add(1, 2, -3, evaluate=False)).status == "zero"
+    assert kernel._rational_verdict((x**2 - 1) / (x - 1) - (x + 1)) == "zero"
+
+
 def test_z3_reads_floats_and_rationals_exactly():
     import z3
 

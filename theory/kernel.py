@@ -306,23 +306,67 @@ def _generators(e: Any) -> tuple[dict[Any, int], dict[Any, list[tuple[Any, int]]
     return gens, atoms
 
 
-def _rational_zero(e: Any) -> bool:
-    """``e`` is 0 as a formal rational function with rational coefficients in its generators (`_generators`,
-    taken as independent variables): ``e`` is evaluated bottom-up as a pair (numerator, denominator) of
-    python-flint ``fmpq_mpoly`` polynomials (sums over the lcm of the denominators, exact division by their gcd);
-    a negative power of a formally zero polynomial is refused. The denominator is then a product of non-zero
-    polynomials, so numerator 0 means ``e`` = 0 at every point where the denominators it divides by are
-    non-zero, which is what ``together`` + expanding the numerator decides (so (x^2 - 1)/(x - 1) - (x + 1) is 0
-    for both, the removable singularity at x = 1 set aside). Sound because an identity between rational
-    functions of independent variables holds whatever values the generators take. False when not decided."""
+_UNDISCRETE = ("integer", "rational", "irrational", "algebraic", "transcendental", "zero")
+
+
+def _open_symbol(s: Any) -> bool:
+    """``s`` is a real symbol whose domain has interior: its assumptions allow every value of a half-line, of
+    R \\ {0} or of R (none of integer, rational, irrational, algebraic, transcendental, zero), narrowed by
+    `bounded_symbol` to a non-empty open interval at most."""
+    import sympy as sp
+
+    if not isinstance(s, sp.Symbol) or s.is_real is not True or any(getattr(s, f"is_{k}") for k in _UNDISCRETE):
+        return False
+    lo_hi = _DOMAINS.get(s)
+    return lo_hi is None or lo_hi[0] < lo_hi[1]
+
+
+def _free_generator(g: Any) -> bool:
+    """``g`` is a symbol with an open domain (`_open_symbol`) or exp(m/q) for a non-constant monomial m (a product
+    of positive integer powers of such symbols) and a positive integer q. Any finite set of distinct free
+    generators is algebraically independent over C: the symbols are independent variables, and the exponentials
+    of Q-linearly independent non-constant polynomials (distinct monomials are) are algebraically independent over
+    the rational functions (a polynomial relation would be a vanishing sum sum_a c_a(x) exp(phi_a(x)) with
+    distinct polynomial exponents phi_a; restricted to a generic line it contradicts the linear independence of
+    exponentials of distinct polynomials over C(t))."""
+    import sympy as sp
+
+    if isinstance(g, sp.exp):
+        c, m = g.args[0].as_coeff_Mul()
+        return bool(c.is_Rational and c > 0 and c.p == 1 and m != 1 and all(
+            _open_symbol(f) or (f.is_Pow and _open_symbol(f.base) and f.exp.is_Integer and f.exp > 0)
+            for f in sp.Mul.make_args(m)))
+    return _open_symbol(g)
+
+
+Verdict = Literal["zero", "nonzero", "open", "untested"]
+
+
+def _rational_verdict(e: Any) -> Verdict:
+    """``e`` as a formal rational function with rational coefficients in its generators (`_generators`, taken as
+    independent variables): ``e`` is evaluated bottom-up as a pair (numerator, denominator) of python-flint
+    ``fmpq_mpoly`` polynomials (sums over the lcm of the denominators, exact division by their gcd); a negative
+    power of a formally zero polynomial is refused. The denominator is then a product of non-zero polynomials.
+
+    "zero": the numerator is 0, so ``e`` = 0 at every point where the denominators it divides by are non-zero,
+    which is what ``together`` + expanding the numerator decides (so (x^2 - 1)/(x - 1) - (x + 1) is 0 for both,
+    the removable singularity at x = 1 set aside). Sound because an identity between rational functions of
+    independent variables holds whatever values the generators take.
+
+    "nonzero": the numerator is not 0 and every generator is free (`_free_generator`): the generators are then
+    algebraically independent, so the numerator is a non-zero analytic function of the symbols, hence non-zero
+    somewhere on the symbols' open domain (the identity theorem), and ``e`` is not 0 as a function: no sound
+    test can reduce it to 0, and only a witness point can decide it. "open": neither (not decided)."""
     import flint
 
+    if e == 0:
+        return "zero"
     try:
         gens, atoms = _generators(e)
     except _NotRational:
-        return False
+        return "open"
     if not gens:
-        return bool(e == 0)
+        return "open"
     ctx = flint.fmpq_mpoly_ctx.get(tuple(f"g{k}" for k in range(len(gens))), "lex")
     variables, one = ctx.gens(), ctx.constant(1)
     memo: dict[Any, tuple[Any, Any]] = {}
@@ -366,16 +410,25 @@ def _rational_zero(e: Any) -> bool:
         return out
 
     try:
-        return bool(pair(e)[0] == 0)
+        numerator = pair(e)[0]
     except (_NotRational, RecursionError):  # RecursionError: nested deeper than Python's stack; left to together
-        return False
+        return "open"
+    if numerator == 0:
+        return "zero"
+    return "nonzero" if all(_free_generator(g) for g in gens) else "open"
 
 
-def _fast_zero(e: Any) -> str | None:
-    """The method that reduced ``e`` to 0 as a rational function (`RATIONAL`, else `TOGETHER`), or None."""
+def _rational_zero(e: Any) -> bool:
+    """``e`` is 0 as a formal rational function in its generators (`_rational_verdict` "zero")."""
+    return _rational_verdict(e) == "zero"
+
+
+def _fast_zero(e: Any, verdict: Verdict = "untested") -> str | None:
+    """The method that reduced ``e`` to 0 as a rational function (`RATIONAL`, else `TOGETHER`), or None;
+    ``verdict``: `_rational_verdict` of ``e`` when already known."""
     import sympy as sp
 
-    if e == 0 or _rational_zero(e):
+    if (_rational_verdict(e) if verdict == "untested" else verdict) == "zero":
         return RATIONAL
     if sp.expand(sp.numer(sp.together(e))) == 0:
         return TOGETHER
@@ -480,14 +533,17 @@ def decide_zero(expr: Any, seed: int = 0) -> ZeroTest:
     """Decide ``expr == 0`` (componentwise for matrices and lists) in exact arithmetic: floats are replaced by
     their exact rationals first; each part is tried as a formal rational function (`_rational_zero`), then with
     ``together`` + expanding the numerator (design.md), then with exp/log expanded, then sin/cos as complex
-    exponentials; the decision's method names every test that reduced a part to 0."""
+    exponentials; the decision's method names every test that reduced a part to 0. A part the rational-function
+    test shows is not 0 as a function (`_rational_verdict` "nonzero") skips the other tests, which cannot reduce
+    it, and goes to the witness search."""
     import sympy as sp
 
     parts = [exact(sp.sympify(p)) for p in _components(expr)]
     methods: dict[str, None] = {}
     pending = []
     for p in parts:
-        if method := _fast_zero(p) or _exp_log_zero(p) or _trig_zero(p):
+        verdict = _rational_verdict(p)
+        if verdict != "nonzero" and (method := _fast_zero(p, verdict) or _exp_log_zero(p) or _trig_zero(p)):
             methods[method] = None
         else:
             pending.append(p)
