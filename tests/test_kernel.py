@@ -161,6 +161,15 @@ def test_rational_verdict_nonzero_only_on_free_generators():
     assert kernel._rational_verdict((x**2 - 1) / (x - 1) - (x + 1)) == "zero"
 
 
+def test_floats_are_the_float_atoms():
+    """`exact` finds the Floats by a traversal visiting each shared subexpression once: the set ``atoms(Float)``."""
+    x = sp.Symbol("x", real=True)
+    shared = sp.exp(x + sp.Float(0.25)) / (1 + sp.exp(x + sp.Float(0.25)))
+    for e in (shared * x + sp.Float(1e-17) * shared ** 2, shared, x + 1, sp.Integer(3)):
+        assert kernel._floats(e) == e.atoms(sp.Float)
+    assert kernel.exact(shared).atoms(sp.Float) == set()
+
+
 def test_z3_reads_floats_and_rationals_exactly():
     import z3
 

@@ -181,10 +181,31 @@ def exact(expr: Any) -> Any:
         return expr.applyfunc(exact)
     if not isinstance(expr, sp.Basic):
         return sp.Rational(to_fraction(expr)) if isinstance(expr, (float, Fraction, Decimal)) else expr
-    floats = expr.atoms(sp.Float)
+    floats = _floats(expr)
     if not floats:
         return expr
     return expr.xreplace({f: sp.Rational(*_fraction_pair(_float_fraction(f))) for f in floats})
+
+
+def _floats(expr: sp.Basic) -> set[sp.Float]:
+    """The Float atoms of ``expr`` (``expr.atoms(Float)``), each distinct subexpression visited once: a residual
+    shares subexpressions (the weights exp(l) recur in every entry), which sympy's traversal walks again each
+    time."""
+    import sympy as sp
+
+    seen: set[sp.Basic] = set()
+    out: set[sp.Float] = set()
+    stack = [expr]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if isinstance(x, sp.Float):
+            out.add(x)
+        else:
+            stack.extend(x.args)
+    return out
 
 
 def _fraction_pair(q: Fraction) -> tuple[int, int]:
