@@ -142,3 +142,16 @@ def test_positions_reuse_the_env_at_its_own_position():
     for i, e in enumerate(envs, start=1):
         fresh = UnrolledEnv(Shape(), n=3, d=2, i=i, mode="exp")
         assert (e.h.w, e.h.p, e.h.t_pt) == (fresh.h.w, fresh.h.p, fresh.h.t_pt)
+
+
+def test_lse_is_built_on_first_read_as_before():
+    """The unrolled views build ``lse = log Z_i`` when a statement first reads it: log of the sum of the weights."""
+    import sympy as sp
+
+    from theory.head import UnrolledEnv
+    from theory.shape import Shape
+
+    for mode in ("exp", "positive"):
+        h = UnrolledEnv(Shape(heads=2), n=3, d=2, mode=mode).view(0, 1)
+        assert h.lse_ is None
+        assert h.lse == sp.log(sum(h.w)) and h.lse is h.lse

@@ -32,7 +32,7 @@ Two symbolic forms:
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Generic, Literal, TypeVar
@@ -194,6 +194,7 @@ class WeightedView(_Helpers):
     zero: Any
     l_prefix_: Sequence[Any] | None = None
     lse_: Any = None
+    lse_of: Callable[[], Any] | None = None  # builds ``lse_`` when a statement first reads ``lse``
 
     def _wsum(self, ws: Sequence[Any], vs: Sequence[Any]) -> Any:
         total = self.zero
@@ -255,6 +256,8 @@ class WeightedView(_Helpers):
 
     @property
     def lse(self) -> Any:
+        if self.lse_ is None and self.lse_of is not None:
+            self.lse_ = self.lse_of()
         if self.lse_ is None:
             raise ValueError("this view has no logits (weights are abstract)")
         return self.lse_
@@ -332,7 +335,8 @@ class UnrolledHead:
             p = [sp.Symbol(f"w_{i}p{m}", positive=True) for m in range(1, self.n_S + 1)]
             prefix_logits = [sp.log(pm) for pm in p]
         v = [self._product("V", j) for j in range(1, i + 1)]
-        return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits, sp.log(sum(w)))
+        return WeightedView(w, v, p, list(self.prefix_values), sp.zeros(self.d, 1), prefix_logits,
+                            lse_of=lambda: sp.log(sum(w)))
 
 
 def exp_logit(l: sp.Expr) -> sp.Expr:
@@ -458,6 +462,6 @@ def _rename(head: UnrolledHead, tag: str) -> None:
 
 def _retag(view: WeightedView, tag: str) -> WeightedView:
     subs = {s: sp.Symbol(f"{s.name}_{tag}", positive=True) for x in [*view.w, *view.p] for s in x.free_symbols}
-    return WeightedView([x.xreplace(subs) for x in view.w], view.v, [x.xreplace(subs) for x in view.p], view.u,
-                        view.zero, [sp.log(x.xreplace(subs)) for x in view.p],
-                        sp.log(sum(x.xreplace(subs) for x in view.w)))
+    w = [x.xreplace(subs) for x in view.w]
+    return WeightedView(w, view.v, [x.xreplace(subs) for x in view.p], view.u, view.zero,
+                        [sp.log(x.xreplace(subs)) for x in view.p], lse_of=lambda: sp.log(sum(w)))
