@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 WIDE_D, WIDE_N, WIDE_R, WIDE_TOL = 64, 32, 16, 1e-3
 
 
+def _torch_one_thread(check: Check) -> Check:
+    """``check`` with torch on one thread (`numeric.threads.one_thread`), as in the workers of ``check -j N``: these
+    checks' float64 work is small products, for which a thread pool costs CPU and changes no number (the results
+    of `numeric.reach` are bit-identical on one thread). Only checks that use torch anyway are wrapped."""
+
+    def run(ctx: Context) -> LayerResult:
+        from numeric.threads import one_thread
+
+        with one_thread():
+            return check(ctx)
+
+    return run
+
+
 def _cvc5() -> bool:
     from theory.smt_cvc5 import available
 
@@ -101,7 +115,7 @@ def reverse_numeric(method: str = "prefix", n: int = 64, d: int = 8) -> Check:
         return LayerResult(Status.VIOLATED, f"{flips} strict order flips among {pairs} pairs (seed {seed})",
                            instances=3 * B, witness={"seed": seed, "flips": flips})
 
-    return check
+    return _torch_one_thread(check)
 
 
 # ---- prefix.reachable_segment ------------------------------------------------------------------------------------
@@ -146,7 +160,7 @@ def segment_smt(end: str = "t") -> Check:
                            f"{cvc5}); planted on-segment target FOUND, s = {o_on.params['s']} ({o_on.detail})",
                            abstraction=ABSTRACTION, witness={"s": o_on.params["s"], "max_error": o_on.max_error})
 
-    return check
+    return _torch_one_thread(check)
 
 
 def segment_numeric(end: str = "t") -> Check:
@@ -165,7 +179,7 @@ def segment_numeric(end: str = "t") -> Check:
                            f"{inst}", max_error=worst, instances=ctx.instances,
                            witness={"seed": seed, "instance": inst})
 
-    return check
+    return _torch_one_thread(check)
 
 
 # ---- prefix.vs_lora_separation -----------------------------------------------------------------------------------
@@ -208,7 +222,7 @@ def separation_smt(problem: SeparationProblem) -> Check:
                            f"{lora.describe()} FOUND, B A = {o_l.params} ({o_l.detail})",
                            abstraction=ABSTRACTION, witness={"lora": o_l.params, "max_error": o_l.max_error})
 
-    return check
+    return _torch_one_thread(check)
 
 
 def separation_numeric(problem: SeparationProblem, starts: int = 4) -> Check:
@@ -233,7 +247,7 @@ def separation_numeric(problem: SeparationProblem, starts: int = 4) -> Check:
         status = Status.CONSISTENT if best["lora"] <= eps else Status.UNKNOWN
         return LayerResult(status, f"{line} (eps {eps})", max_error=best["lora"], instances=2 * starts)
 
-    return check
+    return _torch_one_thread(check)
 
 
 # ---- prefix.reachable_segment_d64 --------------------------------------------------------------------------------
@@ -285,7 +299,7 @@ def wide_smt(end: str = "t") -> Check:
                            f"{found.seconds:.2f}s ({found.detail})", abstraction=far.certificate.abstraction,
                            certificate=far.certificate, witness={"max_error": found.max_error})
 
-    return check
+    return _torch_one_thread(check)
 
 
 def wide_numeric(end: str = "t") -> Check:
@@ -303,4 +317,4 @@ def wide_numeric(end: str = "t") -> Check:
                            f"{WIDE_R} inputs (seed {st.seed}, tol {tol:g})", max_error=worst, instances=200,
                            witness=None if status is Status.CONSISTENT else {"seed": st.seed})
 
-    return check
+    return _torch_one_thread(check)
