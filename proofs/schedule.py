@@ -7,8 +7,10 @@ it imports no package of `HEAVY`, and *heavy* otherwise; `proofs.pool` runs the 
 before torch is imported, while this process imports the heavy tasks' packages once (the *preload*) for the
 workers it forks afterwards.
 
-What a task imports and how long it takes are read from the previous run on this machine (`record`); a task never
-recorded counts as light if it is exact and heavy if it is numeric. The record orders the work and decides where it
+What a task imports and how long it takes are read from the previous run on this machine (`record`); a numeric task
+is always heavy, an exact one is light unless it was seen importing torch. A task keeps a recorded package while it
+runs where that package is loaded already (it cannot be seen not importing it): an exact task that stopped needing
+torch is found out only once the record is deleted. The record orders the work and decides where it
 runs, nothing else: a task runs in full wherever it runs (a light task that turns out to import torch simply
 imports it), and its result does not depend on when or where it ran.
 """
@@ -76,12 +78,11 @@ def tasks(claims: Sequence[Claim], layers: Iterable[str]) -> list[Task]:
 
 
 def imports(task: Task, record: dict[str, Entry]) -> tuple[str, ...]:
-    """The top-level packages ``task`` is expected to import: as recorded, else `HEAVY` for a numeric task and
-    none for an exact one."""
-    entry = record.get(task.key)
-    if entry is None:
-        return HEAVY if task.group == "numeric" else ()
-    return entry.imports
+    """The top-level packages ``task`` is expected to import: those recorded, and `HEAVY` for a numeric task (the
+    numeric layer is torch's, whatever a run in process, where imports are not watched, recorded)."""
+    recorded = record[task.key].imports if task.key in record else ()
+    prior = HEAVY if task.group == "numeric" else ()
+    return tuple(dict.fromkeys((*prior, *recorded)))
 
 
 def heavy(task: Task, record: dict[str, Entry]) -> bool:

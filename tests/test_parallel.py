@@ -113,7 +113,7 @@ def test_workers_take_untimed_tasks_first_then_the_longest():
     assert [t.key[0] for t in schedule.order(plan, record)] == ["c", "b", "e", "a", "d"]
 
 
-def test_a_task_is_heavy_when_it_imported_torch_and_the_preload_is_what_heavy_tasks_imported():
+def test_a_task_is_heavy_when_numeric_or_seen_importing_torch_and_the_preload_is_what_heavy_tasks_imported():
     plan = schedule.tasks([_claim("a", exact=True), _claim("b", exact=True)], LAYERS)
     a_exact, a_numeric, b_exact, b_numeric = plan
     # nothing recorded: exact layers are light, numeric ones heavy; the preload is torch alone
@@ -121,9 +121,11 @@ def test_a_task_is_heavy_when_it_imported_torch_and_the_preload_is_what_heavy_ta
     assert schedule.preload(plan, {}) == ["torch"]
     record = {"a/exact": Entry(1.0, ("torch", "z3")), "a/numeric": Entry(1.0, ()),
               "b/numeric": Entry(1.0, ("peft", "torch", "transformers")), "b/exact": Entry(1.0, ("z3",))}
-    assert [schedule.heavy(t, record) for t in plan] == [True, False, False, True]
+    # an exact task seen importing torch is heavy; a numeric one is heavy whatever was recorded
+    assert [schedule.heavy(t, record) for t in plan] == [True, True, False, True]
     assert schedule.preload(plan, record) == ["torch", "peft", "transformers", "z3"]
-    assert schedule.preload([a_numeric, b_exact], record) == []  # no heavy task: nothing to import first
+    assert schedule.preload([a_numeric, b_exact], record) == ["torch"]
+    assert schedule.preload([b_exact], record) == []  # no heavy task: nothing to import first
 
 
 def test_the_record_keeps_seconds_and_watched_imports(monkeypatch, tmp_path):
@@ -132,6 +134,8 @@ def test_the_record_keeps_seconds_and_watched_imports(monkeypatch, tmp_path):
     run([_claim("test.fine", exact=True)], CTX, LAYERS)  # in process: seconds, no imports watched
     assert set(schedule.record()) == {"test.fine/exact", "test.fine/numeric"}
     assert all(e.imports == () and e.seconds >= 0 for e in schedule.record().values())
+    exact, numeric = schedule.tasks([_claim("test.fine", exact=True)], LAYERS)
+    assert not schedule.heavy(exact, schedule.record()) and schedule.heavy(numeric, schedule.record())
     schedule.keep([Observed("t/numeric", 2.0, True, ("peft",), ("torch",))])  # a worker saw peft, had torch
     assert schedule.record()["t/numeric"] == Entry(2.0, ("peft", "torch"))
     schedule.keep([Observed("t/numeric", 1.0)])  # unwatched: the recorded imports stay
