@@ -9,7 +9,11 @@
 5. ``prefixcheck check`` (the default catalogue) with ``-j 1`` and with ``-j N`` (N = the cores) in fresh processes:
    wall and CPU (user + system) seconds of each, the claims' summed seconds, and whether the two reports agree
    (statuses, details, verdicts); target: ``-j N`` wall at most 0.6 x the issue-18 baseline of 15 s (2 cores, idle).
-   The first ``-j N`` run schedules from the ``-j 1`` run's recorded seconds (`proofs.runner.claim_costs`).
+   The first ``-j N`` run schedules from the ``-j 1`` run's recorded seconds (`proofs.schedule.record`);
+6. ``prefixcheck check`` (default ``-j``) at this tree and at ``BASELINE_REVISION`` (the code issue 18 was measured
+   against, checked out in a temporary git worktree), back to back in ``PAIRS`` pairs after warm-up runs (each
+   version keeps its own schedule record, run until it is steady): the ratio of the wall times per pair and its
+   median; target <= 0.6. The machine's load changes from minute to minute, so only neighbouring runs are compared.
 """
 from __future__ import annotations
 
@@ -100,9 +104,73 @@ def check_parallel() -> dict:
             "exit": max(serial["exit"], parallel["exit"], 0 if same else 1), "target_seconds": 0.6 * 15.0}
 
 
+#: The session-4 start of issue 18 ("make check at most 0.6x today's"): the code the speed target is relative to.
+BASELINE_REVISION = "85208b2"
+PAIRS = 3
+
+
+def _wall(cwd: Path, cache: Path) -> float:
+    """Wall seconds of one default ``prefixcheck check`` of the tree at ``cwd`` (``python -m`` imports that tree's
+    packages), with its own schedule record under ``cache``."""
+    env = {**os.environ, "PREFIXCHECK_CACHE_DIR": str(cache)}
+    proc, wall = _timed(lambda: subprocess.run([sys.executable, "-m", "proofs", "check"], cwd=cwd, env=env,
+                                               capture_output=True, text=True))
+    if proc.returncode != 0:
+        raise RuntimeError(f"check at {cwd} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return wall
+
+
+def _warm(cwd: Path, cache: Path, most: int = 8) -> None:
+    """Run ``check`` until its schedule record stops changing which tasks it holds and which of them import torch
+    (at most ``most`` runs): a light worker that imports torch can no longer see which later tasks need it, so the
+    record learns the exact tasks that need torch about one per run."""
+    def shape() -> object:
+        """The tasks of the record and which import torch (this tree's ``tasks.json``), or the claims of the
+        baseline's ``claim-seconds.json``; None before the first record."""
+        for name in ("tasks.json", "claim-seconds.json"):
+            try:
+                raw = json.loads((cache / name).read_text())
+            except (OSError, ValueError):
+                continue
+            return sorted((key, "torch" in entry.get("imports", []) if isinstance(entry, dict) else None)
+                          for key, entry in raw.items())
+        return None
+
+    before = None
+    for _ in range(most):
+        _wall(cwd, cache)
+        now = shape()
+        if now is not None and now == before:
+            return
+        before = now
+
+
+def check_against_baseline() -> dict:
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "baseline"
+        added = subprocess.run(["git", "worktree", "add", "--detach", str(old), BASELINE_REVISION], cwd=root,
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            return {"seconds": float("nan"), "target_seconds": 0.6, "exit": 1,
+                    "error": f"no worktree at {BASELINE_REVISION}: {added.stderr.strip()}"}
+        try:
+            trees = {"baseline": old, "now": root}
+            for name, tree in trees.items():  # warm-up: each version records its own schedule
+                _warm(tree, Path(tmp) / f"cache-{name}")
+            pairs = [{name: round(_wall(tree, Path(tmp) / f"cache-{name}"), 2) for name, tree in trees.items()}
+                     for _ in range(PAIRS)]
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=root, capture_output=True)
+    ratios = sorted(p["now"] / p["baseline"] for p in pairs)
+    return {"seconds": round(ratios[len(ratios) // 2], 3), "target_seconds": 0.6, "pairs": pairs,
+            "ratios": [round(r, 3) for r in ratios], "revision": BASELINE_REVISION}
+
+
 def run(console: Console) -> dict:
     results = {"import_proofs": import_proofs(), "load_example": load_example(), "compare_5000": compare_large(),
-               "check_example": check_example(), "check_parallel": check_parallel()}
+               "check_example": check_example(), "check_parallel": check_parallel(),
+               "check_vs_baseline_ratio": check_against_baseline()}
     t = Table(title="regression tests on claims")
     for col in ("measure", "result", "target", "met"):
         t.add_column(col)
