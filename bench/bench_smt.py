@@ -93,18 +93,26 @@ def _wrapper_walk(constraints: list[Any]) -> int:
     return len(names)
 
 
+def _least(variants: dict[str, tuple[Any, list[tuple[str, list[Any], str]]]],
+           ) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+    """Per variant (a solver factory and the queries it answers, as `_pass` takes them): the least z3 seconds per
+    claim over `REPEATS` passes, the variants alternating, and the answers of the last pass."""
+    best: dict[str, dict[str, float]] = {name: {} for name in variants}
+    answers: dict[str, list[str]] = {}
+    for _ in range(REPEATS):
+        for name, (make, queries) in variants.items():
+            seconds, answers[name] = _pass(make, queries)
+            for claim, s in seconds.items():
+                best[name][claim] = min(s, best[name].get(claim, s))
+    return best, answers
+
+
 def solver_configs() -> dict:
     from theory.kernel import z3_solver
     from theory.smt import _unknowns
 
     queries = catalogue_queries()
-    best: dict[str, dict[str, float]] = {"previous": {}, "current": {}}
-    answers: dict[str, list[str]] = {}
-    for _ in range(REPEATS):
-        for name, make in (("previous", _previous), ("current", z3_solver)):
-            seconds, answers[name] = _pass(make, queries)
-            for claim, s in seconds.items():
-                best[name][claim] = min(s, best[name].get(claim, s))
+    best, answers = _least({"previous": (_previous, queries), "current": (z3_solver, queries)})
     start = time.perf_counter()
     wrapper = [_wrapper_walk(q) for _, q, _ in queries]
     t_wrapper = time.perf_counter() - start
@@ -141,13 +149,7 @@ def vector_division() -> dict:
     finally:
         Vec.__truediv__ = current  # type: ignore[method-assign]
     new = catalogue_queries()
-    best: dict[str, dict[str, float]] = {"quotients": {}, "reciprocal": {}}
-    answers: dict[str, list[str]] = {}
-    for _ in range(REPEATS):
-        for name, queries in (("quotients", old), ("reciprocal", new)):
-            seconds, answers[name] = _pass(z3_solver, queries)
-            for claim, sec in seconds.items():
-                best[name][claim] = min(sec, best[name].get(claim, sec))
+    best, answers = _least({"quotients": (z3_solver, old), "reciprocal": (z3_solver, new)})
     return {"claims": best, "same_answers": answers["quotients"] == answers["reciprocal"],
             "quotients_seconds": sum(best["quotients"].values()),
             "reciprocal_seconds": sum(best["reciprocal"].values())}
