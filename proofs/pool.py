@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -62,11 +63,16 @@ class _Claims:
     on_done: Callable[[ClaimResult], None] | None
     entries: dict[int, list[tuple[Task, dict[str, Any]]]] = field(default_factory=dict)
     results: dict[int, ClaimResult] = field(default_factory=dict)
+    #: the number of tasks of each claim
+    per_claim: Counter[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.per_claim = Counter(t.claim for t in self.tasks)
 
     def finish(self, task: Task, entry: dict[str, Any]) -> None:
         got = self.entries.setdefault(task.claim, [])
         got.append((task, entry))
-        if len(got) == sum(1 for t in self.tasks if t.claim == task.claim):
+        if len(got) == self.per_claim[task.claim]:
             result = _merge(self.claims[task.claim], got)
             self.results[task.claim] = result
             if self.on_done is not None:
@@ -80,8 +86,9 @@ def run_parallel(claims: list[Claim], ctx: Context, layers: tuple[str, ...],
     global _PLAN
     record = schedule.record()
     plan = schedule.tasks(claims, layers)
-    light = [plan.index(t) for t in schedule.order([t for t in plan if not schedule.heavy(t, record)], record)]
-    heavy = [plan.index(t) for t in schedule.order([t for t in plan if schedule.heavy(t, record)], record)]
+    number = {task: k for k, task in enumerate(plan)}
+    light = [number[t] for t in schedule.order([t for t in plan if not schedule.heavy(t, record)], record)]
+    heavy = [number[t] for t in schedule.order([t for t in plan if schedule.heavy(t, record)], record)]
     packages = schedule.preload(plan, record)
     mp = multiprocessing.get_context("fork")
     taken_light, taken_heavy = mp.Value("i", 0), mp.Value("i", 0)
